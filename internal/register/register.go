@@ -1,0 +1,228 @@
+// Package register is the register's brain: the terminal's lifecycle, the
+// payment state machine and its poll loops, recovery at start, the offline
+// gate, refunds and period close. It declares the small interfaces it needs
+// of its providers and devices; cmd/posd wires the concrete ones in.
+package register
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/posd/posd/internal/money"
+	"github.com/posd/posd/internal/printer"
+	"github.com/posd/posd/internal/scanner"
+)
+
+// CONTRACT: the core helper implements; api and cmd/posd consume these names.
+// Method set of *Register (all take ctx first where they may block):
+//
+//	New(cfg Config, deps Deps) (*Register, error)       starts nothing
+//	Run(ctx) error                                      recovery, then loops; blocks until ctx ends
+//	Ready() <-chan struct{}                             closed once recovery is done (API may accept payments)
+//	Status(ctx) (Status, error)
+//	Terminal(ctx) (Terminal, error)
+//	RegisterTerminal(ctx, RegisterTerminalRequest) (Terminal, error)
+//	UnregisterTerminal(ctx) error
+//	AssignSeqrID(ctx, seqrID string) (Terminal, error)
+//	AssignSeqrIDByScan(ctx, timeout time.Duration) (Terminal, error)   ErrScanTimeout, *ScanError
+//	HandleScan(s scanner.Scan)                          from the scanner supervisor
+//	CreatePayment(ctx, idempotencyKey string, req PaymentRequest) (p Payment, created bool, err error)
+//	Payment(ctx, id string) (Payment, error)
+//	Payments(ctx, state State) ([]Payment, error)       state "" = all
+//	Subscribe(id string) (events <-chan Event, cancel func())
+//	Retry(ctx, id string) (Payment, error)
+//	Cancel(ctx, id string) (Payment, error)
+//	Refund(ctx, id string, req RefundRequest) (Refund, error)
+//	Journal(ctx, after int64) ([]receipt.Post, error)
+//	ClosePeriod(ctx) (PeriodReport, error)
+//	ReprintReceipt(ctx, id string) error
+//	ReceiptDocument(ctx, id string) (receipt.Document, error)
+
+// State is a payment's state.
+type State string
+
+const (
+	StateCreated          State = "created"
+	StatePolling          State = "polling"
+	StateAwaitingDecision State = "awaiting_decision"
+	StatePaid             State = "paid"
+	StateCanceled         State = "canceled"
+	StateFailed           State = "failed"
+	StateUnknown          State = "unknown"
+)
+
+// Final reports whether the state can no longer change.
+func (s State) Final() bool { return s == StatePaid || s == StateCanceled || s == StateFailed }
+
+// Valid reports whether s names a state.
+func (s State) Valid() bool {
+	switch s {
+	case StateCreated, StatePolling, StateAwaitingDecision, StatePaid, StateCanceled, StateFailed, StateUnknown:
+		return true
+	}
+	return false
+}
+
+// Row is one receipt row as the front end sends it.
+type Row struct {
+	Description string       `json:"description"`
+	Quantity    string       `json:"quantity"` // exact decimal text, >= 1 for SEQR ("1", "2", "0.5" kg allowed with unit)
+	UnitPrice   money.Amount `json:"unitPrice"`
+	TotalAmount money.Amount `json:"totalAmount"`
+	TaxRate     string       `json:"taxRate"` // percent, e.g. "25", "12", "6", "0"
+	SKU         string       `json:"sku,omitempty"`
+	EAN         string       `json:"ean,omitempty"`
+}
+
+// PaymentRequest is the body of POST /v1/payments.
+type PaymentRequest struct {
+	Method       string       `json:"method"` // "seqr"
+	SaleID       string       `json:"saleId"`
+	CashierID    string       `json:"cashierId"`
+	Title        string       `json:"title"`
+	Amount       money.Amount `json:"amount"`       // to take by this method
+	Currency     string       `json:"currency"`     // "SEK"
+	ReceiptTotal money.Amount `json:"receiptTotal"` // sum of rows
+	Rows         []Row        `json:"rows"`
+}
+
+// Balancing says how the invoice rows were made to sum to the amount taken.
+type Balancing string
+
+const (
+	BalancingNone   Balancing = "none"   // amount == receipt total
+	BalancingOther  Balancing = "other"  // amount < total: negative "Other payment" row (split tender)
+	BalancingChange Balancing = "change" // amount > total: positive row (change to give back)
+)
+
+// Payment is a payment as the API shows it.
+type Payment struct {
+	ID               string       `json:"id"`
+	Method           string       `json:"method"`
+	State            State        `json:"state"`
+	Amount           money.Amount `json:"amount"`
+	Currency         string       `json:"currency"`
+	ReceiptTotal     money.Amount `json:"receiptTotal"`
+	Balancing        Balancing    `json:"balancing"`
+	SaleID           string       `json:"saleId"`
+	CashierID        string       `json:"cashierId"`
+	Title            string       `json:"title"`
+	InvoiceReference string       `json:"invoiceReference,omitempty"`
+	ERSReference     string       `json:"ersReference,omitempty"`
+	Window           int          `json:"window"`                 // 1, 2, ... (try again starts the next)
+	WindowEndsAt     *time.Time   `json:"windowEndsAt,omitempty"` // end of the current 30 s window
+	PollCount        int          `json:"pollCount"`
+	OutageSince      *time.Time   `json:"outageSince,omitempty"` // provider unreachable while polling since
+	Refunded         money.Amount `json:"refunded"`
+	Error            string       `json:"error,omitempty"`
+	CreatedAt        time.Time    `json:"createdAt"`
+	UpdatedAt        time.Time    `json:"updatedAt"`
+}
+
+// Event is one item of a payment's event stream.
+type Event struct {
+	Type        string    `json:"type"` // "state", "poll", "printer"
+	PaymentID   string    `json:"paymentId"`
+	State       State     `json:"state"`
+	SecondsLeft int       `json:"secondsLeft"` // in the current window
+	Message     string    `json:"message,omitempty"`
+	Payment     Payment   `json:"payment"`
+	At          time.Time `json:"at"`
+}
+
+// Terminal is the till's SEQR registration. The password is never shown.
+type Terminal struct {
+	Registered         bool       `json:"registered"`
+	TerminalID         string     `json:"terminalId,omitempty"`
+	ExternalTerminalID string     `json:"externalTerminalId,omitempty"`
+	Name               string     `json:"name,omitempty"`
+	SeqrID             string     `json:"seqrId,omitempty"`
+	RegisteredAt       *time.Time `json:"registeredAt,omitempty"`
+}
+
+// RegisterTerminalRequest carries the shop's reseller credentials, used once and never stored.
+type RegisterTerminalRequest struct {
+	ResellerID         string `json:"resellerId"`
+	ResellerUserID     string `json:"resellerUserId"`
+	ResellerPassword   string `json:"resellerPassword"`
+	ExternalTerminalID string `json:"externalTerminalId"`
+	Name               string `json:"name"`
+}
+
+// RefundRequest is the body of POST /v1/payments/{id}/refunds.
+type RefundRequest struct {
+	Amount    money.Amount `json:"amount"`
+	CashierID string       `json:"cashierId"`
+	Reason    string       `json:"reason"`
+}
+
+// Refund is one recorded refund.
+type Refund struct {
+	ID           string       `json:"id"`
+	PaymentID    string       `json:"paymentId"`
+	Amount       money.Amount `json:"amount"`
+	Currency     string       `json:"currency"`
+	ERSReference string       `json:"ersReference"`
+	CashierID    string       `json:"cashierId"`
+	Reason       string       `json:"reason"`
+	CreatedAt    time.Time    `json:"createdAt"`
+}
+
+// PeriodReport compares SEQR's reconciliation report with the local records.
+type PeriodReport struct {
+	TransactionPeriodID string       `json:"transactionPeriodId"`
+	MarkedAt            time.Time    `json:"markedAt"`
+	RemoteCount         int          `json:"remoteCount"`
+	RemoteTotal         money.Amount `json:"remoteTotal"`
+	LocalCount          int          `json:"localCount"`
+	LocalTotal          money.Amount `json:"localTotal"`
+	Match               bool         `json:"match"`
+	OnlyRemote          []string     `json:"onlyRemote"` // ersReferences SEQR has and we don't
+	OnlyLocal           []string     `json:"onlyLocal"`
+}
+
+// Status is GET /v1/status.
+type Status struct {
+	Version  string          `json:"version"`
+	Ready    bool            `json:"ready"`
+	Terminal Terminal        `json:"terminal"`
+	Provider ProviderStatus  `json:"provider"`
+	Open     int             `json:"openPayments"`
+	Storage  string          `json:"storage"` // "ok" or the reason writes fail
+	Scanner  *scanner.Status `json:"scanner,omitempty"`
+	Printer  *printer.Status `json:"printer,omitempty"`
+}
+
+// ProviderStatus is the offline gate's view of SEQR.
+type ProviderStatus struct {
+	Name        string     `json:"name"` // "seqr"
+	Reachable   bool       `json:"reachable"`
+	LastChecked *time.Time `json:"lastChecked,omitempty"`
+	LastError   string     `json:"lastError,omitempty"`
+}
+
+// Sentinel errors callers branch on (api maps them to problem types in one function).
+var (
+	ErrNotFound          = errors.New("not found")
+	ErrOffline           = errors.New("payment provider unreachable")
+	ErrNotRegistered     = errors.New("terminal not registered: register the till first (POST /v1/terminal/register)")
+	ErrNoSeqrID          = errors.New("terminal has no SEQR id: assign one first (PUT /v1/terminal/seqr-id or scan the sticker)")
+	ErrAlreadyRegistered = errors.New("terminal already registered: unregister it first")
+	ErrStorage           = errors.New("storage unavailable")
+	ErrIdempotencyKey    = errors.New("idempotency key already used with another request")
+	ErrInvalidState      = errors.New("not allowed in the payment's current state")
+	ErrRefundExceeds     = errors.New("refunds would exceed the amount paid")
+	ErrNotReady          = errors.New("recovering open payments; try again shortly")
+	ErrScanTimeout       = errors.New("no scan before the timeout")
+	ErrProviderRejected  = errors.New("payment provider refused the request")
+	ErrReportNotReady    = errors.New("reconciliation report not ready in time")
+)
+
+// ValidationError names the field that is wrong. Nothing was recorded or sent.
+type ValidationError struct {
+	Field   string // JSON path, e.g. "rows[2].totalAmount"
+	Message string
+}
+
+func (e *ValidationError) Error() string { return fmt.Sprintf("%s: %s", e.Field, e.Message) }
