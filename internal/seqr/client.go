@@ -2,62 +2,267 @@ package seqr
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
+	"unicode/utf8"
 
 	"github.com/posd/posd/internal/money"
 	"go.uber.org/zap"
 )
 
-// CONTRACT STUB: the client helper replaces this file's bodies; the signatures are the contract.
-
 // Config is the client's identity and transport.
 type Config struct {
-	URL             string       // SOAP endpoint, e.g. https://extdev.seqr.com/soap/merchant/cashregister-2
-	ClientID        string       // company / software name
-	ClientReference string       // at most 32 characters
-	Channel         string       // default "WS"
-	HTTPClient      *http.Client // nil: a client with explicit timeouts and TLS 1.2 minimum
-	Logger          *zap.Logger  // nil: no logging
+	URL             string         // SOAP endpoint, e.g. https://extdev.seqr.com/soap/merchant/cashregister-2
+	ClientID        string         // company / software name
+	ClientReference string         // at most 32 characters
+	Channel         string         // default "WS"; at most 40 characters
+	ClientComment   string         // optional, at most 80 characters
+	HTTPClient      *http.Client   // nil: a client with explicit timeouts and TLS 1.2 minimum
+	RootCAs         *x509.CertPool // roots for the default client; nil: the system's
+	Logger          *zap.Logger    // nil: no logging
 }
+
+// Operation names: the wrapper element of each request (spec 3.2).
+const (
+	opRegisterTerminal      = "registerTerminal"
+	opUnregisterTerminal    = "unregisterTerminal"
+	opAssignSeqrID          = "assignSeqrId"
+	opSendInvoice           = "sendInvoice"
+	opUpdateInvoice         = "updateInvoice"
+	opGetPaymentStatus      = "getPaymentStatus"
+	opCancelInvoice         = "cancelInvoice"
+	opCommitReservation     = "commitReservation"
+	opSubmitPaymentReceipt  = "submitPaymentReceipt"
+	opRefundPayment         = "refundPayment"
+	opMarkTransactionPeriod = "markTransactionPeriod"
+	opExecuteReport         = "executeReport"
+	opBenchmarkingNop       = "benchmarkingNop"
+)
 
 // Client calls SEQR. Safe for concurrent use.
-type Client struct{ cfg Config }
+type Client struct {
+	cfg         Config
+	http        *http.Client
+	log         *zap.Logger
+	contextHead []byte // <context> up to clientRequestTimeout, escaped once
+	// tracesConn says the transport reports connection use through httptrace,
+	// so "no connection was ever obtained" proves a request was not sent.
+	tracesConn bool
+}
 
-var errStub = errors.New("seqr: not implemented")
+// New checks cfg and returns a client. It starts nothing and sends nothing.
+func New(cfg Config) (*Client, error) {
+	if cfg.URL == "" {
+		return nil, errors.New("seqr: config URL is empty")
+	}
+	u, err := url.Parse(cfg.URL)
+	if err != nil {
+		return nil, errors.New("seqr: config URL is not a URL")
+	}
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, errors.New("seqr: config URL must be an http:// or https:// URL with a host")
+	}
+	if cfg.Channel == "" {
+		cfg.Channel = "WS"
+	}
+	for _, f := range []struct {
+		name, value string
+		max         int
+	}{
+		{"channel", cfg.Channel, 40},
+		{"clientComment", cfg.ClientComment, 80},
+		{"clientReference", cfg.ClientReference, 32},
+	} {
+		if n := utf8.RuneCountInString(f.value); n > f.max {
+			return nil, fmt.Errorf("seqr: config %s is %d characters, at most %d allowed", f.name, n, f.max)
+		}
+	}
+	head, err := contextHead(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("seqr: config %w", err)
+	}
+	c := &Client{cfg: cfg, http: cfg.HTTPClient, log: cfg.Logger, contextHead: head}
+	if c.http == nil {
+		c.http = defaultHTTPClient(cfg.RootCAs)
+	}
+	if c.log == nil {
+		c.log = zap.NewNop()
+	}
+	switch c.http.Transport.(type) {
+	case nil, *http.Transport:
+		c.tracesConn = true
+	}
+	return c, nil
+}
 
-func New(cfg Config) (*Client, error) { return &Client{cfg: cfg}, nil }
-
-func ResultName(code int) string { return "UNKNOWN ERSWSResultCode = " + itoa(code) }
-
+// RegisterTerminal registers a till as a reseller user and returns its terminalId.
+// password is the new terminal's password, chosen by the till.
 func (c *Client) RegisterTerminal(ctx context.Context, reseller Principal, externalTerminalID, password, name string) (terminalID string, err error) {
-	return "", errStub
+	body, err := c.buildRegisterTerminal(reseller, externalTerminalID, password, name)
+	if err != nil {
+		return "", invalid(opRegisterTerminal, err)
+	}
+	ret, err := c.call(ctx, opRegisterTerminal, body)
+	if err != nil {
+		return "", err
+	}
+	id := ret.str("terminalId")
+	if id == "" {
+		return "", fmt.Errorf("seqr %s: response has no terminalId", opRegisterTerminal)
+	}
+	return id, nil
 }
-func (c *Client) UnregisterTerminal(ctx context.Context, p Principal) error          { return errStub }
-func (c *Client) AssignSeqrID(ctx context.Context, p Principal, seqrID string) error { return errStub }
+
+// UnregisterTerminal removes the till named by p (a TERMINALID principal).
+func (c *Client) UnregisterTerminal(ctx context.Context, p Principal) error {
+	body, err := c.buildUnregisterTerminal(p)
+	if err != nil {
+		return invalid(opUnregisterTerminal, err)
+	}
+	_, err = c.call(ctx, opUnregisterTerminal, body)
+	return err
+}
+
+// AssignSeqrID ties the till's sticker (seqrId) to the terminal.
+func (c *Client) AssignSeqrID(ctx context.Context, p Principal, seqrID string) error {
+	body, err := c.buildAssignSeqrID(p, seqrID)
+	if err != nil {
+		return invalid(opAssignSeqrID, err)
+	}
+	_, err = c.call(ctx, opAssignSeqrID, body)
+	return err
+}
+
+// SendInvoice issues an invoice on the till. A transport error that does not
+// wrap ErrNotSent leaves the outcome unknown: do not send the invoice again.
 func (c *Client) SendInvoice(ctx context.Context, p Principal, inv Invoice, tokens []CustomerToken) (SendInvoiceResult, error) {
-	return SendInvoiceResult{}, errStub
+	body, err := c.buildSendInvoice(p, &inv, tokens)
+	if err != nil {
+		return SendInvoiceResult{}, invalid(opSendInvoice, err)
+	}
+	ret, err := c.call(ctx, opSendInvoice, body)
+	if err != nil {
+		return SendInvoiceResult{}, err
+	}
+	res := SendInvoiceResult{InvoiceReference: ret.str("invoiceReference"), InvoiceQRCode: ret.str("invoiceQRCode")}
+	if res.InvoiceReference == "" {
+		return SendInvoiceResult{}, fmt.Errorf("seqr %s: response has no invoiceReference", opSendInvoice)
+	}
+	return res, nil
 }
+
+// UpdateInvoice replaces the invoice ref (acknowledgment / loyalty flow, spec 5.3).
 func (c *Client) UpdateInvoice(ctx context.Context, p Principal, ref string, inv Invoice, tokens []CustomerToken) error {
-	return errStub
+	body, err := c.buildUpdateInvoice(p, ref, &inv, tokens)
+	if err != nil {
+		return invalid(opUpdateInvoice, err)
+	}
+	_, err = c.call(ctx, opUpdateInvoice, body)
+	return err
 }
+
+// GetPaymentStatus polls invoice ref; version is the last version seen (0 at first).
 func (c *Client) GetPaymentStatus(ctx context.Context, p Principal, ref string, version int) (PaymentStatus, error) {
-	return PaymentStatus{}, errStub
+	body, err := c.buildGetPaymentStatus(p, ref, version)
+	if err != nil {
+		return PaymentStatus{}, invalid(opGetPaymentStatus, err)
+	}
+	ret, err := c.call(ctx, opGetPaymentStatus, body)
+	if err != nil {
+		return PaymentStatus{}, err
+	}
+	ps, err := paymentStatusOf(ret)
+	if err != nil {
+		return PaymentStatus{}, fmt.Errorf("seqr %s: %w", opGetPaymentStatus, err)
+	}
+	return ps, nil
 }
-func (c *Client) CancelInvoice(ctx context.Context, p Principal, ref string) error { return errStub }
+
+// CancelInvoice cancels invoice ref. Callers branch on the codes 50 (paid),
+// 51 (customer is confirming) and 95 (already canceled) with Code.
+func (c *Client) CancelInvoice(ctx context.Context, p Principal, ref string) error {
+	body, err := c.buildCancelInvoice(p, ref)
+	if err != nil {
+		return invalid(opCancelInvoice, err)
+	}
+	_, err = c.call(ctx, opCancelInvoice, body)
+	return err
+}
+
+// CommitReservation completes a RESERVED invoice; amount nil commits the reserved amount.
 func (c *Client) CommitReservation(ctx context.Context, p Principal, ref string, amount *money.Amount, currency string) error {
-	return errStub
+	body, err := c.buildCommitReservation(p, ref, amount, currency)
+	if err != nil {
+		return invalid(opCommitReservation, err)
+	}
+	_, err = c.call(ctx, opCommitReservation, body)
+	return err
 }
+
+// SubmitPaymentReceipt confirms a payment (or refund) ersRef and attaches doc.
 func (c *Client) SubmitPaymentReceipt(ctx context.Context, p Principal, ersRef string, doc ReceiptDocument) error {
-	return errStub
+	body, err := c.buildSubmitPaymentReceipt(p, ersRef, &doc)
+	if err != nil {
+		return invalid(opSubmitPaymentReceipt, err)
+	}
+	_, err = c.call(ctx, opSubmitPaymentReceipt, body)
+	return err
 }
+
+// RefundPayment refunds inv.Total of payment ersRef and returns the refund's ersReference.
 func (c *Client) RefundPayment(ctx context.Context, p Principal, ersRef string, inv Invoice) (refundERSRef string, err error) {
-	return "", errStub
+	body, err := c.buildRefundPayment(p, ersRef, &inv)
+	if err != nil {
+		return "", invalid(opRefundPayment, err)
+	}
+	ret, err := c.call(ctx, opRefundPayment, body)
+	if err != nil {
+		return "", err
+	}
+	return ret.str("ersReference"), nil
 }
+
+// MarkTransactionPeriod closes the current period (per terminal with the
+// parameter TERMINALID) and returns the transactionPeriodId.
 func (c *Client) MarkTransactionPeriod(ctx context.Context, p Principal, params []Param) (periodID string, err error) {
-	return "", errStub
+	body, err := c.buildMarkTransactionPeriod(p, params)
+	if err != nil {
+		return "", invalid(opMarkTransactionPeriod, err)
+	}
+	ret, err := c.call(ctx, opMarkTransactionPeriod, body)
+	if err != nil {
+		return "", err
+	}
+	id := ret.str("transactionPeriodId")
+	if id == "" {
+		return "", fmt.Errorf("seqr %s: response has no transactionPeriodId", opMarkTransactionPeriod)
+	}
+	return id, nil
 }
+
+// ExecuteReport fetches a reconciliation report. A report that is not ready
+// yet is a *ResultError with code 2 (ResultReportNotReady): retry later.
 func (c *Client) ExecuteReport(ctx context.Context, p Principal, reportID, language string, params []Param) (Report, error) {
-	return Report{}, errStub
+	body, err := c.buildExecuteReport(p, reportID, language, params)
+	if err != nil {
+		return Report{}, invalid(opExecuteReport, err)
+	}
+	ret, err := c.call(ctx, opExecuteReport, body)
+	if err != nil {
+		return Report{}, err
+	}
+	rep, err := reportOf(ret)
+	if err != nil {
+		return Report{}, fmt.Errorf("seqr %s: %w", opExecuteReport, err)
+	}
+	return rep, nil
 }
-func (c *Client) BenchmarkingNop(ctx context.Context) error { return errStub }
+
+// BenchmarkingNop calls the credential-free no-op: a reachability probe.
+func (c *Client) BenchmarkingNop(ctx context.Context) error {
+	_, err := c.call(ctx, opBenchmarkingNop, buildBenchmarkingNop())
+	return err
+}

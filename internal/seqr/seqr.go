@@ -197,10 +197,18 @@ func (e *FaultError) Error() string {
 	return "seqr " + e.Op + ": soap fault " + e.Code + ": " + e.String
 }
 
-// ErrNotSent marks a transport error where the request certainly never reached
-// the server (for example a refused connection). Any other transport error may
-// have been delivered: a sendInvoice that fails that way has an unknown outcome.
+// ErrNotSent marks an error where the request certainly never reached the
+// server: a refused connection, a failed DNS lookup or TLS handshake, a context
+// that ended before a connection was obtained, or an argument the client
+// refused to encode (ErrInvalidRequest). Any other transport error may have
+// been delivered: a sendInvoice that fails that way has an unknown outcome.
 var ErrNotSent = errors.New("seqr: request not sent")
+
+// ErrInvalidRequest marks a call refused before sending because an argument
+// cannot be sent (an empty required field, a character XML cannot carry, a
+// malformed decimal). The message names the field. It always comes with
+// ErrNotSent.
+var ErrInvalidRequest = errors.New("invalid request")
 
 // Code returns the resultCode carried by err, if it is (or wraps) a *ResultError.
 func Code(err error) (int, bool) {
