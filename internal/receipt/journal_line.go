@@ -1,0 +1,301 @@
+package receipt
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"time"
+	"unicode/utf8"
+
+	"github.com/posd/posd/internal/money"
+)
+
+// The receipt file format, version 1.
+//
+// The file is UTF-8 text, one record per line, each line ending in "\n":
+//
+//	{"format":"posd-receipt-journal","version":1,"created":"2026-11-21T17:34:06.1Z"} 5d6c4f0a
+//	{"seq":1,"time":"2026-11-21T17:35:00.5Z","paymentId":"p1","kind":"payment","text":"SEQR payment","amount":"20.00","currency":"SEK","reference":"ERS1","prev":"<64 hex>"} 0b1c2d3e
+//
+// A line is a JSON object (the body), one space, and the CRC32C (Castagnoli)
+// of the body as 8 lower-case hex digits. The first line is the header; every
+// other line is a transaction post whose "prev" is the SHA-256 (hex) of the
+// previous line's bytes without its "\n" (body, space and CRC). The header is
+// the genesis of the chain: because it carries its creation time, lines copied
+// from another register's file do not chain here. Sequence numbers run 1, 2, 3
+// without gaps and every reference appears once.
+//
+// The CRC makes each line self-checking (a torn or flipped line is found on
+// its own); the chain makes the file as a whole checkable (a line edited with
+// a recomputed CRC breaks the next line's "prev"; a deleted or reordered line
+// breaks the chain or the sequence).
+
+const (
+	journalFormat  = "posd-receipt-journal"
+	journalVersion = 1
+	// journalMaxLine bounds one line (without "\n"). Posts are about 300
+	// bytes; Append refuses larger ones, so a longer line is never valid and
+	// the scanner never has to hold more than this in memory.
+	journalMaxLine = 4096
+	journalCRCLen  = 8
+)
+
+var journalCastagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// journalRecord is a post as written on a line: the Post plus the chain hash.
+// Field order here is the field order in the file.
+type journalRecord struct {
+	Seq       int64        `json:"seq"`
+	Time      time.Time    `json:"time"`
+	PaymentID string       `json:"paymentId"`
+	Kind      string       `json:"kind"`
+	Text      string       `json:"text"`
+	Amount    money.Amount `json:"amount"`
+	Currency  string       `json:"currency"`
+	Reference string       `json:"reference"`
+	Prev      string       `json:"prev"`
+}
+
+// journalHeader is the first line of the file.
+type journalHeader struct {
+	Format  string    `json:"format"`
+	Version int       `json:"version"`
+	Created time.Time `json:"created"`
+}
+
+// journalHash is the chain hash of one line (without its "\n").
+type journalHash [sha256.Size]byte
+
+func journalHashLine(line []byte) journalHash { return sha256.Sum256(line) }
+
+func (h journalHash) String() string { return hex.EncodeToString(h[:]) }
+
+// journalSeal appends " <crc32c hex>\n" to body.
+func journalSeal(body []byte) []byte {
+	line := make([]byte, 0, len(body)+1+journalCRCLen+1)
+	line = append(line, body...)
+	line = append(line, ' ')
+	line = fmt.Appendf(line, "%08x", crc32.Checksum(body, journalCastagnoli))
+	return append(line, '\n')
+}
+
+// journalEncodePost renders p chained to prev as a complete line with "\n".
+func journalEncodePost(p Post, prev journalHash) ([]byte, error) {
+	body, err := json.Marshal(journalRecord{
+		Seq: p.Seq, Time: p.Time, PaymentID: p.PaymentID, Kind: p.Kind, Text: p.Text,
+		Amount: p.Amount, Currency: p.Currency, Reference: p.Reference, Prev: prev.String(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encode post %s: %w", p.Reference, err)
+	}
+	return journalSeal(body), nil
+}
+
+// journalEncodeHeader renders the header line with "\n".
+func journalEncodeHeader(created time.Time) []byte {
+	body, err := json.Marshal(journalHeader{Format: journalFormat, Version: journalVersion, Created: created.UTC().Round(0)})
+	if err != nil {
+		// A struct of a string, an int and a UTC time always marshals.
+		panic(fmt.Sprintf("receipt: encode journal header: %v", err))
+	}
+	return journalSeal(body)
+}
+
+// journalOpenEnvelope checks a line's CRC (line without "\n") and returns its body.
+func journalOpenEnvelope(line []byte) ([]byte, error) {
+	if len(line) > journalMaxLine {
+		return nil, fmt.Errorf("line longer than %d bytes", journalMaxLine)
+	}
+	if len(line) < journalCRCLen+3 || line[len(line)-journalCRCLen-1] != ' ' {
+		return nil, errors.New("syntax: no crc field")
+	}
+	body := line[:len(line)-journalCRCLen-1]
+	var sum [4]byte
+	crcText := line[len(line)-journalCRCLen:]
+	for _, c := range crcText {
+		// Lower-case only, so every valid line has exactly one spelling.
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return nil, errors.New("syntax: crc is not 8 lower-case hex digits")
+		}
+	}
+	if _, err := hex.Decode(sum[:], crcText); err != nil {
+		return nil, fmt.Errorf("syntax: crc: %w", err)
+	}
+	want := uint32(sum[0])<<24 | uint32(sum[1])<<16 | uint32(sum[2])<<8 | uint32(sum[3])
+	if crc32.Checksum(body, journalCastagnoli) != want {
+		return nil, errors.New("crc mismatch")
+	}
+	return body, nil
+}
+
+// journalDecodeStrict decodes one JSON object with no unknown fields and
+// nothing after it.
+func journalDecodeStrict(body []byte, v any) error {
+	if len(body) == 0 || body[0] != '{' || !utf8.Valid(body) {
+		return errors.New("syntax: not a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("syntax: %w", err)
+	}
+	if dec.More() {
+		return errors.New("syntax: data after the JSON object")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("syntax: data after the JSON object")
+	}
+	return nil
+}
+
+// journalParseHeader parses and checks a header line (without "\n").
+func journalParseHeader(line []byte) (journalHeader, error) {
+	body, err := journalOpenEnvelope(line)
+	if err != nil {
+		return journalHeader{}, err
+	}
+	var h journalHeader
+	if err := journalDecodeStrict(body, &h); err != nil {
+		return journalHeader{}, err
+	}
+	if h.Format != journalFormat {
+		return journalHeader{}, fmt.Errorf("header: format %q, want %q", h.Format, journalFormat)
+	}
+	if h.Version != journalVersion {
+		return journalHeader{}, fmt.Errorf("header: version %d not supported (this binary reads version %d)", h.Version, journalVersion)
+	}
+	return h, nil
+}
+
+// journalParsePost parses a post line (without "\n"): CRC, syntax and field
+// rules. It does not check the chain or the sequence: that needs the previous line.
+func journalParsePost(line []byte) (Post, journalHash, error) {
+	body, err := journalOpenEnvelope(line)
+	if err != nil {
+		return Post{}, journalHash{}, err
+	}
+	var r journalRecord
+	if err := journalDecodeStrict(body, &r); err != nil {
+		return Post{}, journalHash{}, err
+	}
+	var prev journalHash
+	if len(r.Prev) != 2*len(prev) {
+		return Post{}, journalHash{}, errors.New("syntax: prev is not a SHA-256 hex digest")
+	}
+	if _, err := hex.Decode(prev[:], []byte(r.Prev)); err != nil {
+		return Post{}, journalHash{}, fmt.Errorf("syntax: prev: %w", err)
+	}
+	p := Post{
+		Seq: r.Seq, Time: r.Time, PaymentID: r.PaymentID, Kind: journalIntern(r.Kind), Text: journalIntern(r.Text),
+		Amount: r.Amount, Currency: journalIntern(r.Currency), Reference: r.Reference,
+	}
+	if err := journalCheckPost(p); err != nil {
+		return Post{}, journalHash{}, err
+	}
+	if p.Seq < 1 {
+		return Post{}, journalHash{}, fmt.Errorf("seq %d: must be 1 or more", p.Seq)
+	}
+	if p.Time.IsZero() || p.Time.Location() != time.UTC {
+		return Post{}, journalHash{}, errors.New("time: must be a UTC time")
+	}
+	return p, prev, nil
+}
+
+// journalCheckPost holds the field rules shared by Append and the parser, so
+// that everything Append writes parses back to the same Post.
+func journalCheckPost(p Post) error {
+	for _, f := range []struct{ name, v string }{
+		{"paymentId", p.PaymentID}, {"kind", p.Kind}, {"text", p.Text},
+		{"currency", p.Currency}, {"reference", p.Reference},
+	} {
+		if f.v == "" {
+			return fmt.Errorf("%s: empty", f.name)
+		}
+		if !utf8.ValidString(f.v) {
+			return fmt.Errorf("%s: not UTF-8", f.name)
+		}
+		if len(f.v) > 256 {
+			return fmt.Errorf("%s: longer than 256 bytes", f.name)
+		}
+	}
+	if p.Kind != "payment" && p.Kind != "refund" {
+		return fmt.Errorf("kind %q: want payment or refund", p.Kind)
+	}
+	if len(p.Currency) != 3 {
+		return fmt.Errorf("currency %q: want three letters", p.Currency)
+	}
+	for i := 0; i < 3; i++ {
+		if p.Currency[i] < 'A' || p.Currency[i] > 'Z' {
+			return fmt.Errorf("currency %q: want three upper-case letters", p.Currency)
+		}
+	}
+	return nil
+}
+
+// journalIntern returns the shared copy of the few strings that repeat on
+// every line, so the in-memory index does not hold one copy per post.
+func journalIntern(s string) string {
+	for _, c := range [...]string{"payment", "refund", "SEQR payment", "SEQR refund", "SEK", "NOK", "DKK", "EUR"} {
+		if s == c {
+			return c
+		}
+	}
+	return s
+}
+
+// journalLine is one "\n"-separated segment of the file as the scanner sees it.
+type journalLine struct {
+	no         int    // 1-based line number
+	off        int64  // byte offset of the line's first byte
+	size       int64  // bytes including the "\n" if terminated
+	data       []byte // the line without "\n"; nil if longer than journalMaxLine; valid only during the callback
+	terminated bool   // ends in "\n" (false only for the last segment)
+	tooLong    bool
+}
+
+// journalScan calls fn for every line of r in order. The last segment is
+// reported with terminated=false when the file does not end in "\n".
+func journalScan(r io.Reader, fn func(journalLine) error) error {
+	br := bufio.NewReaderSize(r, journalMaxLine+1)
+	var off int64
+	for no := 1; ; no++ {
+		l := journalLine{no: no, off: off}
+		data, err := br.ReadSlice('\n')
+		l.size = int64(len(data))
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// Too long to be a line of ours: skip to the next "\n" without holding it.
+			l.tooLong = true
+			for errors.Is(err, bufio.ErrBufferFull) {
+				data, err = br.ReadSlice('\n')
+				l.size += int64(len(data))
+			}
+			data = nil
+		}
+		if err != nil && err != io.EOF {
+			return fmt.Errorf("read line %d: %w", no, err)
+		}
+		if l.size == 0 {
+			return nil // clean end of file
+		}
+		off += l.size
+		if err == nil {
+			l.terminated = true
+			if data != nil {
+				data = data[:len(data)-1]
+			}
+		}
+		l.data = data
+		if ferr := fn(l); ferr != nil {
+			return ferr
+		}
+		if err == io.EOF {
+			return nil
+		}
+	}
+}
