@@ -1,0 +1,350 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/posd/posd/internal/money"
+)
+
+// Payment is one payments row. Zero times are NULL.
+type Payment struct {
+	ID               string
+	IdempotencyKey   string
+	RequestHash      string
+	Method           string
+	State            string
+	Amount           money.Amount
+	Currency         string
+	ReceiptTotal     money.Amount
+	Balancing        string
+	SaleID           string
+	CashierID        string
+	Title            string
+	RowsJSON         []byte
+	InvoiceReference string
+	ERSReference     string
+	Window           int
+	WindowEndsAt     time.Time
+	InvoiceVersion   int
+	PollCount        int
+	OutageSince      time.Time
+	DecisionDeadline time.Time
+	PaidAt           time.Time
+	Error            string
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+// Audit is one audit row: who did what, with which outcome. Transition fills
+// the payment id, states, references and time.
+type Audit struct {
+	Actor   string // cashier id, or "posd"
+	Event   string // e.g. "create", "send_invoice", "poll", "cancel", "paid"
+	Outcome string // "success" or "failure: ..."
+	Origin  string // e.g. "api", "poll", "recovery"
+	Detail  string
+}
+
+// AuditRow is an audit row as read back.
+type AuditRow struct {
+	ID               int64
+	PaymentID        string
+	Actor            string
+	Event            string
+	FromState        string
+	ToState          string
+	Outcome          string
+	InvoiceReference string
+	ERSReference     string
+	Origin           string
+	Detail           string
+	At               time.Time
+}
+
+const paymentCols = `id, idempotency_key, request_hash, method, state, amount, currency, receipt_total,
+	balancing, sale_id, cashier_id, title, rows_json, invoice_reference, ers_reference, poll_window,
+	window_ends_at, invoice_version, poll_count, outage_since, decision_deadline, paid_at, error,
+	created_at, updated_at`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanPayment(s scanner) (Payment, error) {
+	var p Payment
+	var rows string
+	var inv, ers, wEnds, outage, deadline, paid sql.NullString
+	var created, updated sql.NullString
+	err := s.Scan(&p.ID, &p.IdempotencyKey, &p.RequestHash, &p.Method, &p.State, &p.Amount, &p.Currency,
+		&p.ReceiptTotal, &p.Balancing, &p.SaleID, &p.CashierID, &p.Title, &rows, &inv, &ers, &p.Window,
+		&wEnds, &p.InvoiceVersion, &p.PollCount, &outage, &deadline, &paid, &p.Error, &created, &updated)
+	if err != nil {
+		return Payment{}, err
+	}
+	p.RowsJSON = []byte(rows)
+	p.InvoiceReference, p.ERSReference = inv.String, ers.String
+	for _, f := range []struct {
+		dst *time.Time
+		src sql.NullString
+	}{{&p.WindowEndsAt, wEnds}, {&p.OutageSince, outage}, {&p.DecisionDeadline, deadline},
+		{&p.PaidAt, paid}, {&p.CreatedAt, created}, {&p.UpdatedAt, updated}} {
+		if *f.dst, err = parseTime(f.src); err != nil {
+			return Payment{}, fmt.Errorf("payment %s: %w", p.ID, err)
+		}
+	}
+	return p, nil
+}
+
+// CreatePayment inserts p (state "created") and its audit row in one
+// transaction, unless a payment with the same idempotency key exists: then
+// that payment is returned with created=false, or ErrIdempotencyKey when its
+// request hash differs. BEGIN IMMEDIATE serialises concurrent copies, so
+// exactly one of them creates the row.
+func (db *DB) CreatePayment(ctx context.Context, p Payment, a Audit) (Payment, bool, error) {
+	now := db.now()
+	p.CreatedAt, p.UpdatedAt = now, now
+	var out Payment
+	created := false
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		existing, err := scanPayment(tx.QueryRowContext(ctx, "SELECT "+paymentCols+" FROM payments WHERE idempotency_key = ?", p.IdempotencyKey))
+		switch {
+		case err == nil:
+			if existing.RequestHash != p.RequestHash {
+				return ErrIdempotencyKey
+			}
+			out = existing
+			return nil
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		if err := insertPayment(ctx, tx, p); err != nil {
+			return err
+		}
+		if err := insertAudit(ctx, tx, p.ID, "", p.State, p.InvoiceReference, p.ERSReference, a, now); err != nil {
+			return err
+		}
+		out, created = p, true
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, ErrIdempotencyKey) {
+			return Payment{}, false, err
+		}
+		return Payment{}, false, fmt.Errorf("create payment %s: %w", p.ID, err)
+	}
+	return out, created, nil
+}
+
+func insertPayment(ctx context.Context, tx *sql.Tx, p Payment) error {
+	_, err := tx.ExecContext(ctx, "INSERT INTO payments ("+paymentCols+`) VALUES
+		(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.ID, p.IdempotencyKey, p.RequestHash, p.Method, p.State, int64(p.Amount), p.Currency, int64(p.ReceiptTotal),
+		p.Balancing, p.SaleID, p.CashierID, p.Title, string(p.RowsJSON), nullString(p.InvoiceReference),
+		nullString(p.ERSReference), p.Window, nullTime(p.WindowEndsAt), p.InvoiceVersion, p.PollCount,
+		nullTime(p.OutageSince), nullTime(p.DecisionDeadline), nullTime(p.PaidAt), p.Error,
+		fmtTime(p.CreatedAt), fmtTime(p.UpdatedAt))
+	return err
+}
+
+// Payment reads one payment.
+func (db *DB) Payment(ctx context.Context, id string) (Payment, error) {
+	p, err := scanPayment(db.r.QueryRowContext(ctx, "SELECT "+paymentCols+" FROM payments WHERE id = ?", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Payment{}, fmt.Errorf("payment %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Payment{}, fmt.Errorf("read payment %s: %w", id, err)
+	}
+	return p, nil
+}
+
+// PaymentByKey reads the payment created with an idempotency key.
+func (db *DB) PaymentByKey(ctx context.Context, key string) (Payment, error) {
+	p, err := scanPayment(db.r.QueryRowContext(ctx, "SELECT "+paymentCols+" FROM payments WHERE idempotency_key = ?", key))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Payment{}, fmt.Errorf("payment with key: %w", ErrNotFound)
+	}
+	if err != nil {
+		return Payment{}, fmt.Errorf("read payment by key: %w", err)
+	}
+	return p, nil
+}
+
+// Payments lists payments in the given states (all when none), oldest first.
+func (db *DB) Payments(ctx context.Context, states ...string) ([]Payment, error) {
+	q := "SELECT " + paymentCols + " FROM payments"
+	args := make([]any, 0, len(states))
+	if len(states) > 0 {
+		q += " WHERE state IN (?" + strings.Repeat(", ?", len(states)-1) + ")"
+		for _, s := range states {
+			args = append(args, s)
+		}
+	}
+	q += " ORDER BY created_at, id"
+	return db.queryPayments(ctx, q, args...)
+}
+
+// PaidBetween lists payments that became paid in [from, to), by paid time.
+func (db *DB) PaidBetween(ctx context.Context, from, to time.Time) ([]Payment, error) {
+	return db.queryPayments(ctx, "SELECT "+paymentCols+` FROM payments
+		WHERE state = 'paid' AND paid_at >= ? AND paid_at < ? ORDER BY paid_at, id`, fmtTime(from), fmtTime(to))
+}
+
+func (db *DB) queryPayments(ctx context.Context, q string, args ...any) ([]Payment, error) {
+	rows, err := db.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list payments: %w", err)
+	}
+	defer rows.Close()
+	var out []Payment
+	for rows.Next() {
+		p, err := scanPayment(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list payments: %w", err)
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list payments: %w", err)
+	}
+	return out, nil
+}
+
+// CountOpen counts payments not in a final state.
+func (db *DB) CountOpen(ctx context.Context) (int, error) {
+	var n int
+	err := db.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM payments
+		WHERE state IN ('created','polling','awaiting_decision','unknown')`).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count open payments: %w", err)
+	}
+	return n, nil
+}
+
+// Transition changes payment id in one transaction: it reads the row, checks
+// that its state is one of from (any state when from is empty), lets change
+// edit it, writes the row back and, when a.Event is set, appends the audit
+// row with the old and new state. The state check makes concurrent deciders
+// (poll loop, cashier, recovery) safe: the loser gets ErrStateConflict.
+// Extra statements (outbox, print job) may run in the same transaction via
+// Tx hooks passed in also.
+func (db *DB) Transition(ctx context.Context, id string, from []string, a Audit, change func(p *Payment) error, also ...func(tx *Tx) error) (Payment, error) {
+	now := db.now()
+	var out Payment
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		p, err := scanPayment(tx.QueryRowContext(ctx, "SELECT "+paymentCols+" FROM payments WHERE id = ?", id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if len(from) > 0 && !contains(from, p.State) {
+			return fmt.Errorf("%w: state is %s", ErrStateConflict, p.State)
+		}
+		old := p.State
+		if err := change(&p); err != nil {
+			return err
+		}
+		p.UpdatedAt = now
+		_, err = tx.ExecContext(ctx, `UPDATE payments SET state = ?, invoice_reference = ?, ers_reference = ?,
+			poll_window = ?, window_ends_at = ?, invoice_version = ?, poll_count = ?, outage_since = ?,
+			decision_deadline = ?, paid_at = ?, error = ?, updated_at = ? WHERE id = ?`,
+			p.State, nullString(p.InvoiceReference), nullString(p.ERSReference), p.Window, nullTime(p.WindowEndsAt),
+			p.InvoiceVersion, p.PollCount, nullTime(p.OutageSince), nullTime(p.DecisionDeadline), nullTime(p.PaidAt),
+			p.Error, fmtTime(p.UpdatedAt), p.ID)
+		if isUnique(err) {
+			return ErrDuplicateReference
+		}
+		if err != nil {
+			return err
+		}
+		if a.Event != "" {
+			if err := insertAudit(ctx, tx, p.ID, old, p.State, p.InvoiceReference, p.ERSReference, a, now); err != nil {
+				return err
+			}
+		}
+		for _, f := range also {
+			if err := f(&Tx{tx: tx, ctx: ctx, now: now}); err != nil {
+				return err
+			}
+		}
+		out = p
+		return nil
+	})
+	if err != nil {
+		return Payment{}, fmt.Errorf("payment %s %s: %w", id, a.Event, err)
+	}
+	return out, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func insertAudit(ctx context.Context, tx *sql.Tx, paymentID, from, to, inv, ers string, a Audit, at time.Time) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO audit (payment_id, actor, event, from_state, to_state, outcome,
+		invoice_reference, ers_reference, origin, detail, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		nullString(paymentID), a.Actor, a.Event, from, to, a.Outcome, inv, ers, a.Origin, a.Detail, fmtTime(at))
+	return err
+}
+
+// AddAudit appends an audit row not tied to a state change (terminal
+// set-up, period close, refused requests).
+func (db *DB) AddAudit(ctx context.Context, paymentID string, a Audit) error {
+	now := db.now()
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		return insertAudit(ctx, tx, paymentID, "", "", "", "", a, now)
+	})
+	if err != nil {
+		return fmt.Errorf("audit %s: %w", a.Event, err)
+	}
+	return nil
+}
+
+// AuditTrail returns the audit rows of a payment ("" = rows of no payment), oldest first.
+func (db *DB) AuditTrail(ctx context.Context, paymentID string) ([]AuditRow, error) {
+	q := `SELECT id, COALESCE(payment_id, ''), actor, event, from_state, to_state, outcome, invoice_reference,
+		ers_reference, origin, detail, at FROM audit WHERE `
+	var args []any
+	if paymentID == "" {
+		q += "payment_id IS NULL"
+	} else {
+		q += "payment_id = ?"
+		args = append(args, paymentID)
+	}
+	rows, err := db.r.QueryContext(ctx, q+" ORDER BY id", args...)
+	if err != nil {
+		return nil, fmt.Errorf("read audit: %w", err)
+	}
+	defer rows.Close()
+	var out []AuditRow
+	for rows.Next() {
+		var a AuditRow
+		var at sql.NullString
+		if err := rows.Scan(&a.ID, &a.PaymentID, &a.Actor, &a.Event, &a.FromState, &a.ToState, &a.Outcome,
+			&a.InvoiceReference, &a.ERSReference, &a.Origin, &a.Detail, &at); err != nil {
+			return nil, fmt.Errorf("read audit: %w", err)
+		}
+		if a.At, err = parseTime(at); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// Tx lets Transition callers add statements to the same transaction.
+type Tx struct {
+	tx  *sql.Tx
+	ctx context.Context
+	now time.Time
+}
