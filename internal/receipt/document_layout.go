@@ -1,0 +1,537 @@
+package receipt
+
+import (
+	"fmt"
+	"math/big"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	_ "time/tzdata" // Europe/Stockholm must resolve on registers without /usr/share/zoneinfo
+	"unicode/utf8"
+
+	"github.com/posd/posd/internal/money"
+)
+
+// LineKind says what a layout line is.
+type LineKind uint8
+
+const (
+	LineText    LineKind = iota // a line of text
+	LineBarcode                 // a Code 128 barcode of Text
+	LineQR                      // a QR code of Text
+)
+
+// LineAlign is a line's alignment.
+type LineAlign uint8
+
+const (
+	AlignLeft LineAlign = iota
+	AlignCenter
+	AlignRight
+)
+
+// Line is one line of a laid-out receipt. Text lines are already cut to the
+// width they have (Columns, or Columns/2 when Wide) and, for left-aligned
+// lines, padded so amount columns line up; renderers only apply the style.
+type Line struct {
+	Kind      LineKind
+	Text      string
+	Align     LineAlign
+	Bold      bool
+	Underline bool
+	Wide      bool // double width: half as many characters fit
+	Tall      bool // double height
+}
+
+// CopyMark is printed, large, at the top and again at the end of a reprint.
+const CopyMark = "KOPIA / COPY"
+
+// Stockholm returns the Europe/Stockholm location receipts are printed in
+// (times are stored in UTC). The tz database is embedded, so this works on a
+// register without one; it falls back to CET only if even that fails.
+func Stockholm() *time.Location {
+	loc, err := time.LoadLocation("Europe/Stockholm")
+	if err != nil {
+		return time.FixedZone("CET", 3600)
+	}
+	return loc
+}
+
+// Text renders the receipt as plain text, columns wide (48, 42 or 32;
+// anything below 24 is taken as 24), in Stockholm time: what a person sees
+// in a terminal preview. Barcodes and QR codes are shown as bracketed lines.
+func (d Document) Text(columns int) string {
+	return LinesText(d.Lines(columns, Stockholm()), columns)
+}
+
+// LinesText renders laid-out lines as plain text, one per line.
+func LinesText(lines []Line, columns int) string {
+	columns = docColumns(columns)
+	var sb strings.Builder
+	for _, l := range lines {
+		s := l.Text
+		switch l.Kind {
+		case LineBarcode:
+			s = "[Code 128: " + l.Text + "]"
+		case LineQR:
+			s = "[QR: " + l.Text + "]"
+		}
+		if l.Wide {
+			s = docSpread(s)
+		}
+		n := utf8.RuneCountInString(s)
+		switch {
+		case l.Align == AlignCenter && n < columns:
+			s = strings.Repeat(" ", (columns-n)/2) + s
+		case l.Align == AlignRight && n < columns:
+			s = strings.Repeat(" ", columns-n) + s
+		}
+		sb.WriteString(strings.TrimRight(s, " "))
+		sb.WriteByte('\n')
+	}
+	return sb.String()
+}
+
+// docSpread shows double-width text in a text preview: "KOPIA" -> "K O P I A".
+func docSpread(s string) string {
+	var sb strings.Builder
+	first := true
+	for _, r := range s {
+		if !first {
+			sb.WriteByte(' ')
+		}
+		sb.WriteRune(r)
+		first = false
+	}
+	return sb.String()
+}
+
+func docColumns(c int) int {
+	if c <= 0 {
+		return 48
+	}
+	if c < 24 {
+		return 24
+	}
+	return c
+}
+
+// Lines lays the receipt out for a printer columns characters wide, with
+// times shown in loc (nil means Stockholm). Layout is pure: the same
+// document always gives the same lines, so golden files are stable.
+func (d Document) Lines(columns int, loc *time.Location) []Line {
+	w := docColumns(columns)
+	if loc == nil {
+		loc = Stockholm()
+	}
+	lines := make([]Line, 0, 24+2*len(d.Rows)+3*len(d.Payments)+3*len(d.Refunds)+len(d.Footer))
+	add := func(l Line) { lines = append(lines, l) }
+	text := func(s string) { add(Line{Text: s}) }
+	rule := func(c byte) { add(Line{Text: strings.Repeat(string(c), w)}) }
+
+	for i, h := range d.Header {
+		h = docFold(h)
+		if i == 0 {
+			add(Line{Text: docTruncate(h, w/2), Align: AlignCenter, Bold: true, Wide: true, Tall: true})
+			continue
+		}
+		for _, part := range docWrap(h, w, 3) {
+			add(Line{Text: part, Align: AlignCenter})
+		}
+	}
+	if d.Copy {
+		text("")
+		add(Line{Text: docTruncate(CopyMark, w/2), Align: AlignCenter, Bold: true, Wide: true, Tall: true})
+	}
+	text("")
+	if !d.Time.IsZero() {
+		right := ""
+		if d.SaleID != "" {
+			right = "Kvitto " + docFold(d.SaleID)
+		}
+		left := d.Time.In(loc).Format("2006-01-02 15:04:05")
+		if utf8.RuneCountInString(left)+1+utf8.RuneCountInString(right) <= w {
+			text(docLeftRight(left, right, w))
+		} else {
+			text(left)
+			if right != "" {
+				text(docTruncate(right, w))
+			}
+		}
+	} else if d.SaleID != "" {
+		text(docTruncate("Kvitto "+docFold(d.SaleID), w))
+	}
+	if d.CashierID != "" {
+		text(docTruncate("Kassör "+docFold(d.CashierID), w))
+	}
+	rule('-')
+
+	for _, r := range d.Rows {
+		right := docAmount(r.Total)
+		if r.TaxRate != "" {
+			right += " " + docPadLeft(docFold(r.TaxRate)+"%", 3)
+		}
+		descW := w - utf8.RuneCountInString(right) - 1
+		desc := docWrap(docFold(r.Description), descW, 3)
+		if len(desc) == 0 {
+			desc = []string{""}
+		}
+		text(docLeftRight(desc[0], right, w))
+		for _, cont := range desc[1:] {
+			text(cont)
+		}
+		if q := strings.TrimSpace(r.Quantity); q != "" && q != "1" {
+			text(docTruncate("  "+docFold(q)+" x "+docAmount(r.UnitPrice), w))
+		}
+	}
+	rule('-')
+	cur := docFold(d.Currency)
+	totalLabel := "TOTALT"
+	if cur != "" {
+		totalLabel += " " + cur
+	}
+	add(Line{Text: docLeftRight(totalLabel, docAmount(d.Total), w), Bold: true, Tall: true})
+
+	if vats, err := d.VATSummary(); err != nil {
+		text(docTruncate("Moms: "+err.Error(), w))
+	} else if len(vats) > 0 {
+		text("")
+		lines = docVATLines(lines, vats, w)
+	}
+
+	if len(d.Payments) > 0 || d.Change != 0 || d.LeftToPay != 0 {
+		rule('-')
+	}
+	for _, p := range d.Payments {
+		text(docLeftRight(docFold(p.Method), docAmount(p.Amount), w))
+		if p.Reference != "" {
+			for _, part := range docWrap("Ref "+docFold(p.Reference), w-2, 3) {
+				text("  " + part)
+			}
+		}
+	}
+	if d.LeftToPay != 0 {
+		text(docLeftRight("Betalas på annat sätt", docAmount(d.LeftToPay), w))
+	}
+	if d.Change != 0 {
+		add(Line{Text: docLeftRight("Växel", docAmount(d.Change), w), Bold: true})
+	}
+	if len(d.Refunds) > 0 {
+		rule('-')
+		add(Line{Text: docTruncate("ÅTERBETALNING", w), Bold: true})
+		for _, r := range d.Refunds {
+			text(docLeftRight(docFold(r.Method), docAmount(-r.Amount), w))
+			if r.Reference != "" {
+				for _, part := range docWrap("Ref "+docFold(r.Reference), w-2, 3) {
+					text("  " + part)
+				}
+			}
+			if !r.Time.IsZero() {
+				text("  " + r.Time.In(loc).Format("2006-01-02 15:04:05"))
+			}
+		}
+	}
+	if d.Barcode != "" || d.QR != "" {
+		text("")
+	}
+	if d.Barcode != "" {
+		add(Line{Kind: LineBarcode, Text: d.Barcode, Align: AlignCenter})
+	}
+	if d.QR != "" {
+		add(Line{Kind: LineQR, Text: d.QR, Align: AlignCenter})
+	}
+	if len(d.Footer) > 0 {
+		text("")
+		for _, f := range d.Footer {
+			for _, part := range docWrap(docFold(f), w, 3) {
+				add(Line{Text: part, Align: AlignCenter})
+			}
+		}
+	}
+	if d.Copy {
+		text("")
+		add(Line{Text: docTruncate(CopyMark, w/2), Align: AlignCenter, Bold: true, Wide: true, Tall: true})
+	}
+	return lines
+}
+
+func docVATLines(lines []Line, vats []VATLine, w int) []Line {
+	// A four-column table where it fits (48 and 42 columns), label/amount
+	// pairs otherwise.
+	cw := w / 4
+	fits := w >= 40
+	for _, v := range vats {
+		if len(docAmount(v.Gross)) >= cw {
+			fits = false
+		}
+	}
+	if fits {
+		first := w - 3*cw
+		row := func(a, b, c, d string) string {
+			return docPadRight(a, first) + docPadLeft(b, cw) + docPadLeft(c, cw) + docPadLeft(d, cw)
+		}
+		lines = append(lines, Line{Text: row("Moms %", "Moms", "Netto", "Brutto")})
+		for _, v := range vats {
+			lines = append(lines, Line{Text: row(v.Rate, docAmount(v.VAT), docAmount(v.Net), docAmount(v.Gross))})
+		}
+		return lines
+	}
+	for _, v := range vats {
+		lines = append(lines, Line{Text: docLeftRight("Moms "+v.Rate+"%", docAmount(v.VAT), w)})
+		lines = append(lines, Line{Text: docLeftRight("  Netto", docAmount(v.Net), w)})
+	}
+	return lines
+}
+
+// VATLine is the VAT of one rate on a receipt.
+type VATLine struct {
+	Rate  string       // as given on the rows, e.g. "25"
+	Gross money.Amount // sum of the rows' totals at this rate, VAT included
+	VAT   money.Amount // VATPart(Gross, Rate)
+	Net   money.Amount // Gross - VAT
+}
+
+// VATSummary sums the rows' totals per VAT rate (highest rate first) and
+// computes each rate's VAT from the sum, as Swedish receipts show it.
+func (d Document) VATSummary() ([]VATLine, error) {
+	type acc struct {
+		rate   string
+		scaled int64
+		gross  money.Amount
+	}
+	var accs []acc
+	for _, r := range d.Rows {
+		scaled, err := docParseRate(r.TaxRate)
+		if err != nil {
+			return nil, err
+		}
+		found := false
+		for i := range accs {
+			if accs[i].scaled == scaled {
+				accs[i].gross += r.Total
+				found = true
+				break
+			}
+		}
+		if !found {
+			accs = append(accs, acc{rate: docCanonRate(scaled), scaled: scaled, gross: r.Total})
+		}
+	}
+	sort.Slice(accs, func(i, j int) bool { return accs[i].scaled > accs[j].scaled })
+	out := make([]VATLine, 0, len(accs))
+	for _, a := range accs {
+		v := docVAT(a.gross, a.scaled)
+		out = append(out, VATLine{Rate: a.rate, Gross: a.gross, VAT: v, Net: a.gross - v})
+	}
+	return out, nil
+}
+
+// docRateScale: rates carry up to four decimals ("12.5", "6.25").
+const docRateScale = 10000
+
+// VATPart returns the VAT contained in a gross (VAT-inclusive) amount at
+// rate percent: gross*rate/(100+rate), computed exactly on integers and
+// rounded half-up to the öre (half away from zero for negative amounts, so
+// a refund's VAT mirrors the sale's). rate is exact decimal text ("25",
+// "12", "6", "0", "12.5").
+func VATPart(gross money.Amount, rate string) (money.Amount, error) {
+	scaled, err := docParseRate(rate)
+	if err != nil {
+		return 0, err
+	}
+	return docVAT(gross, scaled), nil
+}
+
+func docVAT(gross money.Amount, scaled int64) money.Amount {
+	if scaled == 0 || gross == 0 {
+		return 0
+	}
+	g := int64(gross)
+	neg := g < 0
+	if neg {
+		g = -g
+	}
+	den := 100*docRateScale + scaled
+	var q int64
+	if g < 1<<40 && scaled < 1<<20 {
+		num := g * scaled
+		q = (2*num + den) / (2 * den)
+	} else {
+		num := new(big.Int).Mul(big.NewInt(g), big.NewInt(scaled))
+		num.Mul(num, big.NewInt(2)).Add(num, big.NewInt(den))
+		q = num.Quo(num, big.NewInt(2*den)).Int64()
+	}
+	if neg {
+		q = -q
+	}
+	return money.Amount(q)
+}
+
+func docParseRate(s string) (int64, error) {
+	s = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(s), "%"))
+	if s == "" {
+		return 0, fmt.Errorf("vat rate %q: empty", s)
+	}
+	ip, fp, _ := strings.Cut(s, ".")
+	if ip == "" || len(ip) > 3 || len(fp) > 4 {
+		return 0, fmt.Errorf("vat rate %q: want a percent such as 25 or 12.5", s)
+	}
+	for len(fp) < 4 {
+		fp += "0"
+	}
+	i, err1 := strconv.ParseUint(ip, 10, 16)
+	f, err2 := strconv.ParseUint(fp, 10, 16)
+	if err1 != nil || err2 != nil || i > 100 {
+		return 0, fmt.Errorf("vat rate %q: want a percent from 0 to 100", s)
+	}
+	return int64(i)*docRateScale + int64(f), nil
+}
+
+func docCanonRate(scaled int64) string {
+	s := strconv.FormatInt(scaled/docRateScale, 10)
+	if f := scaled % docRateScale; f != 0 {
+		s += "." + strings.TrimRight(fmt.Sprintf("%04d", f), "0")
+	}
+	return s
+}
+
+// docAmount formats an amount like money.Amount.String, without fmt.
+func docAmount(a money.Amount) string {
+	v := int64(a)
+	var buf [24]byte
+	b := buf[:0]
+	if v < 0 {
+		b = append(b, '-')
+		v = -v
+	}
+	b = strconv.AppendInt(b, v/100, 10)
+	c := v % 100
+	b = append(b, '.', byte('0'+c/10), byte('0'+c%10))
+	return string(b)
+}
+
+// docFold replaces typographic characters that change width when a printer
+// falls back to ASCII (quotes, dashes, the ellipsis, special spaces) and
+// line breaks, so column arithmetic holds on every code page. Characters
+// the printer pages carry themselves (å ä ö é €) are kept.
+func docFold(s string) string {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= utf8.RuneSelf || c < 0x20 || c == 0x7F {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var sb strings.Builder
+	sb.Grow(len(s))
+	for _, r := range s {
+		switch {
+		case r < 0x20 || r == 0x7F:
+			sb.WriteByte(' ')
+		case r == '€' || r == '©' || r == '®' || r == '×' || r == '·' || r == '«' || r == '»' || r == '´':
+			sb.WriteRune(r)
+		default:
+			if fb, ok := ASCIIFallback(r); ok {
+				sb.WriteString(fb)
+			} else {
+				sb.WriteRune(r)
+			}
+		}
+	}
+	return sb.String()
+}
+
+// docLeftRight puts left and right on one line w wide, truncating left so
+// right (an amount) always shows in full.
+func docLeftRight(left, right string, w int) string {
+	rn := utf8.RuneCountInString(right)
+	lw := w - rn - 1
+	if lw < 0 {
+		return docTruncate(right, w)
+	}
+	left = docTruncate(left, lw)
+	pad := w - utf8.RuneCountInString(left) - rn
+	var sb strings.Builder
+	sb.Grow(len(left) + pad + len(right))
+	sb.WriteString(left)
+	for ; pad > 0; pad-- {
+		sb.WriteByte(' ')
+	}
+	sb.WriteString(right)
+	return sb.String()
+}
+
+func docPadLeft(s string, w int) string {
+	if n := utf8.RuneCountInString(s); n < w {
+		return strings.Repeat(" ", w-n) + s
+	}
+	return s
+}
+
+func docPadRight(s string, w int) string {
+	if n := utf8.RuneCountInString(s); n < w {
+		return s + strings.Repeat(" ", w-n)
+	}
+	return docTruncate(s, w)
+}
+
+// docTruncate cuts s to w runes, marking the cut with a final '.'.
+func docTruncate(s string, w int) string {
+	if w <= 0 {
+		return ""
+	}
+	if utf8.RuneCountInString(s) <= w {
+		return s
+	}
+	i, n := 0, 0
+	for i < len(s) && n < w-1 {
+		_, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+		n++
+	}
+	return s[:i] + "."
+}
+
+// docWrap wraps s at spaces into at most maxLines lines of w runes; a word
+// longer than a line is split, and text beyond maxLines is truncated.
+func docWrap(s string, w, maxLines int) []string {
+	s = strings.TrimSpace(s)
+	if w <= 0 {
+		return nil
+	}
+	if utf8.RuneCountInString(s) <= w {
+		return []string{s}
+	}
+	var out []string
+	for s != "" && len(out) < maxLines {
+		if utf8.RuneCountInString(s) <= w {
+			out = append(out, s)
+			s = ""
+			break
+		}
+		// byte offset of rune w
+		cut, n := 0, 0
+		for cut < len(s) && n < w {
+			_, size := utf8.DecodeRuneInString(s[cut:])
+			cut += size
+			n++
+		}
+		line, rest := s[:cut], s[cut:]
+		if rest[0] != ' ' {
+			if sp := strings.LastIndexByte(line, ' '); sp > 0 {
+				line, rest = s[:sp], s[sp:]
+			}
+		}
+		out = append(out, strings.TrimRight(line, " "))
+		s = strings.TrimLeft(rest, " ")
+	}
+	if s != "" && len(out) > 0 {
+		last := out[len(out)-1]
+		out[len(out)-1] = docTruncate(last+" "+s, w)
+	}
+	return out
+}

@@ -1,0 +1,185 @@
+package receipt
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/posd/posd/internal/money"
+)
+
+// docUpdateFlag registers -update unless another test file of this package
+// already did (the journal tests may), so both can share it.
+func docUpdateFlag() bool {
+	if flag.Lookup("update") == nil {
+		flag.Bool("update", false, "rewrite golden files")
+	}
+	return true
+}
+
+var _ = docUpdateFlag()
+
+func docUpdating() bool {
+	f := flag.Lookup("update")
+	return f != nil && f.Value.String() == "true"
+}
+
+var docGoldenNames = []string{"sale", "split", "refund", "copy", "longnames", "swedish"}
+
+func docLoad(t *testing.T, name string) Document {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "document_"+name+".json"))
+	require.NoError(t, err)
+	var d Document
+	require.NoError(t, json.Unmarshal(b, &d))
+	return d
+}
+
+func TestDocumentTextGolden(t *testing.T) {
+	for _, name := range docGoldenNames {
+		for _, cols := range []int{48, 32} {
+			t.Run(name, func(t *testing.T) {
+				d := docLoad(t, name)
+				got := d.Text(cols)
+				path := filepath.Join("testdata", "document_"+name+"_"+itoa(cols)+".txt")
+				if docUpdating() {
+					require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
+				}
+				want, err := os.ReadFile(path)
+				require.NoError(t, err, "run go test -update to create it")
+				assert.Equal(t, string(want), got)
+				for i, line := range strings.Split(strings.TrimRight(got, "\n"), "\n") {
+					if strings.HasPrefix(strings.TrimSpace(line), "[") {
+						continue // barcode/QR placeholder
+					}
+					assert.LessOrEqual(t, utf8.RuneCountInString(line), cols, "line %d too wide: %q", i+1, line)
+				}
+			})
+		}
+	}
+}
+
+func itoa(n int) string { return string(rune('0'+n/10)) + string(rune('0'+n%10)) }
+
+func TestDocumentJSONRoundTrip(t *testing.T) {
+	d := docLoad(t, "split")
+	b, err := json.Marshal(d)
+	require.NoError(t, err)
+	var back Document
+	require.NoError(t, json.Unmarshal(b, &back))
+	assert.Equal(t, d, back)
+	assert.Contains(t, string(b), `"total":"140.00"`)
+}
+
+func TestDocumentSEQRPaymentLines(t *testing.T) {
+	d := docLoad(t, "sale")
+	txt := d.Text(48)
+	assert.Contains(t, txt, "SEQR payment")
+	assert.Contains(t, txt, "231.00")
+	assert.Contains(t, txt, "Ref 8201234567890123")
+	assert.Contains(t, txt, "2026-11-21 18:35:02", "Stockholm local time (UTC+1 in November)")
+	s := docLoad(t, "swedish").Text(48)
+	assert.Contains(t, s, "2026-07-01 12:00:00", "summer time UTC+2")
+}
+
+func TestDocumentCopyMarked(t *testing.T) {
+	d := docLoad(t, "copy")
+	lines := d.Lines(48, time.UTC)
+	var marks int
+	for _, l := range lines {
+		if l.Text == CopyMark {
+			marks++
+			assert.True(t, l.Bold && l.Wide && l.Tall && l.Align == AlignCenter)
+		}
+	}
+	assert.Equal(t, 2, marks, "top and bottom")
+	d.Copy = false
+	for _, l := range d.Lines(48, time.UTC) {
+		assert.NotEqual(t, CopyMark, l.Text)
+	}
+}
+
+func TestVATPart(t *testing.T) {
+	tests := []struct {
+		gross string
+		rate  string
+		want  string
+	}{
+		{"125.00", "25", "25.00"},
+		{"100.00", "25", "20.00"},
+		{"112.00", "12", "12.00"},
+		{"106.00", "6", "6.00"},
+		{"100.00", "0", "0.00"},
+		{"0.01", "25", "0.00"},
+		{"0.03", "25", "0.01"},   // 0.6 öre -> 1
+		{"0.02", "25", "0.00"},   // 0.4 öre -> 0
+		{"0.10", "25", "0.02"},   // exactly 2 öre
+		{"12.50", "25", "2.50"},  // exact
+		{"0.05", "25", "0.01"},   // 1.0
+		{"0.14", "12", "0.02"},   // 1.5 öre exactly -> 2 (half-up)
+		{"-0.14", "12", "-0.02"}, // mirrors the sale
+		{"-125.00", "25", "-25.00"},
+		{"10.00", "12.5", "1.11"}, // 111.1 öre
+		{"92233720368547.75", "25", "18446744073709.55"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.gross+"@"+tc.rate, func(t *testing.T) {
+			got, err := VATPart(money.MustParse(tc.gross), tc.rate)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got.String())
+		})
+	}
+	for _, bad := range []string{"", "abc", "-5", "101", "12.34567", "1e2"} {
+		_, err := VATPart(100, bad)
+		assert.Error(t, err, bad)
+	}
+}
+
+func TestVATSummary(t *testing.T) {
+	d := docLoad(t, "swedish")
+	got, err := d.VATSummary()
+	require.NoError(t, err)
+	require.Len(t, got, 3)
+	assert.Equal(t, "25", got[0].Rate)
+	assert.Equal(t, "119.00", got[0].Gross.String())
+	assert.Equal(t, "23.80", got[0].VAT.String())
+	assert.Equal(t, "12", got[1].Rate)
+	assert.Equal(t, "234.00", got[1].Gross.String())
+	assert.Equal(t, "25.07", got[1].VAT.String()) // 2507.14 öre
+	assert.Equal(t, "6", got[2].Rate)
+	assert.Equal(t, "2.26", got[2].VAT.String()) // 226.4 öre
+	for _, v := range got {
+		assert.Equal(t, v.Gross, v.VAT+v.Net)
+	}
+}
+
+func TestDocWrap(t *testing.T) {
+	tests := []struct {
+		in   string
+		w, n int
+		want []string
+	}{
+		{"short", 10, 3, []string{"short"}},
+		{"hello world again", 11, 3, []string{"hello world", "again"}},
+		{"abcdefghijkl", 5, 3, []string{"abcde", "fghij", "kl"}},
+		{"aaaa bbbb cccc dddd", 4, 2, []string{"aaaa", "bbb."}},
+		{"åäö åäö", 3, 3, []string{"åäö", "åäö"}},
+	}
+	for _, tc := range tests {
+		assert.Equal(t, tc.want, docWrap(tc.in, tc.w, tc.n), tc.in)
+	}
+}
+
+func TestDocFold(t *testing.T) {
+	assert.Equal(t, `"a" - b... €`, docFold("“a” – b… €"))
+	assert.Equal(t, "a b", docFold("a\nb"))
+	assert.Equal(t, "åäö", docFold("åäö"))
+}
