@@ -1,0 +1,157 @@
+// Package config is posd's one typed configuration: defaults, loading from a
+// YAML file, POSD_* environment variables and flags (in that order of
+// precedence), validation with errors that name the key, secrets read from
+// files or systemd credentials, and a redacted dump.
+//
+// viper is used here and nowhere else: the rest of posd receives plain values
+// or sub-structs of Config.
+package config
+
+import (
+	"time"
+)
+
+// DefaultFile is read when no --config is given; its absence is not an error.
+const DefaultFile = "/etc/posd/posd.yaml"
+
+// Credential names looked up in $CREDENTIALS_DIRECTORY (systemd LoadCredential=).
+const (
+	CredentialResellerPassword = "reseller-password"
+	CredentialAPIToken         = "api-token"
+)
+
+// Config is the effective configuration of one posd.
+type Config struct {
+	StateDir string
+	Log      Log
+	API      API
+	DB       DB
+	Seqr     Seqr
+	Terminal Terminal
+	Scanner  Scanner
+	Printer  Printer
+	Receipt  Receipt
+}
+
+// Log says how posd logs.
+type Log struct {
+	Format string // "auto" (JSON under systemd, console otherwise), "json", "console"
+	Level  string // debug, info, warn, error
+}
+
+// API is the local HTTP API.
+type API struct {
+	Listen    string // "127.0.0.1:8420", "[::1]:8420", "localhost:8420" or "unix:/run/posd/api.sock"
+	TokenFile string // bearer token file; resolved: the api-token credential, else <state_dir>/api-token
+}
+
+// DB is the SQLite database.
+type DB struct {
+	Path string // resolved against StateDir when relative
+}
+
+// Seqr is the SEQR client's identity and the payment loop's timing.
+type Seqr struct {
+	URL             string
+	ClientID        string
+	ClientReference string // at most 32 characters
+	Channel         string
+	PollInterval    time.Duration
+	Window          time.Duration
+	DecisionLimit   time.Duration
+	ProbeInterval   time.Duration
+	OfflineTimeout  time.Duration
+	Currency        string
+}
+
+// Terminal holds what `posd terminal register` sends once; none of it is
+// needed by the daemon itself.
+type Terminal struct {
+	ResellerID           string
+	ResellerUserID       string
+	ResellerPassword     Secret // resolved from ResellerPasswordFile or the reseller-password credential
+	ResellerPasswordFile string
+	ExternalTerminalID   string
+	Name                 string
+}
+
+// Scanner is the serial barcode scanner. An empty Device means none.
+type Scanner struct {
+	Device   string
+	Baud     int
+	DataBits int
+	Parity   string // none, odd, even, mark, space
+	StopBits string // "1", "1.5", "2"
+}
+
+// Printer is the ESC/POS receipt printer. An empty Device means none.
+type Printer struct {
+	Device        string // /dev/ttyUSB0, /dev/usb/lp0, tcp://host:9100 or virtual:<dir>
+	Codepage      string // cp858, cp437, cp850, cp865, wpc1252
+	Columns       int    // 48, 42 or 32
+	ReceiptMaxAge time.Duration
+	DrawerMaxAge  time.Duration
+}
+
+// Receipt is what the printed receipt says about the shop, and where the receipt file lives.
+type Receipt struct {
+	Header    []string
+	OrgNumber string
+	Footer    []string
+	Journal   string // resolved against StateDir when relative
+}
+
+// Secret is a value that must never be printed or logged. fmt and JSON show
+// it redacted; Reveal gives the value to the one place that sends it.
+type Secret string
+
+const redacted = "[redacted]"
+
+// Reveal returns the secret's value.
+func (s Secret) Reveal() string { return string(s) }
+
+// String hides the value from fmt (including %v of a struct holding it).
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return redacted
+}
+
+// GoString hides the value from %#v.
+func (s Secret) GoString() string { return `"` + s.String() + `"` }
+
+// MarshalJSON hides the value from JSON encoders (zap.Any included).
+func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + s.String() + `"`), nil }
+
+// MarshalText hides the value from text encoders.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Default returns the built-in defaults. StateDir-relative paths are resolved by Load.
+func Default() Config {
+	return Config{
+		StateDir: "/var/lib/posd",
+		Log:      Log{Format: "auto", Level: "info"},
+		API:      API{Listen: "127.0.0.1:8420"},
+		DB:       DB{Path: "posd.db"},
+		Seqr: Seqr{
+			ClientID:        "posd",
+			ClientReference: "posd",
+			Channel:         "WS",
+			PollInterval:    time.Second,
+			Window:          30 * time.Second,
+			DecisionLimit:   5 * time.Minute,
+			ProbeInterval:   15 * time.Second,
+			OfflineTimeout:  3 * time.Second,
+			Currency:        "SEK",
+		},
+		Scanner: Scanner{Baud: 9600, DataBits: 8, Parity: "none", StopBits: "1"},
+		Printer: Printer{
+			Codepage:      "cp858",
+			Columns:       48,
+			ReceiptMaxAge: time.Hour,
+			DrawerMaxAge:  12 * time.Second,
+		},
+		Receipt: Receipt{Journal: "receipts.journal"},
+	}
+}

@@ -1,0 +1,204 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Validate checks every key. The error joins one *ValidationError per bad key;
+// each names the key, the value and what is allowed.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, value string, format string, args ...any) {
+		errs = append(errs, &ValidationError{Key: key, Value: value, Err: fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)})
+	}
+	required := func(key, what string) {
+		errs = append(errs, &ValidationError{Key: key, Err: fmt.Errorf("%w: %s", ErrRequired, what)})
+	}
+	oneOf := func(key, value string, allowed ...string) {
+		if !slices.Contains(allowed, value) {
+			bad(key, value, "allowed: %s", strings.Join(allowed, ", "))
+		}
+	}
+	between := func(key string, d, lo, hi time.Duration, why string) {
+		if d < lo || d > hi {
+			bad(key, d.String(), "allowed: %s to %s%s", lo, hi, why)
+		}
+	}
+
+	if c.StateDir == "" {
+		required("state_dir", "a directory for the database, the receipt file and the API token, e.g. /var/lib/posd")
+	}
+	oneOf("log.format", c.Log.Format, "auto", "json", "console")
+	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+
+	if err := checkListen(c.API.Listen); err != nil {
+		bad("api.listen", c.API.Listen, "%v; allowed: 127.0.0.1:PORT, [::1]:PORT, localhost:PORT or unix:/absolute/path", err)
+	}
+	if c.DB.Path == "" {
+		required("db.path", "the SQLite database file, e.g. posd.db (relative to state_dir)")
+	}
+	if c.Receipt.Journal == "" {
+		required("receipt.journal", "the receipt file, e.g. receipts.journal (relative to state_dir)")
+	}
+
+	if c.Seqr.URL == "" {
+		required("seqr.url", "the SEQR SOAP endpoint, e.g. https://extdev.seqr.com/soap/merchant/cashregister-2 (or paysim's http://127.0.0.1:PORT/soap/merchant/cashregister-2)")
+	} else if err := checkSeqrURL(c.Seqr.URL); err != nil {
+		bad("seqr.url", c.Seqr.URL, "%v", err)
+	}
+	if c.Seqr.ClientID == "" || utf8.RuneCountInString(c.Seqr.ClientID) > 100 {
+		bad("seqr.client_id", c.Seqr.ClientID, "allowed: 1 to 100 characters (the company or software name)")
+	}
+	if n := utf8.RuneCountInString(c.Seqr.ClientReference); n == 0 || n > 32 {
+		bad("seqr.client_reference", c.Seqr.ClientReference, "allowed: 1 to 32 characters (SEQR's limit), e.g. \"posd 1.0 till 3\"")
+	}
+	if n := utf8.RuneCountInString(c.Seqr.Channel); n == 0 || n > 40 {
+		bad("seqr.channel", c.Seqr.Channel, "allowed: 1 to 40 characters, normally WS")
+	}
+	// SEQR reverses a payment that is not polled for about 20 s.
+	between("seqr.poll_interval", c.Seqr.PollInterval, 100*time.Millisecond, 5*time.Second, " (SEQR reverses payments not polled within 20 s)")
+	between("seqr.window", c.Seqr.Window, 5*time.Second, 5*time.Minute, "")
+	between("seqr.decision_limit", c.Seqr.DecisionLimit, c.Seqr.Window, time.Hour, " (at least seqr.window)")
+	between("seqr.probe_interval", c.Seqr.ProbeInterval, time.Second, 10*time.Minute, "")
+	between("seqr.offline_timeout", c.Seqr.OfflineTimeout, 100*time.Millisecond, 3*time.Second, " (a payment must be refused within 3 s when SEQR is offline)")
+	oneOf("seqr.currency", c.Seqr.Currency, "SEK", "NOK", "DKK", "EUR")
+
+	if c.Terminal.ResellerPasswordFile != "" && !filepath.IsAbs(c.Terminal.ResellerPasswordFile) {
+		bad("terminal.reseller_password_file", c.Terminal.ResellerPasswordFile, "allowed: an absolute path")
+	}
+	if utf8.RuneCountInString(c.Terminal.Name) > 100 {
+		bad("terminal.name", c.Terminal.Name, "allowed: at most 100 characters")
+	}
+
+	if c.Scanner.Device != "" && !filepath.IsAbs(c.Scanner.Device) {
+		bad("scanner.device", c.Scanner.Device, "allowed: empty (no scanner) or an absolute device path such as /dev/posd-scanner or /dev/serial/by-id/...")
+	}
+	if !slices.Contains([]int{1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200}, c.Scanner.Baud) {
+		bad("scanner.baud", strconv.Itoa(c.Scanner.Baud), "allowed: 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200")
+	}
+	if c.Scanner.DataBits < 5 || c.Scanner.DataBits > 8 {
+		bad("scanner.data_bits", strconv.Itoa(c.Scanner.DataBits), "allowed: 5, 6, 7, 8")
+	}
+	oneOf("scanner.parity", c.Scanner.Parity, "none", "odd", "even", "mark", "space")
+	oneOf("scanner.stop_bits", c.Scanner.StopBits, "1", "1.5", "2")
+
+	if err := checkPrinterDevice(c.Printer.Device); err != nil {
+		bad("printer.device", c.Printer.Device, "%v; allowed: empty (no printer), a device path (/dev/posd-printer, /dev/usb/lp0), tcp://host:port or virtual:<dir>", err)
+	}
+	oneOf("printer.codepage", c.Printer.Codepage, "cp858", "cp437", "cp850", "cp865", "wpc1252")
+	if !slices.Contains([]int{48, 42, 32}, c.Printer.Columns) {
+		bad("printer.columns", strconv.Itoa(c.Printer.Columns), "allowed: 48, 42, 32")
+	}
+	between("printer.receipt_max_age", c.Printer.ReceiptMaxAge, time.Minute, 7*24*time.Hour, "")
+	between("printer.drawer_max_age", c.Printer.DrawerMaxAge, time.Second, 10*time.Minute, "")
+
+	checkLines := func(key string, lines []string) {
+		if len(lines) > 10 {
+			bad(key, strings.Join(lines, "|"), "allowed: at most 10 lines")
+		}
+		for i, l := range lines {
+			if utf8.RuneCountInString(l) > 64 || strings.ContainsAny(l, "\r\n\x1b") {
+				bad(fmt.Sprintf("%s[%d]", key, i), l, "allowed: one line of at most 64 printable characters")
+			}
+		}
+	}
+	checkLines("receipt.header", c.Receipt.Header)
+	checkLines("receipt.footer", c.Receipt.Footer)
+	if c.Receipt.OrgNumber != "" && !isOrgNumber(c.Receipt.OrgNumber) {
+		bad("receipt.org_number", c.Receipt.OrgNumber, "allowed: a Swedish organisation number NNNNNN-NNNN")
+	}
+	return errors.Join(errs...)
+}
+
+// isOrgNumber matches NNNNNN-NNNN.
+func isOrgNumber(s string) bool {
+	if len(s) != 11 || s[6] != '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if i != 6 && (s[i] < '0' || s[i] > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// checkListen allows loopback only: the API moves money and must never be
+// reachable from the shop's network.
+func checkListen(s string) error {
+	if rest, ok := strings.CutPrefix(s, "unix:"); ok {
+		if !filepath.IsAbs(rest) {
+			return errors.New("the socket path must be absolute")
+		}
+		return nil
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return errors.New("not host:port")
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return errors.New("port must be 0 to 65535")
+	}
+	if !isLoopback(host) {
+		return fmt.Errorf("host %q is not loopback", host)
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func checkSeqrURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return errors.New("not an absolute URL; allowed: https://host/path")
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if isLoopback(u.Hostname()) {
+			return nil
+		}
+		return errors.New("http:// is allowed only for a loopback emulator; SEQR itself needs https://")
+	}
+	return fmt.Errorf("scheme %q; allowed: https (http only on loopback)", u.Scheme)
+}
+
+func checkPrinterDevice(s string) error {
+	switch {
+	case s == "":
+		return nil
+	case strings.HasPrefix(s, "virtual:"):
+		if strings.TrimPrefix(s, "virtual:") == "" {
+			return errors.New("virtual: needs a directory")
+		}
+		return nil
+	case strings.HasPrefix(s, "tcp://"):
+		host, port, err := net.SplitHostPort(strings.TrimPrefix(s, "tcp://"))
+		if err != nil || host == "" {
+			return errors.New("tcp:// needs host:port")
+		}
+		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+			return errors.New("port must be 1 to 65535")
+		}
+		return nil
+	case filepath.IsAbs(s):
+		return nil
+	}
+	return errors.New("not a recognised device")
+}
