@@ -1,0 +1,346 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/posd/posd/internal/receipt"
+	"github.com/posd/posd/internal/register"
+)
+
+// route is one entry of the single route table: it registers the mux and
+// is compared with api/openapi.yaml by TestOpenAPIMatchesRoutes.
+type route struct {
+	Method  string
+	Pattern string // http.ServeMux path pattern
+	Public  bool   // no token needed
+	Handler http.HandlerFunc
+}
+
+// OpenAPIPath is the pattern as api/openapi.yaml writes it.
+func (rt route) OpenAPIPath() string { return strings.TrimSuffix(rt.Pattern, "{$}") }
+
+func (s *Server) routes(stopping <-chan struct{}) []route {
+	return []route{
+		{"GET", "/healthz", true, s.healthz},
+		{"GET", "/{$}", true, s.page},
+		{"GET", "/assets/{name}", true, s.asset},
+		{"GET", "/metrics", false, s.metrics},
+		{"GET", "/v1/status", false, s.status},
+		{"GET", "/v1/terminal", false, s.terminal},
+		{"POST", "/v1/terminal/register", false, s.registerTerminal},
+		{"DELETE", "/v1/terminal", false, s.unregisterTerminal},
+		{"PUT", "/v1/terminal/seqr-id", false, s.assignSeqrID},
+		{"POST", "/v1/terminal/seqr-id/scan", false, s.scanSeqrID(stopping)},
+		{"POST", "/v1/payments", false, s.createPayment},
+		{"GET", "/v1/payments", false, s.listPayments},
+		{"GET", "/v1/payments/{id}", false, s.payment},
+		{"GET", "/v1/payments/{id}/events", false, s.events(stopping)},
+		{"POST", "/v1/payments/{id}/retry", false, s.retry},
+		{"POST", "/v1/payments/{id}/cancel", false, s.cancel},
+		{"POST", "/v1/payments/{id}/refunds", false, s.refund},
+		{"POST", "/v1/payments/{id}/receipt/print", false, s.reprint},
+		{"GET", "/v1/journal", false, s.journal},
+		{"POST", "/v1/periods/close", false, s.closePeriod},
+	}
+}
+
+// writeJSON marshals first, so a marshal error is still a clean 500.
+func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// untilStopping is the request's context, also ended when the server shuts
+// down, for handlers that may wait long (scans, event streams).
+func untilStopping(ctx context.Context, stopping <-chan struct{}) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-stopping:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
+func (s *Server) isReady() bool {
+	select {
+	case <-s.reg.Ready():
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	s.writeJSON(w, r, http.StatusOK, struct {
+		Status string `json:"status"`
+		Ready  bool   `json:"ready"`
+	}{"ok", s.isReady()})
+}
+
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Metrics == nil {
+		s.writeProblem(w, r, &httpError{status: http.StatusNotFound, slug: "not-found", title: "Not found", detail: "metrics are not enabled"})
+		return
+	}
+	s.cfg.Metrics.ServeHTTP(w, r)
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	st, err := s.reg.Status(r.Context())
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	s.writeJSON(w, r, http.StatusOK, st)
+}
+
+func (s *Server) terminal(w http.ResponseWriter, r *http.Request) {
+	t, err := s.reg.Terminal(r.Context())
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	s.writeJSON(w, r, http.StatusOK, t)
+}
+
+func (s *Server) registerTerminal(w http.ResponseWriter, r *http.Request) {
+	if err := checkContentType(r); err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	req, err := decodeRegisterTerminal(r.Body)
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	t, err := s.reg.RegisterTerminal(r.Context(), req)
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	s.writeJSON(w, r, http.StatusCreated, t)
+}
+
+func (s *Server) unregisterTerminal(w http.ResponseWriter, r *http.Request) {
+	if err := s.reg.UnregisterTerminal(r.Context()); err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) assignSeqrID(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		SeqrID string `json:"seqrId"`
+	}
+	if err := decodeJSON(r, &body); err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	if err := validSeqrID(body.SeqrID); err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	t, err := s.reg.AssignSeqrID(r.Context(), body.SeqrID)
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	s.writeJSON(w, r, http.StatusOK, t)
+}
+
+func (s *Server) scanSeqrID(stopping <-chan struct{}) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body := struct {
+			TimeoutSeconds *int `json:"timeoutSeconds"`
+		}{}
+		// The body is optional: no body means the default 30 s.
+		if r.ContentLength != 0 {
+			if err := decodeJSON(r, &body); err != nil && !isEmptyBody(err) {
+				s.writeProblem(w, r, err)
+				return
+			}
+		}
+		secs := 30
+		if body.TimeoutSeconds != nil {
+			secs = *body.TimeoutSeconds
+		}
+		if secs < 1 || secs > maxScanSeconds {
+			s.writeProblem(w, r, &register.ValidationError{Field: "timeoutSeconds", Message: "must be from 1 to " + strconv.Itoa(maxScanSeconds)})
+			return
+		}
+		ctx, cancel := untilStopping(r.Context(), stopping)
+		defer cancel()
+		t, err := s.reg.AssignSeqrIDByScan(ctx, time.Duration(secs)*time.Second)
+		if err != nil {
+			s.writeProblem(w, r, err)
+			return
+		}
+		s.writeJSON(w, r, http.StatusOK, t)
+	}
+}
+
+func isEmptyBody(err error) bool {
+	re, ok := err.(*requestError)
+	return ok && re.Message == "the body is empty; a JSON object is required"
+}
+
+func (s *Server) createPayment(w http.ResponseWriter, r *http.Request) {
+	key, err := idempotencyKey(r)
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	if err := checkContentType(r); err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	req, err := DecodePaymentRequest(r.Body)
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	// Recovery first: a new payment must not race the re-polling of the
+	// open ones (ARCHITECTURE.md, money path step 8).
+	if !s.isReady() {
+		s.writeProblem(w, r, register.ErrNotReady)
+		return
+	}
+	p, created, err := s.reg.CreatePayment(r.Context(), key, req)
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/payments/"+url.PathEscape(p.ID))
+	if !created {
+		w.Header().Set("Idempotent-Replayed", "true")
+		s.writeJSON(w, r, http.StatusOK, p)
+		return
+	}
+	s.writeJSON(w, r, http.StatusAccepted, p)
+}
+
+func (s *Server) listPayments(w http.ResponseWriter, r *http.Request) {
+	st := register.State(r.URL.Query().Get("state"))
+	if st != "" && !st.Valid() {
+		s.writeProblem(w, r, &requestError{Field: "state",
+			Message: "must be one of created, polling, awaiting_decision, paid, canceled, failed, unknown"})
+		return
+	}
+	ps, err := s.reg.Payments(r.Context(), st)
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	if ps == nil {
+		ps = []register.Payment{}
+	}
+	s.writeJSON(w, r, http.StatusOK, struct {
+		Payments []register.Payment `json:"payments"`
+	}{ps})
+}
+
+func (s *Server) payment(w http.ResponseWriter, r *http.Request) {
+	p, err := s.reg.Payment(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	s.writeJSON(w, r, http.StatusOK, p)
+}
+
+func (s *Server) retry(w http.ResponseWriter, r *http.Request) {
+	p, err := s.reg.Retry(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	s.writeJSON(w, r, http.StatusOK, p)
+}
+
+func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
+	p, err := s.reg.Cancel(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	s.writeJSON(w, r, http.StatusOK, p)
+}
+
+func (s *Server) refund(w http.ResponseWriter, r *http.Request) {
+	if err := checkContentType(r); err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	req, err := decodeRefund(r.Body)
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	rf, err := s.reg.Refund(r.Context(), r.PathValue("id"), req)
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	s.writeJSON(w, r, http.StatusCreated, rf)
+}
+
+func (s *Server) reprint(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := s.reg.ReprintReceipt(r.Context(), id); err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	s.writeJSON(w, r, http.StatusAccepted, struct {
+		PaymentID string `json:"paymentId"`
+		Status    string `json:"status"`
+		Copy      bool   `json:"copy"`
+	}{id, "queued", true})
+}
+
+func (s *Server) journal(w http.ResponseWriter, r *http.Request) {
+	var after int64
+	if v := r.URL.Query().Get("after"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			s.writeProblem(w, r, &requestError{Field: "after", Message: "must be a sequence number, 0 or more"})
+			return
+		}
+		after = n
+	}
+	posts, err := s.reg.Journal(r.Context(), after)
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	if posts == nil {
+		posts = []receipt.Post{}
+	}
+	s.writeJSON(w, r, http.StatusOK, struct {
+		Posts []receipt.Post `json:"posts"`
+	}{posts})
+}
+
+func (s *Server) closePeriod(w http.ResponseWriter, r *http.Request) {
+	rep, err := s.reg.ClosePeriod(r.Context())
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	s.writeJSON(w, r, http.StatusOK, rep)
+}

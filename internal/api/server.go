@@ -1,0 +1,273 @@
+// Package api is posd's local HTTP API: JSON for the register's front end
+// and the cashier page, bearer-token auth, loopback-only Host and Origin
+// checks, RFC 9457 problem+json errors and Server-Sent Events of a payment's
+// progress. It holds no payment logic: every route calls the register.
+//
+// The routes live in one table (routes.go) that both builds the mux and is
+// compared with api/openapi.yaml by a test, so the two cannot drift apart.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/posd/posd/internal/receipt"
+	"github.com/posd/posd/internal/register"
+)
+
+// Register is what the API needs of the register (*register.Register).
+type Register interface {
+	Ready() <-chan struct{}
+	Status(ctx context.Context) (register.Status, error)
+	Terminal(ctx context.Context) (register.Terminal, error)
+	RegisterTerminal(ctx context.Context, req register.RegisterTerminalRequest) (register.Terminal, error)
+	UnregisterTerminal(ctx context.Context) error
+	AssignSeqrID(ctx context.Context, seqrID string) (register.Terminal, error)
+	AssignSeqrIDByScan(ctx context.Context, timeout time.Duration) (register.Terminal, error)
+	CreatePayment(ctx context.Context, idempotencyKey string, req register.PaymentRequest) (register.Payment, bool, error)
+	Payment(ctx context.Context, id string) (register.Payment, error)
+	Payments(ctx context.Context, state register.State) ([]register.Payment, error)
+	Subscribe(id string) (<-chan register.Event, func())
+	Retry(ctx context.Context, id string) (register.Payment, error)
+	Cancel(ctx context.Context, id string) (register.Payment, error)
+	Refund(ctx context.Context, id string, req register.RefundRequest) (register.Refund, error)
+	Journal(ctx context.Context, after int64) ([]receipt.Post, error)
+	ClosePeriod(ctx context.Context) (register.PeriodReport, error)
+	ReprintReceipt(ctx context.Context, id string) error
+}
+
+// Defaults.
+const (
+	DefaultListen            = "127.0.0.1:8420"
+	DefaultReadHeaderTimeout = 5 * time.Second
+	DefaultHeartbeat         = 15 * time.Second
+	MaxBodyBytes             = 64 << 10
+	shutdownTimeout          = 5 * time.Second
+)
+
+// Config configures the API server. Zero values take the defaults.
+type Config struct {
+	// Listen is "host:port" (loopback only, default 127.0.0.1:8420) or
+	// "unix:/path/to/socket" (created mode 0660, a stale socket removed).
+	Listen string
+	// StateDir holds the token file, api-token; created at first start.
+	StateDir string
+	// Token, when set, is used instead of the token file (for example a
+	// systemd credential that cmd/posd read).
+	Token string
+	// Logger; nil means no logging.
+	Logger *zap.Logger
+	// Metrics serves GET /metrics (Prometheus text) behind the token; nil
+	// answers 404.
+	Metrics http.Handler
+	// TrustedOrigins are extra origins (e.g. "http://localhost:3000", a
+	// front end served elsewhere on this machine) allowed to make writes.
+	TrustedOrigins []string
+	// ReadHeaderTimeout; default 5 s. Tests shorten it.
+	ReadHeaderTimeout time.Duration
+	// Heartbeat is the interval of SSE comment lines; default 15 s.
+	Heartbeat time.Duration
+}
+
+// Server is the local API. New starts nothing; Run or Serve serve.
+type Server struct {
+	cfg     Config
+	reg     Register
+	log     *zap.Logger
+	token   string
+	cop     *http.CrossOriginProtection
+	origins map[string]bool // trusted origins, lower-case
+
+	mu       sync.Mutex
+	addr     net.Addr
+	listened chan struct{}
+	once     sync.Once
+}
+
+// New checks cfg and loads (or creates) the API token. It starts nothing.
+func New(cfg Config, reg Register) (*Server, error) {
+	if reg == nil {
+		return nil, errors.New("api: nil register")
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = DefaultListen
+	}
+	if cfg.ReadHeaderTimeout <= 0 {
+		cfg.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = DefaultHeartbeat
+	}
+	if err := checkListen(cfg.Listen); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	tok := cfg.Token
+	if tok == "" {
+		if cfg.StateDir == "" {
+			return nil, errors.New("api: state_dir is needed for the token file (or give a token)")
+		}
+		var err error
+		if tok, err = LoadOrCreateToken(cfg.StateDir); err != nil {
+			return nil, err
+		}
+	}
+	s := &Server{
+		cfg:      cfg,
+		reg:      reg,
+		log:      log.With(zap.String("component", "api")),
+		token:    tok,
+		cop:      http.NewCrossOriginProtection(),
+		origins:  map[string]bool{},
+		listened: make(chan struct{}),
+	}
+	for _, o := range cfg.TrustedOrigins {
+		if err := s.cop.AddTrustedOrigin(o); err != nil {
+			return nil, fmt.Errorf("api: trusted origin %q: %w", o, err)
+		}
+		s.origins[strings.ToLower(o)] = true
+	}
+	return s, nil
+}
+
+// checkListen refuses a TCP address that is not loopback: the API has no
+// TLS and its Host check assumes nobody else can reach it.
+func checkListen(listen string) error {
+	if path, ok := strings.CutPrefix(listen, "unix:"); ok {
+		if path == "" {
+			return errors.New("api: listen: empty unix socket path")
+		}
+		return nil
+	}
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fmt.Errorf("api: listen %q: %w", listen, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("api: listen %q: only a loopback address (127.0.0.1, ::1, localhost) or unix:/path is allowed", listen)
+	}
+	return nil
+}
+
+// Addr is the address being served, nil before listening.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// Listening is closed once the server listens (Addr is then set).
+func (s *Server) Listening() <-chan struct{} { return s.listened }
+
+// Run listens on cfg.Listen and serves until ctx ends, then shuts down
+// with a 5 s deadline.
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := listen(s.cfg.Listen)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln (which it closes) until ctx ends.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	unix := ln.Addr().Network() == "unix"
+	stopping := make(chan struct{})
+	srv := &http.Server{
+		Handler:           s.handler(unix, stopping),
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          zap.NewStdLog(s.log.WithOptions(zap.IncreaseLevel(zap.WarnLevel))),
+	}
+	// Streams and scans would otherwise hold Shutdown up to its deadline.
+	srv.RegisterOnShutdown(func() { close(stopping) })
+
+	s.mu.Lock()
+	s.addr = ln.Addr()
+	s.mu.Unlock()
+	s.once.Do(func() { close(s.listened) })
+	s.log.Info("listening", zap.String("addr", ln.Addr().String()), zap.String("network", ln.Addr().Network()))
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("api: serve %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	<-errc // http.ErrServerClosed once Serve has returned
+	if err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("api: shutdown: %w", err)
+	}
+	return nil
+}
+
+// listen opens a TCP or unix listener for addr.
+func listen(addr string) (net.Listener, error) {
+	path, ok := strings.CutPrefix(addr, "unix:")
+	if !ok {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("api: listen %s: %w", addr, err)
+		}
+		return ln, nil
+	}
+	if err := removeStaleSocket(path); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("api: listen unix %s: %w", path, err)
+	}
+	// 0660: the service user and its group (the POS front end's user) only.
+	if err := os.Chmod(path, 0o660); err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("api: chmod %s: %w", path, err)
+	}
+	return ln, nil
+}
+
+// removeStaleSocket removes a socket left by a posd that died, but not one
+// that still answers (another posd) and never a file that is not a socket.
+func removeStaleSocket(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("api: listen unix %s: %w", path, err)
+	}
+	if fi.Mode()&os.ModeSocket == 0 {
+		return fmt.Errorf("api: listen unix %s: exists and is not a socket", path)
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		_ = c.Close()
+		return fmt.Errorf("api: listen unix %s: another process is serving on it", path)
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("api: remove stale socket %s: %w", path, err)
+	}
+	return nil
+}
