@@ -81,7 +81,7 @@ type Scanner struct {
 	Baud     int
 	DataBits int
 	Parity   string // none, odd, even, mark, space
-	StopBits string // "1", "1.5", "2"
+	StopBits int    // 1 or 2 (go.bug.st/serial cannot set 1.5 on Linux)
 }
 
 // Printer is the ESC/POS receipt printer. An empty Device means none.
@@ -145,7 +145,7 @@ func Default() Config {
 			OfflineTimeout:  3 * time.Second,
 			Currency:        "SEK",
 		},
-		Scanner: Scanner{Baud: 9600, DataBits: 8, Parity: "none", StopBits: "1"},
+		Scanner: Scanner{Baud: 9600, DataBits: 8, Parity: "none", StopBits: 1},
 		Printer: Printer{
 			Codepage:      "cp858",
 			Columns:       48,

@@ -142,7 +142,8 @@ func TestEveryValidationErrorNamesItsKey(t *testing.T) {
 		{"scanner.baud", "fast", "whole number"},
 		{"scanner.data_bits", "9", "5, 6, 7, 8"},
 		{"scanner.parity", "sometimes", "none, odd, even, mark, space"},
-		{"scanner.stop_bits", "3", "1, 1.5, 2"},
+		{"scanner.stop_bits", "3", "1, 2"},
+		{"scanner.stop_bits", "1.5", "whole number"},
 		{"printer.device", "lp0", "tcp://host:port"},
 		{"printer.device", "tcp://printer", "host:port"},
 		{"printer.device", "virtual:", "directory"},
@@ -230,10 +231,10 @@ func TestBadYAMLNamesTheFile(t *testing.T) {
 }
 
 func TestYAMLTypes(t *testing.T) {
-	c, err := Parse("p.yaml", []byte(minimal+"state_dir: /tmp/x\nterminal:\n  reseller_id: 9900\nscanner:\n  stop_bits: 1.5\n  baud: 19200\nreceipt:\n  header: [Butik, 'Gata 1']\n"))
+	c, err := Parse("p.yaml", []byte(minimal+"state_dir: /tmp/x\nterminal:\n  reseller_id: 9900\nscanner:\n  stop_bits: 2\n  baud: 19200\nreceipt:\n  header: [Butik, 'Gata 1']\n"))
 	require.NoError(t, err)
 	assert.Equal(t, "9900", c.Terminal.ResellerID)
-	assert.Equal(t, "1.5", c.Scanner.StopBits)
+	assert.Equal(t, 2, c.Scanner.StopBits)
 	assert.Equal(t, 19200, c.Scanner.Baud)
 	assert.Equal(t, []string{"Butik", "Gata 1"}, c.Receipt.Header)
 

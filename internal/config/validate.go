@@ -89,7 +89,9 @@ func (c Config) Validate() error {
 		bad("scanner.data_bits", strconv.Itoa(c.Scanner.DataBits), "allowed: 5, 6, 7, 8")
 	}
 	oneOf("scanner.parity", c.Scanner.Parity, "none", "odd", "even", "mark", "space")
-	oneOf("scanner.stop_bits", c.Scanner.StopBits, "1", "1.5", "2")
+	if c.Scanner.StopBits != 1 && c.Scanner.StopBits != 2 {
+		bad("scanner.stop_bits", strconv.Itoa(c.Scanner.StopBits), "allowed: 1, 2")
+	}
 
 	if err := checkPrinterDevice(c.Printer.Device); err != nil {
 		bad("printer.device", c.Printer.Device, "%v; allowed: empty (no printer), a device path (/dev/posd-printer, /dev/usb/lp0), tcp://host:port or virtual:<dir>", err)
