@@ -42,8 +42,8 @@ type Post struct {
 	PaymentID string       `json:"paymentId"` // posd's payment id
 	Kind      string       `json:"kind"`      // "payment" or "refund"
 	Text      string       `json:"text"`      // "SEQR payment", "SEQR refund"
-	Amount    money.Amount `json:"amount"`
-	Currency  string       `json:"currency"`
+	Amount    money.Amount `json:"amount"`    // more than zero; a refund's amount is positive too, Kind says which way
+	Currency  string       `json:"currency"`  // ISO 4217, three upper-case letters
 	Reference string       `json:"reference"` // provider reference (SEQR ersReference); unique in the file
 }
 

@@ -224,6 +224,9 @@ func journalCheckPost(p Post) error {
 			return fmt.Errorf("%s: longer than 256 bytes", f.name)
 		}
 	}
+	if p.Amount <= 0 {
+		return fmt.Errorf("amount %s: must be more than zero", p.Amount)
+	}
 	if p.Kind != "payment" && p.Kind != "refund" {
 		return fmt.Errorf("kind %q: want payment or refund", p.Kind)
 	}

@@ -173,6 +173,8 @@ func TestJournalAppendRejectsInvalidPost(t *testing.T) {
 		{"no payment id", func(p *Post) { p.PaymentID = "" }},
 		{"bad kind", func(p *Post) { p.Kind = "sale" }},
 		{"no text", func(p *Post) { p.Text = "" }},
+		{"zero amount", func(p *Post) { p.Amount = 0 }},
+		{"negative amount", func(p *Post) { p.Amount = -100 }},
 		{"lower-case currency", func(p *Post) { p.Currency = "sek" }},
 		{"long currency", func(p *Post) { p.Currency = "SEKK" }},
 		{"invalid utf-8", func(p *Post) { p.Reference = "ERS\xff" }},

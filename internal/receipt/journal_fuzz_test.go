@@ -1,0 +1,131 @@
+package receipt
+
+import (
+	"bytes"
+	"encoding/hex"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/posd/posd/internal/money"
+)
+
+func journalFuzzSeeds(tb testing.TB) [][]byte {
+	tb.Helper()
+	b := writeTestJournal(tb, filepath.Join(tb.TempDir(), "seed"), 2)
+	var seeds [][]byte
+	for _, l := range splitJournal(b) {
+		seeds = append(seeds, l[:len(l)-1])
+	}
+	return append(seeds,
+		[]byte(""), []byte(" 00000000"), []byte("{} 00000000"), []byte("{} ffffffff"),
+		journalSeal([]byte(`{"seq":1}`))[:len(`{"seq":1}`)+9],
+		bytes.Repeat([]byte{0}, 64))
+}
+
+// FuzzParseLine: any bytes parse without panic, and a line is never accepted
+// unless its CRC matches its body (reliability F2).
+func FuzzParseLine(f *testing.F) {
+	for _, s := range journalFuzzSeeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		p, _, perr := journalParsePost(line)
+		_, herr := journalParseHeader(line)
+		if perr != nil && herr != nil {
+			return
+		}
+		require.GreaterOrEqual(t, len(line), journalCRCLen+1)
+		body, crcText := line[:len(line)-journalCRCLen-1], line[len(line)-journalCRCLen:]
+		var sum [4]byte
+		_, err := hex.Decode(sum[:], crcText)
+		require.NoError(t, err)
+		want := uint32(sum[0])<<24 | uint32(sum[1])<<16 | uint32(sum[2])<<8 | uint32(sum[3])
+		require.Equal(t, want, crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli)), "accepted a line whose crc does not match")
+		if perr == nil {
+			// What parses must encode back to a line that parses to the same post.
+			require.NoError(t, journalCheckPost(p))
+		}
+	})
+}
+
+// FuzzJournalOpen appends arbitrary bytes to a good journal: OpenJournal never
+// panics, and when it accepts the file the result verifies and keeps the
+// good posts.
+func FuzzJournalOpen(f *testing.F) {
+	good := writeTestJournal(f, filepath.Join(f.TempDir(), "good"), 2)
+	lines := splitJournal(good)
+	f.Add([]byte{})
+	f.Add([]byte("garbage\n"))
+	f.Add(make([]byte, 100))
+	f.Add(lines[2][:len(lines[2])-3])
+	f.Add(lines[2])
+	f.Fuzz(func(t *testing.T, tail []byte) {
+		path := filepath.Join(t.TempDir(), "j")
+		require.NoError(t, os.WriteFile(path, append(bytes.Clone(good), tail...), 0o600))
+		j, rec, err := OpenJournal(path, journalTestClock())
+		if err != nil {
+			require.ErrorIs(t, err, ErrCorrupt)
+			return
+		}
+		defer j.Close()
+		assert.GreaterOrEqual(t, rec.ValidPosts, 2)
+		n, err := Verify(path)
+		require.NoError(t, err)
+		require.Equal(t, rec.ValidPosts, n)
+		require.Len(t, j.Posts(0), n)
+	})
+}
+
+// TestJournalGoldenV1 reads a version 1 file written by an earlier build:
+// the format must stay readable by every later binary.
+func TestJournalGoldenV1(t *testing.T) {
+	n, err := Verify("testdata/journal_v1.txt")
+	require.NoError(t, err)
+	assert.Equal(t, 3, n)
+
+	path := filepath.Join(t.TempDir(), "j")
+	b, err := os.ReadFile("testdata/journal_v1.txt")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, b, 0o600))
+	j, rec, err := OpenJournal(path, journalTestClock())
+	require.NoError(t, err)
+	defer j.Close()
+	assert.Equal(t, Recovery{ValidPosts: 3}, rec)
+	posts := j.Posts(0)
+	require.Len(t, posts, 3)
+	assert.Equal(t, "refund", posts[2].Kind)
+	assert.Equal(t, "SEQR refund", posts[2].Text)
+	assert.Equal(t, money.MustParse("5.50"), posts[2].Amount)
+}
+
+func BenchmarkAppend(b *testing.B) {
+	j, _, err := OpenJournal(filepath.Join(b.TempDir(), "j"), journalTestClock())
+	require.NoError(b, err)
+	defer j.Close()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		if _, err := j.Append(journalTestPost(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseLine(b *testing.B) {
+	good := writeTestJournal(b, filepath.Join(b.TempDir(), "j"), 1)
+	line := splitJournal(good)[1]
+	line = line[:len(line)-1]
+	b.ReportAllocs()
+	b.SetBytes(int64(len(line)))
+	for b.Loop() {
+		if _, _, err := journalParsePost(line); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
