@@ -363,10 +363,10 @@ func (j *Journal) Append(p Post) (Post, error) {
 		err = io.ErrShortWrite
 	}
 	if err != nil {
-		return Post{}, j.fail(p.Reference, "write", err)
+		return Post{}, j.fail("append "+p.Reference, "write", err)
 	}
 	if err := j.f.Sync(); err != nil {
-		return Post{}, j.fail(p.Reference, "sync", err)
+		return Post{}, j.fail("append "+p.Reference, "sync", err)
 	}
 	j.lastSeq = p.Seq
 	j.lastHash = journalHashLine(line[:len(line)-1])
@@ -379,19 +379,48 @@ func (j *Journal) Append(p Post) (Post, error) {
 // reopen and re-read the file (repairing a torn tail), and report the post
 // as not durable. If reopening fails too, the journal stays closed and the
 // next Append tries again.
-func (j *Journal) fail(ref, op string, cause error) error {
+func (j *Journal) fail(what, op string, cause error) error {
 	j.f.Close() // the handle is suspect; its own close error adds nothing
 	j.f = nil
 	rec, err := j.load()
 	if err != nil {
-		return fmt.Errorf("append %s: %s: %w: %w (reopen failed: %w)", ref, op, ErrNotDurable, cause, err)
+		return fmt.Errorf("%s: %s: %w: %w (reopen failed: %w)", what, op, ErrNotDurable, cause, err)
 	}
 	if rec.MovedAside != "" {
-		return fmt.Errorf("append %s: %s: %w: %w (reopened; %d bytes moved aside to %s)",
-			ref, op, ErrNotDurable, cause, rec.BadBytes, rec.MovedAside)
+		return fmt.Errorf("%s: %s: %w: %w (reopened; %d bytes moved aside to %s)",
+			what, op, ErrNotDurable, cause, rec.BadBytes, rec.MovedAside)
 	}
-	return fmt.Errorf("append %s: %s: %w: %w (reopened)", ref, op, ErrNotDurable, cause)
+	return fmt.Errorf("%s: %s: %w: %w (reopened)", what, op, ErrNotDurable, cause)
 }
+
+// Check reports whether the journal can take an append now: it reopens the
+// file if an earlier failure closed it, fsyncs it, and checks the file system
+// has room for more than a few posts. It writes nothing, so it is cheap
+// enough to call before every payment (fail closed on storage, reliability
+// B4); its error wraps ErrNotDurable or ErrClosed.
+func (j *Journal) Check() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return fmt.Errorf("check journal %s: %w", j.path, ErrClosed)
+	}
+	if j.f == nil {
+		if _, err := j.load(); err != nil {
+			return fmt.Errorf("check journal %s: reopen: %w: %w", j.path, ErrNotDurable, err)
+		}
+	}
+	if err := j.f.Sync(); err != nil {
+		return j.fail("check journal "+j.path, "sync", err)
+	}
+	if free, err := journalFreeBytes(j.path); err == nil && free < journalMinFree {
+		return fmt.Errorf("check journal %s: %d bytes free: %w", j.path, free, ErrNotDurable)
+	}
+	return nil
+}
+
+// journalMinFree is the free space Check asks for: room for a few dozen
+// posts and a side file, so a payment is refused before the disk is full.
+const journalMinFree = 256 << 10
 
 // Has reports whether a post with this reference is in the file.
 func (j *Journal) Has(reference string) bool {

@@ -18,3 +18,13 @@ func journalLock(f *os.File) error {
 func journalDropCache(f *os.File) {
 	_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
 }
+
+// journalFreeBytes returns the bytes available to an unprivileged writer on
+// the file system holding path.
+func journalFreeBytes(path string) (uint64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return 0, err
+	}
+	return st.Bavail * uint64(st.Bsize), nil
+}

@@ -420,3 +420,19 @@ func TestJournalFailEveryCall(t *testing.T) {
 		}
 	}
 }
+
+func TestJournalCheck(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j")
+	faults := &journalFaults{failSync: 2} // sync 1: header; sync 2: the first Check
+	j, _, err := openJournal(path, journalTestClock(), faults.open)
+	require.NoError(t, err)
+	err = j.Check()
+	require.ErrorIs(t, err, ErrNotDurable)
+	require.ErrorIs(t, err, errInjected)
+	require.NoError(t, j.Check())
+	_, err = j.Append(journalTestPost(1))
+	require.NoError(t, err)
+	require.NoError(t, j.Close())
+	require.ErrorIs(t, j.Check(), ErrClosed)
+	requireOneLinePerReference(t, path, 1)
+}
