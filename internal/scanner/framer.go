@@ -45,8 +45,8 @@ type Result struct {
 //     stripped and recorded in Scan.Symbology;
 //   - data with control or non-ASCII bytes is noise (GS, 0x1D, is allowed
 //     after a GS1 AIM id, where it separates application identifiers);
-//   - the same code as the last delivered one, within the dedup window
-//     (measured from that delivery), is dropped as a duplicate.
+//   - a code delivered within the dedup window before (measured from that
+//     delivery, not from later duplicates) is dropped as a duplicate.
 //
 // A Framer is not safe for concurrent use; the read loop owns it.
 type Framer struct {
@@ -57,10 +57,17 @@ type Framer struct {
 	n       int    // the current frame's full length, discarded bytes included
 	afterCR bool   // the last end was a CR, so a leading LF belongs to it
 
-	lastCode string
-	lastAt   time.Time
-	hasLast  bool
+	// seen maps each code delivered within the last window to when it was
+	// delivered. Expired entries are pruned as it grows, so it holds about
+	// as many codes as can be scanned in one window (a handful).
+	seen map[string]time.Time
 }
+
+// maxSeen bounds the duplicate table should a stream of distinct codes
+// arrive faster than the window expires them (a flood of garbage that
+// happens to pass the checks): the table is then emptied, which at worst
+// lets one duplicate through.
+const maxSeen = 1024
 
 // NewFramer returns a Framer for frames of at most maxLen bytes (at least 1)
 // that suppresses a repeated code within dedupWindow (<= 0 disables that).
@@ -154,16 +161,38 @@ func (f *Framer) end(dst []Result, now time.Time) []Result {
 		}
 	}
 
-	// string(data) == f.lastCode does not allocate, so duplicates cost
-	// nothing; only a delivered code is copied into a string.
-	if f.window > 0 && f.hasLast && string(data) == f.lastCode {
-		if d := now.Sub(f.lastAt); d >= 0 && d < f.window {
+	if f.window <= 0 {
+		return append(dst, Result{Scan: Scan{Code: string(data), Symbology: sym, At: now}, Len: n})
+	}
+	// A map lookup with string(data) as the key does not allocate, so
+	// duplicates cost nothing; only a delivered code is copied into a string.
+	if at, ok := f.seen[string(data)]; ok {
+		if d := now.Sub(at); d >= 0 && d < f.window {
 			return append(dst, Result{Drop: DropDuplicate, Len: n, Sample: sample(frame, n)})
 		}
 	}
 	code := string(data)
-	f.lastCode, f.lastAt, f.hasLast = code, now, true
+	f.remember(code, now)
 	return append(dst, Result{Scan: Scan{Code: code, Symbology: sym, At: now}, Len: n})
+}
+
+// remember records code as delivered at now, first pruning expired codes
+// once the table has more than a few entries.
+func (f *Framer) remember(code string, now time.Time) {
+	if f.seen == nil {
+		f.seen = make(map[string]time.Time)
+	}
+	if len(f.seen) >= 8 {
+		for c, at := range f.seen {
+			if d := now.Sub(at); d < 0 || d >= f.window {
+				delete(f.seen, c)
+			}
+		}
+		if len(f.seen) >= maxSeen {
+			clear(f.seen)
+		}
+	}
+	f.seen[code] = now
 }
 
 // sample quotes at most 32 bytes of a dropped frame of n bytes for the log,

@@ -1,6 +1,7 @@
 package scanner
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -213,6 +214,9 @@ func TestFramerDuplicates(t *testing.T) {
 		{"clock going back counts again",
 			[]step{{chunk: "A1\r", at: time.Second}, {chunk: "A1\r"}},
 			[]string{"A1", "A1"}},
+		{"a code in between does not reset the window",
+			[]step{{chunk: "A1\r"}, {chunk: "B2\r", at: 10 * time.Millisecond}, {chunk: "A1\r", at: 20 * time.Millisecond}, {chunk: "B2\r", at: 30 * time.Millisecond}},
+			[]string{"A1", "B2", "!duplicate", "!duplicate"}},
 		{"two frames in one read",
 			chunks("A1\rA1\r"),
 			[]string{"A1", "!duplicate"}},
@@ -231,6 +235,20 @@ func TestFramerDuplicates(t *testing.T) {
 		rs := run(NewFramer(128, window), []step{{chunk: "A"}, {chunk: "1\r", at: 42 * time.Millisecond}})
 		require.Len(t, rs, 1)
 		assert.Equal(t, t0.Add(42*time.Millisecond), rs[0].Scan.At)
+	})
+	t.Run("many distinct codes keep the table bounded", func(t *testing.T) {
+		f := NewFramer(128, window)
+		var rs []Result
+		for i := range 5000 {
+			// 10 codes a millisecond: about 10000 would be inside one window.
+			rs = f.Feed(rs[:0], []byte(fmt.Sprintf("C%d\r", i)), t0.Add(time.Duration(i)*100*time.Microsecond))
+			require.Equal(t, DropNone, rs[0].Drop)
+			require.LessOrEqual(t, len(f.seen), maxSeen)
+		}
+		// Old codes expire and are pruned as new ones arrive.
+		rs = f.Feed(rs[:0], []byte("LATE\rLATER\r"), t0.Add(time.Hour))
+		rs = f.Feed(rs, []byte("C1\r"), t0.Add(time.Hour))
+		assert.Equal(t, []string{"LATE", "LATER", "C1"}, summary(rs))
 	})
 	t.Run("reset keeps the window", func(t *testing.T) {
 		f := NewFramer(128, window)

@@ -77,8 +77,8 @@ func (p *fakePort) step(t *testing.T, s readStep) {
 type harness struct {
 	t      *testing.T
 	s      *Scanner
-	opens  chan Port  // what the next open returns; a nil Port means "fail"
-	scans  chan Scan  // every scan delivered
+	opens  chan Port // what the next open returns; a nil Port means "fail"
+	scans  chan Scan // every scan delivered
 	states chan Status
 	logs   *observer.ObservedLogs
 	done   chan error
