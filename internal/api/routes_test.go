@@ -1,0 +1,126 @@
+package api
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/posd/posd/internal/register"
+)
+
+func TestRoutes(t *testing.T) {
+	fake := newFake()
+	fake.put(pollingPayment("p1"))
+	ts := startServer(t, fake, func(c *Config) {
+		c.Metrics = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+			_, _ = w.Write([]byte("posd_up 1\n"))
+		})
+	})
+	tests := []struct {
+		method, path, body string
+		status             int
+		contains           string
+	}{
+		{"GET", "/healthz", "", 200, `"status":"ok"`},
+		{"GET", "/v1/status", "", 200, `"version":"test"`},
+		{"GET", "/v1/terminal", "", 200, `"registered":true`},
+		{"POST", "/v1/terminal/register", `{"resellerId":"r","resellerUserId":"u","resellerPassword":"secret-pw","externalTerminalId":"till-1","name":"Kassa 1"}`, 201, `"externalTerminalId":"till-1"`},
+		{"POST", "/v1/terminal/register", `{"resellerId":"r","resellerUserId":"u","resellerPassword":"","externalTerminalId":"till-1","name":"Kassa 1"}`, 422, `"field":"resellerPassword"`},
+		{"DELETE", "/v1/terminal", "", 204, ""},
+		{"PUT", "/v1/terminal/seqr-id", `{"seqrId":"ABC123"}`, 200, `"seqrId":"ABC123"`},
+		{"PUT", "/v1/terminal/seqr-id", `{"seqrId":"ABC-123"}`, 422, `ABC-123`},
+		{"POST", "/v1/terminal/seqr-id/scan", `{"timeoutSeconds":5}`, 200, `"seqrId":"SCANNED1"`},
+		{"POST", "/v1/terminal/seqr-id/scan", `{"timeoutSeconds":0}`, 422, `"field":"timeoutSeconds"`},
+		{"POST", "/v1/terminal/seqr-id/scan", `{"timeoutSeconds":301}`, 422, `"field":"timeoutSeconds"`},
+		{"POST", "/v1/terminal/seqr-id/scan", `{"timeoutSeconds":"30"}`, 400, `"field":"timeoutSeconds"`},
+		{"GET", "/v1/payments", "", 200, `"payments":[{`},
+		{"GET", "/v1/payments?state=polling", "", 200, `"id":"p1"`},
+		{"GET", "/v1/payments?state=paid", "", 200, `"payments":[]`},
+		{"GET", "/v1/payments?state=bogus", "", 400, `"field":"state"`},
+		{"GET", "/v1/payments/p1", "", 200, `"amount":"20.00"`},
+		{"GET", "/v1/payments/nope", "", 404, `not-found`},
+		{"POST", "/v1/payments/p1/retry", "", 200, `"state":"polling"`},
+		{"POST", "/v1/payments/p1/refunds", `{"amount":"5.00","cashierId":"C1","reason":"broken cup"}`, 201, `"amount":"5.00"`},
+		{"POST", "/v1/payments/p1/refunds", `{"amount":5,"cashierId":"C1"}`, 400, `"field":"amount"`},
+		{"POST", "/v1/payments/p1/refunds", `{"amount":"0.00"}`, 422, `"field":"amount"`},
+		{"POST", "/v1/payments/p1/receipt/print", "", 202, `"copy":true`},
+		{"POST", "/v1/payments/nope/receipt/print", "", 404, `not-found`},
+		{"POST", "/v1/payments/p1/cancel", "", 200, `"state":"canceled"`},
+		{"GET", "/v1/journal?after=3", "", 200, `"seq":4`},
+		{"GET", "/v1/journal?after=-1", "", 400, `"field":"after"`},
+		{"POST", "/v1/periods/close", "", 200, `"transactionPeriodId":"tp1"`},
+		{"GET", "/metrics", "", 200, "posd_up 1"},
+		{"GET", "/", "", 200, "<!doctype html>"},
+		{"GET", "/assets/app.js", "", 200, ""},
+		{"GET", "/assets/nope.js", "", 404, "not-found"},
+		{"GET", "/assets/index.html", "", 404, "not-found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			resp := ts.do(t, tt.method, tt.path, tt.body, nil)
+			b, err := io.ReadAll(resp.Body)
+			require.NoError(t, err)
+			body := string(b)
+			require.Equal(t, tt.status, resp.StatusCode, body)
+			assert.Contains(t, body, tt.contains)
+			assert.NotContains(t, body, "secret-pw")
+		})
+	}
+}
+
+func TestScanDefaultsAndTimeout(t *testing.T) {
+	fake := newFake()
+	ts := startServer(t, fake, nil)
+	resp := ts.do(t, "POST", "/v1/terminal/seqr-id/scan", "", nil)
+	require.Equal(t, 200, resp.StatusCode)
+	fake.mu.Lock()
+	assert.Equal(t, 30*time.Second, fake.scanWait)
+	fake.err = register.ErrScanTimeout
+	fake.mu.Unlock()
+	resp = ts.do(t, "POST", "/v1/terminal/seqr-id/scan", `{"timeoutSeconds":2}`, nil)
+	require.Equal(t, http.StatusRequestTimeout, resp.StatusCode)
+	assert.Equal(t, ProblemBase+"scan-timeout", readProblem(t, resp).Type)
+
+	fake.mu.Lock()
+	fake.err = &register.ValidationError{Field: "seqrId", Message: `scanned "ABC-1?" is not alphanumeric`}
+	fake.mu.Unlock()
+	resp = ts.do(t, "POST", "/v1/terminal/seqr-id/scan", `{"timeoutSeconds":2}`, nil)
+	require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode)
+	assert.Contains(t, readProblem(t, resp).Detail, "ABC-1?")
+}
+
+func TestMetricsDisabled(t *testing.T) {
+	ts := startServer(t, newFake(), nil)
+	resp := ts.do(t, "GET", "/metrics", "", nil)
+	require.Equal(t, 404, resp.StatusCode)
+}
+
+func TestPageHeaders(t *testing.T) {
+	ts := startServer(t, newFake(), nil)
+	for _, p := range []string{"/", "/assets/app.js", "/assets/app.css"} {
+		resp := ts.do(t, "GET", p, "", func(r *http.Request) { r.Header.Del("Authorization") })
+		require.Equal(t, 200, resp.StatusCode, p)
+		assert.Contains(t, resp.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'")
+		assert.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"))
+	}
+}
+
+func TestHealthzShowsReadiness(t *testing.T) {
+	fake := newFake()
+	fake.ready = make(chan struct{})
+	ts := startServer(t, fake, nil)
+	var h struct{ Ready bool }
+	resp := ts.do(t, "GET", "/healthz", "", nil)
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&h))
+	assert.False(t, h.Ready)
+	close(fake.ready)
+	resp = ts.do(t, "GET", "/healthz", "", nil)
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&h))
+	assert.True(t, h.Ready)
+}
