@@ -1,0 +1,230 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/posd/posd/internal/money"
+	"github.com/posd/posd/internal/register"
+)
+
+// payOptions is one `posd pay`.
+type payOptions struct {
+	amount      money.Amount
+	rows        []register.Row
+	title       string
+	cashier     string
+	currency    string
+	interactive bool // ask "try again / cancel" on stdin
+}
+
+func runPay(ctx context.Context, c *cli, args []string) error {
+	fs := c.newFlagSet("pay", "--amount 20.00 [--rows file.json] [flags]",
+		"Take a test SEQR payment through the running posd, the way the till's front end does, and\n"+
+			"show it live: state, a countdown of the customer's window and, when it runs out, the\n"+
+			"question \"try again or cancel\". When stdin is not a terminal the payment is cancelled\n"+
+			"at that point. Exits 0 when paid, 1 otherwise.")
+	amountText := fs.String("amount", "", "amount to take by SEQR, e.g. 20.00 (required)")
+	rowsFile := fs.String("rows", "", "JSON file with the receipt rows: [{description, quantity, unitPrice, totalAmount, taxRate}] (default: one row of --amount at 25% VAT)")
+	title := fs.String("title", "Test payment", "invoice title the customer sees")
+	cashier := fs.String("cashier", "technician", "cashier id")
+	interactive := fs.Bool("interactive", false, "read answers from stdin even when it is not a terminal")
+	cf := addConfigFlags(fs, false)
+	if done, err := c.parse(fs, args); done || err != nil {
+		return err
+	}
+	if *amountText == "" {
+		return usageErrorf("pay: --amount is required, e.g. --amount 20.00")
+	}
+	amount, err := money.Parse(*amountText)
+	if err != nil || amount <= 0 {
+		return usageErrorf("pay: --amount %q: want a positive amount with at most 2 decimals, e.g. 20.00", *amountText)
+	}
+	opt := payOptions{amount: amount, title: *title, cashier: *cashier, interactive: *interactive || isTerminal(c.stdin)}
+	if *rowsFile != "" {
+		if opt.rows, err = readRows(*rowsFile); err != nil {
+			return err
+		}
+	}
+	ac, cfg, err := c.connect(fs, cf)
+	if err != nil {
+		return err
+	}
+	opt.currency = cfg.Seqr.Currency
+	_, err = pay(ctx, c, ac, opt)
+	return err
+}
+
+func readRows(path string) ([]register.Row, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("pay --rows: %w", err)
+	}
+	var rows []register.Row
+	if err := json.Unmarshal(b, &rows); err != nil {
+		return nil, fmt.Errorf("pay --rows %s: %w", path, err)
+	}
+	if len(rows) == 0 {
+		return nil, fmt.Errorf("pay --rows %s: no rows", path)
+	}
+	return rows, nil
+}
+
+func newKey() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on Linux
+	return hex.EncodeToString(b)
+}
+
+// pay creates the payment and follows it to a final state. It is shared by
+// `posd pay` and the demo.
+func pay(ctx context.Context, c *cli, ac *apiClient, opt payOptions) (register.Payment, error) {
+	rows := opt.rows
+	if len(rows) == 0 {
+		rows = []register.Row{{Description: opt.title, Quantity: "1", UnitPrice: opt.amount, TotalAmount: opt.amount, TaxRate: "25"}}
+	}
+	var total money.Amount
+	for _, r := range rows {
+		total += r.TotalAmount
+	}
+	key := newKey()
+	req := register.PaymentRequest{
+		Method: "seqr", SaleID: "posd-pay-" + key[:8], CashierID: opt.cashier, Title: opt.title,
+		Amount: opt.amount, Currency: opt.currency, ReceiptTotal: total, Rows: rows,
+	}
+	var p register.Payment
+	if err := ac.do(ctx, http.MethodPost, "/v1/payments", req, &p, http.Header{"Idempotency-Key": {key}}); err != nil {
+		return p, err
+	}
+	fmt.Fprintf(c.stdout, "payment %s: %s %s, ask the customer to scan the till's SEQR code\n", p.ID, p.Amount, p.Currency)
+	return follow(ctx, c, ac, p, opt.interactive)
+}
+
+// follow shows a payment's live state until it is final. When the customer's
+// window runs out it asks the cashier (or, without a terminal, cancels).
+func follow(ctx context.Context, c *cli, ac *apiClient, p register.Payment, interactive bool) (register.Payment, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events := make(chan register.Event, 64)
+	streamDone := make(chan error, 1)
+	go func() {
+		streamDone <- ac.events(ctx, p.ID, func(ev register.Event) {
+			select {
+			case events <- ev:
+			case <-ctx.Done():
+			}
+		})
+	}()
+	answers := make(chan string, 1)
+	asked := false
+	last := p.State
+	// A slow fallback poll: the stream may end early (a proxy, a restart of
+	// posd); the payment's state is always in GET /v1/payments/{id}.
+	ticker := time.NewTicker(2 * time.Second)
+	defer ticker.Stop()
+
+	show := func(q register.Payment, secondsLeft int) {
+		if q.State != last {
+			fmt.Fprintf(c.stdout, "\n%s: %s%s\n", q.ID, q.State, errText(q))
+			last = q.State
+		}
+		if q.State == register.StatePolling && secondsLeft >= 0 {
+			outage := ""
+			if q.OutageSince != nil {
+				outage = " (SEQR unreachable since " + q.OutageSince.Local().Format("15:04:05") + ", still trying)"
+			}
+			fmt.Fprintf(c.stdout, "\rwaiting for the customer: %2d s left%s ", secondsLeft, outage)
+		}
+	}
+	decide := func(q register.Payment) error {
+		if q.State != register.StateAwaitingDecision || asked {
+			return nil
+		}
+		asked = true
+		if !interactive {
+			fmt.Fprintf(c.stdout, "the customer's window ran out and stdin is not a terminal: cancelling\n")
+			return ac.do(ctx, http.MethodPost, "/v1/payments/"+q.ID+"/cancel", struct{}{}, nil, nil)
+		}
+		fmt.Fprintf(c.stdout, "the customer's window ran out. [t]ry again or [c]ancel? ")
+		go func() {
+			line, err := bufio.NewReader(c.stdin).ReadString('\n')
+			if err != nil && line == "" {
+				line = "c" // end of input: cancel
+			}
+			select {
+			case answers <- strings.TrimSpace(strings.ToLower(line)):
+			case <-ctx.Done():
+			}
+		}()
+		return nil
+	}
+
+	for {
+		if p.State.Final() {
+			fmt.Fprintln(c.stdout)
+			if p.State == register.StatePaid {
+				fmt.Fprintf(c.stdout, "paid: %s %s, ersReference %s\n", p.Amount, p.Currency, p.ERSReference)
+				return p, nil
+			}
+			return p, fmt.Errorf("payment %s %s%s", p.ID, p.State, errText(p))
+		}
+		if err := decide(p); err != nil {
+			return p, err
+		}
+		select {
+		case <-ctx.Done():
+			return p, ctx.Err()
+		case ev := <-events:
+			if ev.Payment.ID != "" {
+				p = ev.Payment
+			} else if ev.State != "" {
+				p.State = ev.State
+			}
+			show(p, ev.SecondsLeft)
+		case err := <-streamDone:
+			streamDone = nil // keep following by polling
+			if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, io.EOF) {
+				fmt.Fprintf(c.stderr, "posd: event stream: %v; polling instead\n", err)
+			}
+		case <-ticker.C:
+			var q register.Payment
+			if err := ac.do(ctx, http.MethodGet, "/v1/payments/"+p.ID, nil, &q, nil); err == nil {
+				p = q
+				show(p, -1)
+			}
+		case a := <-answers:
+			switch {
+			case strings.HasPrefix(a, "t"):
+				asked = false
+				var q register.Payment
+				if err := ac.do(ctx, http.MethodPost, "/v1/payments/"+p.ID+"/retry", struct{}{}, &q, nil); err != nil {
+					return p, err
+				}
+				p = q
+				fmt.Fprintf(c.stdout, "trying again: a new window for the customer\n")
+			default:
+				if err := ac.do(ctx, http.MethodPost, "/v1/payments/"+p.ID+"/cancel", struct{}{}, nil, nil); err != nil {
+					return p, err
+				}
+				fmt.Fprintf(c.stdout, "cancelling\n")
+			}
+		}
+	}
+}
+
+func errText(p register.Payment) string {
+	if p.Error == "" {
+		return ""
+	}
+	return ": " + p.Error
+}
