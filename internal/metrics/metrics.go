@@ -402,13 +402,30 @@ func formatFloat(v float64) string {
 }
 
 // escapeHelp escapes backslash and newline, as the format requires in HELP.
-func escapeHelp(s string) string {
-	return strings.NewReplacer(`\`, `\\`, "\n", `\n`).Replace(toValidUTF8(s))
-}
+func escapeHelp(s string) string { return escape(s, false) }
 
 // escapeLabelValue escapes backslash, double quote and newline.
-func escapeLabelValue(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(toValidUTF8(s))
+func escapeLabelValue(s string) string { return escape(s, true) }
+
+func escape(s string, quote bool) string {
+	s = toValidUTF8(s)
+	if !strings.ContainsAny(s, "\\\n\"") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\':
+			b.WriteString(`\\`)
+		case c == '\n':
+			b.WriteString(`\n`)
+		case c == '"' && quote:
+			b.WriteString(`\"`)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // toValidUTF8 keeps the output valid UTF-8 whatever a label value holds.
