@@ -124,3 +124,28 @@ func TestHealthzShowsReadiness(t *testing.T) {
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&h))
 	assert.True(t, h.Ready)
 }
+
+// TestPageIsSelfContained: the cashier page loads nothing from elsewhere,
+// has no inline script (the CSP forbids it), and never puts the token in a URL.
+func TestPageIsSelfContained(t *testing.T) {
+	entries, err := web.ReadDir("web")
+	require.NoError(t, err)
+	require.NotEmpty(t, entries)
+	for _, e := range entries {
+		b, err := web.ReadFile("web/" + e.Name())
+		require.NoError(t, err)
+		s := string(b)
+		assert.NotRegexp(t, `(?i)(src|href)=["']?(https?:)?//`, s, e.Name())
+		assert.NotContains(t, s, "access_token", e.Name())
+		assert.NotContains(t, s, "localStorage", e.Name())
+		if e.Name() == "index.html" {
+			assert.NotRegexp(t, `<script>[^<]`, s, "inline script")
+			assert.NotRegexp(t, `\son[a-z]+=`, s, "inline event handlers")
+		}
+	}
+	js, err := web.ReadFile("web/app.js")
+	require.NoError(t, err)
+	assert.Contains(t, string(js), `"Authorization": "Bearer "`)
+	assert.Contains(t, string(js), "sessionStorage")
+	assert.NotContains(t, string(js), "EventSource(")
+}
