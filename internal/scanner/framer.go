@@ -60,7 +60,8 @@ type Framer struct {
 	// seen maps each code delivered within the last window to when it was
 	// delivered. Expired entries are pruned as it grows, so it holds about
 	// as many codes as can be scanned in one window (a handful).
-	seen map[string]time.Time
+	seen    map[string]time.Time
+	pruneAt int // prune expired codes when seen reaches this size
 }
 
 // maxSeen bounds the duplicate table should a stream of distinct codes
@@ -168,7 +169,9 @@ func (f *Framer) end(dst []Result, now time.Time) []Result {
 	// duplicates cost nothing; only a delivered code is copied into a string.
 	if at, ok := f.seen[string(data)]; ok {
 		if d := now.Sub(at); d >= 0 && d < f.window {
-			return append(dst, Result{Drop: DropDuplicate, Len: n, Sample: sample(frame, n)})
+			// No Sample: a scanner in presentation mode repeats a label
+			// many times a second, and a duplicate should cost nothing.
+			return append(dst, Result{Drop: DropDuplicate, Len: n})
 		}
 	}
 	code := string(data)
@@ -176,13 +179,16 @@ func (f *Framer) end(dst []Result, now time.Time) []Result {
 	return append(dst, Result{Scan: Scan{Code: code, Symbology: sym, At: now}, Len: n})
 }
 
-// remember records code as delivered at now, first pruning expired codes
-// once the table has more than a few entries.
+// remember records code as delivered at now. Expired codes are pruned when
+// the table reaches pruneAt, which then becomes twice what survived: a
+// table of fresh codes is not walked again on every scan, so the cost per
+// scan stays constant.
 func (f *Framer) remember(code string, now time.Time) {
 	if f.seen == nil {
 		f.seen = make(map[string]time.Time)
+		f.pruneAt = 8
 	}
-	if len(f.seen) >= 8 {
+	if len(f.seen) >= f.pruneAt {
 		for c, at := range f.seen {
 			if d := now.Sub(at); d < 0 || d >= f.window {
 				delete(f.seen, c)
@@ -191,6 +197,7 @@ func (f *Framer) remember(code string, now time.Time) {
 		if len(f.seen) >= maxSeen {
 			clear(f.seen)
 		}
+		f.pruneAt = max(8, 2*len(f.seen))
 	}
 	f.seen[code] = now
 }

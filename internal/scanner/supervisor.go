@@ -301,7 +301,7 @@ func (s *Scanner) deliver(results []Result) {
 			s.log.Debug("scan", zap.String("code", r.Scan.Code), zap.String("symbology", r.Scan.Symbology))
 			s.onScan(r.Scan)
 		case DropEmpty, DropDuplicate:
-			s.log.Debug("scanner frame dropped", zap.String("reason", string(r.Drop)), zap.String("frame", r.Sample))
+			s.log.Debug("scanner frame dropped", zap.String("reason", string(r.Drop)), zap.Int("bytes", r.Len), zap.String("frame", r.Sample))
 		case DropNoise:
 			// Garbage on every scan usually means a wrong baud rate or parity.
 			s.log.Warn("scanner frame dropped: control or non-ASCII bytes (check scanner baud and parity)",
