@@ -1,0 +1,91 @@
+package register
+
+import (
+	"context"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/posd/posd/internal/seqr"
+)
+
+// P1: getPaymentStatus at 1 Hz, 30 +- 1 calls per 30 s window, never more
+// than one in flight, each carrying the last invoiceVersion received; the
+// cadence does not drift with the round trip.
+func TestPollCadenceP1(t *testing.T) {
+	for _, latency := range []time.Duration{0, 300 * time.Millisecond, 900 * time.Millisecond} {
+		t.Run(latency.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				fake := &fakeSEQR{latency: latency}
+				// The version grows on every status so "last version sent back" is visible.
+				fake.status = func(n int, ref string, version int) (seqr.PaymentStatus, error) {
+					return seqr.PaymentStatus{Status: seqr.StatusIssued, Version: n}, nil
+				}
+				h := newHarness(t, fake, harnessOpt{})
+				defer h.close()
+
+				p, created, err := h.r.CreatePayment(context.Background(), "k1", sale("20.00"))
+				require.NoError(t, err)
+				require.True(t, created)
+				require.Equal(t, StatePolling, p.State)
+				require.Equal(t, 1, p.Window)
+				sentAt := time.Now()
+				ch, cancel := h.r.Subscribe(p.ID)
+				defer cancel()
+				ev := waitState(t, ch, StateAwaitingDecision)
+				assert.Equal(t, 30*time.Second, time.Since(sentAt), "the prompt comes at 30 s of wall time")
+
+				calls := fake.callsOf("getPaymentStatus")
+				inWindow := 0
+				for _, c := range calls {
+					if c.at.Before(sentAt.Add(30 * time.Second)) {
+						inWindow++
+					}
+				}
+				assert.InDelta(t, 30, inWindow, 1, "polls in the first window")
+				assert.Equal(t, 1, fake.maxInFlight, "never more than one call in flight")
+				for i := 1; i < len(calls); i++ {
+					assert.Equal(t, p.InvoiceReference, calls[i].ref)
+					assert.Equal(t, time.Second, calls[i].at.Sub(calls[i-1].at), "fixed cadence, no drift by latency")
+				}
+				assert.Equal(t, 0, calls[0].version, "first poll sends 0")
+				// Call i (1-based) answered version i; call i+1 must send it back.
+				for i := 1; i < len(calls); i++ {
+					if calls[i].at.Sub(calls[i-1].at) >= latency {
+						assert.Equal(t, i, calls[i].version, "call %d sends the last version received", i+1)
+					}
+				}
+				assert.Equal(t, StateAwaitingDecision, ev.Payment.State)
+
+				// Polling continues while the cashier decides.
+				before := fake.count("getPaymentStatus")
+				time.Sleep(10 * time.Second)
+				synctest.Wait()
+				assert.InDelta(t, 10, fake.count("getPaymentStatus")-before, 1)
+				assert.Equal(t, 1, fake.count("sendInvoice"))
+			})
+		})
+	}
+}
+
+// A call slower than the interval: ticks are skipped, not queued.
+func TestPollSlowCallsNeverOverlap(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fake := &fakeSEQR{latency: 2500 * time.Millisecond}
+		h := newHarness(t, fake, harnessOpt{})
+		defer h.close()
+		p, _, err := h.r.CreatePayment(context.Background(), "k1", sale("20.00"))
+		require.NoError(t, err)
+		ch, cancel := h.r.Subscribe(p.ID)
+		defer cancel()
+		waitState(t, ch, StateAwaitingDecision)
+		assert.Equal(t, 1, fake.maxInFlight)
+		calls := fake.callsOf("getPaymentStatus")
+		for i := 1; i < len(calls); i++ {
+			assert.Equal(t, 3*time.Second, calls[i].at.Sub(calls[i-1].at), "next tick after the reply")
+		}
+	})
+}
