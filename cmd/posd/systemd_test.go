@@ -1,0 +1,199 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+
+	"github.com/posd/posd/internal/printer"
+	"github.com/posd/posd/internal/register"
+	"github.com/posd/posd/internal/scanner"
+)
+
+const unitPath = "../../deploy/systemd/posd.service"
+
+// unitSettings reads the unit's Key=Value lines (comments skipped); a key may repeat.
+func unitSettings(t *testing.T) map[string][]string {
+	t.Helper()
+	f, err := os.Open(unitPath)
+	require.NoError(t, err)
+	defer f.Close()
+	out := map[string][]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, "[") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		require.True(t, ok, "not Key=Value: %q", line)
+		out[k] = append(out[k], v)
+	}
+	require.NoError(t, sc.Err())
+	return out
+}
+
+func TestUnitSettings(t *testing.T) {
+	s := unitSettings(t)
+	want := map[string]string{
+		"Type": "notify", "NotifyAccess": "main", "WatchdogSec": "5", "Restart": "always", "RestartSec": "1",
+		"DynamicUser": "yes", "StateDirectory": "posd", "ConfigurationDirectory": "posd", "DevicePolicy": "closed",
+		"LimitCORE": "0", "NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
+		"CapabilityBoundingSet": "", "RestrictAddressFamilies": "AF_UNIX AF_INET AF_INET6", "RestrictNamespaces": "yes",
+		"LockPersonality": "yes", "MemoryDenyWriteExecute": "yes", "SystemCallArchitectures": "native",
+		"ProtectKernelTunables": "yes", "ProtectKernelModules": "yes", "ProtectKernelLogs": "yes",
+		"ProtectControlGroups": "yes", "ProtectClock": "yes", "RestrictRealtime": "yes", "RestrictSUIDSGID": "yes",
+		"UMask": "0077", "SupplementaryGroups": "dialout lp",
+	}
+	for k, v := range want {
+		require.Contains(t, s, k)
+		assert.Equal(t, v, s[k][0], k)
+	}
+	assert.NotContains(t, s, "PrivateDevices", "PrivateDevices hides the scanner and printer ttys")
+	assert.Contains(t, s["SystemCallFilter"], "@system-service")
+	assert.ElementsMatch(t, []string{"char-ttyUSB rw", "char-ttyACM rw", "char-usb rw"}, s["DeviceAllow"])
+
+	// Hang -> watchdog kill -> restart -> recovery's first poll (2 s) must fit
+	// well inside SEQR's 20 s reversal window.
+	wd, err := strconv.Atoi(s["WatchdogSec"][0])
+	require.NoError(t, err)
+	rs, err := strconv.Atoi(s["RestartSec"][0])
+	require.NoError(t, err)
+	assert.LessOrEqual(t, wd+rs+2, 10, "watchdog + restart + recovery budget")
+}
+
+func TestUnitVerifies(t *testing.T) {
+	tool, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skipf("systemd-analyze not installed (%v): install systemd to check the unit", err)
+	}
+	// verify checks that ExecStart exists; point it at this test binary.
+	b, err := os.ReadFile(unitPath)
+	require.NoError(t, err)
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	unit := filepath.Join(t.TempDir(), "posd.service")
+	require.NoError(t, os.WriteFile(unit, []byte(strings.ReplaceAll(string(b), "/usr/local/bin/posd", exe)), 0o644))
+
+	out, err := exec.Command(tool, "verify", "--man=no", unit).CombinedOutput()
+	require.NoError(t, err, "systemd-analyze verify: %s", out)
+	assert.Empty(t, strings.TrimSpace(string(out)), "verify warnings")
+}
+
+func TestUnitSecurityExposure(t *testing.T) {
+	tool, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skipf("systemd-analyze not installed (%v): install systemd to score the unit", err)
+	}
+	out, err := exec.Command(tool, "security", "--offline=true", "--no-pager", unitPath).CombinedOutput()
+	if err != nil && strings.Contains(string(out), "unrecognized option") {
+		t.Skipf("this systemd-analyze has no --offline (systemd < 250): %s", out)
+	}
+	m := regexp.MustCompile(`Overall exposure level for posd\.service: ([0-9.]+)`).FindSubmatch(out)
+	require.NotNil(t, m, "no exposure level in: %s", out)
+	score, err := strconv.ParseFloat(string(m[1]), 64)
+	require.NoError(t, err)
+	t.Logf("systemd-analyze security exposure: %.1f", score)
+	assert.LessOrEqual(t, score, 2.0, "reliability.md S8 target")
+}
+
+func TestWatchdogLoop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var pings int
+		healthy := true
+		notify := func(s string) {
+			mu.Lock()
+			defer mu.Unlock()
+			require.Equal(t, "WATCHDOG=1", s)
+			pings++
+		}
+		check := func(ctx context.Context) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if !healthy {
+				return errors.New("store stuck")
+			}
+			return nil
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error)
+		go func() { done <- watchdogLoop(ctx, 4*time.Second, check, notify, zap.NewNop()) }()
+
+		count := func() int { mu.Lock(); defer mu.Unlock(); return pings }
+		// Half the interval: a ping every 2 s.
+		time.Sleep(2*time.Second + time.Millisecond)
+		synctest.Wait()
+		assert.Equal(t, 1, count())
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		assert.Equal(t, 2, count())
+
+		// Unhealthy: no pings, so systemd kills us.
+		mu.Lock()
+		healthy = false
+		mu.Unlock()
+		time.Sleep(6 * time.Second)
+		synctest.Wait()
+		assert.Equal(t, 2, count())
+
+		cancel()
+		require.NoError(t, <-done)
+	})
+}
+
+func TestWatchdogLoopOffWithoutInterval(t *testing.T) {
+	err := watchdogLoop(t.Context(), 0, nil, nil, zap.NewNop())
+	assert.NoError(t, err)
+}
+
+func TestStatusLine(t *testing.T) {
+	now := time.Now()
+	ok := register.Status{Ready: true, Terminal: register.Terminal{Registered: true, SeqrID: "ABC"},
+		Provider: register.ProviderStatus{Reachable: true, LastChecked: &now}, Storage: "ok"}
+	cases := []struct {
+		name string
+		st   func(register.Status) register.Status
+		want string
+	}{
+		{"all good", func(s register.Status) register.Status { return s }, "ready; SEQR reachable"},
+		{"printer", func(s register.Status) register.Status {
+			s.Printer = &printer.Status{Online: true, Paper: "ok"}
+			return s
+		}, "ready; SEQR reachable; printer ok"},
+		{"paper near end, scanner gone", func(s register.Status) register.Status {
+			s.Printer = &printer.Status{Online: true, Paper: "near_end", Queued: 2}
+			s.Scanner = &scanner.Status{Connected: false}
+			return s
+		}, "ready; SEQR reachable; printer paper near end; 2 receipts queued; scanner disconnected"},
+		{"offline", func(s register.Status) register.Status {
+			s.Provider.Reachable = false
+			s.Open = 1
+			return s
+		}, "ready; SEQR UNREACHABLE; 1 open payments"},
+		{"not registered", func(s register.Status) register.Status {
+			s.Terminal = register.Terminal{}
+			s.Ready = false
+			return s
+		}, "recovering open payments; terminal not registered; SEQR reachable"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, statusLine(tc.st(ok)))
+		})
+	}
+}
