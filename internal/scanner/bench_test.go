@@ -78,3 +78,63 @@ func BenchmarkFramerDuplicates(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkUnplugReplug measures the R2 targets on a pty with the default
+// backoff: how long until an unplug shows in Status (target 2 s), and, after
+// the scanner has been away long enough for the backoff to reach its cap
+// and it is replugged just after a failed attempt (the worst case: a whole
+// ReopenMax to wait), how long until a scan is delivered again (target 5 s).
+// Each round takes about 3 s, so run a few:
+//
+//	go test -run '^$' -bench UnplugReplug -benchtime 5x ./internal/scanner
+func BenchmarkUnplugReplug(b *testing.B) {
+	d := newPTYScanner(b)
+	fails := make(chan struct{}, 100)
+	open := func(path string, mode Mode) (Port, error) {
+		p, err := SerialOpener(path, mode)
+		if err != nil {
+			select {
+			case fails <- struct{}{}:
+			default:
+			}
+		}
+		return p, err
+	}
+	h := startPTY(b, d, Config{}, WithOpener(open))
+	h.state(true)
+
+	var detect, replug, worst time.Duration
+	i := 0
+	for b.Loop() {
+		start := time.Now()
+		d.unplug()
+		h.state(false)
+		detect += time.Since(start)
+
+		// Backoff 250 ms, 500 ms, then the 1 s cap: after three failed
+		// opens the scanner is in the slowest state it gets into.
+		for range 3 {
+			select {
+			case <-fails:
+			case <-time.After(wait):
+				b.Fatal("no reopen attempt")
+			}
+		}
+		start = time.Now()
+		d.plug()
+		h.state(true)
+		code := fmt.Sprintf("R2%04d", i)
+		d.write(code + "\r")
+		if got := h.scan().Code; got != code {
+			b.Fatalf("scan %q, want %q", got, code)
+		}
+		took := time.Since(start)
+		replug += took
+		worst = max(worst, took)
+		i++
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	b.ReportMetric(ms(detect)/float64(i), "ms-detect")
+	b.ReportMetric(ms(replug)/float64(i), "ms-replug")
+	b.ReportMetric(ms(worst), "ms-replug-max")
+}

@@ -24,12 +24,12 @@ import (
 // Closing the master is an unplug (the slave then reads EIO); a replug is a
 // new pty with the symlink moved to it, as udev does.
 type ptyScanner struct {
-	t      *testing.T
+	t      testing.TB
 	link   string
 	master *os.File
 }
 
-func newPTYScanner(t *testing.T) *ptyScanner {
+func newPTYScanner(t testing.TB) *ptyScanner {
 	d := &ptyScanner{t: t, link: filepath.Join(t.TempDir(), "usb-Honeywell_scanner-if00")}
 	d.plug()
 	t.Cleanup(func() {
@@ -67,7 +67,7 @@ func (d *ptyScanner) write(s string) {
 }
 
 // startPTY runs a Scanner on d's link with the real serial opener.
-func startPTY(t *testing.T, d *ptyScanner, cfg Config, opts ...Option) *harness {
+func startPTY(t testing.TB, d *ptyScanner, cfg Config, opts ...Option) *harness {
 	t.Helper()
 	core, logs := observer.New(zap.DebugLevel)
 	h := &harness{
@@ -245,6 +245,34 @@ func TestPTYOpenFailsWhileUnplugged(t *testing.T) {
 // SerialOpener opens exclusively (TIOCEXCL). As root the kernel lets a
 // second open through anyway, so read the flag back with TIOCGEXCL; as
 // another user the second open itself must fail with EBUSY.
+// A replug that races the open (the link moves between our stat and the
+// open) must not leave us reading a device the path no longer names.
+func TestPTYReplugDuringOpen(t *testing.T) {
+	d := newPTYScanner(t)
+	old := d.master
+	t.Cleanup(func() { old.Close() })
+	raced := false
+	open := func(path string, mode Mode) (Port, error) {
+		p, err := SerialOpener(path, mode)
+		if !raced {
+			raced = true
+			d.plug()
+		}
+		return p, err
+	}
+	h := startPTY(t, d, Config{ReopenMin: 10 * time.Millisecond}, WithOpener(open))
+	select {
+	case st := <-h.states:
+		assert.False(t, st.Connected)
+		assert.Contains(t, st.LastError, "device changed while opening")
+	case <-time.After(wait):
+		t.Fatal("no status for the raced open")
+	}
+	h.state(true)
+	d.write("NEWDEV1\r")
+	assert.Equal(t, "NEWDEV1", h.scan().Code)
+}
+
 func TestSerialOpenerIsExclusive(t *testing.T) {
 	d := newPTYScanner(t)
 	port, err := SerialOpener(d.link, Config{}.WithDefaults().mode())

@@ -184,13 +184,26 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 // session opens the port and reads until it fails or ctx ends. connected
 // says whether the open worked.
 func (s *Scanner) session(ctx context.Context, framer *Framer) (connected bool, err error) {
+	// What the path names, to notice later that the node is gone or that
+	// the by-id symlink now points at another device. Port does not expose
+	// its fd, so the path is stat'ed before and after the open; if the two
+	// differ, a replug raced the open and we cannot tell which device we
+	// got, so that attempt is given up. (A stat error leaves identity nil
+	// and the check off; the open then reports the real problem.)
+	before, _ := os.Stat(s.cfg.Device)
 	port, err := s.open(s.cfg.Device, s.cfg.mode())
 	if err != nil {
 		return false, fmt.Errorf("open scanner %s: %w", s.cfg.Device, err)
 	}
-	// What the path named when we opened it, to notice later that the node
-	// is gone or that the by-id symlink now points at another device.
-	identity, _ := os.Stat(s.cfg.Device)
+	var identity os.FileInfo
+	if before != nil {
+		after, _ := os.Stat(s.cfg.Device)
+		if after == nil || !os.SameFile(before, after) {
+			port.Close()
+			return false, fmt.Errorf("open scanner %s: device changed while opening", s.cfg.Device)
+		}
+		identity = after
+	}
 
 	// Closing from another goroutine is what ends a Read blocked at
 	// shutdown (go.bug.st's Close signals its pipe and waits for readers).

@@ -75,7 +75,7 @@ func (p *fakePort) step(t *testing.T, s readStep) {
 
 // harness runs a Scanner with a scripted Opener and records what it does.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	s      *Scanner
 	opens  chan Port // what the next open returns; a nil Port means "fail"
 	scans  chan Scan // every scan delivered
