@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -128,4 +129,69 @@ func BenchmarkParseLine(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkOpenJournal measures start-up with 10 000 posts in the file: scan,
+// CRC, JSON, chain and index.
+func BenchmarkOpenJournal(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "j")
+	clock := journalTestClock()
+	hdr := journalEncodeHeader(clock())
+	file := bytes.Clone(hdr)
+	prev := journalHashLine(hdr[:len(hdr)-1])
+	for i := 1; i <= 10000; i++ {
+		p := journalTestPost(i)
+		p.Seq, p.Time = int64(i), clock()
+		line, err := journalEncodePost(p, prev)
+		require.NoError(b, err)
+		file = append(file, line...)
+		prev = journalHashLine(line[:len(line)-1])
+	}
+	require.NoError(b, os.WriteFile(path, file, 0o600))
+	b.SetBytes(int64(len(file)))
+	for b.Loop() {
+		j, rec, err := OpenJournal(path, clock)
+		if err != nil || rec.ValidPosts != 10000 {
+			b.Fatal(err, rec)
+		}
+		j.Close()
+	}
+}
+
+// FuzzDecodeFast: whenever the fast decoder accepts a body, encoding/json
+// accepts it too and decodes the same record.
+func FuzzDecodeFast(f *testing.F) {
+	for _, s := range journalFuzzSeeds(f) {
+		if len(s) > journalCRCLen+1 {
+			f.Add(s[:len(s)-journalCRCLen-1])
+		}
+	}
+	f.Add([]byte(`{"seq":1,"time":"2026-11-21T10:15:30.25Z","paymentId":"p","kind":"payment","text":"SEQR payment","amount":"20.00","currency":"SEK","reference":"R","prev":"00"}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fast, ok := journalDecodeFast(body)
+		if !ok {
+			return
+		}
+		var slow journalRecord
+		require.NoError(t, journalDecodeStrict(body, &slow), "fast accepted what json refuses: %q", body)
+		require.Equal(t, slow, fast)
+	})
+}
+
+func TestJournalDecodeFastTakesEncoderOutput(t *testing.T) {
+	good := writeTestJournal(t, filepath.Join(t.TempDir(), "j"), 3)
+	for _, l := range splitJournal(good)[1:] {
+		_, ok := journalDecodeFast(l[:len(l)-1-journalCRCLen-1])
+		assert.True(t, ok, "%s", l)
+	}
+	// Escapes go the slow way and still parse.
+	p := journalTestPost(1)
+	p.Seq, p.Time, p.Reference = 1, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), `a"b<c>\d`
+	line, err := journalEncodePost(p, journalHash{})
+	require.NoError(t, err)
+	_, ok := journalDecodeFast(line[:len(line)-1-journalCRCLen-1])
+	assert.False(t, ok)
+	got, _, err := journalParsePost(line[:len(line)-1])
+	require.NoError(t, err)
+	assert.Equal(t, p, got)
 }
