@@ -152,3 +152,7 @@ func (e *env) status(id, pw, ref string) string {
 	e.t.Helper()
 	return e.soap("getPaymentStatus", termCtx(id, pw)+`<invoiceReference>`+ref+`</invoiceReference><invoiceVersion>0</invoiceVersion>`)
 }
+
+func simctlFilter(op, ref string) simctl.Filter {
+	return simctl.Filter{Service: seqrsim.Service, Operation: op, Reference: ref}
+}

@@ -116,8 +116,8 @@ func (s *Sim) serveSOAP(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &mbe) {
 			msg = fmt.Sprintf("Request body larger than %d bytes", s.maxBody)
 		}
-		writeSOAP(w, http.StatusInternalServerError, fault(faultClient, msg))
 		logCall(result{}, msg)
+		writeSOAP(w, http.StatusInternalServerError, fault(faultClient, msg))
 		return
 	}
 	op, wrapper, sf := parseEnvelope(body)
@@ -147,36 +147,38 @@ func (s *Sim) serveSOAP(w http.ResponseWriter, r *http.Request) {
 				res = s.run(fn, c)
 			}
 			switch act.Mode {
+			// Log first: once the connection is gone the client may already
+			// be asking the call log what happened.
 			case simctl.ModeDrop:
-				_ = simctl.Drop(w)
 				logCall(res, "injected drop")
+				_ = simctl.Drop(w)
 			case simctl.ModeReset:
-				_ = simctl.Reset(w)
 				logCall(res, "injected reset")
+				_ = simctl.Reset(w)
 			case simctl.ModeHTTP500:
-				writeSOAP(w, http.StatusInternalServerError, fault(faultServer, "Fault injected by the emulator"))
 				logCall(res, "injected http500")
+				writeSOAP(w, http.StatusInternalServerError, fault(faultServer, "Fault injected by the emulator"))
 			case simctl.ModeResultCode:
-				writeSOAP(w, http.StatusOK, errorResult(op, act.Code))
 				res.code = act.Code
 				logCall(res, "")
+				writeSOAP(w, http.StatusOK, errorResult(op, act.Code))
 			}
 			return
 		}
 	}
 	if sf != nil {
-		writeSOAP(w, http.StatusInternalServerError, fault(sf.code, sf.msg))
 		logCall(result{}, sf.msg)
+		writeSOAP(w, http.StatusInternalServerError, fault(sf.code, sf.msg))
 		return
 	}
 	res := s.run(fn, c)
 	if res.body == nil {
-		writeSOAP(w, http.StatusInternalServerError, fault(faultServer, "Internal server error"))
 		logCall(res, "internal server error")
+		writeSOAP(w, http.StatusInternalServerError, fault(faultServer, "Internal server error"))
 		return
 	}
-	writeSOAP(w, http.StatusOK, res.body)
 	logCall(res, "")
+	writeSOAP(w, http.StatusOK, res.body)
 }
 
 // run executes an operation; a panic (a bug, never input) becomes a
