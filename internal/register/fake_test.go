@@ -168,11 +168,11 @@ func (f *fakeSEQR) RefundPayment(ctx context.Context, p seqr.Principal, ers stri
 }
 
 func (f *fakeSEQR) MarkTransactionPeriod(ctx context.Context, p seqr.Principal, params []seqr.Param) (string, error) {
-	f.log("markTransactionPeriod", "", 0)
+	n := f.log("markTransactionPeriod", "", 0)
 	if f.mark != nil {
 		return f.mark()
 	}
-	return "2015120408534212001005262", nil
+	return fmt.Sprintf("20151204085342120010052%02d", n), nil
 }
 
 func (f *fakeSEQR) ExecuteReport(ctx context.Context, p seqr.Principal, id, lang string, params []seqr.Param) (seqr.Report, error) {

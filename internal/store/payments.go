@@ -187,10 +187,11 @@ func (db *DB) Payments(ctx context.Context, states ...string) ([]Payment, error)
 	return db.queryPayments(ctx, q, args...)
 }
 
-// PaidBetween lists payments that became paid in [from, to), by paid time.
+// PaidBetween lists payments that became paid in (from, to], by paid time:
+// a transaction period runs from the previous mark (exclusive) to its own.
 func (db *DB) PaidBetween(ctx context.Context, from, to time.Time) ([]Payment, error) {
 	return db.queryPayments(ctx, "SELECT "+paymentCols+` FROM payments
-		WHERE state = 'paid' AND paid_at >= ? AND paid_at < ? ORDER BY paid_at, id`, fmtTime(from), fmtTime(to))
+		WHERE state = 'paid' AND paid_at > ? AND paid_at <= ? ORDER BY paid_at, id`, fmtTime(from), fmtTime(to))
 }
 
 func (db *DB) queryPayments(ctx context.Context, q string, args ...any) ([]Payment, error) {

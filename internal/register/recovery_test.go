@@ -1,0 +1,126 @@
+package register
+
+import (
+	"context"
+	"os"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/posd/posd/internal/seqr"
+	"github.com/posd/posd/internal/store"
+)
+
+// Recovery: after a restart, every open payment with a reference is polled
+// at once (before new payments are accepted); a payment that crashed while
+// sending becomes unknown and is never resent; a PAID whose recording was
+// interrupted is finished; missing journal posts are re-appended.
+func TestRecoveryAfterRestart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		fake := &fakeSEQR{}
+		var mu sync.Mutex
+		paidRefs := map[string]bool{}
+		fake.status = func(n int, ref string, v int) (seqr.PaymentStatus, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if paidRefs[ref] {
+				return paidStatus("ERS-" + ref), nil
+			}
+			return seqr.PaymentStatus{Status: seqr.StatusIssued, Version: 1}, nil
+		}
+		h := newHarness(t, fake, harnessOpt{})
+		dir := h.dir
+		open, _, err := h.r.CreatePayment(ctx, "open", sale("20.00"))
+		require.NoError(t, err)
+		waiting, _, err := h.r.CreatePayment(ctx, "waiting", sale("30.00"))
+		require.NoError(t, err)
+		ch, cancel := h.r.Subscribe(waiting.ID)
+		waitState(t, ch, StateAwaitingDecision)
+		cancel()
+		paid, _, err := h.r.CreatePayment(ctx, "paid", sale("40.00"))
+		require.NoError(t, err)
+		mu.Lock()
+		paidRefs[paid.InvoiceReference] = true
+		mu.Unlock()
+		ch, cancel = h.r.Subscribe(paid.ID)
+		waitState(t, ch, StatePaid)
+		cancel()
+		// A crash while sending: committed "created", never answered.
+		crashed, _, err := h.db.CreatePayment(ctx, store.Payment{ID: "crashed", IdempotencyKey: "crashed", RequestHash: "h",
+			Method: "seqr", State: "created", Amount: 500, Currency: "SEK", ReceiptTotal: 500, Balancing: "none", RowsJSON: []byte("[]")},
+			store.Audit{Actor: "bob", Event: "create", Outcome: "success"})
+		require.NoError(t, err)
+		h.close()
+		require.NoError(t, os.Remove(dir+"/receipts.journal")) // the file lost: SQLite re-creates its posts
+
+		sendsBefore := fake.count("sendInvoice")
+		restart := time.Now()
+		h2 := newHarness(t, fake, harnessOpt{dir: dir})
+		defer h2.close()
+
+		for _, id := range []string{open.InvoiceReference, waiting.InvoiceReference} {
+			var first *call
+			for _, c := range fake.callsOf("getPaymentStatus") {
+				if c.ref == id && !c.at.Before(restart) {
+					first = &c
+					break
+				}
+			}
+			require.NotNil(t, first, "polled after restart")
+			assert.LessOrEqual(t, first.at.Sub(restart), 2*time.Second, "first poll within 2 s of start")
+		}
+		assert.Equal(t, sendsBefore, fake.count("sendInvoice"), "nothing resent")
+		got, err := h2.r.Payment(ctx, crashed.ID)
+		require.NoError(t, err)
+		assert.Equal(t, StateUnknown, got.State)
+		assert.NotEmpty(t, got.Error)
+		w, err := h2.r.Payment(ctx, waiting.ID)
+		require.NoError(t, err)
+		assert.Equal(t, StateAwaitingDecision, w.State)
+		assert.True(t, h2.journal.Has("ERS-"+paid.InvoiceReference), "post re-appended from SQLite")
+		assert.Len(t, h2.journal.Posts(0), 1)
+
+		// The resumed loop still answers the cashier and records a PAID.
+		mu.Lock()
+		paidRefs[open.InvoiceReference] = true
+		mu.Unlock()
+		ch, cancel = h2.r.Subscribe(open.ID)
+		defer cancel()
+		waitState(t, ch, StatePaid)
+		assert.Len(t, h2.journal.Posts(0), 2)
+	})
+}
+
+// A PAID whose reference was committed but whose post and final commit did
+// not happen (crash in between) is finished at start, once.
+func TestRecoveryFinishesHalfRecordedPaid(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		fake := &fakeSEQR{}
+		h := newHarness(t, fake, harnessOpt{})
+		p, _, err := h.r.CreatePayment(ctx, "k", sale("20.00"))
+		require.NoError(t, err)
+		h.close()
+		db, err := store.Open(ctx, h.dir+"/posd.db", store.Options{})
+		require.NoError(t, err)
+		_, err = db.Transition(ctx, p.ID, nil, store.Audit{Actor: "posd", Event: "paid_received", Outcome: "success"},
+			func(q *store.Payment) error { q.ERSReference, q.PaidAt = ers1, time.Now(); return nil })
+		require.NoError(t, err)
+		require.NoError(t, db.Close())
+
+		h2 := newHarness(t, fake, harnessOpt{dir: h.dir})
+		defer h2.close()
+		ch, cancel := h2.r.Subscribe(p.ID)
+		defer cancel()
+		waitState(t, ch, StatePaid)
+		assert.True(t, h2.journal.Has(ers1))
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		assert.Equal(t, 1, fake.count("submitPaymentReceipt"))
+	})
+}
