@@ -293,4 +293,3 @@ func TestSendInvoiceOutcomes(t *testing.T) {
 		})
 	}
 }
-
