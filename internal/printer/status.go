@@ -170,6 +170,9 @@ func (s *StatusStream) ExpectConfirm() { s.confirm++ }
 // Pending reports whether any request is still unanswered.
 func (s *StatusStream) Pending() bool { return len(s.rt) > 0 || s.confirm > 0 }
 
+// PendingRealTime counts unanswered DLE EOT requests.
+func (s *StatusStream) PendingRealTime() int { return len(s.rt) }
+
 // Reset forgets pending requests and partial replies (after a reconnect).
 func (s *StatusStream) Reset() { *s = StatusStream{rt: s.rt[:0]} }
 
