@@ -48,7 +48,7 @@ type Sim struct {
 	// out in the middle of a job)
 	changeLeft int
 	change     SimState
-	onJob    func(SimJob)
+	onJob      func(SimJob)
 }
 
 // NewSim returns an all-clear printer; onJob (may be nil) is called, under

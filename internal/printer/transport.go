@@ -103,7 +103,7 @@ func NewOpener(device string, cfg TransportConfig) (Opener, *Virtual, error) {
 // data meant for nobody.
 type writeOnly struct{ f *os.File }
 
-func (w writeOnly) Read([]byte) (int, error)     { return 0, errors.New("printer file is write-only") }
+func (w writeOnly) Read([]byte) (int, error)    { return 0, errors.New("printer file is write-only") }
 func (w writeOnly) Write(p []byte) (int, error) { return w.f.Write(p) }
 func (w writeOnly) Close() error                { return w.f.Close() }
 
