@@ -81,9 +81,10 @@ func version() string {
 	return v
 }
 
-// isTerminal reports whether r is an interactive terminal (pay asks questions only then).
-func isTerminal(r io.Reader) bool {
-	f, ok := r.(*os.File)
+// isTerminal reports whether v (stdin or stdout) is an interactive terminal:
+// pay asks questions and redraws its countdown only then.
+func isTerminal(v any) bool {
+	f, ok := v.(*os.File)
 	if !ok {
 		return false
 	}

@@ -86,9 +86,19 @@ func newKey() string {
 	return hex.EncodeToString(b)
 }
 
-// pay creates the payment and follows it to a final state. It is shared by
-// `posd pay` and the demo.
+// pay creates the payment and follows it to a final state.
 func pay(ctx context.Context, c *cli, ac *apiClient, opt payOptions) (register.Payment, error) {
+	p, err := createPayment(ctx, ac, opt)
+	if err != nil {
+		return p, err
+	}
+	fmt.Fprintf(c.stdout, "payment %s: %s %s, ask the customer to scan the till's SEQR code\n", p.ID, p.Amount, p.Currency)
+	return follow(ctx, c, ac, p, opt.interactive)
+}
+
+// createPayment is POST /v1/payments, the way a front end starts a sale
+// (shared by `posd pay` and the demo).
+func createPayment(ctx context.Context, ac *apiClient, opt payOptions) (register.Payment, error) {
 	rows := opt.rows
 	if len(rows) == 0 {
 		rows = []register.Row{{Description: opt.title, Quantity: "1", UnitPrice: opt.amount, TotalAmount: opt.amount, TaxRate: "25"}}
@@ -103,11 +113,8 @@ func pay(ctx context.Context, c *cli, ac *apiClient, opt payOptions) (register.P
 		Amount: opt.amount, Currency: opt.currency, ReceiptTotal: total, Rows: rows,
 	}
 	var p register.Payment
-	if err := ac.do(ctx, http.MethodPost, "/v1/payments", req, &p, http.Header{"Idempotency-Key": {key}}); err != nil {
-		return p, err
-	}
-	fmt.Fprintf(c.stdout, "payment %s: %s %s, ask the customer to scan the till's SEQR code\n", p.ID, p.Amount, p.Currency)
-	return follow(ctx, c, ac, p, opt.interactive)
+	err := ac.do(ctx, http.MethodPost, "/v1/payments", req, &p, http.Header{"Idempotency-Key": {key}})
+	return p, err
 }
 
 // follow shows a payment's live state until it is final. When the customer's
@@ -133,9 +140,15 @@ func follow(ctx context.Context, c *cli, ac *apiClient, p register.Payment, inte
 	ticker := time.NewTicker(2 * time.Second)
 	defer ticker.Stop()
 
+	tty := isTerminal(c.stdout)
+	lastShown := -1
 	show := func(q register.Payment, secondsLeft int) {
 		if q.State != last {
-			fmt.Fprintf(c.stdout, "\n%s: %s%s\n", q.ID, q.State, errText(q))
+			if tty {
+				fmt.Fprintln(c.stdout)
+			}
+			fmt.Fprintf(c.stdout, "%s: %s%s\n", q.ID, q.State, errText(q))
+			lastShown = -1
 			last = q.State
 		}
 		if q.State == register.StatePolling && secondsLeft >= 0 {
@@ -143,7 +156,14 @@ func follow(ctx context.Context, c *cli, ac *apiClient, p register.Payment, inte
 			if q.OutageSince != nil {
 				outage = " (SEQR unreachable since " + q.OutageSince.Local().Format("15:04:05") + ", still trying)"
 			}
-			fmt.Fprintf(c.stdout, "\rwaiting for the customer: %2d s left%s ", secondsLeft, outage)
+			switch {
+			case tty:
+				fmt.Fprintf(c.stdout, "\rwaiting for the customer: %2d s left%s ", secondsLeft, outage)
+			case lastShown < 0 || secondsLeft <= lastShown-5 || outage != "":
+				// Not a terminal (a log, a pipe): a line every 5 s is enough.
+				fmt.Fprintf(c.stdout, "waiting for the customer: %2d s left%s\n", secondsLeft, outage)
+				lastShown = secondsLeft
+			}
 		}
 	}
 	decide := func(q register.Payment) error {
@@ -171,7 +191,6 @@ func follow(ctx context.Context, c *cli, ac *apiClient, p register.Payment, inte
 
 	for {
 		if p.State.Final() {
-			fmt.Fprintln(c.stdout)
 			if p.State == register.StatePaid {
 				fmt.Fprintf(c.stdout, "paid: %s %s, ersReference %s\n", p.Amount, p.Currency, p.ERSReference)
 				return p, nil

@@ -248,11 +248,10 @@ func terminalShow(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	var st register.Status
-	if err := ac.do(ctx, http.MethodGet, "/v1/status", nil, &st, nil); err != nil {
+	var t register.Terminal
+	if err := ac.do(ctx, http.MethodGet, "/v1/terminal", nil, &t, nil); err != nil {
 		return err
 	}
-	t := st.Terminal
 	if !t.Registered {
 		fmt.Fprintln(c.stdout, "not registered: posd terminal register")
 		return nil

@@ -1,0 +1,351 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/posd/posd/internal/config"
+	"github.com/posd/posd/internal/money"
+	"github.com/posd/posd/internal/register"
+	"github.com/posd/posd/internal/scanner"
+	"github.com/posd/posd/internal/seqr/seqrsim"
+	"github.com/posd/posd/internal/simctl"
+)
+
+// The demo till's SEQR sticker: what its barcode says.
+const demoSeqrID = "POSDDEMO01"
+
+// demoOptions are the knobs of `posd demo`; tests shorten nothing but the
+// customer's delay.
+type demoOptions struct {
+	once     bool
+	payAfter time.Duration // the simulated customer pays this long after the invoice is sent
+	keep     bool          // keep the temp state dir
+	logLevel string
+	// ready, when set, receives the demo's addresses once the sale is done (tests).
+	ready func(demoInfo)
+}
+
+// demoInfo is what the demo prints for a person to open.
+type demoInfo struct {
+	StateDir, APIAddr, Token, SimURL string
+	Payment                          register.Payment
+	Receipt                          string
+}
+
+func runDemo(ctx context.Context, c *cli, args []string) error {
+	fs := c.newFlagSet("demo", "[--once] [flags]",
+		"Run a whole SEQR sale with no configuration and no hardware: the SEQR emulator in-process on\n"+
+			"loopback, a posd with a fresh state directory, the till registered with the public test\n"+
+			"reseller, its SEQR id assigned by a simulated scan, a sale of three rows that the simulated\n"+
+			"customer pays after a few seconds, and the printed receipt. Then it keeps serving until\n"+
+			"Ctrl-C. With --once it exits after the sale: 0 when it worked, non-zero with the reason.")
+	opt := demoOptions{}
+	fs.BoolVar(&opt.once, "once", false, "exit after the scripted sale")
+	fs.DurationVar(&opt.payAfter, "pay-after", 3*time.Second, "how long the simulated customer takes to pay")
+	fs.BoolVar(&opt.keep, "keep", false, "keep the temporary state directory")
+	fs.StringVar(&opt.logLevel, "log-level", "warn", "posd's log level during the demo: debug, info, warn, error")
+	if done, err := c.parse(fs, args); done || err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErrorf("demo: unexpected argument %q", fs.Arg(0))
+	}
+	return demo(ctx, c, opt)
+}
+
+func demo(ctx context.Context, c *cli, opt demoOptions) (err error) {
+	out := c.stdout
+	dir, err := os.MkdirTemp("", "posd-demo-")
+	if err != nil {
+		return fmt.Errorf("demo: state dir: %w", err)
+	}
+	if !opt.keep {
+		defer os.RemoveAll(dir)
+	}
+
+	// Logs go to stderr as console lines; the story goes to stdout.
+	log, err := newLogger(config.Log{Format: "console", Level: opt.logLevel}, c.getenv, c.stderr, c.stderr)
+	if err != nil {
+		return usageErrorf("demo: --log-level: %v", err)
+	}
+	defer func() { _ = log.Sync() }()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(ctx)
+	defer func() {
+		cancel()
+		if werr := g.Wait(); werr != nil && err == nil && !errors.Is(werr, context.Canceled) {
+			err = werr
+		}
+	}()
+
+	// 1. The SEQR emulator, as paysim serves it, on a loopback port.
+	calls, faults := simctl.NewCallLog(0), simctl.NewFaults(nil)
+	sim := seqrsim.New(seqrsim.Options{Logger: log.Named("seqrsim"), Calls: calls, Faults: faults})
+	mux := http.NewServeMux()
+	(&simctl.Control{Calls: calls, Faults: faults}).Register(mux)
+	mux.Handle("/", sim.Handler())
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("demo: emulator: %w", err)
+	}
+	simURL := "http://" + ln.Addr().String()
+	simSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	g.Go(func() error {
+		if err := simSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("demo: emulator: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, scancel := context.WithTimeout(context.WithoutCancel(gctx), 2*time.Second)
+		defer scancel()
+		return simSrv.Shutdown(sctx)
+	})
+	fmt.Fprintf(out, "posd demo: SEQR emulator on %s, state in %s\n", simURL, dir)
+
+	// 2. posd itself, configured by overrides only: no file, no environment.
+	printDir := filepath.Join(dir, "printer")
+	if err := os.MkdirAll(printDir, 0o700); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	cfg, err := config.Load(config.Source{Overrides: map[string]string{
+		"state_dir":                 dir,
+		"api.listen":                "127.0.0.1:0",
+		"seqr.url":                  simURL + seqrsim.PathCashRegister2,
+		"seqr.client_id":            "posd demo",
+		"seqr.client_reference":     "posd demo " + version(),
+		"seqr.probe_interval":       "2s",
+		"printer.device":            "virtual:" + printDir,
+		"receipt.header":            "Demobutiken AB|Storgatan 1, 111 22 Stockholm",
+		"receipt.org_number":        "556000-0000",
+		"receipt.footer":            "Tack för besöket!",
+		"log.format":                "console",
+		"log.level":                 opt.logLevel,
+		"terminal.reseller_id":      seqrsim.TestResellerID,
+		"terminal.reseller_user_id": seqrsim.TestResellerUserID,
+	}})
+	if err != nil {
+		return fmt.Errorf("demo: config: %w", err)
+	}
+	m := NewMain(cfg, log)
+	m.Notify = func(string) {} // the demo is never the systemd service
+	runErr := make(chan error, 1)
+	g.Go(func() error {
+		err := m.Run(gctx)
+		runErr <- err
+		return err
+	})
+	select {
+	case <-m.Ready():
+	case err := <-runErr:
+		return fmt.Errorf("demo: posd did not start: %w", err)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	tok, err := config.ReadSecret(cfg.API.TokenFile)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	ac := newAPIClientToken(m.APIAddr(), tok.Reveal())
+	fmt.Fprintf(out, "posd demo: posd ready, local API on http://%s\n\n", m.APIAddr())
+
+	// 3. Register the till with the public test reseller, through the API.
+	var term register.Terminal
+	if err := ac.do(ctx, http.MethodPost, "/v1/terminal/register", register.RegisterTerminalRequest{
+		ResellerID: seqrsim.TestResellerID, ResellerUserID: seqrsim.TestResellerUserID, ResellerPassword: seqrsim.TestResellerPassword,
+		ExternalTerminalID: "posd-demo-till", Name: "posd demo till",
+	}, &term, nil); err != nil {
+		return fmt.Errorf("demo: register the till: %w", err)
+	}
+	fmt.Fprintf(out, "1. registered the till with SEQR as reseller %s: terminal %s\n", seqrsim.TestResellerID, term.TerminalID)
+
+	// 4. Assign the SEQR id through the scanner path: the API waits for a
+	// scan while the simulated scanner delivers the sticker's code to the
+	// register exactly as the scanner supervisor does.
+	if term, err = demoScan(ctx, ac, m.Register()); err != nil {
+		return fmt.Errorf("demo: assign the SEQR id by scan: %w", err)
+	}
+	fmt.Fprintf(out, "2. scanned the till's SEQR sticker: SEQR id %s assigned\n", term.SeqrID)
+
+	// 5. A sale of three rows; the simulated customer pays after a few seconds.
+	rows := []register.Row{
+		{Description: "Kaffe", Quantity: "2", UnitPrice: money.MustParse("25.00"), TotalAmount: money.MustParse("50.00"), TaxRate: "12"},
+		{Description: "Kanelbulle", Quantity: "1", UnitPrice: money.MustParse("32.00"), TotalAmount: money.MustParse("32.00"), TaxRate: "12"},
+		{Description: "Dagens Nyheter", Quantity: "1", UnitPrice: money.MustParse("40.00"), TotalAmount: money.MustParse("40.00"), TaxRate: "6"},
+	}
+	p, err := createPayment(ctx, ac, payOptions{amount: money.MustParse("122.00"), rows: rows, title: "Demobutiken", cashier: "demo", currency: cfg.Seqr.Currency})
+	if err != nil {
+		return fmt.Errorf("demo: start the sale: %w", err)
+	}
+	fmt.Fprintf(out, "3. sale of 3 rows, %s %s: payment %s; the customer pays in %s\n", p.Amount, p.Currency, p.ID, opt.payAfter)
+	customer := make(chan error, 1)
+	go func() { customer <- demoCustomer(ctx, sim, opt.payAfter) }()
+	p, err = follow(ctx, c, ac, p, false)
+	if err != nil {
+		return fmt.Errorf("demo: the sale did not complete: %w", err)
+	}
+	if cerr := <-customer; cerr != nil {
+		return fmt.Errorf("demo: simulated customer: %w", cerr)
+	}
+
+	// 6. The printed receipt.
+	text, err := demoReceipt(ctx, m, printDir, p)
+	if err != nil {
+		return fmt.Errorf("demo: receipt: %w", err)
+	}
+	fmt.Fprintf(out, "\n4. the printed receipt:\n\n%s\n", indent(text))
+	for _, want := range []string{"SEQR", p.ERSReference, "122.00"} {
+		if !strings.Contains(text, want) {
+			return fmt.Errorf("demo: the receipt lacks %q", want)
+		}
+	}
+
+	info := demoInfo{StateDir: dir, APIAddr: m.APIAddr(), Token: tok.Reveal(), SimURL: simURL, Payment: p, Receipt: text}
+	if opt.ready != nil {
+		opt.ready(info)
+	}
+	if opt.once {
+		fmt.Fprintln(out, "posd demo: the sale was paid, recorded and printed; stopping (--once)")
+		return nil
+	}
+	printDemoHelp(out, info)
+	select {
+	case <-ctx.Done():
+	case err := <-runErr:
+		return fmt.Errorf("demo: posd stopped: %w", err)
+	}
+	fmt.Fprintln(out, "\nposd demo: stopping")
+	return nil
+}
+
+// demoScan asks the API to wait for a scan and meanwhile scans the sticker,
+// again every 200 ms as a person would, until the API call returns (the scan
+// only counts once the register waits for it).
+func demoScan(ctx context.Context, ac *apiClient, reg *register.Register) (register.Terminal, error) {
+	type result struct {
+		t   register.Terminal
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		var t register.Terminal
+		err := ac.do(ctx, http.MethodPost, "/v1/terminal/seqr-id/scan", map[string]int{"timeoutSeconds": 10}, &t, nil)
+		res <- result{t, err}
+	}()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case r := <-res:
+			return r.t, r.err
+		case now := <-tick.C:
+			reg.HandleScan(scanner.Scan{Code: demoSeqrID, Symbology: "code128", At: now})
+		case <-ctx.Done():
+			return register.Terminal{}, ctx.Err()
+		}
+	}
+}
+
+// demoCustomer plays the customer's phone: scan the till's sticker, then pay.
+func demoCustomer(ctx context.Context, sim *seqrsim.Sim, after time.Duration) error {
+	select {
+	case <-time.After(after):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if _, err := sim.Scan(demoSeqrID); err != nil {
+		return err
+	}
+	_, err := sim.Pay(demoSeqrID, seqrsim.OutcomePaid)
+	return err
+}
+
+// demoReceipt is the receipt as the printer got it: the virtual printer's text
+// copy when a print worker wrote one, else the same document rendered.
+func demoReceipt(ctx context.Context, m *Main, printDir string, p register.Payment) (string, error) {
+	deadline := time.NewTimer(5 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for m.printerConfigured() {
+		if text, ok := newestText(printDir); ok && strings.Contains(text, p.ERSReference) {
+			return text, nil
+		}
+		select {
+		case <-tick.C:
+			continue
+		case <-deadline.C:
+			return "", fmt.Errorf("the virtual printer in %s printed nothing within 5 s", printDir)
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+	doc, err := m.Register().ReceiptDocument(ctx, p.ID)
+	if err != nil {
+		return "", err
+	}
+	return doc.Text(m.Config.Printer.Columns), nil
+}
+
+// newestText is the newest *.txt the virtual printer wrote.
+func newestText(dir string) (string, bool) {
+	matches, _ := filepath.Glob(filepath.Join(dir, "*.txt"))
+	var newest string
+	var newestTime time.Time
+	for _, f := range matches {
+		if fi, err := os.Stat(f); err == nil && fi.ModTime().After(newestTime) {
+			newest, newestTime = f, fi.ModTime()
+		}
+	}
+	if newest == "" {
+		return "", false
+	}
+	b, err := os.ReadFile(newest)
+	return string(b), err == nil
+}
+
+func indent(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = "    | " + l
+	}
+	return strings.Join(lines, "\n")
+}
+
+func printDemoHelp(w io.Writer, d demoInfo) {
+	fmt.Fprintf(w, `
+posd demo keeps serving until Ctrl-C. Try:
+
+  the local API      http://%[1]s   token %[2]s
+                     curl -H 'Authorization: Bearer %[2]s' http://%[1]s/v1/status
+  the cashier page   http://%[1]s/
+  the customer       %[3]s/sim/   (the emulator's customer page: scan the till %[5]s, pay or reject)
+  a second sale      POSD_STATE_DIR=%[4]s POSD_API_LISTEN=%[1]s POSD_SEQR_URL=%[3]s%[6]s \
+                       go run ./cmd/posd pay --amount 20.00
+                     then pay it on the customer page, or play the customer with curl:
+                     curl -X POST -H 'Content-Type: application/json' -d '{"seqrId":"%[5]s"}' %[3]s/sim/seqr/scan
+                     curl -X POST -H 'Content-Type: application/json' -d '{"seqrId":"%[5]s","outcome":"paid"}' %[3]s/sim/seqr/pay
+`, d.APIAddr, d.Token, d.SimURL, d.StateDir, demoSeqrID, seqrsim.PathCashRegister2)
+}
+
+// printerConfigured reports whether a print worker is wired (see wirePrinter).
+func (m *Main) printerConfigured() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.printerWired
+}
