@@ -37,10 +37,10 @@ func newObserver(reg *metrics.Registry) *observer {
 	return o
 }
 
-func (o *observer) PaymentCreated()                   { o.created.Inc("seqr") }
-func (o *observer) PaymentFinished(s register.State)  { o.finished.Inc("seqr", string(s)) }
-func (o *observer) PollSkipped()                      { o.skipped.Inc() }
-func (o *observer) OutboxBacklog(n int)               { o.backlog.Store(int64(n)) }
+func (o *observer) PaymentCreated()                  { o.created.Inc("seqr") }
+func (o *observer) PaymentFinished(s register.State) { o.finished.Inc("seqr", string(s)) }
+func (o *observer) PollSkipped()                     { o.skipped.Inc() }
+func (o *observer) OutboxBacklog(n int)              { o.backlog.Store(int64(n)) }
 func (o *observer) PollRoundTrip(d time.Duration, err error) {
 	o.poll.ObserveDuration(d)
 	if err != nil {
