@@ -237,3 +237,41 @@ func FuzzDecodePaymentRequest(f *testing.F) {
 		}
 	})
 }
+
+// TestConcurrentCopiesOneKey: ten copies of one request with one key, sent
+// at once, all answer with the same payment and only one is "created".
+func TestConcurrentCopiesOneKey(t *testing.T) {
+	ts := startServer(t, newFake(), nil)
+	type result struct {
+		status int
+		id     string
+	}
+	results := make(chan result, 10)
+	for range 10 {
+		go func() {
+			req, _ := http.NewRequest("POST", ts.base+"/v1/payments", strings.NewReader(validPayment))
+			req.Header.Set("Authorization", "Bearer "+testToken)
+			req.Header.Set("Idempotency-Key", "same-key")
+			resp, err := ts.client.Do(req)
+			if err != nil {
+				results <- result{}
+				return
+			}
+			defer resp.Body.Close()
+			var p register.Payment
+			_ = json.NewDecoder(resp.Body).Decode(&p)
+			results <- result{resp.StatusCode, p.ID}
+		}()
+	}
+	created, ids := 0, map[string]bool{}
+	for range 10 {
+		r := <-results
+		require.Contains(t, []int{200, 202}, r.status)
+		if r.status == 202 {
+			created++
+		}
+		ids[r.id] = true
+	}
+	assert.Equal(t, 1, created)
+	assert.Len(t, ids, 1)
+}

@@ -82,3 +82,39 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		assert.Contains(t, doc.Components.Schemas, name)
 	}
 }
+
+// TestOpenAPIRefsResolve: every $ref in the document points at something.
+func TestOpenAPIRefsResolve(t *testing.T) {
+	var root map[string]any
+	require.NoError(t, yaml.Unmarshal([]byte(readOpenAPI(t).raw), &root))
+	var refs []string
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				if s, ok := e.(string); ok && k == "$ref" {
+					refs = append(refs, s)
+				}
+				walk(e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	walk(root)
+	require.NotEmpty(t, refs)
+	for _, ref := range refs {
+		path, ok := strings.CutPrefix(ref, "#/")
+		require.True(t, ok, "only local refs: %s", ref)
+		var node any = root
+		for _, part := range strings.Split(path, "/") {
+			m, ok := node.(map[string]any)
+			require.True(t, ok, "%s: %s is not an object", ref, part)
+			node, ok = m[part]
+			require.True(t, ok, "%s does not resolve (at %s)", ref, part)
+		}
+	}
+}

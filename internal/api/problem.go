@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -129,8 +130,8 @@ func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, err error)
 	pr := problemFor(err)
 	pr.Instance = r.URL.Path
 	if pr.Status == http.StatusInternalServerError {
-		if r.Context().Err() != nil {
-			// The client went away; nobody reads this answer.
+		if r.Context().Err() != nil || errors.Is(err, context.Canceled) {
+			// The client went away or posd is stopping; nobody reads this answer.
 			s.log.Debug("request abandoned", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
 		} else {
 			s.log.Error("request failed", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))

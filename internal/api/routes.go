@@ -76,6 +76,11 @@ func untilStopping(ctx context.Context, stopping <-chan struct{}) (context.Conte
 	return ctx, cancel
 }
 
+// detached is the context for writes: once the register has started a
+// write (an invoice sent, a refund asked for), a client that hangs up must
+// not cut it off halfway. The register bounds its own provider calls.
+func detached(r *http.Request) context.Context { return context.WithoutCancel(r.Context()) }
+
 func (s *Server) isReady() bool {
 	select {
 	case <-s.reg.Ready():
@@ -128,7 +133,7 @@ func (s *Server) registerTerminal(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	t, err := s.reg.RegisterTerminal(r.Context(), req)
+	t, err := s.reg.RegisterTerminal(detached(r), req)
 	if err != nil {
 		s.writeProblem(w, r, err)
 		return
@@ -137,7 +142,7 @@ func (s *Server) registerTerminal(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) unregisterTerminal(w http.ResponseWriter, r *http.Request) {
-	if err := s.reg.UnregisterTerminal(r.Context()); err != nil {
+	if err := s.reg.UnregisterTerminal(detached(r)); err != nil {
 		s.writeProblem(w, r, err)
 		return
 	}
@@ -156,7 +161,7 @@ func (s *Server) assignSeqrID(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	t, err := s.reg.AssignSeqrID(r.Context(), body.SeqrID)
+	t, err := s.reg.AssignSeqrID(detached(r), body.SeqrID)
 	if err != nil {
 		s.writeProblem(w, r, err)
 		return
@@ -221,7 +226,7 @@ func (s *Server) createPayment(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, register.ErrNotReady)
 		return
 	}
-	p, created, err := s.reg.CreatePayment(r.Context(), key, req)
+	p, created, err := s.reg.CreatePayment(detached(r), key, req)
 	if err != nil {
 		s.writeProblem(w, r, err)
 		return
@@ -265,7 +270,7 @@ func (s *Server) payment(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) retry(w http.ResponseWriter, r *http.Request) {
-	p, err := s.reg.Retry(r.Context(), r.PathValue("id"))
+	p, err := s.reg.Retry(detached(r), r.PathValue("id"))
 	if err != nil {
 		s.writeProblem(w, r, err)
 		return
@@ -274,7 +279,7 @@ func (s *Server) retry(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
-	p, err := s.reg.Cancel(r.Context(), r.PathValue("id"))
+	p, err := s.reg.Cancel(detached(r), r.PathValue("id"))
 	if err != nil {
 		s.writeProblem(w, r, err)
 		return
@@ -292,7 +297,7 @@ func (s *Server) refund(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	rf, err := s.reg.Refund(r.Context(), r.PathValue("id"), req)
+	rf, err := s.reg.Refund(detached(r), r.PathValue("id"), req)
 	if err != nil {
 		s.writeProblem(w, r, err)
 		return
@@ -302,7 +307,7 @@ func (s *Server) refund(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) reprint(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if err := s.reg.ReprintReceipt(r.Context(), id); err != nil {
+	if err := s.reg.ReprintReceipt(detached(r), id); err != nil {
 		s.writeProblem(w, r, err)
 		return
 	}
@@ -337,7 +342,7 @@ func (s *Server) journal(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) closePeriod(w http.ResponseWriter, r *http.Request) {
-	rep, err := s.reg.ClosePeriod(r.Context())
+	rep, err := s.reg.ClosePeriod(detached(r))
 	if err != nil {
 		s.writeProblem(w, r, err)
 		return
