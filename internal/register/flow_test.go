@@ -359,3 +359,71 @@ func TestDecisionLimitCancels(t *testing.T) {
 		assert.Equal(t, "posd", trail[len(trail)-1].Actor)
 	})
 }
+
+// flakyJournal fails appends while full is set, like a full disk.
+type flakyJournal struct {
+	*receipt.Journal
+	mu   sync.Mutex
+	full bool
+	errs int
+}
+
+func (j *flakyJournal) Append(p receipt.Post) (receipt.Post, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.full {
+		j.errs++
+		return receipt.Post{}, fmt.Errorf("append %s: write: no space left on device: %w", p.Reference, receipt.ErrNotDurable)
+	}
+	return j.Journal.Append(p)
+}
+
+func (j *flakyJournal) setFull(v bool) {
+	j.mu.Lock()
+	j.full = v
+	j.mu.Unlock()
+}
+
+// D1: with the disk full, a PAID is held in memory and retried; the API
+// does not show paid until the post is written; new payments are refused
+// before sendInvoice; once space is back it is recorded within seconds.
+func TestPaidHeldWhileDiskFullD1(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fake := &fakeSEQR{status: func(n int, ref string, v int) (seqr.PaymentStatus, error) {
+			if n >= 3 {
+				return paidStatus(ers1), nil
+			}
+			return seqr.PaymentStatus{Status: seqr.StatusIssued, Version: 1}, nil
+		}}
+		var fj *flakyJournal
+		h := newHarness(t, fake, harnessOpt{wrap: func(j *receipt.Journal) Journal { fj = &flakyJournal{Journal: j}; return fj }})
+		defer h.close()
+		ctx := context.Background()
+		fj.setFull(true)
+		p, _, err := h.r.CreatePayment(ctx, "k1", sale("20.00"))
+		require.NoError(t, err)
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+
+		got, err := h.r.Payment(ctx, p.ID)
+		require.NoError(t, err)
+		assert.Equal(t, StatePolling, got.State, "not paid before the journal has it")
+		assert.Empty(t, got.ERSReference)
+		assert.Greater(t, fj.errs, 5, "retried")
+		sends := fake.count("sendInvoice")
+		_, _, err = h.r.CreatePayment(ctx, "k2", sale("10.00"))
+		require.ErrorIs(t, err, ErrStorage)
+		assert.Equal(t, sends, fake.count("sendInvoice"), "nothing sent while storage fails")
+
+		ch, cancel := h.r.Subscribe(p.ID)
+		defer cancel()
+		fj.setFull(false)
+		freed := time.Now()
+		ev := waitState(t, ch, StatePaid)
+		assert.LessOrEqual(t, time.Since(freed), 5*time.Second)
+		assert.Equal(t, ers1, ev.Payment.ERSReference)
+		assert.Len(t, h.journal.Posts(0), 1)
+		_, _, err = h.r.CreatePayment(ctx, "k2", sale("10.00"))
+		require.NoError(t, err)
+	})
+}
