@@ -80,7 +80,7 @@ var (
 type Options struct {
 	Now            func() time.Time // nil: time.Now
 	ReversalWindow time.Duration    // PAID and not polled for this long: reversed (default 20 s)
-	ReportDelay    time.Duration    // markTransactionPeriod to report ready (default 3 s)
+	ReportDelay    time.Duration    // markTransactionPeriod to report ready (0: 3 s; negative: at once)
 	MaxBody        int64            // SOAP request size limit (default 1 MiB)
 	Location       *time.Location   // zone of paymentDate and identifiers (default Europe/Stockholm)
 	Logger         *zap.Logger      // nil: no logging
