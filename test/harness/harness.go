@@ -1,0 +1,380 @@
+// Package harness runs posd and paysim as built binaries, as separate
+// processes on loopback, for the end-to-end tests (test/e2e) and the
+// benchmark commands (bench/). It waits for posd the way systemd does: for
+// READY=1 on a NOTIFY_SOCKET of its own.
+package harness
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Binaries are the posd and paysim executables.
+type Binaries struct {
+	Posd, Paysim string
+}
+
+// Build compiles cmd/posd and cmd/paysim into dir (cgo on: posd needs SQLite).
+func Build(ctx context.Context, dir string) (Binaries, error) {
+	b := Binaries{Posd: filepath.Join(dir, "posd"), Paysim: filepath.Join(dir, "paysim")}
+	for _, c := range []struct{ out, pkg string }{
+		{b.Posd, "github.com/posd/posd/cmd/posd"},
+		{b.Paysim, "github.com/posd/posd/cmd/paysim"},
+	} {
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", c.out, c.pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return Binaries{}, fmt.Errorf("go build %s: %w\n%s", c.pkg, err, out)
+		}
+	}
+	return b, nil
+}
+
+// Output collects a process's output and passes each line to a watcher.
+type Output struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	lines chan string
+}
+
+func newOutput() *Output { return &Output{lines: make(chan string, 256)} }
+
+func (o *Output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.buf.Write(p)
+	for _, l := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+		select {
+		case o.lines <- l:
+		default: // nobody is watching; the buffer keeps it
+		}
+	}
+	return len(p), nil
+}
+
+// String is everything the process wrote so far.
+func (o *Output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.String()
+}
+
+// Proc is one running process.
+type Proc struct {
+	Cmd     *exec.Cmd
+	Out     *Output
+	Started time.Time
+	exited  chan struct{}
+}
+
+func start(cmd *exec.Cmd) (*Proc, error) {
+	p := &Proc{Cmd: cmd, Out: newOutput(), exited: make(chan struct{})}
+	cmd.Stdout = p.Out
+	cmd.Stderr = p.Out
+	p.Started = time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", cmd.Path, err)
+	}
+	go func() {
+		_ = cmd.Wait()
+		close(p.exited)
+	}()
+	return p, nil
+}
+
+// Exited is closed when the process has ended.
+func (p *Proc) Exited() <-chan struct{} { return p.exited }
+
+// Kill sends SIGKILL and waits until the process is gone.
+func (p *Proc) Kill() {
+	_ = p.Cmd.Process.Signal(syscall.SIGKILL)
+	<-p.exited
+}
+
+// Stop sends SIGTERM and waits up to limit, then SIGKILL.
+func (p *Proc) Stop(limit time.Duration) {
+	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(limit):
+		p.Kill()
+	}
+}
+
+// StartPaysim runs the emulator on a free loopback port and returns it with its base URL.
+func StartPaysim(bin Binaries, extra ...string) (*Proc, string, error) {
+	args := append([]string{"--listen", "127.0.0.1:0", "--log-format", "json", "--log-level", "warn"}, extra...)
+	p, err := start(exec.Command(bin.Paysim, args...))
+	if err != nil {
+		return nil, "", err
+	}
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case l := <-p.Out.lines:
+			if base, ok := strings.CutPrefix(l, "paysim listening on "); ok {
+				return p, strings.TrimSpace(base), nil
+			}
+		case <-p.exited:
+			return nil, "", fmt.Errorf("paysim exited before listening:\n%s", p.Out.String())
+		case <-deadline:
+			p.Kill()
+			return nil, "", fmt.Errorf("paysim did not say where it listens:\n%s", p.Out.String())
+		}
+	}
+}
+
+// StartPosd runs `posd serve` with its state in stateDir, its API on a unix
+// socket there, and SEQR at seqrURL. It returns once posd sent READY=1, with
+// the time from start to READY.
+func StartPosd(bin Binaries, stateDir, seqrURL string, env ...string) (*Proc, time.Duration, error) {
+	notifyPath := filepath.Join(stateDir, fmt.Sprintf("notify-%d.sock", time.Now().UnixNano()))
+	notify, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notifyPath, Net: "unixgram"})
+	if err != nil {
+		return nil, 0, fmt.Errorf("notify socket: %w", err)
+	}
+	defer os.Remove(notifyPath)
+	defer notify.Close()
+
+	cmd := exec.Command(bin.Posd, "serve")
+	cmd.Env = append(os.Environ(),
+		"POSD_STATE_DIR="+stateDir,
+		"POSD_API_LISTEN=unix:"+SocketPath(stateDir),
+		"POSD_SEQR_URL="+seqrURL,
+		"POSD_LOG_FORMAT=json",
+		"NOTIFY_SOCKET="+notifyPath,
+	)
+	cmd.Env = append(cmd.Env, env...)
+	p, err := start(cmd)
+	if err != nil {
+		return nil, 0, err
+	}
+	ready := make(chan time.Time, 1)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, _, err := notify.ReadFromUnix(buf)
+			if err != nil {
+				return
+			}
+			for _, l := range strings.Split(string(buf[:n]), "\n") {
+				if l == "READY=1" {
+					ready <- time.Now()
+					return
+				}
+			}
+		}
+	}()
+	select {
+	case at := <-ready:
+		return p, at.Sub(p.Started), nil
+	case <-p.exited:
+		return nil, 0, fmt.Errorf("posd exited before READY=1:\n%s", p.Out.String())
+	case <-time.After(30 * time.Second):
+		p.Kill()
+		return nil, 0, fmt.Errorf("posd sent no READY=1 in 30 s:\n%s", p.Out.String())
+	}
+}
+
+// SocketPath is where StartPosd puts the local API.
+func SocketPath(stateDir string) string { return filepath.Join(stateDir, "api.sock") }
+
+// API is a client of posd's local API over its unix socket.
+type API struct {
+	HTTP  *http.Client
+	Token string
+}
+
+// NewAPI reads the token posd created in stateDir.
+func NewAPI(stateDir string) (*API, error) {
+	tok, err := os.ReadFile(filepath.Join(stateDir, "api-token"))
+	if err != nil {
+		return nil, fmt.Errorf("read api token: %w", err)
+	}
+	sock := SocketPath(stateDir)
+	return &API{
+		Token: strings.TrimSpace(string(tok)),
+		HTTP: &http.Client{
+			Timeout: 30 * time.Second,
+			Transport: &http.Transport{
+				MaxIdleConnsPerHost: 256,
+				DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+					var d net.Dialer
+					return d.DialContext(ctx, "unix", sock)
+				},
+			},
+		},
+	}, nil
+}
+
+// StatusError is a non-2xx answer.
+type StatusError struct {
+	Code int
+	Body string
+}
+
+func (e *StatusError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.Code, e.Body) }
+
+// Do sends a JSON request and decodes a 2xx JSON answer into out.
+func (a *API) Do(ctx context.Context, method, path string, body any, hdr map[string]string, out any) error {
+	req, err := newJSONRequest(ctx, method, "http://localhost"+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+a.Token)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	return doJSON(a.HTTP, req, out)
+}
+
+// Sim is a client of paysim's control API.
+type Sim struct {
+	Base string
+	HTTP *http.Client
+}
+
+// NewSim talks to the paysim at base.
+func NewSim(base string) *Sim {
+	return &Sim{Base: base, HTTP: &http.Client{Timeout: 30 * time.Second}}
+}
+
+// Do sends a JSON request to the control API.
+func (s *Sim) Do(ctx context.Context, method, path string, body, out any) error {
+	req, err := newJSONRequest(ctx, method, s.Base+path, body)
+	if err != nil {
+		return err
+	}
+	return doJSON(s.HTTP, req, out)
+}
+
+// Call is one entry of paysim's call log.
+type Call struct {
+	Time      time.Time     `json:"time"`
+	Operation string        `json:"operation"`
+	Reference string        `json:"invoiceReference"`
+	Duration  time.Duration `json:"durationNs"`
+}
+
+// Calls lists the SEQR calls of one operation (and reference, if not empty), in order.
+func (s *Sim) Calls(ctx context.Context, op, ref string) ([]Call, error) {
+	var resp struct {
+		Calls []Call `json:"calls"`
+	}
+	err := s.Do(ctx, "GET", "/sim/calls?service=seqr&op="+op+"&ref="+ref, nil, &resp)
+	return resp.Calls, err
+}
+
+func newJSONRequest(ctx context.Context, method, url string, body any) (*http.Request, error) {
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, r)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return req, nil
+}
+
+func doJSON(c *http.Client, req *http.Request, out any) error {
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, &StatusError{Code: resp.StatusCode, Body: strings.TrimSpace(string(b))})
+	}
+	if out != nil && len(b) > 0 {
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("%s %s: decode %q: %w", req.Method, req.URL.Path, b, err)
+		}
+	}
+	return nil
+}
+
+// Payment is the part of posd's payment the harness reads.
+type Payment struct {
+	ID               string `json:"id"`
+	State            string `json:"state"`
+	InvoiceReference string `json:"invoiceReference"`
+	ERSReference     string `json:"ersReference"`
+	Window           int    `json:"window"`
+	PollCount        int    `json:"pollCount"`
+}
+
+// Sale is a one-row SEQR payment request of amount (a decimal string).
+func Sale(saleID, amount string) map[string]any {
+	return map[string]any{
+		"method": "seqr", "saleId": saleID, "cashierId": "c1", "title": "Test sale",
+		"amount": amount, "currency": "SEK", "receiptTotal": amount,
+		"rows": []map[string]string{{"description": "Kaffe", "quantity": "1", "unitPrice": amount, "totalAmount": amount, "taxRate": "12"}},
+	}
+}
+
+// Setup registers the till with the public test reseller and assigns seqrID.
+func Setup(ctx context.Context, api *API, seqrID string) error {
+	if err := api.Do(ctx, "POST", "/v1/terminal/register", map[string]string{
+		"resellerId": "public_test_shop", "resellerUserId": "9900", "resellerPassword": "1234",
+		"externalTerminalId": "harness/1", "name": "Harness till",
+	}, nil, nil); err != nil {
+		return fmt.Errorf("register terminal: %w", err)
+	}
+	if err := api.Do(ctx, "PUT", "/v1/terminal/seqr-id", map[string]string{"seqrId": seqrID}, nil, nil); err != nil {
+		return fmt.Errorf("assign seqr id: %w", err)
+	}
+	return nil
+}
+
+// ErrTimeout is returned by WaitFor when the condition did not hold in time.
+var ErrTimeout = errors.New("timed out")
+
+// WaitFor checks cond on a short ticker until it holds, fails, or limit
+// passes. Separate processes share no channel, so a bounded wait on an
+// observable condition is how they synchronise.
+func WaitFor(ctx context.Context, limit time.Duration, cond func() (bool, error)) error {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(limit)
+	for {
+		ok, err := cond()
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			return fmt.Errorf("after %s: %w", limit, ErrTimeout)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
