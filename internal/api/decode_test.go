@@ -114,14 +114,26 @@ func TestRequestBodyErrorsNameTheField(t *testing.T) {
 			}
 		})
 	}
-	t.Run("form bodies are refused", func(t *testing.T) {
-		resp := ts.do(t, "POST", "/v1/payments", validPayment, func(r *http.Request) {
-			r.Header.Set("Idempotency-Key", "k")
-			r.Header.Set("Content-Type", "text/plain")
+	for _, ct := range []string{"text/plain", "multipart/form-data; boundary=x", "application/xml"} {
+		t.Run("refused "+ct, func(t *testing.T) {
+			resp := ts.do(t, "POST", "/v1/payments", validPayment, func(r *http.Request) {
+				r.Header.Set("Idempotency-Key", "k")
+				r.Header.Set("Content-Type", ct)
+			})
+			require.Equal(t, http.StatusUnsupportedMediaType, resp.StatusCode)
+			assert.Equal(t, ProblemBase+"unsupported-media-type", readProblem(t, resp).Type)
 		})
-		require.Equal(t, http.StatusUnsupportedMediaType, resp.StatusCode)
-	})
+	}
 	assert.Zero(t, ts.fake.Mutations())
+	for _, ct := range []string{"", "application/json; charset=utf-8", "application/x-www-form-urlencoded"} {
+		t.Run("accepted "+ct, func(t *testing.T) {
+			resp := ts.do(t, "POST", "/v1/payments", validPayment, func(r *http.Request) {
+				r.Header.Set("Idempotency-Key", "ct-"+ct)
+				r.Header.Set("Content-Type", ct)
+			})
+			require.Equal(t, http.StatusAccepted, resp.StatusCode)
+		})
+	}
 }
 
 func TestDecodePaymentRequest(t *testing.T) {
