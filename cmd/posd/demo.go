@@ -34,6 +34,9 @@ type demoOptions struct {
 	logLevel string
 	// ready, when set, receives the demo's addresses once the sale is done (tests).
 	ready func(demoInfo)
+	// reseller, when set, is a reseller added to the emulator and used
+	// instead of the public test one (the canary-secret test).
+	reseller *[3]string // id, user id, password
 }
 
 // demoInfo is what the demo prints for a person to open.
@@ -84,7 +87,12 @@ func demo(ctx context.Context, c *cli, opt demoOptions) (err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
+	posdStopped := make(chan struct{})
+	posdStarted := false
 	defer func() {
+		if !posdStarted {
+			close(posdStopped)
+		}
 		cancel()
 		if werr := g.Wait(); werr != nil && err == nil && !errors.Is(werr, context.Canceled) {
 			err = werr
@@ -97,6 +105,13 @@ func demo(ctx context.Context, c *cli, opt demoOptions) (err error) {
 	mux := http.NewServeMux()
 	(&simctl.Control{Calls: calls, Faults: faults}).Register(mux)
 	mux.Handle("/", sim.Handler())
+	reseller := [3]string{seqrsim.TestResellerID, seqrsim.TestResellerUserID, seqrsim.TestResellerPassword}
+	if opt.reseller != nil {
+		reseller = *opt.reseller
+		if err := sim.AddReseller(reseller[0], reseller[1], reseller[2]); err != nil {
+			return fmt.Errorf("demo: emulator: %w", err)
+		}
+	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
@@ -111,10 +126,16 @@ func demo(ctx context.Context, c *cli, opt demoOptions) (err error) {
 		return nil
 	})
 	g.Go(func() error {
+		// Stop the emulator after posd, so posd's last calls get answers;
+		// a connection still opening must not hold the demo's exit.
 		<-gctx.Done()
-		sctx, scancel := context.WithTimeout(context.WithoutCancel(gctx), 2*time.Second)
+		<-posdStopped
+		sctx, scancel := context.WithTimeout(context.WithoutCancel(gctx), time.Second)
 		defer scancel()
-		return simSrv.Shutdown(sctx)
+		if err := simSrv.Shutdown(sctx); err != nil {
+			_ = simSrv.Close()
+		}
+		return nil
 	})
 	fmt.Fprintf(out, "posd demo: SEQR emulator on %s, state in %s\n", simURL, dir)
 
@@ -145,7 +166,9 @@ func demo(ctx context.Context, c *cli, opt demoOptions) (err error) {
 	m := NewMain(cfg, log)
 	m.Notify = func(string) {} // the demo is never the systemd service
 	runErr := make(chan error, 1)
+	posdStarted = true
 	g.Go(func() error {
+		defer close(posdStopped)
 		err := m.Run(gctx)
 		runErr <- err
 		return err
@@ -167,12 +190,12 @@ func demo(ctx context.Context, c *cli, opt demoOptions) (err error) {
 	// 3. Register the till with the public test reseller, through the API.
 	var term register.Terminal
 	if err := ac.do(ctx, http.MethodPost, "/v1/terminal/register", register.RegisterTerminalRequest{
-		ResellerID: seqrsim.TestResellerID, ResellerUserID: seqrsim.TestResellerUserID, ResellerPassword: seqrsim.TestResellerPassword,
+		ResellerID: reseller[0], ResellerUserID: reseller[1], ResellerPassword: reseller[2],
 		ExternalTerminalID: "posd-demo-till", Name: "posd demo till",
 	}, &term, nil); err != nil {
 		return fmt.Errorf("demo: register the till: %w", err)
 	}
-	fmt.Fprintf(out, "1. registered the till with SEQR as reseller %s: terminal %s\n", seqrsim.TestResellerID, term.TerminalID)
+	fmt.Fprintf(out, "1. registered the till with SEQR as reseller %s/%s: terminal %s\n", reseller[0], reseller[1], term.TerminalID)
 
 	// 4. Assign the SEQR id through the scanner path: the API waits for a
 	// scan while the simulated scanner delivers the sticker's code to the

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/posd/posd/internal/receipt"
+	"github.com/posd/posd/internal/store"
+)
+
+// syncBuffer is a bytes.Buffer that many goroutines may write (loggers).
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func canary(t *testing.T, prefix string) string {
+	t.Helper()
+	b := make([]byte, 8)
+	_, err := rand.Read(b)
+	require.NoError(t, err)
+	return prefix + hex.EncodeToString(b)
+}
+
+// TestDemoOnce runs `posd demo --once` in-process with a canary reseller
+// password, at debug log level, and then checks that the sale was paid,
+// journaled and printed, and that no secret (reseller password, terminal
+// password, API token) appears in any output or file posd wrote.
+func TestDemoOnce(t *testing.T) {
+	pw := canary(t, "canaryRsl")
+	var out, errOut syncBuffer
+	c := &cli{getenv: func(string) string { return "" }, stdin: strings.NewReader(""), stdout: &out, stderr: &errOut}
+	var info demoInfo
+	err := demo(t.Context(), c, demoOptions{
+		once: true, payAfter: 300 * time.Millisecond, keep: true, logLevel: "debug",
+		reseller: &[3]string{"canary_shop", "7700", pw},
+		ready:    func(i demoInfo) { info = i },
+	})
+	require.NoError(t, err, "stdout:\n%s\nstderr:\n%s", out.String(), errOut.String())
+	require.NotEmpty(t, info.StateDir)
+	t.Cleanup(func() { os.RemoveAll(info.StateDir) })
+
+	stdout := out.String()
+	assert.Contains(t, stdout, "registered the till")
+	assert.Contains(t, stdout, "SEQR id POSDDEMO01 assigned")
+	assert.Contains(t, stdout, "paid: 122.00 SEK")
+	assert.Contains(t, stdout, "SEQR payment")
+	require.NotEmpty(t, info.Payment.ERSReference)
+	assert.Contains(t, stdout, info.Payment.ERSReference)
+	assert.Contains(t, info.Receipt, "122.00")
+
+	// Recorded exactly once in the receipt file, which verifies.
+	n, err := receipt.Verify(filepath.Join(info.StateDir, "receipts.journal"))
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+
+	// The secrets: the canary reseller password, the generated terminal
+	// password (from the database) and the API token.
+	db, err := store.Open(t.Context(), filepath.Join(info.StateDir, "posd.db"), store.Options{})
+	require.NoError(t, err)
+	term, err := db.Terminal(t.Context())
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	secrets := map[string]string{"reseller password": pw, "terminal password": term.Password, "API token": info.Token}
+	for name, s := range secrets {
+		require.GreaterOrEqual(t, len(s), 8, "%s too short to be a useful canary", name)
+	}
+
+	outputs := map[string]string{"stdout": stdout, "stderr": errOut.String()}
+	// Every file posd wrote except the two that are meant to hold secrets.
+	require.NoError(t, filepath.WalkDir(info.StateDir, func(p string, d fs.DirEntry, err error) error {
+		require.NoError(t, err)
+		base := d.Name()
+		if d.IsDir() || base == "api-token" || strings.HasPrefix(base, "posd.db") {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		require.NoError(t, err)
+		outputs[p] = string(b)
+		return nil
+	}))
+	require.Contains(t, outputs, filepath.Join(info.StateDir, "receipts.journal"))
+	assert.Greater(t, len(errOut.String()), 1000, "debug logs expected on stderr")
+	for where, text := range outputs {
+		for name, s := range secrets {
+			assert.NotContains(t, text, s, "%s appears in %s", name, where)
+		}
+	}
+}
+
+func TestDemoFlags(t *testing.T) {
+	code, stdout, _ := runCLI(t, nil, "demo", "--help")
+	assert.Equal(t, exitOK, code)
+	assert.Contains(t, stdout, "--once")
+	code, _, stderr := runCLI(t, nil, "demo", "extra")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, stderr, "unexpected argument")
+	code, _, stderr = runCLI(t, nil, "demo", "--log-level", "loud", "--once")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, stderr, "--log-level")
+}
