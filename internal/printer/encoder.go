@@ -15,9 +15,10 @@ import (
 // Codepage is a printer character table: its ESC t number and the charmap
 // that turns runes into its bytes.
 type Codepage struct {
-	Name string
-	N    byte // the Epson ESC t number
-	cm   *charmap.Charmap
+	Name  string
+	N     byte // the Epson ESC t number
+	cm    *charmap.Charmap
+	latin *[256]byte // byte for each rune below U+0100, 0 if the page lacks it (built by ParseCodepage)
 }
 
 // codepages is a read-only table of the pages posd supports (hardware.md §1.2).
@@ -46,6 +47,13 @@ func ParseCodepage(name string) (Codepage, error) {
 	}
 	for _, c := range codepages {
 		if c.Name == n {
+			var t [256]byte
+			for r := 0x80; r < 0x100; r++ {
+				if b, ok := c.cm.EncodeRune(rune(r)); ok {
+					t[r] = b
+				}
+			}
+			c.latin = &t
 			return c, nil
 		}
 	}
@@ -68,6 +76,15 @@ func AppendText(dst []byte, s string, cp Codepage) []byte {
 	cm := cp.Charmap()
 	for i := 0; i < len(s); {
 		c := s[i]
+		if c >= 0x20 && c < 0x7F {
+			j := i + 1
+			for j < len(s) && s[j] >= 0x20 && s[j] < 0x7F {
+				j++
+			}
+			dst = append(dst, s[i:j]...)
+			i = j
+			continue
+		}
 		if c < utf8.RuneSelf {
 			i++
 			switch {
@@ -89,7 +106,12 @@ func AppendText(dst []byte, s string, cp Codepage) []byte {
 			dst = append(dst, fb...)
 			continue
 		}
-		if b, ok := cm.EncodeRune(r); ok && r != utf8.RuneError {
+		if r < 0x100 && cp.latin != nil {
+			if b := cp.latin[r]; b != 0 {
+				dst = append(dst, b)
+				continue
+			}
+		} else if b, ok := cm.EncodeRune(r); ok && r != utf8.RuneError {
 			dst = append(dst, b)
 			continue
 		}

@@ -3,7 +3,6 @@ package receipt
 import (
 	"fmt"
 	"math/big"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -167,22 +166,44 @@ func (d Document) Lines(columns int, loc *time.Location) []Line {
 	}
 	rule('-')
 
+	var sc []byte // scratch for row lines: one allocation per line
 	for _, r := range d.Rows {
-		right := docAmount(r.Total)
+		sc = docAppendAmount(sc[:0], r.Total)
 		if r.TaxRate != "" {
-			right += " " + docPadLeft(docFold(r.TaxRate)+"%", 3)
+			rate := docFold(r.TaxRate)
+			sc = append(sc, ' ')
+			for n := utf8.RuneCountInString(rate) + 1; n < 3; n++ {
+				sc = append(sc, ' ')
+			}
+			sc = append(sc, rate...)
+			sc = append(sc, '%')
 		}
-		descW := w - utf8.RuneCountInString(right) - 1
-		desc := docWrap(docFold(r.Description), descW, 3)
-		if len(desc) == 0 {
-			desc = []string{""}
+		rn := utf8.RuneCount(sc)
+		descW := w - rn - 1
+		desc := docFold(r.Description)
+		var more []string
+		if utf8.RuneCountInString(desc) > descW {
+			parts := docWrap(desc, descW, 3)
+			if len(parts) > 0 {
+				desc, more = parts[0], parts[1:]
+			}
 		}
-		text(docLeftRight(desc[0], right, w))
-		for _, cont := range desc[1:] {
+		line := make([]byte, 0, w+8)
+		line = append(line, desc...)
+		for n := w - utf8.RuneCountInString(desc) - rn; n > 0; n-- {
+			line = append(line, ' ')
+		}
+		line = append(line, sc...)
+		text(string(line))
+		for _, cont := range more {
 			text(cont)
 		}
 		if q := strings.TrimSpace(r.Quantity); q != "" && q != "1" {
-			text(docTruncate("  "+docFold(q)+" x "+docAmount(r.UnitPrice), w))
+			sc = append(sc[:0], "  "...)
+			sc = append(sc, docFold(q)...)
+			sc = append(sc, " x "...)
+			sc = docAppendAmount(sc, r.UnitPrice)
+			text(docTruncate(string(sc), w))
 		}
 	}
 	rule('-')
@@ -268,12 +289,23 @@ func docVATLines(lines []Line, vats []VATLine, w int) []Line {
 	}
 	if fits {
 		first := w - 3*cw
-		row := func(a, b, c, d string) string {
-			return docPadRight(a, first) + docPadLeft(b, cw) + docPadLeft(c, cw) + docPadLeft(d, cw)
+		var sc []byte
+		pad := func(n int) {
+			for ; n > 0; n-- {
+				sc = append(sc, ' ')
+			}
 		}
-		lines = append(lines, Line{Text: row("Moms %", "Moms", "Netto", "Brutto")})
+		lines = append(lines, Line{Text: docPadRight("Moms %", first) + docPadLeft("Moms", cw) + docPadLeft("Netto", cw) + docPadLeft("Brutto", cw)})
 		for _, v := range vats {
-			lines = append(lines, Line{Text: row(v.Rate, docAmount(v.VAT), docAmount(v.Net), docAmount(v.Gross))})
+			sc = append(sc[:0], v.Rate...)
+			pad(first - len(v.Rate))
+			for _, a := range [3]money.Amount{v.VAT, v.Net, v.Gross} {
+				var nb [24]byte
+				num := docAppendAmount(nb[:0], a)
+				pad(cw - len(num))
+				sc = append(sc, num...)
+			}
+			lines = append(lines, Line{Text: string(sc)})
 		}
 		return lines
 	}
@@ -318,7 +350,11 @@ func (d Document) VATSummary() ([]VATLine, error) {
 			accs = append(accs, acc{rate: docCanonRate(scaled), scaled: scaled, gross: r.Total})
 		}
 	}
-	sort.Slice(accs, func(i, j int) bool { return accs[i].scaled > accs[j].scaled })
+	for i := 1; i < len(accs); i++ { // few rates: insertion sort, highest first
+		for j := i; j > 0 && accs[j].scaled > accs[j-1].scaled; j-- {
+			accs[j], accs[j-1] = accs[j-1], accs[j]
+		}
+	}
 	out := make([]VATLine, 0, len(accs))
 	for _, a := range accs {
 		v := docVAT(a.gross, a.scaled)
@@ -369,23 +405,37 @@ func docVAT(gross money.Amount, scaled int64) money.Amount {
 }
 
 func docParseRate(s string) (int64, error) {
-	s = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(s), "%"))
-	if s == "" {
-		return 0, fmt.Errorf("vat rate %q: empty", s)
+	t := strings.TrimSpace(s)
+	t = strings.TrimSpace(strings.TrimSuffix(t, "%"))
+	var ip, fp int64
+	var ni, nf int
+	dot := false
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		switch {
+		case c == '.' && !dot:
+			dot = true
+		case c >= '0' && c <= '9' && !dot:
+			ip = ip*10 + int64(c-'0')
+			ni++
+		case c >= '0' && c <= '9' && dot:
+			fp = fp*10 + int64(c-'0')
+			nf++
+		default:
+			return 0, fmt.Errorf("vat rate %q: want a percent such as 25 or 12.5", s)
+		}
 	}
-	ip, fp, _ := strings.Cut(s, ".")
-	if ip == "" || len(ip) > 3 || len(fp) > 4 {
+	if ni == 0 || ni > 3 || nf > 4 || (dot && nf == 0) {
 		return 0, fmt.Errorf("vat rate %q: want a percent such as 25 or 12.5", s)
 	}
-	for len(fp) < 4 {
-		fp += "0"
+	for ; nf < 4; nf++ {
+		fp *= 10
 	}
-	i, err1 := strconv.ParseUint(ip, 10, 16)
-	f, err2 := strconv.ParseUint(fp, 10, 16)
-	if err1 != nil || err2 != nil || i > 100 {
+	v := ip*docRateScale + fp
+	if v > 100*docRateScale {
 		return 0, fmt.Errorf("vat rate %q: want a percent from 0 to 100", s)
 	}
-	return int64(i)*docRateScale + int64(f), nil
+	return v, nil
 }
 
 func docCanonRate(scaled int64) string {
@@ -398,17 +448,19 @@ func docCanonRate(scaled int64) string {
 
 // docAmount formats an amount like money.Amount.String, without fmt.
 func docAmount(a money.Amount) string {
-	v := int64(a)
 	var buf [24]byte
-	b := buf[:0]
+	return string(docAppendAmount(buf[:0], a))
+}
+
+func docAppendAmount(b []byte, a money.Amount) []byte {
+	v := int64(a)
 	if v < 0 {
 		b = append(b, '-')
 		v = -v
 	}
 	b = strconv.AppendInt(b, v/100, 10)
 	c := v % 100
-	b = append(b, '.', byte('0'+c/10), byte('0'+c%10))
-	return string(b)
+	return append(b, '.', byte('0'+c/10), byte('0'+c%10))
 }
 
 // docFold replaces typographic characters that change width when a printer
@@ -416,14 +468,7 @@ func docAmount(a money.Amount) string {
 // line breaks, so column arithmetic holds on every code page. Characters
 // the printer pages carry themselves (å ä ö é €) are kept.
 func docFold(s string) string {
-	clean := true
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= utf8.RuneSelf || c < 0x20 || c == 0x7F {
-			clean = false
-			break
-		}
-	}
-	if clean {
+	if !docNeedsFold(s) {
 		return s
 	}
 	var sb strings.Builder
@@ -443,6 +488,29 @@ func docFold(s string) string {
 		}
 	}
 	return sb.String()
+}
+
+func docNeedsFold(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c == 0x7F {
+			return true
+		}
+		if c >= utf8.RuneSelf {
+			for _, r := range s[i:] {
+				if r < 0x20 || r == 0x7F {
+					return true
+				}
+				if r >= 0x2000 || r == '\u00A0' || r == '\u00AD' || r == '\u00B4' {
+					if _, ok := ASCIIFallback(r); ok && r != '€' {
+						return true
+					}
+				}
+			}
+			return false
+		}
+	}
+	return false
 }
 
 // docLeftRight puts left and right on one line w wide, truncating left so
