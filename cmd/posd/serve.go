@@ -17,6 +17,7 @@ import (
 	"github.com/posd/posd/internal/api"
 	"github.com/posd/posd/internal/config"
 	"github.com/posd/posd/internal/metrics"
+	"github.com/posd/posd/internal/printer"
 	"github.com/posd/posd/internal/receipt"
 	"github.com/posd/posd/internal/register"
 	"github.com/posd/posd/internal/scanner"
@@ -74,8 +75,7 @@ type Main struct {
 	scan     *scanner.Scanner
 	metrics  *metrics.Registry
 	regAlive atomic.Bool
-	// printerWired is set when a print worker runs (printer.device set and
-	// the printer package's worker available).
+	// printerWired is set when a print worker runs (printer.device set).
 	printerWired bool
 }
 
@@ -179,6 +179,18 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 		deps.Scanner = scan
 	}
+	var pw *printer.Worker
+	if cfg.Printer.Device != "" {
+		pw, err = printer.NewWorker(printer.WorkerConfig{
+			Device: cfg.Printer.Device, Codepage: cfg.Printer.Codepage, Columns: cfg.Printer.Columns,
+			ReceiptMaxAge: cfg.Printer.ReceiptMaxAge, DrawerMaxAge: cfg.Printer.DrawerMaxAge,
+			Logger: log.Named("printer"),
+		}, register.PrintQueue(db))
+		if err != nil {
+			return &configError{err: fmt.Errorf("printer: %w", err)}
+		}
+		deps.Printer = pw
+	}
 	reg, err = register.New(register.Config{
 		PollInterval:   cfg.Seqr.PollInterval,
 		Window:         cfg.Seqr.Window,
@@ -210,6 +222,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 
 	m.mu.Lock()
 	m.db, m.reg, m.api, m.scan, m.metrics = db, reg, srv, scan, mreg
+	m.printerWired = pw != nil
 	m.mu.Unlock()
 
 	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
@@ -226,6 +239,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	g.Go(func() error { return srv.Run(gctx) })
 	if scan != nil {
 		g.Go(func() error { return scan.Run(gctx) })
+	}
+	if pw != nil {
+		g.Go(func() error { return pw.Run(gctx) })
 	}
 	g.Go(func() error {
 		// READY=1 only when recovery is done and the listener is up; an
