@@ -501,3 +501,40 @@ func TestNewWorkerRejects(t *testing.T) {
 	_, err = printer.NewWorker(printer.WorkerConfig{Device: "tcp://127.0.0.1:1", DrawerPin: 3}, newMemQueue())
 	require.Error(t, err)
 }
+
+func TestWorkerSerialOverPTY(t *testing.T) {
+	fake := printertest.StartPTY(t)
+	h := startWorker(t, printer.WorkerConfig{Device: fake.Device()})
+	h.waitStatus(t, func(s printer.Status) bool { return s.Online && s.Paper == "ok" })
+	h.q.add("receipt", payload(t, sampleDoc(t)), time.Now())
+	h.w.Wake()
+	j := recv(t, fake.Jobs(), "job over the serial port")
+	assert.True(t, j.Confirmed)
+	recv(t, h.q.printed, "printed")
+
+	fake.Unplug()
+	h.waitStatus(t, func(s printer.Status) bool { return !s.Online })
+	fake.Replug()
+	h.waitStatus(t, func(s printer.Status) bool { return s.Online })
+	h.q.add("drawer", nil, time.Now())
+	h.w.Wake()
+	recv(t, h.q.printed, "drawer kick after replug")
+	j = recv(t, fake.Jobs(), "drawer job")
+	assert.Equal(t, escposdecode.ItemDrawer, paperOf(t, j).Items[0].Kind)
+}
+
+func TestWorkerSerialUnplugMidJob(t *testing.T) {
+	fake := printertest.StartPTY(t)
+	h := startWorker(t, printer.WorkerConfig{Device: fake.Device()})
+	h.waitStatus(t, func(s printer.Status) bool { return s.Online && s.Paper == "ok" })
+	fake.Sim().FailAfter(100)
+	h.q.add("receipt", payload(t, sampleDoc(t)), time.Now())
+	h.w.Wake()
+	assert.True(t, recv(t, fake.Jobs(), "interrupted job").Interrupted)
+	h.waitStatus(t, func(s printer.Status) bool { return !s.Online })
+	fake.Replug()
+	j := recv(t, fake.Jobs(), "reprint")
+	assert.True(t, j.Confirmed)
+	assert.True(t, isCopy(paperOf(t, j)))
+	recv(t, h.q.printed, "printed")
+}
