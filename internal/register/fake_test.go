@@ -197,7 +197,7 @@ var errTransport = errors.New("read tcp 127.0.0.1:1234: connection reset by peer
 
 // harness runs a Register on real SQLite and a real receipt file.
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	r       *Register
 	db      *store.DB
 	journal *receipt.Journal
@@ -218,7 +218,7 @@ type harnessOpt struct {
 	noRun      bool
 }
 
-func newHarness(t *testing.T, fake *fakeSEQR, o harnessOpt) *harness {
+func newHarness(t testing.TB, fake *fakeSEQR, o harnessOpt) *harness {
 	t.Helper()
 	dir := o.dir
 	if dir == "" {
@@ -282,7 +282,7 @@ func sale(amount string) PaymentRequest {
 }
 
 // waitState reads events until the payment reaches state (or its stream ends).
-func waitState(t *testing.T, ch <-chan Event, want State) Event {
+func waitState(t testing.TB, ch <-chan Event, want State) Event {
 	t.Helper()
 	for ev := range ch {
 		if ev.Type == "state" && ev.State == want {

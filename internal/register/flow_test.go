@@ -427,3 +427,25 @@ func TestPaidHeldWhileDiskFullD1(t *testing.T) {
 		require.NoError(t, err)
 	})
 }
+
+// Two invoices answered PAID with one ersReference: the second is never
+// recorded as a second transaction.
+func TestDuplicateERSReferenceNotRecordedTwice(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fake := &fakeSEQR{status: func(n int, ref string, v int) (seqr.PaymentStatus, error) { return paidStatus(ers1), nil }}
+		h := newHarness(t, fake, harnessOpt{})
+		defer h.close()
+		ctx := context.Background()
+		first := paidPayment(t, h, "k1", "20.00")
+		assert.Equal(t, StatePaid, first.State)
+		p, _, err := h.r.CreatePayment(ctx, "k2", sale("30.00"))
+		require.NoError(t, err)
+		ch, cancel := h.r.Subscribe(p.ID)
+		defer cancel()
+		ev := waitState(t, ch, StateUnknown)
+		assert.Contains(t, ev.Payment.Error, ers1)
+		assert.Len(t, h.journal.Posts(0), 1)
+		_, _, err = h.r.CreatePayment(ctx, "k3", sale("10.00"))
+		require.NoError(t, err, "not blocking new payments")
+	})
+}

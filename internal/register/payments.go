@@ -19,6 +19,10 @@ import (
 	"github.com/posd/posd/internal/store"
 )
 
+// maxAmount bounds every amount of a request (10 000 000.00) so that sums
+// of up to MaxRows rows can never overflow int64.
+const maxAmount = money.Amount(1_000_000_000)
+
 const (
 	balancingOtherText  = "Other payment"
 	balancingChangeText = "Change"
@@ -350,6 +354,9 @@ func (r *Register) validate(req PaymentRequest) error {
 	if req.Amount <= 0 {
 		return bad("amount", "must be greater than 0, got %s", req.Amount)
 	}
+	if req.Amount > maxAmount {
+		return bad("amount", "at most %s", maxAmount)
+	}
 	if req.Currency != r.cfg.Currency {
 		return bad("currency", "must be %s, got %q", r.cfg.Currency, req.Currency)
 	}
@@ -364,8 +371,8 @@ func (r *Register) validate(req PaymentRequest) error {
 			return bad(f.name, "must be one line of valid UTF-8")
 		}
 	}
-	if req.ReceiptTotal <= 0 {
-		return bad("receiptTotal", "must be greater than 0, got %s", req.ReceiptTotal)
+	if req.ReceiptTotal <= 0 || req.ReceiptTotal > maxAmount {
+		return bad("receiptTotal", "must be greater than 0 and at most %s, got %s", maxAmount, req.ReceiptTotal)
 	}
 	if len(req.Rows) == 0 {
 		return bad("rows", "at least one row is required")
@@ -392,8 +399,11 @@ func (r *Register) validate(req PaymentRequest) error {
 				return bad(field("taxRate"), "must be a percentage between 0 and 100 such as \"25\", got %q", row.TaxRate)
 			}
 		}
-		if row.TotalAmount == 0 {
-			return bad(field("totalAmount"), "required and not 0")
+		if row.TotalAmount == 0 || row.TotalAmount > maxAmount || row.TotalAmount < -maxAmount {
+			return bad(field("totalAmount"), "required, not 0, and at most %s either way", maxAmount)
+		}
+		if row.UnitPrice > maxAmount || row.UnitPrice < -maxAmount {
+			return bad(field("unitPrice"), "at most %s either way", maxAmount)
 		}
 		if row.UnitPrice != 0 && !q.timesEquals(row.UnitPrice, row.TotalAmount) {
 			return bad(field("totalAmount"), "%s is not quantity %s x unitPrice %s", row.TotalAmount, row.Quantity, row.UnitPrice)

@@ -293,3 +293,17 @@ func TestSendInvoiceOutcomes(t *testing.T) {
 		})
 	}
 }
+
+func TestAmountBoundsPreventOverflow(t *testing.T) {
+	r := &Register{cfg: DefaultConfig()}
+	huge := money.Amount(4_611_686_018_427_387_904) // 2^62: two of them wrap int64
+	req := PaymentRequest{Method: "seqr", Amount: 100, Currency: "SEK", ReceiptTotal: 100, Rows: []Row{
+		{Description: "a", Quantity: "1", TotalAmount: huge},
+		{Description: "b", Quantity: "1", TotalAmount: huge},
+		{Description: "c", Quantity: "1", TotalAmount: 100},
+	}}
+	err := r.validate(req)
+	var ve *ValidationError
+	require.ErrorAs(t, err, &ve)
+	assert.Equal(t, "rows[0].totalAmount", ve.Field)
+}

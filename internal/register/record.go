@@ -49,6 +49,21 @@ func (r *Register) record(ctx context.Context, p store.Payment, rq recordReq) (s
 			r.unblock(p.ID)
 			return next, true
 		}
+		if errors.Is(err, store.ErrDuplicateReference) {
+			// SEQR gave a reference already recorded for another payment:
+			// never a second record of one transaction. Raised for manual
+			// handling (the period report settles it), never retried.
+			r.unblock(p.ID)
+			msg := "SEQR reported PAID with ersReference " + rq.ers + ", already recorded for another payment; check the period report"
+			r.log.Error("duplicate ersReference", zap.String("payment", p.ID), zap.String("ersReference", rq.ers))
+			if next, terr := r.db.Transition(context.WithoutCancel(ctx), p.ID, openStates,
+				store.Audit{Actor: "posd", Event: "paid_received", Outcome: "failure: duplicate ersReference", Origin: rq.origin, Detail: msg},
+				func(q *store.Payment) error { q.State, q.Error = string(StateUnknown), msg; return nil }); terr == nil {
+				r.publishState(next, msg)
+				return next, false
+			}
+			return p, false
+		}
 		r.block(p.ID)
 		if attempt == 1 || attempt%30 == 0 {
 			r.log.Error("record paid payment; held in memory and retried", zap.String("payment", p.ID),
