@@ -25,8 +25,14 @@ import (
 // testConfig is a posd in t.TempDir() on 127.0.0.1:0 against an in-process SEQR emulator.
 func testConfig(t *testing.T, overrides map[string]string) (config.Config, *seqrsim.Sim) {
 	t.Helper()
+	return testConfigHandler(t, overrides, func(h http.Handler) http.Handler { return h })
+}
+
+// testConfigHandler is testConfig with a wrapper around the emulator's handler.
+func testConfigHandler(t *testing.T, overrides map[string]string, wrap func(http.Handler) http.Handler) (config.Config, *seqrsim.Sim) {
+	t.Helper()
 	sim := seqrsim.New(seqrsim.Options{})
-	ts := httptest.NewServer(sim.Handler())
+	ts := httptest.NewServer(wrap(sim.Handler()))
 	t.Cleanup(ts.Close)
 	o := map[string]string{
 		"state_dir":  t.TempDir(),

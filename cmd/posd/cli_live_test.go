@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+
+	"github.com/posd/posd/internal/seqr/seqrsim"
+)
+
+// TestCLIAgainstRunningPosd drives a real posd (in-process, 127.0.0.1:0)
+// with the technician's commands, as on a register.
+func TestCLIAgainstRunningPosd(t *testing.T) {
+	invoiceSent := make(chan struct{}, 4)
+	// Signal each answered sendInvoice, so the simulated customer pays only
+	// once the invoice exists.
+	wrap := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			h.ServeHTTP(w, r)
+			if bytes.Contains(body, []byte("sendInvoice>")) {
+				invoiceSent <- struct{}{}
+			}
+		})
+	}
+	cfg, sim := testConfigHandler(t, map[string]string{"seqr.window": "5s"}, wrap)
+	m := NewMain(cfg, zap.NewNop())
+	m.Notify = func(string) {}
+	done := make(chan error, 1)
+	go func() { done <- m.Run(t.Context()) }()
+	select {
+	case <-m.Ready():
+	case err := <-done:
+		t.Fatalf("posd stopped: %v", err)
+	}
+	env := map[string]string{
+		"POSD_STATE_DIR": cfg.StateDir, "POSD_API_LISTEN": m.APIAddr(), "POSD_SEQR_URL": cfg.Seqr.URL,
+		"POSD_CONFIG": writeTemp(t, ""),
+	}
+	pw := filepath.Join(t.TempDir(), "pw")
+	require.NoError(t, os.WriteFile(pw, []byte(seqrsim.TestResellerPassword+"\n"), 0o600))
+
+	steps := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"terminal", "show"}, "not registered"},
+		{[]string{"terminal", "register", "--reseller-id", seqrsim.TestResellerID, "--reseller-user-id", seqrsim.TestResellerUserID, "--password-file", pw, "--name", "till 1"}, "registered: terminal"},
+		{[]string{"terminal", "assign-seqr-id", "TILL42"}, "SEQR id TILL42 assigned"},
+		{[]string{"terminal", "show"}, "TILL42"},
+		{[]string{"status"}, "SEQR id TILL42"},
+		{[]string{"status", "--json"}, `"seqrId": "TILL42"`},
+	}
+	for _, s := range steps {
+		code, stdout, stderr := runCLI(t, env, s.args...)
+		require.Equal(t, exitOK, code, "%v: %s", s.args, stderr)
+		assert.Contains(t, stdout, s.want, "%v", s.args)
+	}
+
+	// A paid test payment: the customer pays as soon as the invoice is sent.
+	go func() {
+		<-invoiceSent
+		if _, err := sim.Scan("TILL42"); err == nil {
+			_, _ = sim.Pay("TILL42", seqrsim.OutcomePaid)
+		}
+	}()
+	code, stdout, stderr := runCLI(t, env, "pay", "--amount", "20.00")
+	require.Equal(t, exitOK, code, "stdout %s\nstderr %s", stdout, stderr)
+	assert.Contains(t, stdout, "paid: 20.00 SEK, ersReference ")
+	id := regexp.MustCompile(`payment ([0-9a-f]+):`).FindStringSubmatch(stdout)
+	require.NotNil(t, id, stdout)
+
+	code, stdout, stderr = runCLI(t, env, "receipt", "render", id[1])
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "SEQR payment")
+	assert.Contains(t, stdout, "20.00")
+
+	code, stdout, stderr = runCLI(t, env, "journal", "verify")
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "ok, 1 posts")
+
+	// Nobody pays: the 5 s window runs out and, stdin not being a terminal,
+	// pay cancels and exits 1.
+	code, stdout, stderr = runCLI(t, env, "pay", "--amount", "5.00")
+	<-invoiceSent
+	assert.Equal(t, exitError, code)
+	assert.Contains(t, stdout, "stdin is not a terminal: cancelling")
+	assert.Contains(t, stderr, "canceled")
+}
