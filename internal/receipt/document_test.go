@@ -1,8 +1,10 @@
 package receipt
 
 import (
+	"bytes"
 	"encoding/json"
 	"flag"
+	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
@@ -182,4 +184,39 @@ func TestDocFold(t *testing.T) {
 	assert.Equal(t, `"a" - b... €`, docFold("“a” – b… €"))
 	assert.Equal(t, "a b", docFold("a\nb"))
 	assert.Equal(t, "åäö", docFold("åäö"))
+}
+
+func TestDocumentPNG(t *testing.T) {
+	d := docLoad(t, "swedish")
+	var buf bytes.Buffer
+	require.NoError(t, d.PNG(&buf, 48))
+	pngBytes := append([]byte(nil), buf.Bytes()...)
+	img, err := png.Decode(&buf)
+	require.NoError(t, err)
+	assert.Equal(t, 48*docCellW*docScale+2*docPadPx, img.Bounds().Dx())
+	// ink on the page, and every glyph the sample needs exists in the font
+	dark := 0
+	for y := 0; y < img.Bounds().Dy(); y++ {
+		for x := 0; x < img.Bounds().Dx(); x++ {
+			if r, _, _, _ := img.At(x, y).RGBA(); r < 0x8000 {
+				dark++
+			}
+		}
+	}
+	assert.Greater(t, dark, 1000)
+	for _, r := range "åäöÅÄÖéÉ€0123456789ABCXYZabcxyz%.,-" {
+		_, ok := docFont[r]
+		assert.True(t, ok, "glyph %q", r)
+	}
+	if docUpdating() {
+		require.NoError(t, os.WriteFile(filepath.Join("testdata", "document_swedish_48.png"), pngBytes, 0o644))
+	}
+}
+
+func TestDocFontGlyphsFitCell(t *testing.T) {
+	for r, g := range docFont {
+		for _, row := range g {
+			assert.Less(t, row, uint8(0x20), "glyph %q wider than 5 dots", r)
+		}
+	}
 }
