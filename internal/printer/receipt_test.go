@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
@@ -245,4 +246,41 @@ func FuzzTextRoundTrip(f *testing.F) {
 			require.Equal(t, "TEXT", c.Op)
 		}
 	})
+}
+
+// Every encoder command decodes back to itself, with its arguments.
+func TestEncodeDecodeRoundTrip(t *testing.T) {
+	e := NewEncoder(mustCP(t, "cp858"))
+	e.Prologue(true)
+	e.Align(AlignCenter)
+	e.Bold(true)
+	e.Underline(2)
+	e.Size(3, 2)
+	e.Line("Blåbär €")
+	e.Feed(2)
+	require.NoError(t, e.Code128("AB1234", 576, 50))
+	require.NoError(t, e.QR("https://x/y", 5, QRLevelQ))
+	require.NoError(t, e.DrawerKick(5, 60*time.Millisecond, 120*time.Millisecond))
+	e.FeedCut(false, 10)
+	e.CutNow(true)
+	e.RequestConfirm()
+	cmds, err := escposdecode.Decode(e.Bytes())
+	require.NoError(t, err)
+	var got []string
+	for _, c := range cmds {
+		got = append(got, c.String())
+	}
+	assert.Equal(t, []string{
+		"ESC @", "FS .", "ESC R 0", "ESC t 19", "ESC a 1", "ESC E 1", "ESC - 2", "GS ! 33",
+		`TEXT "Blåbär €"`, "LF", "ESC d 2",
+		"GS H 2", "GS h 50", "GS w 5", `GS k 73 CODE128 "AB1234" data=7B 42 41 42 7B 43 0C 22`,
+		"GS ( k pL=4 pH=0 QR model 32 00", "GS ( k pL=3 pH=0 QR size 05", "GS ( k pL=3 pH=0 QR error level 32",
+		`GS ( k pL=14 pH=0 QR store "https://x/y"`, "GS ( k pL=3 pH=0 QR print 30",
+		"ESC p 1 30 60", "GS V 65 10", "GS V 1", "GS r 1",
+	}, got)
+	line := escposdecode.Render(cmds).Lines()[0]
+	assert.True(t, line.Bold())
+	assert.Equal(t, 3, line.MaxWidth())
+	assert.Equal(t, 2, line.MaxHeight())
+	assert.Equal(t, byte(2), line.Spans[0].Style.Underline)
 }
