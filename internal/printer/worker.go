@@ -293,6 +293,9 @@ func (w *Worker) step(ctx context.Context) error {
 }
 
 func (w *Worker) expired(job Job) string {
+	if job.CreatedAt.IsZero() {
+		return "" // unknown age: printing late beats losing the receipt
+	}
 	age := w.cfg.Now().Sub(job.CreatedAt)
 	switch job.Kind {
 	case "drawer":
