@@ -105,15 +105,16 @@ func (c *Client) RegisterTerminal(ctx context.Context, reseller Principal, exter
 	if err != nil {
 		return "", invalid(opRegisterTerminal, err)
 	}
-	ret, err := c.call(ctx, opRegisterTerminal, body)
+	err = c.call(ctx, opRegisterTerminal, body, []string{reseller.Password, password}, func(ret *node) error {
+		if terminalID = ret.str("terminalId"); terminalID == "" {
+			return errors.New("response has no terminalId")
+		}
+		return nil
+	})
 	if err != nil {
 		return "", err
 	}
-	id := ret.str("terminalId")
-	if id == "" {
-		return "", fmt.Errorf("seqr %s: response has no terminalId", opRegisterTerminal)
-	}
-	return id, nil
+	return terminalID, nil
 }
 
 // UnregisterTerminal removes the till named by p (a TERMINALID principal).
@@ -122,8 +123,7 @@ func (c *Client) UnregisterTerminal(ctx context.Context, p Principal) error {
 	if err != nil {
 		return invalid(opUnregisterTerminal, err)
 	}
-	_, err = c.call(ctx, opUnregisterTerminal, body)
-	return err
+	return c.call(ctx, opUnregisterTerminal, body, []string{p.Password}, nil)
 }
 
 // AssignSeqrID ties the till's sticker (seqrId) to the terminal.
@@ -132,8 +132,7 @@ func (c *Client) AssignSeqrID(ctx context.Context, p Principal, seqrID string) e
 	if err != nil {
 		return invalid(opAssignSeqrID, err)
 	}
-	_, err = c.call(ctx, opAssignSeqrID, body)
-	return err
+	return c.call(ctx, opAssignSeqrID, body, []string{p.Password}, nil)
 }
 
 // SendInvoice issues an invoice on the till. A transport error that does not
@@ -143,13 +142,16 @@ func (c *Client) SendInvoice(ctx context.Context, p Principal, inv Invoice, toke
 	if err != nil {
 		return SendInvoiceResult{}, invalid(opSendInvoice, err)
 	}
-	ret, err := c.call(ctx, opSendInvoice, body)
+	var res SendInvoiceResult
+	err = c.call(ctx, opSendInvoice, body, []string{p.Password}, func(ret *node) error {
+		res = SendInvoiceResult{InvoiceReference: ret.str("invoiceReference"), InvoiceQRCode: ret.str("invoiceQRCode")}
+		if res.InvoiceReference == "" {
+			return errors.New("response has no invoiceReference")
+		}
+		return nil
+	})
 	if err != nil {
 		return SendInvoiceResult{}, err
-	}
-	res := SendInvoiceResult{InvoiceReference: ret.str("invoiceReference"), InvoiceQRCode: ret.str("invoiceQRCode")}
-	if res.InvoiceReference == "" {
-		return SendInvoiceResult{}, fmt.Errorf("seqr %s: response has no invoiceReference", opSendInvoice)
 	}
 	return res, nil
 }
@@ -160,8 +162,7 @@ func (c *Client) UpdateInvoice(ctx context.Context, p Principal, ref string, inv
 	if err != nil {
 		return invalid(opUpdateInvoice, err)
 	}
-	_, err = c.call(ctx, opUpdateInvoice, body)
-	return err
+	return c.call(ctx, opUpdateInvoice, body, []string{p.Password}, nil)
 }
 
 // GetPaymentStatus polls invoice ref; version is the last version seen (0 at first).
@@ -170,13 +171,13 @@ func (c *Client) GetPaymentStatus(ctx context.Context, p Principal, ref string, 
 	if err != nil {
 		return PaymentStatus{}, invalid(opGetPaymentStatus, err)
 	}
-	ret, err := c.call(ctx, opGetPaymentStatus, body)
+	var ps PaymentStatus
+	err = c.call(ctx, opGetPaymentStatus, body, []string{p.Password}, func(ret *node) (err error) {
+		ps, err = paymentStatusOf(ret)
+		return err
+	})
 	if err != nil {
 		return PaymentStatus{}, err
-	}
-	ps, err := paymentStatusOf(ret)
-	if err != nil {
-		return PaymentStatus{}, fmt.Errorf("seqr %s: %w", opGetPaymentStatus, err)
 	}
 	return ps, nil
 }
@@ -188,8 +189,7 @@ func (c *Client) CancelInvoice(ctx context.Context, p Principal, ref string) err
 	if err != nil {
 		return invalid(opCancelInvoice, err)
 	}
-	_, err = c.call(ctx, opCancelInvoice, body)
-	return err
+	return c.call(ctx, opCancelInvoice, body, []string{p.Password}, nil)
 }
 
 // CommitReservation completes a RESERVED invoice; amount nil commits the reserved amount.
@@ -198,8 +198,7 @@ func (c *Client) CommitReservation(ctx context.Context, p Principal, ref string,
 	if err != nil {
 		return invalid(opCommitReservation, err)
 	}
-	_, err = c.call(ctx, opCommitReservation, body)
-	return err
+	return c.call(ctx, opCommitReservation, body, []string{p.Password}, nil)
 }
 
 // SubmitPaymentReceipt confirms a payment (or refund) ersRef and attaches doc.
@@ -208,8 +207,7 @@ func (c *Client) SubmitPaymentReceipt(ctx context.Context, p Principal, ersRef s
 	if err != nil {
 		return invalid(opSubmitPaymentReceipt, err)
 	}
-	_, err = c.call(ctx, opSubmitPaymentReceipt, body)
-	return err
+	return c.call(ctx, opSubmitPaymentReceipt, body, []string{p.Password}, nil)
 }
 
 // RefundPayment refunds inv.Total of payment ersRef and returns the refund's ersReference.
@@ -218,11 +216,14 @@ func (c *Client) RefundPayment(ctx context.Context, p Principal, ersRef string, 
 	if err != nil {
 		return "", invalid(opRefundPayment, err)
 	}
-	ret, err := c.call(ctx, opRefundPayment, body)
+	err = c.call(ctx, opRefundPayment, body, []string{p.Password}, func(ret *node) error {
+		refundERSRef = ret.str("ersReference")
+		return nil
+	})
 	if err != nil {
 		return "", err
 	}
-	return ret.str("ersReference"), nil
+	return refundERSRef, nil
 }
 
 // MarkTransactionPeriod closes the current period (per terminal with the
@@ -232,15 +233,16 @@ func (c *Client) MarkTransactionPeriod(ctx context.Context, p Principal, params 
 	if err != nil {
 		return "", invalid(opMarkTransactionPeriod, err)
 	}
-	ret, err := c.call(ctx, opMarkTransactionPeriod, body)
+	err = c.call(ctx, opMarkTransactionPeriod, body, []string{p.Password}, func(ret *node) error {
+		if periodID = ret.str("transactionPeriodId"); periodID == "" {
+			return errors.New("response has no transactionPeriodId")
+		}
+		return nil
+	})
 	if err != nil {
 		return "", err
 	}
-	id := ret.str("transactionPeriodId")
-	if id == "" {
-		return "", fmt.Errorf("seqr %s: response has no transactionPeriodId", opMarkTransactionPeriod)
-	}
-	return id, nil
+	return periodID, nil
 }
 
 // ExecuteReport fetches a reconciliation report. A report that is not ready
@@ -250,19 +252,18 @@ func (c *Client) ExecuteReport(ctx context.Context, p Principal, reportID, langu
 	if err != nil {
 		return Report{}, invalid(opExecuteReport, err)
 	}
-	ret, err := c.call(ctx, opExecuteReport, body)
+	var rep Report
+	err = c.call(ctx, opExecuteReport, body, []string{p.Password}, func(ret *node) (err error) {
+		rep, err = reportOf(ret)
+		return err
+	})
 	if err != nil {
 		return Report{}, err
-	}
-	rep, err := reportOf(ret)
-	if err != nil {
-		return Report{}, fmt.Errorf("seqr %s: %w", opExecuteReport, err)
 	}
 	return rep, nil
 }
 
 // BenchmarkingNop calls the credential-free no-op: a reachability probe.
 func (c *Client) BenchmarkingNop(ctx context.Context) error {
-	_, err := c.call(ctx, opBenchmarkingNop, buildBenchmarkingNop())
-	return err
+	return c.call(ctx, opBenchmarkingNop, buildBenchmarkingNop(), nil, nil)
 }

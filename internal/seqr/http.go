@@ -74,24 +74,29 @@ func invalid(op string, cause error) error {
 	}
 }
 
-// call sends one request and returns the <return> element of a response whose
-// resultCode is 0. Every error it returns names the operation.
-func (c *Client) call(ctx context.Context, op string, body []byte) (ret *node, err error) {
+// call sends one request, checks the response and hands its <return> to
+// decode (which may be nil) when the resultCode is 0. Every error it returns
+// names the operation. secrets are the passwords in the request: they are
+// masked in the debug dump and in any error text, whatever the server echoes.
+func (c *Client) call(ctx context.Context, op string, body []byte, secrets []string, decode func(*node) error) (err error) {
 	start := time.Now()
 	var resp []byte
 	code := -1
 	defer func() {
+		if err != nil {
+			err = scrubError(err, secrets)
+		}
 		if ce := c.log.Check(zap.DebugLevel, "seqr call"); ce != nil {
 			fields := []zap.Field{
 				zap.String("op", op),
 				zap.Duration("duration", time.Since(start)),
-				zap.ByteString("request", Redact(body)),
+				zap.ByteString("request", scrub(body, secrets)),
 			}
 			if code >= 0 {
 				fields = append(fields, zap.Int("resultCode", code))
 			}
 			if resp != nil {
-				fields = append(fields, zap.ByteString("response", Redact(resp)))
+				fields = append(fields, zap.ByteString("response", scrub(resp, secrets)))
 			}
 			if err != nil {
 				fields = append(fields, zap.Error(err))
@@ -101,15 +106,15 @@ func (c *Client) call(ctx context.Context, op string, body []byte) (ret *node, e
 	}()
 
 	if err := ctx.Err(); err != nil {
-		return nil, notSent(op, err)
+		return notSent(op, err)
 	}
 	var gotConn atomic.Bool
 	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { gotConn.Store(true) }}
 	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, c.cfg.URL, bytes.NewReader(body))
 	if err != nil {
-		return nil, notSent(op, err)
+		return notSent(op, err)
 	}
-	// Set as a map entry: Header.Set would send "Soapaction".
+	// Set as map entries: Header.Set would send "Soapaction".
 	req.Header["Content-Type"] = []string{"text/xml; charset=UTF-8"}
 	req.Header["SOAPAction"] = []string{`""`}
 	req.Header["Accept"] = []string{"text/xml"}
@@ -117,30 +122,38 @@ func (c *Client) call(ctx context.Context, op string, body []byte) (ret *node, e
 	hr, err := c.http.Do(req)
 	if err != nil {
 		if c.neverSent(err, gotConn.Load()) {
-			return nil, notSent(op, err)
+			return notSent(op, err)
 		}
-		return nil, fmt.Errorf("seqr %s: %w", op, err)
+		return fmt.Errorf("seqr %s: %w", op, err)
 	}
 	defer hr.Body.Close()
 	resp, err = readHTTPBody(hr)
 	if err != nil {
-		return nil, fmt.Errorf("seqr %s: read response (HTTP %d): %w", op, hr.StatusCode, err)
+		return fmt.Errorf("seqr %s: read response (HTTP %d): %w", op, hr.StatusCode, err)
 	}
 
-	ret, code, err = parseResponse(op, resp)
+	ret, rc, err := parseResponse(op, resp)
+	if err == nil || rc != 0 {
+		code = rc
+	}
 	var fault *FaultError
 	var result *ResultError
 	switch {
 	case errors.As(err, &fault):
-		return nil, fault // a fault is a fault whatever the status (normally 500)
+		return fault // a fault is a fault whatever the status (normally 500)
 	case hr.StatusCode != http.StatusOK:
-		return nil, fmt.Errorf("seqr %s: HTTP %s (%s) without a SOAP fault", op, hr.Status, contentType(hr))
+		return fmt.Errorf("seqr %s: HTTP %s (%s) without a SOAP fault", op, hr.Status, contentType(hr))
 	case errors.As(err, &result):
-		return nil, result
+		return result
 	case err != nil:
-		return nil, fmt.Errorf("seqr %s: bad response (HTTP %d, %s): %w", op, hr.StatusCode, contentType(hr), err)
+		return fmt.Errorf("seqr %s: bad response (HTTP %d, %s): %w", op, hr.StatusCode, contentType(hr), err)
 	}
-	return ret, nil
+	if decode != nil {
+		if err := decode(ret); err != nil {
+			return fmt.Errorf("seqr %s: %w", op, err)
+		}
+	}
+	return nil
 }
 
 // neverSent reports whether a failed round trip certainly put nothing on the

@@ -1,6 +1,9 @@
 package seqr
 
-import "bytes"
+import (
+	"bytes"
+	"errors"
+)
 
 // redacted replaces the content of every password element.
 const redacted = "***"
@@ -94,4 +97,41 @@ func isTagNameEnd(c byte) bool {
 		return true
 	}
 	return false
+}
+
+// scrub is Redact plus the masking of each known secret wherever it appears,
+// raw or XML-escaped (a server may echo a password inside any text).
+func scrub(b []byte, secrets []string) []byte {
+	b = Redact(b)
+	for _, s := range secrets {
+		if s == "" {
+			continue
+		}
+		b = bytes.ReplaceAll(b, []byte(s), []byte(redacted))
+		e := &enc{}
+		e.text("", s)
+		if esc := e.b; e.err == nil && string(esc) != s {
+			b = bytes.ReplaceAll(b, esc, []byte(redacted))
+		}
+	}
+	return b
+}
+
+// scrubError masks secrets in err's text and in the server-provided fields of
+// *FaultError and *ResultError, keeping the chain for errors.Is and errors.As.
+func scrubError(err error, secrets []string) error {
+	var fe *FaultError
+	if errors.As(err, &fe) {
+		fe.String = string(scrub([]byte(fe.String), secrets))
+		fe.Code = string(scrub([]byte(fe.Code), secrets))
+	}
+	var re *ResultError
+	if errors.As(err, &re) {
+		re.Description = string(scrub([]byte(re.Description), secrets))
+	}
+	msg := err.Error()
+	if clean := string(scrub([]byte(msg), secrets)); clean != msg {
+		return &multiError{msg: clean, errs: []error{err}}
+	}
+	return err
 }
