@@ -89,8 +89,11 @@ func (f *fakeSEQR) callsOf(op string) []call {
 
 func (f *fakeSEQR) RegisterTerminal(ctx context.Context, reseller seqr.Principal, ext, password, name string) (string, error) {
 	f.log("registerTerminal", "", 0)
-	if f.register != nil {
-		return f.register(reseller, password)
+	f.mu.Lock()
+	hook := f.register
+	f.mu.Unlock()
+	if hook != nil {
+		return hook(reseller, password)
 	}
 	return "87e791f9e24148a6892c52aa85bb0331", nil
 }
@@ -107,8 +110,11 @@ func (f *fakeSEQR) AssignSeqrID(ctx context.Context, p seqr.Principal, id string
 
 func (f *fakeSEQR) SendInvoice(ctx context.Context, p seqr.Principal, inv seqr.Invoice, tokens []seqr.CustomerToken) (seqr.SendInvoiceResult, error) {
 	f.log("sendInvoice", "", 0)
-	if f.sendInvoice != nil {
-		return f.sendInvoice(inv)
+	f.mu.Lock()
+	hook := f.sendInvoice
+	f.mu.Unlock()
+	if hook != nil {
+		return hook(inv)
 	}
 	f.mu.Lock()
 	f.invoices++
@@ -137,56 +143,77 @@ func (f *fakeSEQR) GetPaymentStatus(ctx context.Context, p seqr.Principal, ref s
 			return seqr.PaymentStatus{}, ctx.Err()
 		}
 	}
-	if f.status != nil {
-		return f.status(n, ref, version)
+	f.mu.Lock()
+	hook := f.status
+	f.mu.Unlock()
+	if hook != nil {
+		return hook(n, ref, version)
 	}
 	return seqr.PaymentStatus{Status: seqr.StatusIssued, Version: 1}, nil
 }
 
 func (f *fakeSEQR) CancelInvoice(ctx context.Context, p seqr.Principal, ref string) error {
 	n := f.log("cancelInvoice", ref, 0)
-	if f.cancel != nil {
-		return f.cancel(n, ref)
+	f.mu.Lock()
+	hook := f.cancel
+	f.mu.Unlock()
+	if hook != nil {
+		return hook(n, ref)
 	}
 	return nil
 }
 
 func (f *fakeSEQR) SubmitPaymentReceipt(ctx context.Context, p seqr.Principal, ers string, doc seqr.ReceiptDocument) error {
 	n := f.log("submitPaymentReceipt", ers, 0)
-	if f.submit != nil {
-		return f.submit(n, ers)
+	f.mu.Lock()
+	hook := f.submit
+	f.mu.Unlock()
+	if hook != nil {
+		return hook(n, ers)
 	}
 	return nil
 }
 
 func (f *fakeSEQR) RefundPayment(ctx context.Context, p seqr.Principal, ers string, inv seqr.Invoice) (string, error) {
 	n := f.log("refundPayment", ers, 0)
-	if f.refund != nil {
-		return f.refund(ers, inv)
+	f.mu.Lock()
+	hook := f.refund
+	f.mu.Unlock()
+	if hook != nil {
+		return hook(ers, inv)
 	}
 	return fmt.Sprintf("20151030110000000010327%02d", n), nil
 }
 
 func (f *fakeSEQR) MarkTransactionPeriod(ctx context.Context, p seqr.Principal, params []seqr.Param) (string, error) {
 	n := f.log("markTransactionPeriod", "", 0)
-	if f.mark != nil {
-		return f.mark()
+	f.mu.Lock()
+	hook := f.mark
+	f.mu.Unlock()
+	if hook != nil {
+		return hook()
 	}
 	return fmt.Sprintf("20151204085342120010052%02d", n), nil
 }
 
 func (f *fakeSEQR) ExecuteReport(ctx context.Context, p seqr.Principal, id, lang string, params []seqr.Param) (seqr.Report, error) {
 	n := f.log("executeReport", id, 0)
-	if f.report != nil {
-		return f.report(n, id)
+	f.mu.Lock()
+	hook := f.report
+	f.mu.Unlock()
+	if hook != nil {
+		return hook(n, id)
 	}
 	return seqr.Report{}, &seqr.ResultError{Op: "executeReport", Code: seqr.ResultReportNotReady}
 }
 
 func (f *fakeSEQR) BenchmarkingNop(ctx context.Context) error {
 	f.log("benchmarkingNop", "", 0)
-	if f.nop != nil {
-		return f.nop(ctx)
+	f.mu.Lock()
+	hook := f.nop
+	f.mu.Unlock()
+	if hook != nil {
+		return hook(ctx)
 	}
 	return nil
 }
