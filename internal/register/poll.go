@@ -132,7 +132,14 @@ func (l *loop) drain() {
 	if l.cancelInFlight {
 		res := <-l.cancels
 		if res.reply != nil {
-			res.reply <- cmdReply{p: l.p, err: fmt.Errorf("cancel %s: posd is stopping: %w", l.p.ID, ErrInvalidState)}
+			// A poll decided the payment while the cancel was on its way
+			// (CANCELED, or PAID: the customer won): the caller sees the
+			// final state. Otherwise the loop ends because posd stops.
+			var err error
+			if !State(l.p.State).Final() {
+				err = fmt.Errorf("cancel %s: posd is stopping; the payment is still open: %w", l.p.ID, ErrInvalidState)
+			}
+			res.reply <- cmdReply{p: l.p, err: err}
 		}
 	}
 	for _, ch := range l.waitPoll {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -258,4 +259,62 @@ func TestEmulatorOfflineOverLoopback(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, list)
 	assert.Empty(t, calls.Calls(simctl.Filter{Operation: "sendInvoice"}))
+}
+
+// manualClock is the emulator's clock in real-socket tests.
+type manualClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *manualClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *manualClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// N2: the sendInvoice request arrives and creates the invoice, but the
+// connection drops before the answer. posd records "unknown", never sends
+// again; the customer who pays is reversed by SEQR (nobody polls), and posd
+// never shows paid.
+func TestEmulatorSendInvoiceDroppedAfterProcessing(t *testing.T) {
+	clock := &manualClock{t: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)}
+	calls := simctl.NewCallLog(0)
+	faults := simctl.NewFaults(nil)
+	sim := seqrsim.New(seqrsim.Options{Calls: calls, Faults: faults, Now: clock.Now})
+	srv := httptest.NewServer(sim.Handler())
+	defer srv.Close()
+	client, err := seqr.New(seqr.Config{URL: srv.URL + seqrsim.PathCashRegister2, ClientID: "posd", ClientReference: "t"})
+	require.NoError(t, err)
+	h := newHarness(t, nil, harnessOpt{noRun: true, noTerminal: true})
+	r, err := New(Config{}, Deps{Store: h.db, SEQR: client, Journal: h.journal})
+	require.NoError(t, err)
+	h.r = r
+	h.start()
+	defer h.close()
+	ctx := context.Background()
+	_, err = r.RegisterTerminal(ctx, RegisterTerminalRequest{ResellerID: seqrsim.TestResellerID, ResellerUserID: seqrsim.TestResellerUserID,
+		ResellerPassword: seqrsim.TestResellerPassword, ExternalTerminalID: "t", Name: "t"})
+	require.NoError(t, err)
+	_, err = r.AssignSeqrID(ctx, tillSeqrID)
+	require.NoError(t, err)
+
+	require.NoError(t, faults.Set([]simctl.Rule{{Service: seqrsim.Service, Operation: "sendInvoice", Mode: simctl.ModeDrop, Process: true, Count: 1}}))
+	p, _, err := r.CreatePayment(ctx, "k1", sale("20.00"))
+	require.NoError(t, err)
+	assert.Equal(t, StateUnknown, p.State)
+	assert.Contains(t, p.Error, "not confirmed")
+
+	_, err = sim.PayTill(tillSeqrID, seqrsim.OutcomePaid) // the customer pays the invoice posd never heard of
+	require.NoError(t, err)
+	clock.Add(21 * time.Second)
+	assert.Equal(t, 1, sim.Reversals())
+
+	again, created, err := r.CreatePayment(ctx, "k1", sale("20.00"))
+	require.NoError(t, err)
+	assert.False(t, created)
+	assert.Equal(t, StateUnknown, again.State)
+	assert.Len(t, calls.Calls(simctl.Filter{Operation: "sendInvoice"}), 1, "never sent twice")
+	assert.Empty(t, h.journal.Posts(0))
 }
