@@ -69,6 +69,8 @@ func decodeJSONBytes(body io.Reader, v any) error {
 	return nil
 }
 
+const emptyBody = "the body is empty; a JSON object is required"
+
 // jsonError turns encoding/json's errors into ones that name the field.
 func jsonError(err error) error {
 	var (
@@ -80,14 +82,14 @@ func jsonError(err error) error {
 	case errors.As(err, &mbe):
 		return err
 	case errors.Is(err, io.EOF):
-		return &requestError{Message: "the body is empty; a JSON object is required"}
+		return &requestError{Message: emptyBody}
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return &requestError{Message: "malformed JSON: the body ends too early"}
 	case errors.As(err, &se):
 		return &requestError{Message: fmt.Sprintf("malformed JSON at byte %d: %s", se.Offset, se.Error())}
 	case errors.As(err, &te):
 		if te.Field == "" {
-			return &requestError{Message: "the body must be a JSON object, not " + te.Value}
+			return &requestError{Message: "must be a JSON object, not " + te.Value}
 		}
 		return &requestError{Field: te.Field, Message: "must be " + jsonKind(te.Type.Kind().String()) + ", not " + te.Value}
 	}
@@ -169,14 +171,14 @@ type wireRow struct {
 }
 
 type wirePaymentRequest struct {
-	Method       string     `json:"method"`
-	SaleID       string     `json:"saleId"`
-	CashierID    string     `json:"cashierId"`
-	Title        string     `json:"title"`
-	Amount       wireAmount `json:"amount"`
-	Currency     string     `json:"currency"`
-	ReceiptTotal wireAmount `json:"receiptTotal"`
-	Rows         []wireRow  `json:"rows"`
+	Method       string            `json:"method"`
+	SaleID       string            `json:"saleId"`
+	CashierID    string            `json:"cashierId"`
+	Title        string            `json:"title"`
+	Amount       wireAmount        `json:"amount"`
+	Currency     string            `json:"currency"`
+	ReceiptTotal wireAmount        `json:"receiptTotal"`
+	Rows         []json.RawMessage `json:"rows"` // decoded one by one, so errors say rows[i]
 }
 
 // DecodePaymentRequest reads and validates the body of POST /v1/payments.
@@ -223,8 +225,13 @@ func (w *wirePaymentRequest) request() (register.PaymentRequest, error) {
 	}
 	var sum money.Amount
 	req.Rows = make([]register.Row, 0, len(w.Rows))
-	for i, wr := range w.Rows {
-		row, err := wr.row(fmt.Sprintf("rows[%d]", i))
+	for i, raw := range w.Rows {
+		path := fmt.Sprintf("rows[%d]", i)
+		var wr wireRow
+		if err := decodeJSONBytes(bytes.NewReader(raw), &wr); err != nil {
+			return register.PaymentRequest{}, inField(path, err)
+		}
+		row, err := wr.row(path)
 		if err != nil {
 			return register.PaymentRequest{}, err
 		}
@@ -249,6 +256,19 @@ func (w *wirePaymentRequest) request() (register.PaymentRequest, error) {
 		return bad("receiptTotal", fmt.Sprintf("is %s but the rows' totalAmount sum to %s", req.ReceiptTotal, sum))
 	}
 	return req, nil
+}
+
+// inField puts a nested decode error under path: "colour" -> "rows[2].colour".
+func inField(path string, err error) error {
+	var re *requestError
+	if !errors.As(err, &re) {
+		return err
+	}
+	f := path
+	if re.Field != "" {
+		f += "." + re.Field
+	}
+	return &requestError{Field: f, Message: re.Message}
 }
 
 func (wr *wireRow) row(path string) (register.Row, error) {
@@ -352,7 +372,7 @@ func idempotencyKey(r *http.Request) (string, error) {
 	return k, nil
 }
 
-// DecodeRefundRequest reads and validates the body of POST /v1/payments/{id}/refunds.
+// decodeRefund reads and validates the body of POST /v1/payments/{id}/refunds.
 func decodeRefund(body io.Reader) (register.RefundRequest, error) {
 	var w struct {
 		Amount    wireAmount `json:"amount"`

@@ -89,7 +89,9 @@ func TestRequestBodyErrorsNameTheField(t *testing.T) {
 		field      string
 	}{
 		{"unknown field", `{"method":"seqr","bogus":1}`, 400, "bogus"},
-		{"unknown field in a row", `{"method":"seqr","rows":[{"colour":"red"}]}`, 400, "colour"},
+		{"unknown field in a row", `{"method":"seqr","currency":"SEK","amount":"1.00","rows":[{"colour":"red"}]}`, 400, "rows[0].colour"},
+		{"number quantity in a row", strings.Replace(validPayment, `"quantity":"1"`, `"quantity":1`, 1), 400, "rows[0].quantity"},
+		{"row not an object", strings.Replace(validPayment, `"rows":[{`, `"rows":[7,{`, 1), 400, "rows[0]"},
 		{"number amount", strings.Replace(validPayment, `"amount":"20.00"`, `"amount":20.00`, 1), 400, "amount"},
 		{"number receiptTotal", strings.Replace(validPayment, `"receiptTotal":"20.00"`, `"receiptTotal":20`, 1), 400, "receiptTotal"},
 		{"number unit price", strings.Replace(validPayment, `"unitPrice":"20.00"`, `"unitPrice":20`, 1), 400, "rows[0].unitPrice"},

@@ -202,7 +202,7 @@ func (s *Server) scanSeqrID(stopping <-chan struct{}) http.HandlerFunc {
 
 func isEmptyBody(err error) bool {
 	re, ok := err.(*requestError)
-	return ok && re.Message == "the body is empty; a JSON object is required"
+	return ok && re.Message == emptyBody
 }
 
 func (s *Server) createPayment(w http.ResponseWriter, r *http.Request) {
