@@ -41,7 +41,7 @@ func ParseReconReport(doc []byte) (ReconReport, error) {
 		return ReconReport{}, fmt.Errorf("seqr report: %w", err)
 	}
 	for {
-		_, err := d.Token()
+		_, err := d.RawToken()
 		if err == io.EOF {
 			break
 		}

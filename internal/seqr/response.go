@@ -16,7 +16,9 @@ import (
 // Responses are read by local name only (spec 1.4): prefixes differ between
 // SOAP stacks (soap/S, ns2/ns1), fields may come in any order and unknown
 // elements are ignored. The operation's element is read into a small tree and
-// fields are picked from it.
+// fields are picked from it. The decoder's RawToken is used (no namespace
+// bookkeeping, which we never need and which costs most of the allocations);
+// start and end tags are matched here instead.
 
 // maxDepth bounds nesting so a hostile body cannot exhaust the stack.
 const maxDepth = 64
@@ -63,15 +65,15 @@ func parseEnvelope(body []byte) (*node, error) {
 	var payload *node
 	seenBody := false
 	for done := false; !done; {
-		tok, err := d.Token()
+		tok, err := d.RawToken()
 		if err != nil {
 			return nil, syntaxErr(err)
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
 			if t.Name.Local != "Body" || seenBody {
-				if err := d.Skip(); err != nil {
-					return nil, syntaxErr(err)
+				if _, err := readNode(d, t, 2); err != nil { // a Header, or a second Body
+					return nil, err
 				}
 				continue
 			}
@@ -80,13 +82,16 @@ func parseEnvelope(body []byte) (*node, error) {
 				return nil, err
 			}
 		case xml.EndElement:
-			done = true // </Envelope>
+			if t.Name != root.Name {
+				return nil, fmt.Errorf("malformed XML: <%s> closed by </%s>", qname(root.Name), qname(t.Name))
+			}
+			done = true
 		}
 	}
 	// Read to the end so that a body cut off after </Envelope> is still well formed
 	// and trailing garbage is noticed.
 	for {
-		tok, err := d.Token()
+		tok, err := d.RawToken()
 		if err == io.EOF {
 			break
 		}
@@ -109,7 +114,7 @@ func parseEnvelope(body []byte) (*node, error) {
 // firstStart returns the root element, skipping the prolog.
 func firstStart(d *xml.Decoder) (xml.StartElement, error) {
 	for {
-		tok, err := d.Token()
+		tok, err := d.RawToken()
 		if err == io.EOF {
 			return xml.StartElement{}, errors.New("empty document")
 		}
@@ -131,22 +136,23 @@ func firstStart(d *xml.Decoder) (xml.StartElement, error) {
 func readBody(d *xml.Decoder) (*node, error) {
 	var payload *node
 	for {
-		tok, err := d.Token()
+		tok, err := d.RawToken()
 		if err != nil {
 			return nil, syntaxErr(err)
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			if payload != nil {
-				if err := d.Skip(); err != nil {
-					return nil, syntaxErr(err)
-				}
-				continue
-			}
-			if payload, err = readNode(d, t, 3); err != nil {
+			n, err := readNode(d, t, 3)
+			if err != nil {
 				return nil, err
 			}
+			if payload == nil {
+				payload = n
+			}
 		case xml.EndElement:
+			if t.Name.Local != "Body" {
+				return nil, fmt.Errorf("malformed XML: Body closed by </%s>", qname(t.Name))
+			}
 			return payload, nil
 		}
 	}
@@ -158,7 +164,7 @@ func readNode(d *xml.Decoder, start xml.StartElement, depth int) (*node, error) 
 	}
 	n := &node{name: start.Name.Local}
 	for {
-		tok, err := d.Token()
+		tok, err := d.RawToken()
 		if err != nil {
 			return nil, syntaxErr(err)
 		}
@@ -175,9 +181,20 @@ func readNode(d *xml.Decoder, start xml.StartElement, depth int) (*node, error) 
 				n.text += string(t)
 			}
 		case xml.EndElement:
+			if t.Name != start.Name {
+				return nil, fmt.Errorf("malformed XML: <%s> closed by </%s>", qname(start.Name), qname(t.Name))
+			}
 			return n, nil
 		}
 	}
+}
+
+// qname renders a raw name as written, prefix included.
+func qname(n xml.Name) string {
+	if n.Space == "" {
+		return n.Local
+	}
+	return n.Space + ":" + n.Local
 }
 
 func syntaxErr(err error) error {
