@@ -142,7 +142,7 @@ func checkToken(r *http.Request, want [sha256.Size]byte) error {
 	got := sha256.Sum256([]byte(strings.TrimSpace(tok)))
 	if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
 		return &httpError{status: http.StatusUnauthorized, slug: "unauthorized", title: "Authentication required",
-			detail: "invalid bearer token"}
+			detail: "invalid bearer token", invalidToken: true}
 	}
 	return nil
 }

@@ -26,7 +26,8 @@ type Problem struct {
 	Instance string `json:"instance,omitempty"`
 	Field    string `json:"field,omitempty"`
 
-	retryAfter int // seconds; 0 = no Retry-After header
+	retryAfter   int  // seconds; 0 = no Retry-After header
+	invalidToken bool // 401 for a token that was sent but is wrong (RFC 6750 error="invalid_token")
 }
 
 // requestError is an error of the request itself (malformed JSON, a missing
@@ -50,6 +51,8 @@ type httpError struct {
 	slug   string
 	title  string
 	detail string
+
+	invalidToken bool
 }
 
 func (e *httpError) Error() string { return e.detail }
@@ -73,7 +76,7 @@ func problemFor(err error) Problem {
 	}
 	switch {
 	case errors.As(err, &he):
-		return Problem{Type: ProblemBase + he.slug, Title: he.title, Status: he.status, Detail: he.detail}
+		return Problem{Type: ProblemBase + he.slug, Title: he.title, Status: he.status, Detail: he.detail, invalidToken: he.invalidToken}
 	case errors.As(err, &mbe):
 		return Problem{Type: ProblemBase + "payload-too-large", Title: "Request body too large", Status: http.StatusRequestEntityTooLarge,
 			Detail: "request body is larger than " + strconv.FormatInt(mbe.Limit, 10) + " bytes"}
@@ -148,7 +151,11 @@ func writeProblemValue(w http.ResponseWriter, pr Problem) {
 		h.Set("Retry-After", strconv.Itoa(pr.retryAfter))
 	}
 	if pr.Status == http.StatusUnauthorized {
-		h.Set("WWW-Authenticate", `Bearer realm="posd"`)
+		if pr.invalidToken {
+			h.Set("WWW-Authenticate", `Bearer realm="posd", error="invalid_token"`)
+		} else {
+			h.Set("WWW-Authenticate", `Bearer realm="posd"`)
+		}
 	}
 	w.WriteHeader(pr.Status)
 	b, _ := json.Marshal(pr)

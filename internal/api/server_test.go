@@ -127,7 +127,11 @@ func TestAuth(t *testing.T) {
 			})
 			require.Equal(t, tt.want, resp.StatusCode)
 			if tt.want == 401 {
-				assert.Equal(t, `Bearer realm="posd"`, resp.Header.Get("WWW-Authenticate"))
+				want := `Bearer realm="posd"`
+				if tt.auth != "" {
+					want += `, error="invalid_token"`
+				}
+				assert.Equal(t, want, resp.Header.Get("WWW-Authenticate"))
 				p := readProblem(t, resp)
 				assert.Equal(t, ProblemBase+"unauthorized", p.Type)
 				assert.NotContains(t, p.Detail, testToken)
