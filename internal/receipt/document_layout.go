@@ -127,7 +127,8 @@ func (d Document) Lines(columns int, loc *time.Location) []Line {
 	lines := make([]Line, 0, 24+2*len(d.Rows)+3*len(d.Payments)+3*len(d.Refunds)+len(d.Footer))
 	add := func(l Line) { lines = append(lines, l) }
 	text := func(s string) { add(Line{Text: s}) }
-	rule := func(c byte) { add(Line{Text: strings.Repeat(string(c), w)}) }
+	dashes := strings.Repeat("-", w)
+	rule := func() { add(Line{Text: dashes}) }
 
 	for i, h := range d.Header {
 		h = docFold(h)
@@ -164,9 +165,14 @@ func (d Document) Lines(columns int, loc *time.Location) []Line {
 	if d.CashierID != "" {
 		text(docTruncate("Kassör "+docFold(d.CashierID), w))
 	}
-	rule('-')
+	rule()
 
-	var sc []byte // scratch for row lines: one allocation per line
+	// Row lines are written into one arena and cut from a single string at
+	// the end: one allocation for all rows instead of one or two per line.
+	type docSpan struct{ line, a, b int }
+	arena := make([]byte, 0, len(d.Rows)*(2*w+16))
+	spans := make([]docSpan, 0, 2*len(d.Rows))
+	var sc []byte
 	for _, r := range d.Rows {
 		sc = docAppendAmount(sc[:0], r.Total)
 		if r.TaxRate != "" {
@@ -188,25 +194,34 @@ func (d Document) Lines(columns int, loc *time.Location) []Line {
 				desc, more = parts[0], parts[1:]
 			}
 		}
-		line := make([]byte, 0, w+8)
-		line = append(line, desc...)
+		a := len(arena)
+		arena = append(arena, desc...)
 		for n := w - utf8.RuneCountInString(desc) - rn; n > 0; n-- {
-			line = append(line, ' ')
+			arena = append(arena, ' ')
 		}
-		line = append(line, sc...)
-		text(string(line))
+		arena = append(arena, sc...)
+		add(Line{})
+		spans = append(spans, docSpan{len(lines) - 1, a, len(arena)})
 		for _, cont := range more {
 			text(cont)
 		}
 		if q := strings.TrimSpace(r.Quantity); q != "" && q != "1" {
-			sc = append(sc[:0], "  "...)
-			sc = append(sc, docFold(q)...)
-			sc = append(sc, " x "...)
-			sc = docAppendAmount(sc, r.UnitPrice)
-			text(docTruncate(string(sc), w))
+			a := len(arena)
+			arena = append(arena, "  "...)
+			arena = append(arena, docFold(q)...)
+			arena = append(arena, " x "...)
+			arena = docAppendAmount(arena, r.UnitPrice)
+			add(Line{})
+			spans = append(spans, docSpan{len(lines) - 1, a, len(arena)})
 		}
 	}
-	rule('-')
+	if len(spans) > 0 {
+		all := string(arena)
+		for _, sp := range spans {
+			lines[sp.line].Text = docTruncate(all[sp.a:sp.b], w)
+		}
+	}
+	rule()
 	cur := docFold(d.Currency)
 	totalLabel := "TOTALT"
 	if cur != "" {
@@ -222,7 +237,7 @@ func (d Document) Lines(columns int, loc *time.Location) []Line {
 	}
 
 	if len(d.Payments) > 0 || d.Change != 0 || d.LeftToPay != 0 {
-		rule('-')
+		rule()
 	}
 	for _, p := range d.Payments {
 		text(docLeftRight(docFold(p.Method), docAmount(p.Amount), w))
@@ -239,7 +254,7 @@ func (d Document) Lines(columns int, loc *time.Location) []Line {
 		add(Line{Text: docLeftRight("Växel", docAmount(d.Change), w), Bold: true})
 	}
 	if len(d.Refunds) > 0 {
-		rule('-')
+		rule()
 		add(Line{Text: docTruncate("ÅTERBETALNING", w), Bold: true})
 		for _, r := range d.Refunds {
 			text(docLeftRight(docFold(r.Method), docAmount(-r.Amount), w))
