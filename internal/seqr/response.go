@@ -293,6 +293,10 @@ func paymentStatusOf(ret *node) (PaymentStatus, error) {
 			}
 		}
 		ps.Receipt = rec
+		if ps.ERSReference == "" {
+			// Spec 4.3: the top-level ersReference equals receipt.paymentReference.
+			ps.ERSReference = rec.PaymentReference
+		}
 	}
 	if ct := ret.child("customerTokens"); ct != nil {
 		for i, t := range ct.kids {

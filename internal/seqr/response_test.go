@@ -86,6 +86,13 @@ func TestParsePrefixVariants(t *testing.T) {
 	}
 }
 
+func TestParsePaidERSReferenceFromReceipt(t *testing.T) {
+	body := strings.Replace(readTestdata(t, "response_tv5_paid.xml"), "<ersReference>2015102910184861801032678</ersReference>", "", 1)
+	ps, err := parsePaymentStatus([]byte(body))
+	require.NoError(t, err)
+	assert.Equal(t, "2015102910184861801032678", ps.ERSReference)
+}
+
 func TestParseLoyaltyTV6(t *testing.T) {
 	ps, err := parsePaymentStatus([]byte(readTestdata(t, "response_tv6_loyalty.xml")))
 	require.NoError(t, err)
@@ -291,6 +298,7 @@ func TestResultErrors(t *testing.T) {
 			code, ok := Code(err)
 			assert.True(t, ok)
 			assert.Equal(t, tc.code, code)
+			assert.Equal(t, tc.name, re.Name())
 			assert.Equal(t, "seqr cancelInvoice: result "+itoa(tc.code)+" "+tc.name, err.Error())
 			assert.NotErrorIs(t, err, ErrNotSent)
 

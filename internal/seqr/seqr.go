@@ -182,6 +182,9 @@ type ResultError struct {
 	Description string // resultDescription as sent
 }
 
+// Name is the result code's constant name (spec 4.1), e.g. CANNOT_CANCEL_PAID_INVOICE.
+func (e *ResultError) Name() string { return ResultName(e.Code) }
+
 func (e *ResultError) Error() string {
 	return "seqr " + e.Op + ": result " + itoa(e.Code) + " " + ResultName(e.Code)
 }
