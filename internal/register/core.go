@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/posd/posd/internal/receipt"
 	"github.com/posd/posd/internal/scanner"
 	"github.com/posd/posd/internal/store"
 )
@@ -41,6 +42,8 @@ type Register struct {
 	blocked    map[string]bool // recordings held in memory because storage failed (D1)
 	scanWait   chan scanner.Scan
 	runStarted bool
+
+	periodMu sync.Mutex // one period close at a time
 }
 
 // liveState is what a poll loop knows that is not written on every poll.
@@ -53,7 +56,8 @@ type liveState struct {
 
 type spawnReq struct {
 	p      store.Payment
-	record *recordReq // set: finish recording a PAID instead of polling
+	record *recordReq     // set: finish recording a PAID instead of polling
+	posts  []receipt.Post // set: write these transaction posts once storage allows
 }
 
 // New checks the dependencies and builds a register. It starts nothing.
@@ -124,6 +128,10 @@ func (r *Register) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	start := func(req spawnReq) {
+		if req.posts != nil {
+			wg.Go(func() { r.appendLater(ctx, req.posts) })
+			return
+		}
 		if req.record != nil {
 			wg.Go(func() { r.finishRecording(ctx, req.p, *req.record) })
 			return

@@ -449,3 +449,28 @@ func TestDuplicateERSReferenceNotRecordedTwice(t *testing.T) {
 		require.NoError(t, err, "not blocking new payments")
 	})
 }
+
+// A refund done at SEQR while the journal cannot write: the refund is
+// recorded in SQLite, its post follows once space is back, and new payments
+// are refused meanwhile.
+func TestRefundPostHeldWhileDiskFull(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fake := &fakeSEQR{status: func(n int, ref string, v int) (seqr.PaymentStatus, error) { return paidStatus(ers1), nil }}
+		var fj *flakyJournal
+		h := newHarness(t, fake, harnessOpt{wrap: func(j *receipt.Journal) Journal { fj = &flakyJournal{Journal: j}; return fj }})
+		defer h.close()
+		ctx := context.Background()
+		p := paidPayment(t, h, "k1", "20.00")
+		fj.setFull(true)
+		rf, err := h.r.Refund(ctx, p.ID, RefundRequest{Amount: 500})
+		require.NoError(t, err)
+		_, _, err = h.r.CreatePayment(ctx, "k2", sale("10.00"))
+		require.ErrorIs(t, err, ErrStorage)
+		fj.setFull(false)
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		assert.True(t, h.journal.Has(rf.ERSReference))
+		_, _, err = h.r.CreatePayment(ctx, "k2", sale("10.00"))
+		require.NoError(t, err)
+	})
+}

@@ -31,6 +31,8 @@ const (
 // The TERMINALID principal is used: reseller credentials are never stored
 // (spec G5: the server accepts the terminal for these calls).
 func (r *Register) ClosePeriod(ctx context.Context) (PeriodReport, error) {
+	r.periodMu.Lock()
+	defer r.periodMu.Unlock()
 	term, err := r.terminal(ctx)
 	if err != nil {
 		return PeriodReport{}, err

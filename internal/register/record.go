@@ -335,7 +335,11 @@ func (r *Register) Journal(ctx context.Context, after int64) ([]receipt.Post, er
 	if after < 0 {
 		return nil, &ValidationError{Field: "after", Message: "must be 0 or greater"}
 	}
-	return r.journal.Posts(after), ctx.Err()
+	posts := r.journal.Posts(after)
+	if posts == nil {
+		posts = []receipt.Post{}
+	}
+	return posts, ctx.Err()
 }
 
 // outboxLoop sends due outbox items (submitPaymentReceipt) until SEQR

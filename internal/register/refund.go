@@ -94,8 +94,9 @@ func (r *Register) Refund(ctx context.Context, id string, req RefundRequest) (Re
 	}
 	if err := r.appendPost(refundPost(done)); err != nil {
 		r.log.Error("refund post not written yet; retrying", zap.String("refund", rf.ID), zap.Error(err))
-		post := refundPost(done)
-		go r.appendLater(context.WithoutCancel(ctx), []receipt.Post{post}) // bounded: stops once written
+		key := "post:" + done.ERSReference
+		r.block(key) // refuse new payments until the post is written (D1)
+		r.startLoop(ctx, spawnReq{posts: []receipt.Post{refundPost(done)}})
 	}
 	r.log.Info("refund done", zap.String("payment", id), zap.String("refund", rf.ID), zap.String("ersReference", ersRef),
 		zap.String("amount", req.Amount.String()))
