@@ -196,9 +196,7 @@ func (d Document) Lines(columns int, loc *time.Location) []Line {
 		}
 		a := len(arena)
 		arena = append(arena, desc...)
-		for n := w - utf8.RuneCountInString(desc) - rn; n > 0; n-- {
-			arena = append(arena, ' ')
-		}
+		arena = docAppendSpaces(arena, w-utf8.RuneCountInString(desc)-rn)
 		arena = append(arena, sc...)
 		add(Line{})
 		spans = append(spans, docSpan{len(lines) - 1, a, len(arena)})
@@ -213,12 +211,19 @@ func (d Document) Lines(columns int, loc *time.Location) []Line {
 			arena = docAppendAmount(arena, r.UnitPrice)
 			add(Line{})
 			spans = append(spans, docSpan{len(lines) - 1, a, len(arena)})
+			if utf8.RuneCount(arena[a:]) > w {
+				spans[len(spans)-1].line = -1 - spans[len(spans)-1].line // truncate when cut
+			}
 		}
 	}
 	if len(spans) > 0 {
 		all := string(arena)
 		for _, sp := range spans {
-			lines[sp.line].Text = docTruncate(all[sp.a:sp.b], w)
+			if sp.line < 0 {
+				lines[-1-sp.line].Text = docTruncate(all[sp.a:sp.b], w)
+				continue
+			}
+			lines[sp.line].Text = all[sp.a:sp.b] // exactly w wide by construction
 		}
 	}
 	rule()
@@ -528,6 +533,19 @@ func docNeedsFold(s string) bool {
 	return false
 }
 
+const docSpaceRun = "                                                                "
+
+func docAppendSpaces(b []byte, n int) []byte {
+	for n > len(docSpaceRun) {
+		b = append(b, docSpaceRun...)
+		n -= len(docSpaceRun)
+	}
+	if n > 0 {
+		b = append(b, docSpaceRun[:n]...)
+	}
+	return b
+}
+
 // docLeftRight puts left and right on one line w wide, truncating left so
 // right (an amount) always shows in full.
 func docLeftRight(left, right string, w int) string {
@@ -541,9 +559,10 @@ func docLeftRight(left, right string, w int) string {
 	var sb strings.Builder
 	sb.Grow(len(left) + pad + len(right))
 	sb.WriteString(left)
-	for ; pad > 0; pad-- {
-		sb.WriteByte(' ')
+	for ; pad > len(docSpaceRun); pad -= len(docSpaceRun) {
+		sb.WriteString(docSpaceRun)
 	}
+	sb.WriteString(docSpaceRun[:pad])
 	sb.WriteString(right)
 	return sb.String()
 }
