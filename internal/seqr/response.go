@@ -209,7 +209,7 @@ func syntaxErr(err error) error {
 func faultOf(op string, f *node) *FaultError {
 	code := f.str("faultcode")
 	if code == "" {
-		code = strings.TrimSpace(f.child("Code").str("Value"))
+		code = f.child("Code").str("Value")
 	}
 	msg := f.str("faultstring")
 	if msg == "" {
