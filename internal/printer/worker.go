@@ -124,7 +124,9 @@ func NewWorker(cfg WorkerConfig, queue JobQueue, opts ...WorkerOption) (*Worker,
 		loc:     cfg.Location,
 		wake:    make(chan struct{}, 1),
 		started: make(map[int64]bool),
-		status:  Status{Device: cfg.Device, Paper: "unknown", LastError: "not connected yet"},
+		// Paper is one of the API's three values; until the first status
+		// reply it is "ok" with Online false and LastError saying why.
+		status: Status{Device: cfg.Device, Paper: "ok", LastError: "not connected yet"},
 	}
 	if w.log == nil {
 		w.log = zap.NewNop()
@@ -436,10 +438,12 @@ func (w *Worker) connect(ctx context.Context) error {
 		return nil
 	}
 	w.publish(func(s *Status) {
+		// A write-only device cannot report paper or cover: Paper keeps
+		// the API's neutral "ok" and LastError says the state is unknown.
 		s.Online = true
-		s.Paper = "unknown"
+		s.Paper = "ok"
 		s.CoverOpen = false
-		s.LastError = "no status: write-only device"
+		s.LastError = "no status: write-only device, paper and cover unknown"
 	})
 	return nil
 }
