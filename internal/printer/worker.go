@@ -236,6 +236,7 @@ func (l *activeLink) read() {
 func (w *Worker) Run(ctx context.Context) error {
 	defer w.dropLink(nil)
 	backoff := w.cfg.ReconnectMin
+	lastLost := ""
 	for ctx.Err() == nil {
 		if w.link == nil {
 			if err := w.connect(ctx); err != nil {
@@ -255,8 +256,14 @@ func (w *Worker) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				break
 			}
-			w.log.Warn("printer link lost", zap.String("device", w.cfg.Device), zap.Error(err))
+			// The same fault over and over (a silent printer) is logged once.
+			if msg := err.Error(); msg != lastLost {
+				w.log.Warn("printer link lost", zap.String("device", w.cfg.Device), zap.Error(err))
+				lastLost = msg
+			}
 			w.dropLink(err)
+		} else if w.link != nil && w.link.Readable && w.cond.Ready() {
+			lastLost = ""
 		}
 	}
 	return nil
