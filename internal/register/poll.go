@@ -1,5 +1,26 @@
 package register
 
+// How SEQR answers move a payment (reliability P5: only a final SEQR status,
+// a successful cancelInvoice or code 95 makes a payment "not paid"):
+//
+//	sendInvoice   0 with a reference      -> polling, window 1
+//	              any result code         -> failed (SEQR answered; no invoice to poll)
+//	              not sent (refused conn) -> failed (nothing pending)
+//	              other transport/fault   -> unknown (may have arrived; never resent;
+//	                                         an unpolled payment is reversed by SEQR)
+//	status        PAID                    -> paid (reference, journal post, then state)
+//	              CANCELED                -> canceled; FAILED, EXPIRED -> failed
+//	              ISSUED, PENDING_..., RESERVED, unknown strings -> keep polling
+//	              90, 93, 94, transport   -> keep polling, outageSince set
+//	              20, 21, 29, 33, 37, 49, 54, any other code -> keep polling, error shown:
+//	                                         none of them says the customer did not pay
+//	cancelInvoice 0, 95                   -> canceled
+//	              50                      -> poll at once; recorded paid
+//	              48, 51                  -> keep polling (customer confirming)
+//	              any other code/transport -> keep polling; when posd itself cancels
+//	                                         after DecisionLimit and SEQR refuses with a
+//	                                         non-transient code: unknown, still polled
+
 import (
 	"context"
 	"errors"
@@ -278,7 +299,11 @@ func (l *loop) onPoll(ctx context.Context, res pollResult) bool {
 	wasOutage := !l.live.outageSince.IsZero()
 	l.live.err = ""
 	l.live.outageSince = time.Time{}
-	if wasOutage || res.st.Version != l.live.version {
+	switch {
+	case wasOutage:
+		l.live.version = res.st.Version
+		l.persistProgress(ctx, "outage_end", "success")
+	case res.st.Version != l.live.version:
 		l.live.version = res.st.Version
 		l.persistProgress(ctx, "", "")
 	}
