@@ -543,3 +543,24 @@ func TestWorkerSerialUnplugMidJob(t *testing.T) {
 	assert.True(t, isCopy(paperOf(t, j)))
 	recv(t, h.q.printed, "printed")
 }
+
+// R3: a printer that hangs never blocks anyone but the worker.
+func TestWorkerHungPrinterBlocksNobody(t *testing.T) {
+	dialing := make(chan struct{})
+	hang := func(ctx context.Context) (printer.Link, error) {
+		close(dialing)
+		<-ctx.Done() // a dial that never completes
+		return printer.Link{}, ctx.Err()
+	}
+	h := startWorker(t, printer.WorkerConfig{Device: "tcp://192.0.2.1:9100"}, printer.WithOpener(hang))
+	<-dialing
+	for i := 0; i < 100; i++ {
+		h.w.Wake()
+		st := h.w.Status()
+		assert.False(t, st.Online)
+		assert.Equal(t, "tcp://192.0.2.1:9100", st.Device)
+	}
+	h.q.add("receipt", payload(t, sampleDoc(t)), time.Now()) // enqueuing never waits for the printer
+	h.stop()
+	none(t, h.q.printed, "printed without a printer")
+}
