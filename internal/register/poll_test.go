@@ -89,3 +89,58 @@ func TestPollSlowCallsNeverOverlap(t *testing.T) {
 		}
 	})
 }
+
+// Events: one poll event per poll with the seconds left in the window; a
+// subscriber that does not read loses poll events, never the final state,
+// and its channel is closed after it.
+func TestEventsCountdownAndSlowSubscriber(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fake := &fakeSEQR{status: func(n int, ref string, v int) (seqr.PaymentStatus, error) {
+			if n >= 100 {
+				return paidStatus(ers1), nil
+			}
+			return seqr.PaymentStatus{Status: seqr.StatusIssued, Version: 1}, nil
+		}}
+		h := newHarness(t, fake, harnessOpt{})
+		defer h.close()
+		p, _, err := h.r.CreatePayment(context.Background(), "k1", sale("20.00"))
+		require.NoError(t, err)
+		fast, cancelFast := h.r.Subscribe(p.ID)
+		defer cancelFast()
+		slow, cancelSlow := h.r.Subscribe(p.ID)
+		defer cancelSlow()
+
+		var left []int
+		for ev := range fast {
+			if ev.Type == "poll" && ev.State == StatePolling {
+				left = append(left, ev.SecondsLeft)
+			}
+			if ev.Type == "state" && ev.State == StateAwaitingDecision {
+				break
+			}
+		}
+		require.NotEmpty(t, left)
+		assert.Equal(t, 30, left[0], "the first poll is at once")
+		assert.Equal(t, 1, left[len(left)-1])
+		for ev := range fast {
+			_ = ev // drain until the final state closes it
+		}
+
+		// The slow subscriber never read while ~100 events were published.
+		var got []Event
+		for ev := range slow {
+			got = append(got, ev)
+		}
+		require.NotEmpty(t, got)
+		assert.LessOrEqual(t, len(got), subscriberBuffer)
+		last := got[len(got)-1]
+		assert.Equal(t, "state", last.Type)
+		assert.Equal(t, StatePaid, last.State)
+		for _, ev := range got {
+			if ev.Type == "state" && ev.State == StateAwaitingDecision {
+				return
+			}
+		}
+		t.Fatal("the awaiting_decision state event was dropped")
+	})
+}
