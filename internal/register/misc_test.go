@@ -372,3 +372,36 @@ func TestStatusShowsDevicesWithoutBlockingPayments(t *testing.T) {
 		assert.Equal(t, 0, st.Open)
 	})
 }
+
+// E2: a payment posd holds as not final that SEQR reports paid is raised
+// (audit, log) and never changed automatically.
+func TestClosePeriodRaisesOpenPaymentPaidAtSEQR(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fake := &fakeSEQR{}
+		h := newHarness(t, fake, harnessOpt{})
+		defer h.close()
+		ctx := context.Background()
+		p, _, err := h.r.CreatePayment(ctx, "k1", sale("20.00"))
+		require.NoError(t, err)
+		fake.mu.Lock()
+		fake.report = func(n int, id string) (seqr.Report, error) {
+			if strings.Contains(id, "006") {
+				return seqr.Report{ContentString: reconXML("S", nil, map[string]string{"SalesCount": "1", "SalesTotal": "20.00000"})}, nil
+			}
+			return seqr.Report{ContentString: reconXML("D", nil, map[string]string{"ErsReference": "ERS-X", "SalesAmount": "20.00000",
+				"InvoiceReference": p.InvoiceReference})}, nil
+		}
+		fake.mu.Unlock()
+		rep, err := h.r.ClosePeriod(ctx)
+		require.NoError(t, err)
+		assert.False(t, rep.Match)
+		assert.Equal(t, []string{"ERS-X"}, rep.OnlyRemote)
+		got, err := h.r.Payment(ctx, p.ID)
+		require.NoError(t, err)
+		assert.False(t, got.State.Final(), "never changed automatically")
+		trail, err := h.db.AuditTrail(ctx, p.ID)
+		require.NoError(t, err)
+		assert.Equal(t, "period_report", trail[len(trail)-1].Event)
+		assert.Contains(t, trail[len(trail)-1].Detail, "ERS-X")
+	})
+}

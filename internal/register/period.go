@@ -169,6 +169,7 @@ func (r *Register) compare(ctx context.Context, period store.Period, summary, de
 	}
 
 	remote := map[string]money.Amount{}
+	remoteInvoice := map[string]string{} // ersReference -> invoiceReference
 	for i, row := range details.Rows {
 		ref, ok := field(row, "ErsReference", "PaymentReference", "Reference")
 		if !ok || ref == "" {
@@ -180,6 +181,9 @@ func (r *Register) compare(ctx context.Context, period store.Period, summary, de
 			a = 0
 		}
 		remote[ref] = a
+		if inv, ok := field(row, "InvoiceReference"); ok {
+			remoteInvoice[ref] = inv
+		}
 	}
 
 	paid, err := r.db.PaidBetween(ctx, period.Start, period.MarkedAt)
@@ -202,9 +206,37 @@ func (r *Register) compare(ctx context.Context, period store.Period, summary, de
 			rep.OnlyLocal = append(rep.OnlyLocal, ref)
 		}
 	}
+	if len(rep.OnlyRemote) > 0 {
+		r.flagUnknownPaid(ctx, rep.OnlyRemote, remoteInvoice)
+	}
 	sort.Strings(rep.OnlyRemote)
 	sort.Strings(rep.OnlyLocal)
 	rep.Match = rep.RemoteCount == rep.LocalCount && rep.RemoteTotal == rep.LocalTotal &&
 		len(rep.OnlyRemote) == 0 && len(rep.OnlyLocal) == 0
 	return rep, nil
+}
+
+// flagUnknownPaid raises, for manual handling, local payments whose outcome
+// posd never learned but which SEQR reports paid (reliability E2). They are
+// never refunded or marked paid automatically.
+func (r *Register) flagUnknownPaid(ctx context.Context, onlyRemote []string, invoiceOf map[string]string) {
+	open, err := r.db.Payments(ctx, string(StateUnknown), string(StatePolling), string(StateAwaitingDecision))
+	if err != nil {
+		return
+	}
+	byInvoice := map[string]store.Payment{}
+	for _, p := range open {
+		if p.InvoiceReference != "" {
+			byInvoice[p.InvoiceReference] = p
+		}
+	}
+	for _, ers := range onlyRemote {
+		if p, ok := byInvoice[invoiceOf[ers]]; ok {
+			r.log.Warn("SEQR reports paid a payment posd holds as not final: manual handling needed",
+				zap.String("payment", p.ID), zap.String("state", p.State), zap.String("ersReference", ers),
+				zap.String("invoiceReference", p.InvoiceReference))
+			r.audit(ctx, p.ID, "posd", "period_report", "failure: paid at SEQR, "+p.State+" locally",
+				"ersReference "+ers+"; raised for manual handling, not changed automatically")
+		}
+	}
 }
