@@ -87,8 +87,8 @@ func (c *call) fail(code int) result {
 	return result{body: errorResult(c.op, code), code: code, principal: c.principalID()}
 }
 
-func (c *call) ok(w *xw, ersRef string) result {
-	return result{body: w.finish(c.op), code: rcSuccess, principal: c.principalID(), ref: ersRef}
+func (c *call) ok(w *xw) result {
+	return result{body: w.finish(c.op), code: rcSuccess, principal: c.principalID()}
 }
 
 func (c *call) success() result {
@@ -205,7 +205,7 @@ func (s *Sim) opRegisterTerminal(c *call) result {
 	w := response(c.op)
 	w.base("", rcSuccess)
 	w.text("terminalId", t.id)
-	res := c.ok(w, "")
+	res := c.ok(w)
 	res.detail = map[string]string{"terminalId": t.id}
 	return res
 }
@@ -314,7 +314,7 @@ func (s *Sim) opSendInvoice(c *call) result {
 	w.base("", rcSuccess)
 	w.text("invoiceQRCode", "HTTP://SEQR.SE/R"+inv.ref)
 	w.text("invoiceReference", inv.ref)
-	res := c.ok(w, "")
+	res := c.ok(w)
 	res.ref = inv.ref
 	return res
 }
@@ -546,7 +546,7 @@ func (s *Sim) opRefundPayment(c *call) result {
 	s.st.refundList = append(s.st.refundList, rf)
 	w := response(c.op)
 	w.base(rf.ersRef, rcSuccess)
-	res := c.ok(w, "")
+	res := c.ok(w)
 	res.ref = inv.ref
 	res.detail = map[string]string{"refundErsReference": rf.ersRef}
 	return res
@@ -582,7 +582,7 @@ func (s *Sim) opMarkTransactionPeriod(c *call) result {
 	w := response(c.op)
 	w.base("", rcSuccess)
 	w.text("transactionPeriodId", p.id)
-	res := c.ok(w, "")
+	res := c.ok(w)
 	res.detail = map[string]string{"transactionPeriodId": p.id}
 	return res
 }
@@ -630,7 +630,7 @@ func (s *Sim) opExecuteReport(c *call) result {
 	w.text("content", b64(content))
 	w.text("contentString", string(content))
 	w.close("report")
-	return c.ok(w, "")
+	return c.ok(w)
 }
 
 func sortTills(ts []TillInfo) {
