@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -124,7 +125,27 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return fmt.Errorf("create state dir: %w", err)
 	}
+	// The database check (quick_check) and the receipt file scan each read
+	// their whole file: do them side by side, they share nothing.
+	type opened struct {
+		j   *receipt.Journal
+		rec receipt.Recovery
+		err error
+	}
+	jc := make(chan opened, 1)
+	go func() {
+		j, rec, err := receipt.OpenJournal(cfg.Receipt.Journal, time.Now)
+		jc <- opened{j, rec, err}
+	}()
 	db, err := store.Open(ctx, cfg.DB.Path, store.Options{Logger: log.Named("store")})
+	jo := <-jc
+	if jo.err == nil {
+		defer func() {
+			if cerr := jo.j.Close(); cerr != nil && err == nil {
+				err = fmt.Errorf("close receipt file: %w", cerr)
+			}
+		}()
+	}
 	if err != nil {
 		return migrateError(cfg.DB.Path, err)
 	}
@@ -136,16 +157,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if applied := db.Applied(); len(applied) > 0 {
 		log.Info("database migrated", zap.Ints("applied", applied))
 	}
-
-	journal, rec, err := receipt.OpenJournal(cfg.Receipt.Journal, time.Now)
-	if err != nil {
-		return fmt.Errorf("open receipt file: %w", err)
+	if jo.err != nil {
+		return fmt.Errorf("open receipt file: %w", jo.err)
 	}
-	defer func() {
-		if cerr := journal.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("close receipt file: %w", cerr)
-		}
-	}()
+	journal, rec := jo.j, jo.rec
 	if rec.MovedAside != "" {
 		log.Warn("receipt file had a damaged tail: moved aside; missing posts are re-appended from the database",
 			zap.String("sideFile", rec.MovedAside), zap.Int64("badBytes", rec.BadBytes), zap.Int("validPosts", rec.ValidPosts))
@@ -257,6 +272,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		notify("READY=1\nSTATUS=" + statusLine(st))
 		close(m.ready)
 		log.Info("ready", zap.String("api", srv.Addr().String()), zap.Duration("startup", time.Since(start)))
+		// Start-up reads every paid payment once (the receipt file check);
+		// hand that garbage back to the OS now rather than keep it resident
+		// for the life of the process.
+		debug.FreeOSMemory()
 		return nil
 	})
 	wd := m.WatchdogInterval
