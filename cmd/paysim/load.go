@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/posd/posd/internal/seqr/seqrsim"
+	"github.com/posd/posd/internal/simctl"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -157,6 +159,14 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	p99 := pct(0.99)
 	fmt.Fprintf(stdout, "calls: %d in %s (%.0f/s)  errors: %d\n", len(all), elapsed.Round(time.Millisecond), float64(len(all))/elapsed.Seconds(), errs)
 	fmt.Fprintf(stdout, "latency: p50=%s p90=%s p99=%s max=%s\n", fmtDur(pct(0.50)), fmtDur(pct(0.90)), fmtDur(p99), fmtDur(all[len(all)-1]))
+	if server, err := serverLatencies(ctx, client, base, ids); err != nil {
+		fmt.Fprintf(stdout, "server-side: unavailable (%v)\n", err)
+	} else if len(server) > 0 {
+		// The emulator's own handling time, from its call log: what is left
+		// of the client-side numbers once network and scheduling are removed.
+		spct := func(p float64) time.Duration { return server[min(len(server)-1, int(float64(len(server))*p))] }
+		fmt.Fprintf(stdout, "server-side handling (call log): p50=%s p99=%s max=%s\n", fmtDur(spct(0.50)), fmtDur(spct(0.99)), fmtDur(server[len(server)-1]))
+	}
 	if errs > 0 {
 		return fmt.Errorf("%d calls failed; first: %w", errs, first)
 	}
@@ -165,6 +175,39 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintln(stdout, "ok")
 	return nil
+}
+
+// serverLatencies reads the emulator's call log and returns the sorted
+// handling durations of the calls made by the given tills.
+func serverLatencies(ctx context.Context, client *http.Client, base string, ids []string) ([]time.Duration, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/sim/calls?service="+seqrsim.Service, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /sim/calls: HTTP %d", resp.StatusCode)
+	}
+	var calls simctl.CallsResponse
+	if err := json.NewDecoder(resp.Body).Decode(&calls); err != nil {
+		return nil, fmt.Errorf("decode /sim/calls: %w", err)
+	}
+	mine := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		mine[id] = true
+	}
+	var out []time.Duration
+	for _, c := range calls.Calls {
+		if mine[c.PrincipalID] && c.Operation != "registerTerminal" {
+			out = append(out, c.Duration)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 func fmtDur(d time.Duration) string {

@@ -76,6 +76,7 @@ func TestLoadSmall(t *testing.T) {
 	require.NoError(t, err, out.String())
 	assert.Contains(t, out.String(), "errors: 0")
 	assert.Contains(t, out.String(), "p99=")
+	assert.Contains(t, out.String(), "server-side handling (call log): p50=")
 }
 
 func TestBadFlags(t *testing.T) {
