@@ -249,3 +249,65 @@ func TestReportsTV11TV12(t *testing.T) {
 	assert.Equal(t, "2", resultCode(t, report("Reconciliation/STD_RECON_007.xml", "transactionPeriodId", spid)), "per-terminal report on a shop period")
 	assert.Equal(t, "0", resultCode(t, report("Reconciliation/STD_RECON_004.xml", "transactionPeriodId", spid)))
 }
+
+func TestReservationTimeoutAndReject(t *testing.T) {
+	e := newEnv(t)
+	id, pw := e.till("TILL1")
+	ctx := termCtx(id, pw)
+	res := strings.Replace(sendXML, "IMMEDIATE_DEBIT", "RESERVATION_DESIRED", 1)
+	res = strings.Replace(res, "<cashierId>", "<commitReservationTimeout>60</commitReservationTimeout><cashierId>", 1)
+	ref := field(t, e.soap("sendInvoice", ctx+res), "invoiceReference")
+	_, err := e.sim.Pay(ref, seqrsim.OutcomePaid)
+	require.NoError(t, err)
+	e.clock.Advance(61 * time.Second)
+	body := e.status(id, pw, ref)
+	assert.Equal(t, "CANCELED", field(t, body, "status"), "an uncommitted reservation times out unpaid")
+	assert.Equal(t, "3", field(t, body, "version"))
+	assert.Equal(t, "96", resultCode(t, e.soap("commitReservation", ctx+`<invoiceReference>`+ref+`</invoiceReference>`)))
+
+	ref = e.send(id, pw)
+	info, err := e.sim.Pay("TILL1", seqrsim.OutcomeReject)
+	require.NoError(t, err)
+	assert.Equal(t, ref, info.InvoiceReference)
+	assert.Equal(t, "CANCELED", info.Status)
+	assert.Equal(t, "CANCELED", field(t, e.status(id, pw, ref), "status"))
+	_, err = e.sim.Pay(ref, seqrsim.OutcomePaid)
+	assert.ErrorIs(t, err, seqrsim.ErrNotPayable)
+	_, err = e.sim.Pay("TILL1", seqrsim.OutcomePaid)
+	assert.ErrorIs(t, err, seqrsim.ErrNoInvoiceWaiting)
+	_, err = e.sim.Pay("nothing", seqrsim.OutcomePaid)
+	assert.ErrorIs(t, err, seqrsim.ErrNotFound)
+	_, err = e.sim.Pay(e.send(id, pw), "maybe")
+	assert.ErrorIs(t, err, seqrsim.ErrBadOutcome)
+	_, err = e.sim.Scan("nothing")
+	assert.ErrorIs(t, err, seqrsim.ErrNoInvoiceWaiting)
+}
+
+func TestGoAPIPrincipals(t *testing.T) {
+	e := newEnv(t)
+	require.NoError(t, e.sim.AddReseller("shop2", "1", "pw2"))
+	assert.ErrorIs(t, e.sim.AddReseller("shop2", "1", "x"), seqrsim.ErrExists)
+	require.NoError(t, e.sim.AddTerminal("shop2", "1", "t2", "tillpass", "Shop 2 till", "SHOP2"))
+	assert.ErrorIs(t, e.sim.AddTerminal("shop2", "1", "t2", "x", "x", ""), seqrsim.ErrExists)
+	assert.ErrorIs(t, e.sim.AddTerminal("shop2", "1", "t3", "x", "x", "SHOP2"), seqrsim.ErrExists)
+	assert.ErrorIs(t, e.sim.AddTerminal("nobody", "1", "t4", "x", "x", ""), seqrsim.ErrNotFound)
+	ref := e.send("t2", "tillpass")
+	w, err := e.sim.Scan("SHOP2")
+	require.NoError(t, err)
+	assert.Equal(t, ref, w.InvoiceReference)
+	assert.Equal(t, "Shop 2 till", w.Till)
+	// Another reseller's terminal cannot refund or mark periods of this one.
+	_, err = e.sim.Pay(ref, seqrsim.OutcomePaid)
+	require.NoError(t, err)
+	ers := field(t, e.status("t2", "tillpass", ref), "ersReference")
+	assert.Equal(t, "23", resultCode(t, e.soap("refundPayment", termCtx(seqrsim.TestTerminalID, seqrsim.TestTerminalPassword)+`<ersReference>`+ers+`</ersReference><invoice><totalAmount><currency>SEK</currency><value>1.00</value></totalAmount></invoice>`)))
+	assert.Equal(t, "29", resultCode(t, e.soap("markTransactionPeriod", resellerCtx()+`<parameters><parameter><entry><key>TERMINALID</key><value>t2</value></entry></parameter></parameters>`)))
+	var found bool
+	for _, ti := range e.sim.Tills() {
+		if ti.TerminalID == seqrsim.TestTerminalID {
+			found = true
+			assert.Equal(t, seqrsim.TestResellerID, ti.ResellerID)
+		}
+	}
+	assert.True(t, found, "the public test terminal is seeded")
+}
