@@ -88,6 +88,12 @@ func TestCLIAgainstRunningPosd(t *testing.T) {
 	require.Equal(t, exitOK, code, stderr)
 	assert.Contains(t, stdout, "ok, 1 posts")
 
+	// End of day: SEQR's report and the local records agree on the one payment.
+	code, stdout, stderr = runCLI(t, env, "period", "close")
+	require.Equal(t, exitOK, code, "stdout %s\nstderr %s", stdout, stderr)
+	assert.Contains(t, stdout, "SEQR:  1 payments, 20.00")
+	assert.Contains(t, stdout, "local: 1 payments, 20.00")
+
 	// Nobody pays: the 5 s window runs out and, stdin not being a terminal,
 	// pay cancels and exits 1.
 	code, stdout, stderr = runCLI(t, env, "pay", "--amount", "5.00")
