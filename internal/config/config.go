@@ -141,7 +141,7 @@ func Default() Config {
 			PollInterval:    time.Second,
 			Window:          30 * time.Second,
 			DecisionLimit:   5 * time.Minute,
-			ProbeInterval:   15 * time.Second,
+			ProbeInterval:   5 * time.Second,
 			OfflineTimeout:  3 * time.Second,
 			Currency:        "SEK",
 		},
