@@ -416,3 +416,25 @@ func FuzzLoad(f *testing.F) {
 		require.NoError(t, c.Validate())
 	})
 }
+
+// FuzzParseSecret (F5, credentials): any file content gives one secret line
+// or an error, and the error never repeats the content.
+func FuzzParseSecret(f *testing.F) {
+	for _, s := range []string{"pw", "pw\n", "pw\r\n", "", "\n", "a\nb", "a\x00b", strings.Repeat("x", maxSecretSize+1)} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := parseSecret("/run/credentials/posd.service/reseller-password", data)
+		if err != nil {
+			require.ErrorIs(t, err, ErrSecretFile)
+			if len(data) >= 4 {
+				require.NotContains(t, err.Error(), string(data))
+			}
+			return
+		}
+		require.NotEmpty(t, s)
+		require.NotContains(t, s.Reveal(), "\n")
+		require.NotContains(t, s.Reveal(), "\x00")
+		require.Equal(t, "[redacted]", s.String())
+	})
+}
