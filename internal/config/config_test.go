@@ -387,6 +387,13 @@ func TestExampleFileLoadsAndHasEveryKey(t *testing.T) {
 	}
 }
 
+func TestDemoFileLoads(t *testing.T) {
+	c, err := Load(Source{File: filepath.Join("..", "..", "configs", "demo.yaml"), FileRequired: true})
+	require.NoError(t, err)
+	assert.Equal(t, "virtual:/tmp/posd-demo/printer", c.Printer.Device)
+	assert.Empty(t, c.Terminal.ResellerPassword.Reveal(), "no password in the demo file")
+}
+
 func TestSecretsAreNotFlags(t *testing.T) {
 	for _, k := range Keys() {
 		if strings.Contains(k.Name, "password") && !strings.HasSuffix(k.Name, "_file") {
