@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -87,6 +89,28 @@ func TestCLIAgainstRunningPosd(t *testing.T) {
 	code, stdout, stderr = runCLI(t, env, "journal", "verify")
 	require.Equal(t, exitOK, code, stderr)
 	assert.Contains(t, stdout, "ok, 1 posts")
+
+	// The metrics of GET /metrics reflect the payment.
+	tok, err := os.ReadFile(filepath.Join(cfg.StateDir, "api-token"))
+	require.NoError(t, err)
+	req, err := http.NewRequest(http.MethodGet, "http://"+m.APIAddr()+"/metrics", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	for _, want := range []string{
+		`posd_payments_created_total{method="seqr"} 1`,
+		`posd_payments_finished_total{method="seqr",state="paid"} 1`,
+		`posd_journal_appends_total{result="ok"} 1`,
+		"posd_seqr_poll_seconds_count",
+		"posd_outbox_backlog",
+	} {
+		assert.Contains(t, string(body), want)
+	}
 
 	// End of day: SEQR's report and the local records agree on the one payment.
 	code, stdout, stderr = runCLI(t, env, "period", "close")

@@ -114,7 +114,7 @@ func TestServeTalksToSystemd(t *testing.T) {
 	default:
 		t.Fatal("READY=1 before the register's recovery finished")
 	}
-	resp, err := http.Get("http://" + m.APIAddr() + "/healthz")
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://" + m.APIAddr() + "/healthz")
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
