@@ -120,8 +120,12 @@ func TestEventsCountdownAndSlowSubscriber(t *testing.T) {
 			}
 		}
 		require.NotEmpty(t, left)
-		assert.Equal(t, 30, left[0], "the first poll is at once")
+		// The first poll (30 s left) may precede the subscription.
+		assert.GreaterOrEqual(t, left[0], 29)
 		assert.Equal(t, 1, left[len(left)-1])
+		for i := 1; i < len(left); i++ {
+			assert.Equal(t, left[i-1]-1, left[i], "one poll per second")
+		}
 		for ev := range fast {
 			_ = ev // drain until the final state closes it
 		}
@@ -132,7 +136,7 @@ func TestEventsCountdownAndSlowSubscriber(t *testing.T) {
 			got = append(got, ev)
 		}
 		require.NotEmpty(t, got)
-		assert.LessOrEqual(t, len(got), subscriberBuffer)
+		assert.LessOrEqual(t, len(got), subscriberBuffer+1, "the buffer (+1 if reading began as the final event came)")
 		last := got[len(got)-1]
 		assert.Equal(t, "state", last.Type)
 		assert.Equal(t, StatePaid, last.State)

@@ -157,6 +157,7 @@ func (r *Register) recordOnce(ctx context.Context, p store.Payment, rq recordReq
 	if docJSON == nil {
 		r.log.Error("receipt document not built; nothing queued for printing", zap.String("payment", p.ID))
 	}
+	r.unblock(p.ID) // before the event: whoever sees "paid" may start the next sale
 	r.obs.PaymentFinished(StatePaid)
 	r.log.Info("payment paid", zap.String("payment", p.ID), zap.String("ersReference", next.ERSReference),
 		zap.String("amount", next.Amount.String()))
