@@ -37,6 +37,8 @@ type demoOptions struct {
 	// reseller, when set, is a reseller added to the emulator and used
 	// instead of the public test one (the canary-secret test).
 	reseller *[3]string // id, user id, password
+	// reject makes the simulated customer reject the payment (the failure test).
+	reject bool
 }
 
 // demoInfo is what the demo prints for a person to open.
@@ -217,7 +219,11 @@ func demo(ctx context.Context, c *cli, opt demoOptions) (err error) {
 	}
 	fmt.Fprintf(out, "3. sale of 3 rows, %s %s: payment %s; the customer pays in %s\n", p.Amount, p.Currency, p.ID, opt.payAfter)
 	customer := make(chan error, 1)
-	go func() { customer <- demoCustomer(ctx, sim, opt.payAfter) }()
+	outcome := seqrsim.OutcomePaid
+	if opt.reject {
+		outcome = seqrsim.OutcomeReject
+	}
+	go func() { customer <- demoCustomer(ctx, sim, opt.payAfter, outcome) }()
 	p, err = follow(ctx, c, ac, p, false)
 	if err != nil {
 		return fmt.Errorf("demo: the sale did not complete: %w", err)
@@ -284,8 +290,8 @@ func demoScan(ctx context.Context, ac *apiClient, reg *register.Register) (regis
 	}
 }
 
-// demoCustomer plays the customer's phone: scan the till's sticker, then pay.
-func demoCustomer(ctx context.Context, sim *seqrsim.Sim, after time.Duration) error {
+// demoCustomer plays the customer's phone: scan the till's sticker, then pay (or reject).
+func demoCustomer(ctx context.Context, sim *seqrsim.Sim, after time.Duration, outcome seqrsim.Outcome) error {
 	select {
 	case <-time.After(after):
 	case <-ctx.Done():
@@ -294,7 +300,7 @@ func demoCustomer(ctx context.Context, sim *seqrsim.Sim, after time.Duration) er
 	if _, err := sim.Scan(demoSeqrID); err != nil {
 		return err
 	}
-	_, err := sim.Pay(demoSeqrID, seqrsim.OutcomePaid)
+	_, err := sim.Pay(demoSeqrID, outcome)
 	return err
 }
 

@@ -122,3 +122,17 @@ func TestDemoFlags(t *testing.T) {
 	assert.Equal(t, exitUsage, code)
 	assert.Contains(t, stderr, "--log-level")
 }
+
+// TestDemoOnceFailsWithTheReason: a customer who rejects makes --once fail
+// with a one-line reason and exit code 1.
+func TestDemoOnceFailsWithTheReason(t *testing.T) {
+	var out, errOut syncBuffer
+	c := &cli{getenv: func(string) string { return "" }, stdin: strings.NewReader(""), stdout: &out, stderr: &errOut}
+	err := demo(t.Context(), c, demoOptions{once: true, payAfter: 100 * time.Millisecond, logLevel: "error", reject: true})
+	require.Error(t, err)
+	var msg syncBuffer
+	assert.Equal(t, exitError, report(err, &msg))
+	assert.Contains(t, msg.String(), "posd: demo: the sale did not complete")
+	assert.Contains(t, msg.String(), "canceled")
+	assert.Equal(t, 1, strings.Count(msg.String(), "\n"), "one line: %q", msg.String())
+}
