@@ -46,7 +46,7 @@ func commands() []command {
 		{"status", "", "what the running posd is doing", runStatus},
 		{"journal", "verify [--file PATH]", "check the receipt file line by line", runJournal},
 		{"period", "close", "close the transaction period and compare with SEQR's report", runPeriod},
-		{"receipt", "render <payment-id> [--format text|png]", "show what the printer would print for a payment", runReceipt},
+		{"receipt", "render <payment-id> [--format text|png|escpos]", "show what the printer prints for a payment", runReceipt},
 		{"config", "dump", "print the effective configuration, secrets redacted", runConfig},
 		{"version", "", "print the version", runVersion},
 	}

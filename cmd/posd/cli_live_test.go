@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"image/png"
 	"io"
 	"net/http"
 	"os"
@@ -85,6 +86,27 @@ func TestCLIAgainstRunningPosd(t *testing.T) {
 	require.Equal(t, exitOK, code, stderr)
 	assert.Contains(t, stdout, "SEQR payment")
 	assert.Contains(t, stdout, "20.00")
+
+	// The same receipt as a picture of the paper: 48 columns of 12 dots.
+	pngFile := filepath.Join(t.TempDir(), "r.png")
+	code, _, stderr = runCLI(t, env, "receipt", "render", id[1], "--format", "png", "--out", pngFile)
+	require.Equal(t, exitOK, code, stderr)
+	f, err := os.Open(pngFile)
+	require.NoError(t, err)
+	img, err := png.Decode(f)
+	f.Close()
+	require.NoError(t, err)
+	assert.Equal(t, 576, img.Bounds().Dx())
+	assert.Greater(t, img.Bounds().Dy(), 20*24, "a receipt is more than 20 lines")
+	ink := 0
+	for y := img.Bounds().Min.Y; y < img.Bounds().Max.Y; y++ {
+		for x := img.Bounds().Min.X; x < img.Bounds().Max.X; x++ {
+			if r, _, _, _ := img.At(x, y).RGBA(); r < 0x8000 {
+				ink++
+			}
+		}
+	}
+	assert.Greater(t, ink, 2000, "the picture has text on it")
 
 	code, stdout, stderr = runCLI(t, env, "journal", "verify")
 	require.Equal(t, exitOK, code, stderr)

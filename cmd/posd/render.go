@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 
 	"go.uber.org/zap"
 
@@ -20,9 +21,11 @@ func runReceipt(ctx context.Context, c *cli, args []string) error {
 		"render": func(args []string) error {
 			fs := c.newFlagSet("receipt render", "<payment-id> [--format text|escpos] [flags]",
 				"Show what the printer prints for a paid payment: the ESC/POS job posd would send,\n"+
-					"decoded back to text (--format text), or the raw bytes (--format escpos, e.g. to\n"+
-					"send to a printer by hand). Reads the database; works while posd runs.")
-			format := fs.String("format", "text", "text or escpos (png is not available in this build)")
+					"decoded back to text (--format text), drawn as a picture of the paper (--format png,\n"+
+					"to a file with --out), or the raw bytes (--format escpos, e.g. to send to a printer\n"+
+					"by hand). Reads the database; works while posd runs.")
+			format := fs.String("format", "text", "text, png or escpos")
+			outFile := fs.String("out", "", "write to this file instead of stdout (png: receipt-<id>.png when stdout is a terminal)")
 			copyMark := fs.Bool("copy", false, "render it marked COPY, as a reprint")
 			cf := addConfigFlags(fs, false)
 			// Flags may come after the payment id.
@@ -39,11 +42,9 @@ func runReceipt(ctx context.Context, c *cli, args []string) error {
 				return usageErrorf("receipt render: give exactly one payment id")
 			}
 			switch *format {
-			case "text", "escpos":
-			case "png":
-				return usageErrorf("receipt render: --format png is not available in this build (no font renderer); use --format text")
+			case "text", "escpos", "png":
 			default:
-				return usageErrorf("receipt render: --format %q: want text or escpos", *format)
+				return usageErrorf("receipt render: --format %q: want text, png or escpos", *format)
 			}
 			cfg, err := c.load(cf, nil)
 			if err != nil {
@@ -79,16 +80,42 @@ func runReceipt(ctx context.Context, c *cli, args []string) error {
 			if err != nil {
 				return fmt.Errorf("encode receipt %s: %w", id, err)
 			}
-			if *format == "escpos" {
-				_, err = c.stdout.Write(job)
-				return err
-			}
 			cmds, err := escposdecode.Decode(job)
 			if err != nil {
 				return fmt.Errorf("decode receipt %s: %w", id, err)
 			}
-			_, err = fmt.Fprint(c.stdout, escposdecode.Render(cmds).Text(cfg.Printer.Columns))
-			return err
+			paper := escposdecode.Render(cmds)
+			w := c.stdout
+			if *outFile == "" && *format == "png" && isTerminal(c.stdout) {
+				*outFile = "receipt-" + id + ".png" // never binary onto a terminal
+			}
+			var f *os.File
+			if *outFile != "" {
+				if f, err = os.OpenFile(*outFile, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644); err != nil {
+					return fmt.Errorf("receipt render: %w", err)
+				}
+				w = f
+			}
+			switch *format {
+			case "escpos":
+				_, err = w.Write(job)
+			case "png":
+				err = renderPNG(w, paper, cfg.Printer.Columns)
+			default:
+				_, err = fmt.Fprint(w, paper.Text(cfg.Printer.Columns))
+			}
+			if f != nil {
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("receipt render: %w", err)
+			}
+			if f != nil {
+				fmt.Fprintf(c.stderr, "wrote %s\n", *outFile)
+			}
+			return nil
 		},
 	})
 }
