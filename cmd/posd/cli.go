@@ -76,7 +76,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 func (c *cli) usage(w io.Writer) {
 	fmt.Fprintf(w, "posd: the payment and device daemon of a cash register\n\nUsage: posd <command> [flags]\n\nCommands:\n")
 	for _, cmd := range commands() {
-		fmt.Fprintf(w, "  %-9s %-42s %s\n", cmd.name, cmd.args, cmd.summary)
+		fmt.Fprintf(w, "  %-9s %-48s %s\n", cmd.name, cmd.args, cmd.summary)
 	}
 	fmt.Fprintf(w, "\nRun `posd <command> --help` for a command's flags.\n")
 	fmt.Fprintf(w, "Exit codes: 0 success, 1 error, 2 usage error, 3 configuration error.\n")
