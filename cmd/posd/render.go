@@ -100,7 +100,7 @@ func runReceipt(ctx context.Context, c *cli, args []string) error {
 			case "escpos":
 				_, err = w.Write(job)
 			case "png":
-				err = renderPNG(w, paper, cfg.Printer.Columns)
+				err = doc.PNG(w, cfg.Printer.Columns) // the same layout the printer gets, drawn by package receipt
 			default:
 				_, err = fmt.Fprint(w, paper.Text(cfg.Printer.Columns))
 			}
