@@ -407,8 +407,9 @@ func TestCertificationRun(t *testing.T) {
 	assert.False(t, info.Reversed)
 }
 
-// TestResultNamesAgree forces every result code through the wire and checks
-// that the emulator's resultDescription is the one the client names.
+// TestResultNamesAgree forces every result code through the wire (an
+// injected resultCode fault) and checks that the description the emulator
+// writes reaches the client intact, for codes 1 to 100.
 func TestResultNamesAgree(t *testing.T) {
 	h := newHarness(t)
 	assert.Equal(t, seqr.Namespace, "http://external.interfaces.ers.seamless.com/")

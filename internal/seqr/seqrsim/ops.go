@@ -1,6 +1,8 @@
 package seqrsim
 
 import (
+	"github.com/posd/posd/internal/seqr"
+
 	"slices"
 	"strconv"
 	"strings"
@@ -88,35 +90,35 @@ func (c *call) fail(code int) result {
 }
 
 func (c *call) ok(w *xw) result {
-	return result{body: w.finish(c.op), code: rcSuccess, principal: c.principalID()}
+	return result{body: w.finish(c.op), code: seqr.ResultSuccess, principal: c.principalID()}
 }
 
 func (c *call) success() result {
 	w := response(c.op)
-	w.base("", rcSuccess)
-	return result{body: w.finish(c.op), code: rcSuccess, principal: c.principalID()}
+	w.base("", seqr.ResultSuccess)
+	return result{body: w.finish(c.op), code: seqr.ResultSuccess, principal: c.principalID()}
 }
 
 // ---- authentication: principal (29/37) -> password (20) -> state (33) ----
 
 func (s *Sim) authTerminal(c *contextIn) (*terminal, int) {
 	if c == nil || c.Principal == nil || c.Principal.Type != "TERMINALID" {
-		return nil, rcInvalidPrincipalID
+		return nil, seqr.ResultInvalidInitiatorPrincipalID
 	}
 	t := s.st.terminals[c.Principal.ID]
 	if t == nil {
-		return nil, rcInvalidPrincipalID
+		return nil, seqr.ResultInvalidInitiatorPrincipalID
 	}
 	if c.Password != t.password {
-		return nil, rcAuthFailed
+		return nil, seqr.ResultAuthenticationFailed
 	}
 	if !t.active {
-		return nil, rcInvalidPrincipalSt
+		return nil, seqr.ResultInvalidInitiatorPrincipalState
 	}
 	if len(t.password) < 4 {
-		return nil, rcAccessDenied
+		return nil, seqr.ResultAccessDenied
 	}
-	return t, rcSuccess
+	return t, seqr.ResultSuccess
 }
 
 // authReseller authenticates a RESELLERUSER (id + userId, or the combined
@@ -124,7 +126,7 @@ func (s *Sim) authTerminal(c *contextIn) (*terminal, int) {
 // (spec G5: markTransactionPeriod and executeReport).
 func (s *Sim) authReseller(c *contextIn, allowTerminal bool) (*reseller, *terminal, int) {
 	if c == nil || c.Principal == nil {
-		return nil, nil, rcInvalidPrincipalID
+		return nil, nil, seqr.ResultInvalidInitiatorPrincipalID
 	}
 	switch c.Principal.Type {
 	case "RESELLERUSER":
@@ -136,23 +138,23 @@ func (s *Sim) authReseller(c *contextIn, allowTerminal bool) (*reseller, *termin
 		}
 		r := s.st.resellers[id+"/"+user]
 		if r == nil {
-			return nil, nil, rcPrincipalNotFound
+			return nil, nil, seqr.ResultInitiatorPrincipalNotFound
 		}
 		if c.Password != r.password {
-			return nil, nil, rcAuthFailed
+			return nil, nil, seqr.ResultAuthenticationFailed
 		}
-		return r, nil, rcSuccess
+		return r, nil, seqr.ResultSuccess
 	case "TERMINALID":
 		if !allowTerminal {
-			return nil, nil, rcInvalidPrincipalID
+			return nil, nil, seqr.ResultInvalidInitiatorPrincipalID
 		}
 		t, code := s.authTerminal(c)
-		if code != rcSuccess {
+		if code != seqr.ResultSuccess {
 			return nil, nil, code
 		}
-		return t.reseller, t, rcSuccess
+		return t.reseller, t, seqr.ResultSuccess
 	}
-	return nil, nil, rcInvalidPrincipalID
+	return nil, nil, seqr.ResultInvalidInitiatorPrincipalID
 }
 
 // ---- invoice validation ----
@@ -163,11 +165,11 @@ func (s *Sim) authReseller(c *contextIn, allowTerminal bool) (*reseller, *termin
 // does not start with http:// (spec 3.1, read literally).
 func checkInvoice(inv *invoiceIn, currency string) (money.Amount, int) {
 	if inv == nil || inv.Total == nil {
-		return 0, rcInvalidInvoiceData
+		return 0, seqr.ResultInvalidInvoiceData
 	}
 	total, ok := inv.Total.minor()
 	if !ok || inv.Total.currency() != currency {
-		return 0, rcInvalidInvoiceData
+		return 0, seqr.ResultInvalidInvoiceData
 	}
 	for _, r := range inv.Rows {
 		for _, a := range []*amountIn{r.Total, r.UnitPrice, r.Discount} {
@@ -175,35 +177,35 @@ func checkInvoice(inv *invoiceIn, currency string) (money.Amount, int) {
 				continue
 			}
 			if _, ok := a.minor(); !ok || a.currency() != currency {
-				return 0, rcInvalidInvoiceData
+				return 0, seqr.ResultInvalidInvoiceData
 			}
 		}
 	}
 	if total <= 0 {
-		return 0, rcRejectedAmount
+		return 0, seqr.ResultRejectedAmount
 	}
 	if u := inv.NotificationURL; u != nil && !strings.HasPrefix(strings.ToLower(*u), "http://") {
-		return 0, rcInvalidNotifyURL
+		return 0, seqr.ResultInvalidNotificationURL
 	}
-	return total, rcSuccess
+	return total, seqr.ResultSuccess
 }
 
 // ---- operations ----
 
 func (s *Sim) opBenchmarkingNop(c *call) result { return c.success() }
 
-func (s *Sim) opUnsupported(c *call) result { return c.fail(rcUnsupported) }
+func (s *Sim) opUnsupported(c *call) result { return c.fail(seqr.ResultUnsupportedOperation) }
 
 func (s *Sim) opRegisterTerminal(c *call) result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, _, code := s.authReseller(c.ctx, false)
-	if code != rcSuccess {
+	if code != seqr.ResultSuccess {
 		return c.fail(code)
 	}
 	t := s.addTerminal(r, s.newTerminalID(), c.wrapper.strv("password"), c.wrapper.strv("externalTerminalId"), c.wrapper.strv("name"))
 	w := response(c.op)
-	w.base("", rcSuccess)
+	w.base("", seqr.ResultSuccess)
 	w.text("terminalId", t.id)
 	res := c.ok(w)
 	res.detail = map[string]string{"terminalId": t.id}
@@ -214,7 +216,7 @@ func (s *Sim) opUnregisterTerminal(c *call) result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t, code := s.authTerminal(c.ctx)
-	if code != rcSuccess {
+	if code != seqr.ResultSuccess {
 		return c.fail(code)
 	}
 	if inv := t.current; inv != nil {
@@ -248,15 +250,15 @@ func (s *Sim) opAssignSeqrID(c *call) result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t, code := s.authTerminal(c.ctx)
-	if code != rcSuccess {
+	if code != seqr.ResultSuccess {
 		return c.fail(code)
 	}
 	id := strings.TrimSpace(c.wrapper.strv("seqrId"))
 	if !validSeqrID(id) {
-		return c.fail(rcInvalidSeqrID)
+		return c.fail(seqr.ResultInvalidSeqrID)
 	}
 	if other := s.st.seqrIDs[id]; other != nil && other != t {
-		return c.fail(rcInvalidSeqrID)
+		return c.fail(seqr.ResultInvalidSeqrID)
 	}
 	if t.seqrID != "" && t.seqrID != id {
 		delete(s.st.seqrIDs, t.seqrID)
@@ -272,12 +274,12 @@ func (s *Sim) opSendInvoice(c *call) result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t, code := s.authTerminal(c.ctx)
-	if code != rcSuccess {
+	if code != seqr.ResultSuccess {
 		return c.fail(code)
 	}
 	data := readInvoice(c.wrapper.child("invoice"))
 	total, code := checkInvoice(data, t.reseller.currency)
-	if code != rcSuccess {
+	if code != seqr.ResultSuccess {
 		return c.fail(code)
 	}
 	// A cash-register terminal has one live transaction: a new invoice
@@ -311,7 +313,7 @@ func (s *Sim) opSendInvoice(c *call) result {
 	s.st.invoices[inv.ref] = inv
 	t.current = inv
 	w := response(c.op)
-	w.base("", rcSuccess)
+	w.base("", seqr.ResultSuccess)
 	w.text("invoiceQRCode", "HTTP://SEQR.SE/R"+inv.ref)
 	w.text("invoiceReference", inv.ref)
 	res := c.ok(w)
@@ -323,9 +325,9 @@ func (s *Sim) opSendInvoice(c *call) result {
 func (s *Sim) ownInvoice(t *terminal, ref string, now time.Time) (*invoice, int) {
 	inv := s.invoiceAt(strings.TrimSpace(ref), now)
 	if inv == nil || inv.term != t {
-		return nil, rcInvalidInvoiceRef
+		return nil, seqr.ResultInvalidInvoiceReference
 	}
-	return inv, rcSuccess
+	return inv, seqr.ResultSuccess
 }
 
 func (s *Sim) opUpdateInvoice(c *call) result {
@@ -333,25 +335,25 @@ func (s *Sim) opUpdateInvoice(c *call) result {
 	defer s.mu.Unlock()
 	ref := c.wrapper.strv("invoiceReference")
 	t, code := s.authTerminal(c.ctx)
-	if code != rcSuccess {
+	if code != seqr.ResultSuccess {
 		return c.withRef(c.fail(code), ref)
 	}
 	inv, code := s.ownInvoice(t, ref, c.now)
-	if code != rcSuccess {
+	if code != seqr.ResultSuccess {
 		return c.withRef(c.fail(code), ref)
 	}
 	switch {
 	case inv.status == StatusCanceled:
-		return c.withRef(c.fail(rcAlreadyCanceled), ref)
+		return c.withRef(c.fail(seqr.ResultInvoiceAlreadyCanceled), ref)
 	case inv.status != StatusIssued && inv.status != StatusPendingAck:
 		// The loyalty diagram shows SYSTEM_ERROR for an update after payment.
-		return c.withRef(c.fail(rcSystemError), ref)
+		return c.withRef(c.fail(seqr.ResultSystemError), ref)
 	case inv.status == StatusIssued && inv.scanned:
-		return c.withRef(c.fail(rcPaymentInProgress), ref)
+		return c.withRef(c.fail(seqr.ResultPaymentInProgress), ref)
 	}
 	data := readInvoice(c.wrapper.child("invoice"))
 	total, code := checkInvoice(data, t.reseller.currency)
-	if code != rcSuccess {
+	if code != seqr.ResultSuccess {
 		return c.withRef(c.fail(code), ref)
 	}
 	inv.data = data
@@ -383,7 +385,7 @@ func (s *Sim) opGetPaymentStatus(c *call) result {
 		detail["invoiceVersion"] = "0"
 	}
 	t, code := s.authTerminal(c.ctx)
-	if code != rcSuccess {
+	if code != seqr.ResultSuccess {
 		r := c.withRef(c.fail(code), ref)
 		r.detail = detail
 		return r
@@ -394,12 +396,12 @@ func (s *Sim) opGetPaymentStatus(c *call) result {
 		if inv = t.current; inv != nil {
 			s.refresh(inv, c.now)
 		} else {
-			code = rcInvalidInvoiceRef
+			code = seqr.ResultInvalidInvoiceReference
 		}
 	} else {
 		inv, code = s.ownInvoice(t, ref, c.now)
 	}
-	if code != rcSuccess {
+	if code != seqr.ResultSuccess {
 		r := c.withRef(c.fail(code), ref)
 		r.detail = detail
 		return r
@@ -414,7 +416,7 @@ func (s *Sim) opGetPaymentStatus(c *call) result {
 	if inv.status == StatusPaid {
 		ers = inv.ersRef
 	}
-	w.base(ers, rcSuccess)
+	w.base(ers, seqr.ResultSuccess)
 	w.text("status", inv.status)
 	if inv.status == StatusPaid {
 		s.writeReceipt(w, inv)
@@ -423,7 +425,7 @@ func (s *Sim) opGetPaymentStatus(c *call) result {
 	w.int("version", int64(inv.version))
 	detail["status"] = inv.status
 	detail["version"] = strconv.Itoa(inv.version)
-	return result{body: w.finish(c.op), code: rcSuccess, principal: c.principalID(), ref: inv.ref, detail: detail}
+	return result{body: w.finish(c.op), code: seqr.ResultSuccess, principal: c.principalID(), ref: inv.ref, detail: detail}
 }
 
 func (s *Sim) writeReceipt(w *xw, inv *invoice) {
@@ -444,22 +446,22 @@ func (s *Sim) opCancelInvoice(c *call) result {
 	defer s.mu.Unlock()
 	ref := c.wrapper.strv("invoiceReference")
 	t, code := s.authTerminal(c.ctx)
-	if code != rcSuccess {
+	if code != seqr.ResultSuccess {
 		return c.withRef(c.fail(code), ref)
 	}
 	inv, code := s.ownInvoice(t, ref, c.now)
-	if code != rcSuccess {
+	if code != seqr.ResultSuccess {
 		return c.withRef(c.fail(code), ref)
 	}
 	switch inv.status {
 	case StatusPaid:
-		return c.withRef(c.fail(rcCannotCancelPaid), ref)
+		return c.withRef(c.fail(seqr.ResultCannotCancelPaidInvoice), ref)
 	case StatusCanceled, StatusFailed, StatusExpired:
-		return c.withRef(c.fail(rcAlreadyCanceled), ref)
+		return c.withRef(c.fail(seqr.ResultInvoiceAlreadyCanceled), ref)
 	case StatusIssued:
 		if inv.scanned {
 			// The customer is confirming on the phone (spec G6).
-			return c.withRef(c.fail(rcCancelInProgress), ref)
+			return c.withRef(c.fail(seqr.ResultCannotCancelInvoiceInProgress), ref)
 		}
 	}
 	s.cancel(inv)
@@ -471,24 +473,24 @@ func (s *Sim) opCommitReservation(c *call) result {
 	defer s.mu.Unlock()
 	ref := c.wrapper.strv("invoiceReference")
 	t, code := s.authTerminal(c.ctx)
-	if code != rcSuccess {
+	if code != seqr.ResultSuccess {
 		return c.withRef(c.fail(code), ref)
 	}
 	inv, code := s.ownInvoice(t, ref, c.now)
-	if code != rcSuccess {
+	if code != seqr.ResultSuccess {
 		return c.withRef(c.fail(code), ref)
 	}
 	if inv.status != StatusReserved {
-		return c.withRef(c.fail(rcNotReserved), ref)
+		return c.withRef(c.fail(seqr.ResultInvoiceStateNotReserved), ref)
 	}
 	amount := inv.total
 	if a := c.wrapper.amount("amount"); a != nil {
 		v, ok := a.minor()
 		if !ok || a.currency() != inv.currency {
-			return c.withRef(c.fail(rcInvalidInvoiceData), ref)
+			return c.withRef(c.fail(seqr.ResultInvalidInvoiceData), ref)
 		}
 		if v <= 0 || v > inv.total {
-			return c.withRef(c.fail(rcRejectedAmount), ref)
+			return c.withRef(c.fail(seqr.ResultRejectedAmount), ref)
 		}
 		amount = v
 	}
@@ -500,7 +502,7 @@ func (s *Sim) opSubmitPaymentReceipt(c *call) result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t, code := s.authTerminal(c.ctx)
-	if code != rcSuccess {
+	if code != seqr.ResultSuccess {
 		return c.fail(code)
 	}
 	ers := strings.TrimSpace(c.wrapper.strv("ersReference"))
@@ -512,40 +514,40 @@ func (s *Sim) opSubmitPaymentReceipt(c *call) result {
 		rf.receipts++
 		return c.withRef(c.success(), rf.inv.ref)
 	}
-	return c.fail(rcInvalidERSReference)
+	return c.fail(seqr.ResultInvalidERSReference)
 }
 
 func (s *Sim) opRefundPayment(c *call) result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t, code := s.authTerminal(c.ctx)
-	if code != rcSuccess {
+	if code != seqr.ResultSuccess {
 		return c.fail(code)
 	}
 	ers := strings.TrimSpace(c.wrapper.strv("ersReference"))
 	inv := s.st.payments[ers]
 	if inv == nil || inv.term.reseller != t.reseller {
-		return c.fail(rcInvalidERSReference)
+		return c.fail(seqr.ResultInvalidERSReference)
 	}
 	s.refresh(inv, c.now)
 	if inv.status != StatusPaid {
 		// A reversed payment no longer exists as a transaction.
-		return c.withRef(c.fail(rcInvalidERSReference), inv.ref)
+		return c.withRef(c.fail(seqr.ResultInvalidERSReference), inv.ref)
 	}
 	data := readInvoice(c.wrapper.child("invoice"))
 	amount, code := checkInvoice(data, t.reseller.currency)
-	if code != rcSuccess {
+	if code != seqr.ResultSuccess {
 		return c.withRef(c.fail(code), inv.ref)
 	}
 	if inv.refunded+amount > inv.paid {
-		return c.withRef(c.fail(rcRefundExceeds), inv.ref)
+		return c.withRef(c.fail(seqr.ResultRefundExceedsOriginal), inv.ref)
 	}
 	rf := &refund{ersRef: s.newERSRef(c.now), inv: inv, term: t, amount: amount, at: c.now, cashier: data.cashier()}
 	inv.refunded += amount
 	s.st.refunds[rf.ersRef] = rf
 	s.st.refundList = append(s.st.refundList, rf)
 	w := response(c.op)
-	w.base(rf.ersRef, rcSuccess)
+	w.base(rf.ersRef, seqr.ResultSuccess)
 	res := c.ok(w)
 	res.ref = inv.ref
 	res.detail = map[string]string{"refundErsReference": rf.ersRef}
@@ -556,7 +558,7 @@ func (s *Sim) opMarkTransactionPeriod(c *call) result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, _, code := s.authReseller(c.ctx, true)
-	if code != rcSuccess {
+	if code != seqr.ResultSuccess {
 		return c.fail(code)
 	}
 	params := readParams(c.wrapper.child("parameters"))
@@ -565,7 +567,7 @@ func (s *Sim) opMarkTransactionPeriod(c *call) result {
 	if id, ok := params["TERMINALID"]; ok {
 		term = s.st.terminals[id]
 		if term == nil || term.reseller != r {
-			return c.fail(rcInvalidPrincipalID)
+			return c.fail(seqr.ResultInvalidInitiatorPrincipalID)
 		}
 		scope = term.id
 	}
@@ -580,7 +582,7 @@ func (s *Sim) opMarkTransactionPeriod(c *call) result {
 	s.st.periodEnd[r.id+"/"+scope] = c.now
 	s.st.periods[p.id] = p
 	w := response(c.op)
-	w.base("", rcSuccess)
+	w.base("", seqr.ResultSuccess)
 	w.text("transactionPeriodId", p.id)
 	res := c.ok(w)
 	res.detail = map[string]string{"transactionPeriodId": p.id}
@@ -591,17 +593,17 @@ func (s *Sim) opExecuteReport(c *call) result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, _, code := s.authReseller(c.ctx, true)
-	if code != rcSuccess {
+	if code != seqr.ResultSuccess {
 		return c.fail(code)
 	}
 	kind, ok := reportKind(strings.TrimSpace(c.wrapper.strv("reportId")))
 	if !ok {
-		return c.fail(rcUnsupported)
+		return c.fail(seqr.ResultUnsupportedOperation)
 	}
 	params := readParams(c.wrapper.child("parameters"))
 	p := s.st.periods[params["transactionPeriodId"]]
 	if p == nil || p.reseller != r {
-		return c.fail(rcInvalidERSReference)
+		return c.fail(seqr.ResultInvalidERSReference)
 	}
 	termID, hasTerm := params["TERMINALID"]
 	var term *terminal
@@ -610,20 +612,20 @@ func (s *Sim) opExecuteReport(c *call) result {
 		// Per-terminal reports need a per-terminal period for that terminal;
 		// otherwise they never become ready (spec 5.6.1).
 		if p.term == nil || p.term.id != termID {
-			return c.fail(rcReportNotReady)
+			return c.fail(seqr.ResultReportNotReady)
 		}
 		term = p.term
 	case p.term != nil:
 		term = p.term
 	case kind.perTerminal:
-		return c.fail(rcReportNotReady)
+		return c.fail(seqr.ResultReportNotReady)
 	}
 	if c.now.Before(p.readyAt) {
-		return c.fail(rcReportNotReady)
+		return c.fail(seqr.ResultReportNotReady)
 	}
 	content := s.renderReport(kind, p, term, c.now)
 	w := response(c.op)
-	w.base("", rcSuccess)
+	w.base("", seqr.ResultSuccess)
 	w.open("report")
 	w.text("title", kind.name+"_"+p.id+".xml")
 	w.text("mimeType", "text/html")

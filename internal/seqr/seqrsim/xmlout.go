@@ -1,6 +1,8 @@
 package seqrsim
 
 import (
+	"github.com/posd/posd/internal/seqr"
+
 	"strconv"
 	"unicode/utf8"
 )
@@ -105,7 +107,7 @@ func (w *xw) base(ersRef string, code int) {
 		w.text("ersReference", ersRef)
 	}
 	w.int("resultCode", int64(code))
-	w.text("resultDescription", resultDescription(code))
+	w.text("resultDescription", seqr.ResultName(code))
 }
 
 // fault renders a SOAP 1.1 fault envelope.
