@@ -1,11 +1,13 @@
 package register
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
+	"slices"
 	"sync"
 	"time"
 
@@ -196,24 +198,62 @@ func (r *Register) finishRecording(ctx context.Context, p store.Payment, rq reco
 // reappendPosts writes every recorded payment and refund that the receipt
 // file lacks (a torn tail moved aside, a file restored from backup), keyed
 // by reference. Posts that cannot be written now are retried in the background.
+//
+// It runs before Ready on every start, so it is cheap in the usual case of a
+// complete file: only the references of paid payments and done refunds are
+// read (one column, no ordering) and checked against the file's index; the
+// full row is loaded only for a reference the file lacks. Every paid
+// payment and done refund is checked, whatever its age: no time cut-off, so
+// a file restored from an old backup is completed too. Missing posts are
+// appended in the order of the old full scan: payments, then refunds, each
+// by creation time.
 func (r *Register) reappendPosts(ctx context.Context, wg *sync.WaitGroup) error {
-	paid, err := r.db.Payments(ctx, string(StatePaid))
-	if err != nil {
-		return err
+	var missingPaid, missingRefunds []string
+	if err := r.db.PaidReferences(ctx, func(ers string) {
+		if !r.journal.Has(ers) {
+			missingPaid = append(missingPaid, ers)
+		}
+	}); err != nil {
+		return fmt.Errorf("re-append posts: %w", err)
 	}
-	refunds, err := r.db.Refunds(ctx, "")
-	if err != nil {
-		return err
+	if err := r.db.DoneRefundReferences(ctx, func(ers string) {
+		if !r.journal.Has(ers) {
+			missingRefunds = append(missingRefunds, ers)
+		}
+	}); err != nil {
+		return fmt.Errorf("re-append posts: %w", err)
 	}
-	var posts []receipt.Post
+	if len(missingPaid) == 0 && len(missingRefunds) == 0 {
+		return nil
+	}
+	paid := make([]store.Payment, 0, len(missingPaid))
+	for _, ers := range missingPaid {
+		p, err := r.db.PaymentByReference(ctx, ers)
+		if err != nil {
+			return fmt.Errorf("re-append posts: %w", err)
+		}
+		paid = append(paid, p)
+	}
+	slices.SortFunc(paid, func(a, b store.Payment) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	refunds := make([]store.Refund, 0, len(missingRefunds))
+	for _, ers := range missingRefunds {
+		rf, err := r.db.RefundByReference(ctx, ers)
+		if err != nil {
+			return fmt.Errorf("re-append posts: %w", err)
+		}
+		refunds = append(refunds, rf)
+	}
+	slices.SortFunc(refunds, func(a, b store.Refund) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	posts := make([]receipt.Post, 0, len(paid)+len(refunds))
 	for _, p := range paid {
-		posts = append(posts, receipt.Post{Time: p.PaidAt, PaymentID: p.ID, Kind: "payment", Text: postTextPayment,
-			Amount: p.Amount, Currency: p.Currency, Reference: p.ERSReference})
+		posts = append(posts, paymentPost(p))
 	}
 	for _, rf := range refunds {
-		if rf.State == "done" && rf.ERSReference != "" {
-			posts = append(posts, refundPost(rf))
-		}
+		posts = append(posts, refundPost(rf))
 	}
 	var failed []receipt.Post
 	n := 0
@@ -235,6 +275,11 @@ func (r *Register) reappendPosts(ctx context.Context, wg *sync.WaitGroup) error 
 		return fmt.Errorf("%d transaction post(s) not written yet; retrying", len(failed))
 	}
 	return nil
+}
+
+func paymentPost(p store.Payment) receipt.Post {
+	return receipt.Post{Time: p.PaidAt, PaymentID: p.ID, Kind: "payment", Text: postTextPayment,
+		Amount: p.Amount, Currency: p.Currency, Reference: p.ERSReference}
 }
 
 // appendLater retries posts until they are written or ctx ends.

@@ -124,3 +124,48 @@ func TestRecoveryFinishesHalfRecordedPaid(t *testing.T) {
 		assert.Equal(t, 1, fake.count("submitPaymentReceipt"))
 	})
 }
+
+// At start only the posts the receipt file lacks are re-appended, read from
+// SQLite by reference: paid payments by creation, then done refunds; posts
+// already in the file, open payments and unfinished refunds are left alone.
+func TestRecoveryReappendsOnlyMissingPosts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		h := newHarness(t, &fakeSEQR{}, harnessOpt{noRun: true})
+		paidAt := time.Now().Add(-48 * time.Hour) // old: no time cut-off may skip it
+		seed := func(id, state, ers string) store.Payment {
+			p, _, err := h.db.CreatePayment(ctx, store.Payment{ID: id, IdempotencyKey: "k-" + id, RequestHash: "h",
+				Method: "seqr", State: state, Amount: 2000, Currency: "SEK", ReceiptTotal: 2000, Balancing: "none",
+				RowsJSON: []byte("[]"), ERSReference: ers, PaidAt: paidAt}, store.Audit{Actor: "test", Event: "seed", Outcome: "success"})
+			require.NoError(t, err)
+			return p
+		}
+		p3 := seed("p3", "paid", "ERS-3")
+		p1 := seed("p1", "paid", "ERS-1")
+		p2 := seed("p2", "paid", "ERS-2")
+		seed("open", "polling", "")
+		_, err := h.journal.Append(paymentPost(p2)) // already in the file
+		require.NoError(t, err)
+		rf, err := h.db.BeginRefund(ctx, store.Refund{ID: "r1", PaymentID: p1.ID, Amount: 500, Currency: "SEK", CashierID: "bob"},
+			2000, store.Audit{Actor: "bob", Event: "refund", Outcome: "success"})
+		require.NoError(t, err)
+		_, err = h.db.FinishRefund(ctx, rf.ID, "done", "ERS-R1", "", store.Audit{Actor: "posd", Event: "refund", Outcome: "success"})
+		require.NoError(t, err)
+		_, err = h.db.BeginRefund(ctx, store.Refund{ID: "r2", PaymentID: p3.ID, Amount: 500, Currency: "SEK", CashierID: "bob"},
+			2000, store.Audit{Actor: "bob", Event: "refund", Outcome: "success"})
+		require.NoError(t, err) // still "sending": no post
+
+		h.start()
+		defer h.close()
+		var got []string
+		for _, post := range h.journal.Posts(0) {
+			got = append(got, post.Kind+" "+post.PaymentID+" "+post.Reference)
+		}
+		assert.Equal(t, []string{"payment p2 ERS-2", "payment p1 ERS-1", "payment p3 ERS-3", "refund p1 ERS-R1"}, got)
+		posts := h.journal.Posts(1)
+		require.NotEmpty(t, posts)
+		stored, err := h.db.Payment(ctx, p1.ID)
+		require.NoError(t, err)
+		assert.True(t, posts[0].Time.Equal(stored.PaidAt), "post keeps the paid time: %s, want %s", posts[0].Time, stored.PaidAt)
+	})
+}

@@ -349,3 +349,44 @@ type Tx struct {
 	ctx context.Context
 	now time.Time
 }
+
+// PaidReferences calls fn with the ersReference of every paid payment that
+// has one, in no particular order. It reads one column through the state
+// index, so a start-up check over 100 000 payments stays cheap; fn runs
+// while the query is open and must not use the database.
+func (db *DB) PaidReferences(ctx context.Context, fn func(ers string)) error {
+	return db.eachString(ctx, "list paid references",
+		"SELECT ers_reference FROM payments WHERE state = 'paid' AND ers_reference IS NOT NULL AND ers_reference != ''", fn)
+}
+
+// PaymentByReference returns the payment with this ersReference, or ErrNotFound.
+func (db *DB) PaymentByReference(ctx context.Context, ers string) (Payment, error) {
+	p, err := scanPayment(db.r.QueryRowContext(ctx, "SELECT "+paymentCols+" FROM payments WHERE ers_reference = ?", ers))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Payment{}, fmt.Errorf("payment with ersReference %s: %w", ers, ErrNotFound)
+	}
+	if err != nil {
+		return Payment{}, fmt.Errorf("payment with ersReference %s: %w", ers, err)
+	}
+	return p, nil
+}
+
+// eachString runs a query of one text column and calls fn per row.
+func (db *DB) eachString(ctx context.Context, what, q string, fn func(string), args ...any) error {
+	rows, err := db.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	defer rows.Close()
+	var s string
+	for rows.Next() {
+		if err := rows.Scan(&s); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		fn(s)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}

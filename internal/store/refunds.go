@@ -124,3 +124,23 @@ func (db *DB) Refunds(ctx context.Context, paymentID string) ([]Refund, error) {
 	}
 	return out, rows.Err()
 }
+
+// DoneRefundReferences calls fn with the ersReference of every refund in
+// state "done" that has one, in no particular order; fn must not use the
+// database.
+func (db *DB) DoneRefundReferences(ctx context.Context, fn func(ers string)) error {
+	return db.eachString(ctx, "list refund references",
+		"SELECT ers_reference FROM refunds WHERE state = 'done' AND ers_reference IS NOT NULL AND ers_reference != ''", fn)
+}
+
+// RefundByReference returns the refund with this ersReference, or ErrNotFound.
+func (db *DB) RefundByReference(ctx context.Context, ers string) (Refund, error) {
+	r, err := scanRefund(db.r.QueryRowContext(ctx, "SELECT "+refundCols+" FROM refunds WHERE ers_reference = ?", ers))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Refund{}, fmt.Errorf("refund with ersReference %s: %w", ers, ErrNotFound)
+	}
+	if err != nil {
+		return Refund{}, fmt.Errorf("refund with ersReference %s: %w", ers, err)
+	}
+	return r, nil
+}

@@ -427,3 +427,42 @@ func TestTerminal(t *testing.T) {
 	require.NoError(t, db.DeleteTerminal(ctx, a))
 	require.ErrorIs(t, db.SetSeqrID(ctx, "X", a), ErrNotFound)
 }
+
+// The start-up check reads references only; full rows by reference.
+func TestReferencesAndLookups(t *testing.T) {
+	db, _ := openTest(t)
+	ctx := context.Background()
+	a := Audit{Actor: "c", Event: "seed", Outcome: "success"}
+	for _, p := range []struct{ id, state, ers string }{
+		{"p1", "paid", "ERS-1"}, {"p2", "paid", "ERS-2"}, {"p3", "polling", ""}, {"p4", "unknown", "ERS-4"},
+	} {
+		q := testPayment(p.id, "k-"+p.id)
+		q.State, q.ERSReference = p.state, p.ers
+		_, _, err := db.CreatePayment(ctx, q, a)
+		require.NoError(t, err)
+	}
+	var paid []string
+	require.NoError(t, db.PaidReferences(ctx, func(ers string) { paid = append(paid, ers) }))
+	assert.ElementsMatch(t, []string{"ERS-1", "ERS-2"}, paid)
+	p, err := db.PaymentByReference(ctx, "ERS-2")
+	require.NoError(t, err)
+	assert.Equal(t, "p2", p.ID)
+	_, err = db.PaymentByReference(ctx, "nope")
+	require.ErrorIs(t, err, ErrNotFound)
+
+	limit := money.MustParse("20.00")
+	_, err = db.BeginRefund(ctx, Refund{ID: "r1", PaymentID: "p1", Amount: money.MustParse("5.00"), Currency: "SEK"}, limit, a)
+	require.NoError(t, err)
+	_, err = db.BeginRefund(ctx, Refund{ID: "r2", PaymentID: "p1", Amount: money.MustParse("5.00"), Currency: "SEK"}, limit, a)
+	require.NoError(t, err)
+	_, err = db.FinishRefund(ctx, "r1", "done", "ERS-R1", "", a)
+	require.NoError(t, err)
+	var refs []string
+	require.NoError(t, db.DoneRefundReferences(ctx, func(ers string) { refs = append(refs, ers) }))
+	assert.Equal(t, []string{"ERS-R1"}, refs, "a refund still sending has no post")
+	rf, err := db.RefundByReference(ctx, "ERS-R1")
+	require.NoError(t, err)
+	assert.Equal(t, "r1", rf.ID)
+	_, err = db.RefundByReference(ctx, "nope")
+	require.ErrorIs(t, err, ErrNotFound)
+}
