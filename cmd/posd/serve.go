@@ -78,6 +78,7 @@ type Main struct {
 	regAlive atomic.Bool
 	// printerWired is set when a print worker runs (printer.device set).
 	printerWired bool
+	printer      *printer.Worker // nil without printer.device (tests script its virtual printer)
 }
 
 // NewMain builds nothing yet: Run opens, wires and runs everything.
@@ -200,11 +201,14 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			Device: cfg.Printer.Device, Codepage: cfg.Printer.Codepage, Columns: cfg.Printer.Columns,
 			ReceiptMaxAge: cfg.Printer.ReceiptMaxAge, DrawerMaxAge: cfg.Printer.DrawerMaxAge,
 			Logger: log.Named("printer"),
+			// The worker reports from its own goroutine, which starts after
+			// reg is set below; the register tells the payments' streams.
+			OnStatus: func(st printer.Status) { reg.PrinterStatusChanged(st) },
 		}, register.PrintQueue(db))
 		if err != nil {
 			return &configError{err: fmt.Errorf("printer: %w", err)}
 		}
-		deps.Printer = pw
+		deps.Printer = pw // Status, and Wake after the register queues a job
 	}
 	reg, err = register.New(register.Config{
 		PollInterval:   cfg.Seqr.PollInterval,
@@ -238,6 +242,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.mu.Lock()
 	m.db, m.reg, m.api, m.scan, m.metrics = db, reg, srv, scan, mreg
 	m.printerWired = pw != nil
+	m.printer = pw
 	m.mu.Unlock()
 
 	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))

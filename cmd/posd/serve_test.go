@@ -19,6 +19,9 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/posd/posd/internal/config"
+	"github.com/posd/posd/internal/money"
+	"github.com/posd/posd/internal/printer"
+	"github.com/posd/posd/internal/register"
 	"github.com/posd/posd/internal/seqr/seqrsim"
 )
 
@@ -152,4 +155,141 @@ func TestServeStopsOnListenError(t *testing.T) {
 	err = m.Run(t.Context())
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "address already in use")
+}
+
+// waitFor polls cond every 20 ms until it holds or limit passes.
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", limit, what)
+		}
+		<-tick.C
+	}
+}
+
+func jobFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "job-*.bin"))
+	require.NoError(t, err)
+	return files
+}
+
+// TestServePrinterPaperOut runs the real daemon with the virtual printer
+// (issue 5): paper out shows on /v1/status within 2 s and on the payment's
+// event stream, the receipt waits, and after a refill it prints exactly once.
+func TestServePrinterPaperOut(t *testing.T) {
+	printDir := t.TempDir()
+	cfg, sim := testConfig(t, map[string]string{"printer.device": "virtual:" + printDir})
+	m := NewMain(cfg, zaptest.NewLogger(t))
+	m.Notify = func(string) {}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	defer func() {
+		cancel()
+		require.NoError(t, <-done)
+	}()
+	select {
+	case <-m.Ready():
+	case err := <-done:
+		t.Fatalf("posd stopped before READY: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("posd not READY within 20 s")
+	}
+	tok, err := config.ReadSecret(filepath.Join(cfg.StateDir, "api-token"))
+	require.NoError(t, err)
+	ac := newAPIClientToken(m.APIAddr(), tok.Reveal())
+	var term register.Terminal
+	require.NoError(t, ac.do(ctx, http.MethodPost, "/v1/terminal/register", register.RegisterTerminalRequest{
+		ResellerID: seqrsim.TestResellerID, ResellerUserID: seqrsim.TestResellerUserID, ResellerPassword: seqrsim.TestResellerPassword,
+		ExternalTerminalID: "printer-test", Name: "printer test"}, &term, nil))
+	require.NoError(t, ac.do(ctx, http.MethodPut, "/v1/terminal/seqr-id", map[string]string{"seqrId": "PRINTTEST1"}, &term, nil))
+
+	status := func() register.Status {
+		var st register.Status
+		require.NoError(t, ac.do(ctx, http.MethodGet, "/v1/status", nil, &st, nil))
+		require.NotNil(t, st.Printer, "printer in /v1/status")
+		return st
+	}
+	waitFor(t, 10*time.Second, "printer online", func() bool { return status().Printer.Online })
+
+	m.mu.Lock()
+	vp := m.printer.Virtual()
+	m.mu.Unlock()
+	require.NotNil(t, vp)
+	vp.SetState(printer.SimState{PaperEnd: true})
+	waitFor(t, 2*time.Second, "/v1/status shows paper out", func() bool { return status().Printer.Paper == "out" })
+
+	p, err := createPayment(ctx, ac, payOptions{amount: money.MustParse("20.00"), title: "Printer test", cashier: "bob", currency: "SEK"})
+	require.NoError(t, err)
+	events := make(chan register.Event, 64)
+	streamDone := make(chan error, 1)
+	go func() {
+		sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
+		defer scancel()
+		streamDone <- ac.events(sctx, p.ID, func(ev register.Event) { events <- ev })
+		close(events)
+	}()
+	first := <-events // subscribed: now the customer may pay
+	assert.Equal(t, "state", first.Type)
+	waitFor(t, 10*time.Second, "invoice sent", func() bool {
+		require.NoError(t, ac.do(ctx, http.MethodGet, "/v1/payments/"+p.ID, nil, &p, nil))
+		return p.InvoiceReference != ""
+	})
+	_, err = sim.PayInvoice(p.InvoiceReference, seqrsim.OutcomePaid)
+	require.NoError(t, err)
+	var got []string
+	for ev := range events {
+		got = append(got, ev.Type+": "+string(ev.State)+": "+ev.Message)
+	}
+	require.NoError(t, <-streamDone)
+	require.GreaterOrEqual(t, len(got), 2)
+	assert.Equal(t, "printer: paid: printer out of paper: receipt waits", got[len(got)-2], "events: %q", got)
+	assert.Equal(t, "state: paid: payment completed", got[len(got)-1], "events: %q", got)
+
+	// The receipt waits: queued, nothing printed.
+	assert.Equal(t, 1, status().Printer.Queued)
+	assert.Empty(t, jobFiles(t, printDir))
+
+	// In the register a paid payment's stream stays open while its receipt
+	// waits, and follows the print worker's status.
+	rch, rcancel := m.Register().Subscribe(p.ID)
+	defer rcancel()
+	var inRegister []string
+	read := func() bool {
+		select {
+		case ev, ok := <-rch:
+			if ok {
+				inRegister = append(inRegister, ev.Type+": "+ev.Message)
+			}
+			return ok
+		case <-time.After(10 * time.Second):
+			t.Fatalf("register stream: no event within 10 s after %q", inRegister)
+			return false
+		}
+	}
+	require.True(t, read())
+	require.True(t, read())
+	assert.Equal(t, []string{"state: ", "printer: printer out of paper: receipt waits"}, inRegister)
+
+	vp.SetState(printer.SimState{})
+	for read() {
+	}
+	assert.Equal(t, []string{"state: ", "printer: printer out of paper: receipt waits",
+		"printer: printer ok: printing", "printer: printer ok: receipt printed"}, inRegister)
+	waitFor(t, 10*time.Second, "receipt printed after the refill", func() bool {
+		st := status()
+		return st.Printer.Paper == "ok" && st.Printer.Queued == 0
+	})
+	files := jobFiles(t, printDir)
+	require.Len(t, files, 1, "printed exactly once")
+	txt, err := os.ReadFile(strings.TrimSuffix(files[0], ".bin") + ".txt")
+	require.NoError(t, err)
+	require.NoError(t, ac.do(ctx, http.MethodGet, "/v1/payments/"+p.ID, nil, &p, nil))
+	assert.Contains(t, string(txt), p.ERSReference)
+	assert.NotContains(t, string(txt), "COPY")
 }

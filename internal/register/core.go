@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/posd/posd/internal/printer"
 	"github.com/posd/posd/internal/receipt"
 	"github.com/posd/posd/internal/scanner"
 	"github.com/posd/posd/internal/store"
@@ -42,6 +43,10 @@ type Register struct {
 	blocked    map[string]bool // recordings held in memory because storage failed (D1)
 	scanWait   chan scanner.Scan
 	runStarted bool
+
+	printerKick chan struct{}  // a printer status or a receipt stream to look at (printer.go)
+	printerSt   printer.Status // the latest status from PrinterStatusChanged
+	printerSeen bool
 
 	periodMu sync.Mutex // one period close at a time
 }
@@ -94,8 +99,10 @@ func New(cfg Config, deps Deps) (*Register, error) {
 		live:     map[string]liveState{},
 		subs:     map[string]map[*subscriber]struct{}{},
 		blocked:  map[string]bool{},
-		storage:  "unchecked",
-		provider: ProviderStatus{Name: "seqr"},
+
+		printerKick: make(chan struct{}, 1),
+		storage:     "unchecked",
+		provider:    ProviderStatus{Name: "seqr"},
 	}, nil
 }
 
@@ -158,6 +165,7 @@ func (r *Register) Run(ctx context.Context) error {
 
 	wg.Go(func() { r.probeLoop(ctx) })
 	wg.Go(func() { r.outboxLoop(ctx) })
+	wg.Go(func() { r.printerLoop(ctx) })
 	for {
 		select {
 		case <-ctx.Done():

@@ -1,6 +1,7 @@
 package register
 
 import (
+	"cmp"
 	"context"
 	"math"
 	"time"
@@ -9,19 +10,27 @@ import (
 )
 
 // subscriber is one event stream. Poll events are dropped when its buffer is
-// full; state events are not (an older event is dropped to make room), and
-// the final state event is always the last one before the channel closes.
+// full; state and printer events are not (an older event is dropped to make
+// room). The final state event is the last one before the channel closes,
+// except while a paid payment's receipt waits to be printed (see printer.go):
+// then printer events follow, the last one when the receipt is printed or
+// dropped.
 type subscriber struct {
-	ch     chan Event
-	closed bool
+	ch      chan Event
+	closed  bool
+	receipt bool   // after the paid event, kept open while the receipt waits
+	told    string // the printer condition this stream was last told
 }
 
 const subscriberBuffer = 64
 
 // Subscribe streams a payment's events: each state change and one "poll"
 // event per poll, ending with the final state, after which the channel is
-// closed. For a payment already final, that state is sent at once. cancel
-// stops the stream early.
+// closed. For a payment already final, that state is sent at once. A paid
+// payment whose receipt waits for the printer (a printer is wired and the
+// job is pending) keeps its stream open for "printer" events until the
+// receipt is printed or dropped; see printer.go. cancel stops the stream
+// early and must always be called.
 func (r *Register) Subscribe(id string) (<-chan Event, func()) {
 	s := &subscriber{ch: make(chan Event, subscriberBuffer)}
 	r.mu.Lock()
@@ -36,14 +45,31 @@ func (r *Register) Subscribe(id string) (<-chan Event, func()) {
 		defer r.mu.Unlock()
 		r.closeSub(id, s)
 	}
-	p, err := r.Payment(context.Background(), id)
+	ctx := context.Background()
+	p, err := r.Payment(ctx, id)
 	if err != nil || p.State.Final() {
+		keep := err == nil && p.State == StatePaid && r.receiptWaits(ctx, id)
+		problem := ""
+		if st, ok := r.printerStatus(); keep && ok {
+			problem = printerProblem(st)
+		}
 		r.mu.Lock()
 		if !s.closed && err == nil {
-			r.deliver(s, Event{Type: "state", PaymentID: id, State: p.State, Payment: p, At: r.now().UTC()}, true)
+			now := r.now().UTC()
+			r.deliver(s, Event{Type: "state", PaymentID: id, State: p.State, Payment: p, At: now}, true)
+			if problem != "" {
+				r.deliver(s, Event{Type: "printer", PaymentID: id, State: p.State, Message: problem, Payment: p, At: now}, true)
+			}
 		}
-		r.closeSub(id, s)
+		if keep {
+			s.receipt, s.told = true, cmp.Or(problem, msgPrinterOK)
+		} else {
+			r.closeSub(id, s)
+		}
 		r.mu.Unlock()
+		if keep {
+			r.kickPrinter() // the receipt may have been printed meanwhile
+		}
 	}
 	return s.ch, cancel
 }
@@ -82,13 +108,32 @@ func (r *Register) deliver(s *subscriber, ev Event, mustKeep bool) {
 }
 
 func (r *Register) publish(ev Event) {
+	final := ev.Type == "state" && ev.State.Final()
+	// A paid payment's streams stay open while its receipt waits; if the
+	// printer cannot print now, a printer event saying so comes first, so
+	// that a client that stops at the paid event sees it too.
+	keep := final && ev.State == StatePaid && r.receiptWaits(context.Background(), ev.PaymentID)
+	problem := ""
+	if st, ok := r.printerStatus(); keep && ok {
+		problem = printerProblem(st)
+	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	for s := range r.subs[ev.PaymentID] {
+		if problem != "" {
+			r.deliver(s, Event{Type: "printer", PaymentID: ev.PaymentID, State: ev.State, Message: problem,
+				Payment: ev.Payment, At: ev.At}, true)
+		}
 		r.deliver(s, ev, ev.Type != "poll")
-		if ev.Type == "state" && ev.State.Final() {
+		switch {
+		case final && keep:
+			s.receipt, s.told = true, cmp.Or(problem, msgPrinterOK)
+		case final:
 			r.closeSub(ev.PaymentID, s)
 		}
+	}
+	r.mu.Unlock()
+	if keep {
+		r.kickPrinter() // the receipt may have been printed meanwhile
 	}
 }
 

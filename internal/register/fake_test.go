@@ -243,6 +243,7 @@ type harnessOpt struct {
 	journal    Journal // wraps the real journal when set by wrapJournal
 	wrap       func(j *receipt.Journal) Journal
 	noRun      bool
+	printer    PrinterStatus // the print worker as the register sees it
 }
 
 func newHarness(t testing.TB, fake *fakeSEQR, o harnessOpt) *harness {
@@ -269,7 +270,7 @@ func newHarness(t testing.TB, fake *fakeSEQR, o harnessOpt) *harness {
 	if o.wrap != nil {
 		journal = o.wrap(j)
 	}
-	r, err := New(o.cfg, Deps{Store: db, SEQR: fake, Journal: journal, Logger: o.logger})
+	r, err := New(o.cfg, Deps{Store: db, SEQR: fake, Journal: journal, Logger: o.logger, Printer: o.printer})
 	require.NoError(t, err)
 	h := &harness{t: t, r: r, db: db, journal: j, fake: fake, dir: dir, done: make(chan error, 1)}
 	if !o.noRun {

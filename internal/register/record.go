@@ -158,6 +158,8 @@ func (r *Register) recordOnce(ctx context.Context, p store.Payment, rq recordReq
 	}
 	if docJSON == nil {
 		r.log.Error("receipt document not built; nothing queued for printing", zap.String("payment", p.ID))
+	} else {
+		r.wakePrinter()
 	}
 	r.unblock(p.ID) // before the event: whoever sees "paid" may start the next sale
 	r.obs.PaymentFinished(StatePaid)
@@ -373,6 +375,7 @@ func (r *Register) ReprintReceipt(ctx context.Context, id string) error {
 	if _, err := r.db.EnqueuePrintJob(ctx, id, "receipt", b, true); err != nil {
 		return fmt.Errorf("%w: %v", ErrStorage, err)
 	}
+	r.wakePrinter()
 	return nil
 }
 

@@ -259,3 +259,38 @@ func (db *DB) PendingPrintJobs(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// PendingPrintPayments returns the payments that have a print job neither
+// printed nor dropped (a small set: it reads the pending jobs' index).
+func (db *DB) PendingPrintPayments(ctx context.Context) (map[string]bool, error) {
+	out := map[string]bool{}
+	err := db.eachString(ctx, "list payments with pending print jobs",
+		"SELECT DISTINCT payment_id FROM print_jobs WHERE state = 'pending' AND payment_id IS NOT NULL",
+		func(id string) { out[id] = true })
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// HasPendingPrintJob reports whether the payment has a print job neither printed nor dropped.
+func (db *DB) HasPendingPrintJob(ctx context.Context, paymentID string) (bool, error) {
+	var n int
+	err := db.r.QueryRowContext(ctx, "SELECT COUNT(*) FROM print_jobs WHERE state = 'pending' AND payment_id = ?", paymentID).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("pending print jobs of payment %s: %w", paymentID, err)
+	}
+	return n > 0, nil
+}
+
+// LastPrintJob returns the newest print job of a payment; false if it has none.
+func (db *DB) LastPrintJob(ctx context.Context, paymentID string) (PrintJob, bool, error) {
+	j, err := scanPrintJob(db.r.QueryRowContext(ctx, "SELECT "+printJobCols+" FROM print_jobs WHERE payment_id = ? ORDER BY id DESC LIMIT 1", paymentID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return PrintJob{}, false, nil
+	}
+	if err != nil {
+		return PrintJob{}, false, fmt.Errorf("last print job of payment %s: %w", paymentID, err)
+	}
+	return j, true, nil
+}
