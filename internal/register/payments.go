@@ -309,8 +309,33 @@ func (r *Register) storageGate(ctx context.Context) error {
 	if blocked > 0 {
 		return fmt.Errorf("%w: %d paid payment(s) waiting to be recorded", ErrStorage, blocked)
 	}
-	if err := r.checkStorage(ctx); err != nil {
+	if err := r.checkDurable(ctx); err != nil {
 		return fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	return nil
+}
+
+// journalChecker is the receipt file's pre-flight check (*receipt.Journal):
+// reopen if an earlier failure closed it, fsync, and room for more posts.
+type journalChecker interface{ Check() error }
+
+// checkDurable is the storage check of reliability B4: a test write to
+// SQLite and the receipt file's Check. Both must pass before anything is
+// sent to a provider; the first failure is also what Status shows.
+func (r *Register) checkDurable(ctx context.Context) error {
+	if err := r.checkStorage(ctx); err != nil {
+		return err
+	}
+	jc, ok := r.journal.(journalChecker)
+	if !ok {
+		return nil
+	}
+	if err := jc.Check(); err != nil {
+		err = fmt.Errorf("receipt file: %w", err)
+		r.mu.Lock()
+		r.storage = err.Error()
+		r.mu.Unlock()
+		return err
 	}
 	return nil
 }
