@@ -378,3 +378,156 @@ func WaitFor(ctx context.Context, limit time.Duration, cond func() (bool, error)
 		}
 	}
 }
+
+// ---- fault injection and the emulator's view (network-fault tests, bench/faultbench) ----
+
+// FaultRule is one rule of paysim's POST /sim/faults (internal/simctl.Rule).
+type FaultRule struct {
+	Service     string   `json:"service,omitempty"`
+	Operation   string   `json:"operation,omitempty"` // "" or "*": every operation
+	LatencyMs   int64    `json:"latencyMs,omitempty"`
+	FailureRate *float64 `json:"failureRate,omitempty"` // nil: every matching call
+	Mode        string   `json:"mode,omitempty"`        // "", drop, reset, http500, resultCode
+	Code        int      `json:"code,omitempty"`
+	Count       int      `json:"count,omitempty"` // 0: no limit
+	Process     bool     `json:"process,omitempty"`
+	Fired       int      `json:"fired,omitempty"` // read-only
+}
+
+// Rate is a FailureRate value.
+func Rate(f float64) *float64 { return &f }
+
+// SetFaults replaces paysim's fault rules and returns them as paysim holds them.
+func (s *Sim) SetFaults(ctx context.Context, rules ...FaultRule) ([]FaultRule, error) {
+	if rules == nil {
+		rules = []FaultRule{}
+	}
+	var resp struct {
+		Rules []FaultRule `json:"rules"`
+	}
+	err := s.Do(ctx, "POST", "/sim/faults", rules, &resp)
+	return resp.Rules, err
+}
+
+// Faults returns the active rules with their fired counters.
+func (s *Sim) Faults(ctx context.Context) ([]FaultRule, error) {
+	var resp struct {
+		Rules []FaultRule `json:"rules"`
+	}
+	err := s.Do(ctx, "GET", "/sim/faults", nil, &resp)
+	return resp.Rules, err
+}
+
+// ClearFaults removes every fault rule.
+func (s *Sim) ClearFaults(ctx context.Context) error {
+	return s.Do(ctx, "DELETE", "/sim/faults", nil, nil)
+}
+
+// SimCall is one entry of paysim's call log with everything it records.
+type SimCall struct {
+	Seq        int64             `json:"seq"`
+	Time       time.Time         `json:"time"`
+	Operation  string            `json:"operation"`
+	Reference  string            `json:"invoiceReference"`
+	ResultCode *int              `json:"resultCode"` // nil: no business answer (fault, drop, reset)
+	Fault      string            `json:"fault"`      // "injected drop", "injected reset", a fault string
+	Duration   time.Duration     `json:"durationNs"`
+	Detail     map[string]string `json:"detail"`
+}
+
+// End is when the emulator finished the call (receive time + duration).
+func (c SimCall) End() time.Time { return c.Time.Add(c.Duration) }
+
+// CallLog lists the SEQR calls of op (all if empty) and ref (all if empty), in order.
+func (s *Sim) CallLog(ctx context.Context, op, ref string) ([]SimCall, error) {
+	var resp struct {
+		Calls []SimCall `json:"calls"`
+	}
+	err := s.Do(ctx, "GET", "/sim/calls?service=seqr&op="+op+"&ref="+ref, nil, &resp)
+	return resp.Calls, err
+}
+
+// Invoice is the emulator's snapshot of one SEQR invoice.
+type Invoice struct {
+	InvoiceReference string     `json:"invoiceReference"`
+	Status           string     `json:"status"`
+	Version          int        `json:"version"`
+	ERSReference     string     `json:"ersReference"`
+	Reversed         bool       `json:"reversed"`
+	Polls            int        `json:"polls"`
+	LastPollAt       *time.Time `json:"lastPollAt"`
+	PaidAt           *time.Time `json:"paidAt"`
+}
+
+// Invoice reads the invoice ref at the emulator (time rules such as the
+// reversal of an unpolled payment applied as of now).
+func (s *Sim) Invoice(ctx context.Context, ref string) (Invoice, error) {
+	var inv Invoice
+	err := s.Do(ctx, "GET", "/sim/seqr/invoices/"+ref, nil, &inv)
+	return inv, err
+}
+
+// Pay is the customer answering invoice ref on the phone: outcome "paid" or "reject".
+func (s *Sim) Pay(ctx context.Context, ref, outcome string) (Invoice, error) {
+	var inv Invoice
+	err := s.Do(ctx, "POST", "/sim/seqr/pay", map[string]string{"invoiceReference": ref, "outcome": outcome}, &inv)
+	return inv, err
+}
+
+// Problem is the RFC 9457 body of a non-2xx answer of posd's API.
+type Problem struct {
+	Status int    `json:"status"`
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Detail string `json:"detail"`
+}
+
+// ProblemOf returns the problem carried by an API error (a *StatusError
+// with a problem+json body).
+func ProblemOf(err error) (Problem, bool) {
+	var se *StatusError
+	if !errors.As(err, &se) {
+		return Problem{}, false
+	}
+	var p Problem
+	if json.Unmarshal([]byte(se.Body), &p) != nil {
+		return Problem{Status: se.Code}, true
+	}
+	if p.Status == 0 {
+		p.Status = se.Code
+	}
+	return p, true
+}
+
+// PaymentDetail is Payment with the fields the network-fault tests read too.
+type PaymentDetail struct {
+	Payment
+	OutageSince *time.Time `json:"outageSince"`
+	Error       string     `json:"error"`
+}
+
+// Journal returns the posts of posd's receipt file after sequence number after.
+func (a *API) Journal(ctx context.Context, after int64) ([]JournalPost, error) {
+	var resp struct {
+		Posts []JournalPost `json:"posts"`
+	}
+	err := a.Do(ctx, "GET", fmt.Sprintf("/v1/journal?after=%d", after), nil, nil, &resp)
+	return resp.Posts, err
+}
+
+// JournalPost is one transaction post of the receipt file.
+type JournalPost struct {
+	Seq       int64  `json:"seq"`
+	PaymentID string `json:"paymentId"`
+	Kind      string `json:"kind"`
+	Reference string `json:"reference"`
+}
+
+// Payments lists every payment posd holds, oldest first.
+func (a *API) Payments(ctx context.Context) ([]PaymentDetail, error) {
+	var resp struct {
+		Payments []PaymentDetail `json:"payments"`
+	}
+	err := a.Do(ctx, "GET", "/v1/payments", nil, nil, &resp)
+	return resp.Payments, err
+}
