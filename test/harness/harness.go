@@ -457,6 +457,7 @@ type Invoice struct {
 	Polls            int        `json:"polls"`
 	LastPollAt       *time.Time `json:"lastPollAt"`
 	PaidAt           *time.Time `json:"paidAt"`
+	Receipts         int        `json:"receipts"` // submitPaymentReceipt calls accepted
 }
 
 // Invoice reads the invoice ref at the emulator (time rules such as the

@@ -112,7 +112,13 @@ type Report struct {
 	LocalPaid        int
 	JournalPosts     int
 	Polls            int // getPaymentStatus calls received
-	PollFaults       int // of which dropped or reset
+	ReceiptsSent     int // emulator-paid invoices with a submitPaymentReceipt accepted (informational: the outbox backs off up to 5 min)
+
+	// POST /v1/periods/close after the run: SEQR's STD_RECON_006/007 against posd's paid payments.
+	ReconMatch                      bool
+	ReconRemote, ReconLocal         int
+	ReconOnlyRemote, ReconOnlyLocal []string
+	PollFaults                      int // of which dropped or reset
 
 	Violations []string
 }
@@ -136,6 +142,8 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "  cancels:     %d requests: %s\n", r.CancelRequests, counts(r.CancelAnswers))
 	fmt.Fprintf(w, "  invariant:   emulator PAID (not reversed) %d == posd paid %d == journal posts %d; reversed (unpolled) %d\n",
 		r.EmulatorPaid, r.LocalPaid, r.JournalPosts, r.EmulatorReversed)
+	fmt.Fprintf(w, "  period:      STD_RECON_007 %d rows, posd %d paid, match %v; submitPaymentReceipt accepted for %d of %d\n",
+		r.ReconRemote, r.ReconLocal, r.ReconMatch, r.ReceiptsSent, r.EmulatorPaid)
 	if len(r.Violations) == 0 {
 		fmt.Fprintln(w, "  OK: no payment lost or doubled")
 		return
@@ -507,6 +515,9 @@ func (r *runner) check(ctx context.Context) error {
 			if !customerPaid {
 				rep.violate("invoice %s is PAID at the emulator but the customer never paid it", ref)
 			}
+			if inv.Receipts > 0 {
+				rep.ReceiptsSent++
+			}
 			if other, dup := emu[inv.ERSReference]; dup {
 				rep.violate("ersReference %s on two invoices: %s and %s", inv.ERSReference, other, ref)
 			}
@@ -590,6 +601,25 @@ func (r *runner) check(ctx context.Context) error {
 	diff("paid in posd without a PAID invoice at the emulator (sale recorded, no money)", local, emu)
 	diff("paid in posd without a journal post", local, journal)
 	diff("journal post without a paid payment in posd", journal, local)
+
+	// SEQR's own reconciliation of the period (faults are off by now).
+	var pr struct {
+		RemoteCount int      `json:"remoteCount"`
+		LocalCount  int      `json:"localCount"`
+		Match       bool     `json:"match"`
+		OnlyRemote  []string `json:"onlyRemote"`
+		OnlyLocal   []string `json:"onlyLocal"`
+	}
+	if err := r.api.Do(ctx, "POST", "/v1/periods/close", nil, nil, &pr); err != nil {
+		rep.violate("close the period: %v", err)
+		return nil
+	}
+	rep.ReconMatch, rep.ReconRemote, rep.ReconLocal = pr.Match, pr.RemoteCount, pr.LocalCount
+	rep.ReconOnlyRemote, rep.ReconOnlyLocal = pr.OnlyRemote, pr.OnlyLocal
+	if !pr.Match || pr.RemoteCount != rep.EmulatorPaid || pr.LocalCount != rep.LocalPaid {
+		rep.violate("period reconciliation: SEQR %d, posd %d, match %v, only at SEQR %v, only in posd %v (emulator PAID %d, posd paid %d)",
+			pr.RemoteCount, pr.LocalCount, pr.Match, pr.OnlyRemote, pr.OnlyLocal, rep.EmulatorPaid, rep.LocalPaid)
+	}
 	return nil
 }
 
