@@ -14,15 +14,16 @@ import (
 // fakeRegister is a hand-written in-memory Register for the HTTP layer's
 // tests. err, when set, is returned by every method that can fail.
 type fakeRegister struct {
-	mu        sync.Mutex
-	ready     chan struct{}
-	err       error
-	payments  map[string]register.Payment
-	keys      map[string]string // idempotency key -> payment id
-	subs      map[string][]chan register.Event
-	mutations int // calls that would change state
-	scanWait  time.Duration
-	seqrID    string
+	mu         sync.Mutex
+	ready      chan struct{}
+	err        error
+	payments   map[string]register.Payment
+	keys       map[string]string // idempotency key -> payment id
+	refundKeys map[string]register.RefundRequest
+	subs       map[string][]chan register.Event
+	mutations  int // calls that would change state
+	scanWait   time.Duration
+	seqrID     string
 
 	subscribed   chan string // receives the id on every Subscribe
 	unsubscribed chan string // receives the id on every cancel
@@ -228,13 +229,26 @@ func (f *fakeRegister) Cancel(ctx context.Context, id string) (register.Payment,
 	return f.transition(id, register.StateCanceled)
 }
 
-func (f *fakeRegister) Refund(ctx context.Context, id string, req register.RefundRequest) (register.Refund, error) {
+func (f *fakeRegister) Refund(ctx context.Context, id, key string, req register.RefundRequest) (register.Refund, bool, error) {
 	f.mutate()
 	if err := f.fail(); err != nil {
-		return register.Refund{}, err
+		return register.Refund{}, false, err
 	}
-	return register.Refund{ID: "r1", PaymentID: id, Amount: req.Amount, Currency: "SEK", ERSReference: "ers-r1",
-		CashierID: req.CashierID, Reason: req.Reason}, nil
+	rf := register.Refund{ID: "r1", PaymentID: id, Amount: req.Amount, Currency: "SEK", ERSReference: "ers-r1",
+		CashierID: req.CashierID, Reason: req.Reason}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.refundKeys == nil {
+		f.refundKeys = map[string]register.RefundRequest{}
+	}
+	if old, ok := f.refundKeys[key]; ok {
+		if old != req {
+			return register.Refund{}, false, register.ErrIdempotencyKey
+		}
+		return rf, false, nil
+	}
+	f.refundKeys[key] = req
+	return rf, true, nil
 }
 
 func (f *fakeRegister) Journal(ctx context.Context, after int64) ([]receipt.Post, error) {

@@ -86,6 +86,9 @@ func problemFor(err error) Problem {
 		return Problem{Type: ProblemBase + "validation", Title: "Invalid value", Status: http.StatusUnprocessableEntity, Detail: ve.Error(), Field: ve.Field}
 	case errors.Is(err, register.ErrNotFound):
 		return p(http.StatusNotFound, "not-found", "Not found")
+	case errors.Is(err, register.ErrRefundOutcomeUnknown):
+		// No Retry-After: a second refund could pay the customer twice.
+		return p(http.StatusConflict, "outcome-unknown", "Refund outcome unknown")
 	case errors.Is(err, register.ErrOffline):
 		q := p(http.StatusServiceUnavailable, "offline", "Payment provider unreachable")
 		q.retryAfter = 5

@@ -287,7 +287,15 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, r, http.StatusOK, p)
 }
 
+// refund needs an Idempotency-Key like createPayment: a retry after a lost
+// answer must never refund twice. The same key and body gives the same
+// refund (200, Idempotent-Replayed) or the same outcome.
 func (s *Server) refund(w http.ResponseWriter, r *http.Request) {
+	key, err := idempotencyKey(r)
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
 	if err := checkContentType(r); err != nil {
 		s.writeProblem(w, r, err)
 		return
@@ -297,9 +305,14 @@ func (s *Server) refund(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	rf, err := s.reg.Refund(detached(r), r.PathValue("id"), req)
+	rf, created, err := s.reg.Refund(detached(r), r.PathValue("id"), key, req)
 	if err != nil {
 		s.writeProblem(w, r, err)
+		return
+	}
+	if !created {
+		w.Header().Set("Idempotent-Replayed", "true")
+		s.writeJSON(w, r, http.StatusOK, rf)
 		return
 	}
 	s.writeJSON(w, r, http.StatusCreated, rf)

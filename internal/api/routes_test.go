@@ -2,8 +2,10 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,7 +65,11 @@ func TestRoutes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
-			resp := ts.do(t, tt.method, tt.path, tt.body, nil)
+			resp := ts.do(t, tt.method, tt.path, tt.body, func(r *http.Request) {
+				if strings.HasSuffix(tt.path, "/refunds") {
+					r.Header.Set("Idempotency-Key", "refund-"+tt.body)
+				}
+			})
 			b, err := io.ReadAll(resp.Body)
 			require.NoError(t, err)
 			body := string(b)
@@ -148,4 +154,42 @@ func TestPageIsSelfContained(t *testing.T) {
 	assert.Contains(t, string(js), `"Authorization": "Bearer "`)
 	assert.Contains(t, string(js), "sessionStorage")
 	assert.NotContains(t, string(js), "EventSource(")
+}
+
+// POST /v1/payments/{id}/refunds needs an Idempotency-Key: a replay is 200
+// with Idempotent-Replayed, another body 422, an unknown outcome its own
+// 409 without Retry-After.
+func TestRefundIdempotencyKey(t *testing.T) {
+	fake := newFake()
+	fake.put(pollingPayment("p1"))
+	ts := startServer(t, fake, nil)
+	const body = `{"amount":"5.00","cashierId":"C1"}`
+	key := func(k string) func(*http.Request) {
+		return func(r *http.Request) { r.Header.Set("Idempotency-Key", k) }
+	}
+
+	resp := ts.do(t, "POST", "/v1/payments/p1/refunds", body, nil)
+	require.Equal(t, 400, resp.StatusCode)
+	assert.Equal(t, "Idempotency-Key", readProblem(t, resp).Field)
+	assert.Zero(t, fake.Mutations(), "refused before the register")
+
+	resp = ts.do(t, "POST", "/v1/payments/p1/refunds", body, key("rk1"))
+	require.Equal(t, 201, resp.StatusCode)
+	assert.Empty(t, resp.Header.Get("Idempotent-Replayed"))
+	resp = ts.do(t, "POST", "/v1/payments/p1/refunds", body, key("rk1"))
+	require.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, "true", resp.Header.Get("Idempotent-Replayed"))
+	resp = ts.do(t, "POST", "/v1/payments/p1/refunds", `{"amount":"6.00","cashierId":"C1"}`, key("rk1"))
+	require.Equal(t, 422, resp.StatusCode)
+	assert.Equal(t, ProblemBase+"idempotency-key", readProblem(t, resp).Type)
+
+	fake.mu.Lock()
+	fake.err = fmt.Errorf("refund r9: %w (read tcp: connection reset by peer)", register.ErrRefundOutcomeUnknown)
+	fake.mu.Unlock()
+	resp = ts.do(t, "POST", "/v1/payments/p1/refunds", body, key("rk2"))
+	require.Equal(t, 409, resp.StatusCode)
+	assert.Empty(t, resp.Header.Get("Retry-After"), "never an invitation to try again")
+	pr := readProblem(t, resp)
+	assert.Equal(t, ProblemBase+"outcome-unknown", pr.Type)
+	assert.Contains(t, pr.Detail, "check the period report")
 }

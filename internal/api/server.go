@@ -39,7 +39,7 @@ type Register interface {
 	Subscribe(id string) (<-chan register.Event, func())
 	Retry(ctx context.Context, id string) (register.Payment, error)
 	Cancel(ctx context.Context, id string) (register.Payment, error)
-	Refund(ctx context.Context, id string, req register.RefundRequest) (register.Refund, error)
+	Refund(ctx context.Context, id, idempotencyKey string, req register.RefundRequest) (register.Refund, bool, error)
 	Journal(ctx context.Context, after int64) ([]receipt.Post, error)
 	ClosePeriod(ctx context.Context) (register.PeriodReport, error)
 	ReprintReceipt(ctx context.Context, id string) error

@@ -462,7 +462,7 @@ func TestRefundPostHeldWhileDiskFull(t *testing.T) {
 		ctx := context.Background()
 		p := paidPayment(t, h, "k1", "20.00")
 		fj.setFull(true)
-		rf, err := h.r.Refund(ctx, p.ID, RefundRequest{Amount: 500})
+		rf, _, err := h.r.Refund(ctx, p.ID, "rk-7", RefundRequest{Amount: 500})
 		require.NoError(t, err)
 		_, _, err = h.r.CreatePayment(ctx, "k2", sale("10.00"))
 		require.ErrorIs(t, err, ErrStorage)

@@ -41,13 +41,13 @@ func TestRefundLimits(t *testing.T) {
 		p := paidPayment(t, h, "k", "20.00")
 		m := money.MustParse
 
-		r1, err := h.r.Refund(ctx, p.ID, RefundRequest{Amount: m("15.00"), CashierID: "bob", Reason: "broken"})
+		r1, _, err := h.r.Refund(ctx, p.ID, "rk-1", RefundRequest{Amount: m("15.00"), CashierID: "bob", Reason: "broken"})
 		require.NoError(t, err)
 		assert.NotEmpty(t, r1.ERSReference)
-		_, err = h.r.Refund(ctx, p.ID, RefundRequest{Amount: m("5.01"), CashierID: "bob"})
+		_, _, err = h.r.Refund(ctx, p.ID, "rk-2", RefundRequest{Amount: m("5.01"), CashierID: "bob"})
 		require.ErrorIs(t, err, ErrRefundExceeds)
 		assert.Equal(t, 1, fake.count("refundPayment"), "checked locally, nothing sent")
-		_, err = h.r.Refund(ctx, p.ID, RefundRequest{Amount: 0})
+		_, _, err = h.r.Refund(ctx, p.ID, "rk-3", RefundRequest{Amount: 0})
 		var ve *ValidationError
 		require.ErrorAs(t, err, &ve)
 		assert.Equal(t, "amount", ve.Field)
@@ -56,12 +56,12 @@ func TestRefundLimits(t *testing.T) {
 		fake.mu.Lock()
 		fake.refund = func(string, seqr.Invoice) (string, error) { return "", resultErr("refundPayment", 98) }
 		fake.mu.Unlock()
-		_, err = h.r.Refund(ctx, p.ID, RefundRequest{Amount: m("5.00")})
+		_, _, err = h.r.Refund(ctx, p.ID, "rk-4", RefundRequest{Amount: m("5.00")})
 		require.ErrorIs(t, err, ErrRefundExceeds)
 		fake.mu.Lock()
 		fake.refund = nil
 		fake.mu.Unlock()
-		r2, err := h.r.Refund(ctx, p.ID, RefundRequest{Amount: m("5.00")})
+		r2, _, err := h.r.Refund(ctx, p.ID, "rk-5", RefundRequest{Amount: m("5.00")})
 		require.NoError(t, err)
 
 		got, err := h.r.Payment(ctx, p.ID)
@@ -84,7 +84,7 @@ func TestRefundLimits(t *testing.T) {
 
 		open, _, err := h.r.CreatePayment(ctx, "other", sale("10.00"))
 		require.NoError(t, err)
-		_, err = h.r.Refund(ctx, open.ID, RefundRequest{Amount: m("1.00")})
+		_, _, err = h.r.Refund(ctx, open.ID, "rk-6", RefundRequest{Amount: m("1.00")})
 		if open.State != StatePaid {
 			require.ErrorIs(t, err, ErrInvalidState)
 		}

@@ -125,10 +125,10 @@ func TestEmulatorCertificationRun(t *testing.T) {
 		assert.Equal(t, StateCanceled, q.State)
 
 		// Refund part of sale 1.
-		rf, err := rig.r.Refund(ctx, p.ID, RefundRequest{Amount: money.MustParse("5.00"), CashierID: "bob"})
+		rf, _, err := rig.r.Refund(ctx, p.ID, "rk-8", RefundRequest{Amount: money.MustParse("5.00"), CashierID: "bob"})
 		require.NoError(t, err)
 		assert.NotEmpty(t, rf.ERSReference)
-		_, err = rig.r.Refund(ctx, p.ID, RefundRequest{Amount: money.MustParse("15.01")})
+		_, _, err = rig.r.Refund(ctx, p.ID, "rk-9", RefundRequest{Amount: money.MustParse("15.01")})
 		require.ErrorIs(t, err, ErrRefundExceeds)
 
 		// Period close: one sale of 20.00 on both sides.

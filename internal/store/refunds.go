@@ -11,31 +11,37 @@ import (
 )
 
 // Refund is one refunds row. State is "sending" (committed before the call),
-// "done", "failed" (SEQR answered with an error) or "unknown" (the call may
-// have arrived; it still counts against the limit).
+// "done", "failed" (SEQR answered with an error, or nothing was sent) or
+// "unknown" (the call may have arrived; it still counts against the limit).
+// IdempotencyKey is the key of the API request that made it ("" for rows
+// from before migration 0002); RequestHash identifies that request's body.
 type Refund struct {
-	ID           string
-	PaymentID    string
-	Amount       money.Amount
-	Currency     string
-	ERSReference string
-	CashierID    string
-	Reason       string
-	State        string
-	Error        string
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	ID             string
+	IdempotencyKey string
+	RequestHash    string
+	PaymentID      string
+	Amount         money.Amount
+	Currency       string
+	ERSReference   string
+	CashierID      string
+	Reason         string
+	State          string
+	Error          string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 }
 
-const refundCols = `id, payment_id, amount, currency, ers_reference, cashier_id, reason, state, error, created_at, updated_at`
+const refundCols = `id, payment_id, amount, currency, ers_reference, cashier_id, reason, state, error, created_at, updated_at,
+	idempotency_key, request_hash`
 
 func scanRefund(s scanner) (Refund, error) {
 	var r Refund
-	var ers, created, updated sql.NullString
-	if err := s.Scan(&r.ID, &r.PaymentID, &r.Amount, &r.Currency, &ers, &r.CashierID, &r.Reason, &r.State, &r.Error, &created, &updated); err != nil {
+	var ers, created, updated, key sql.NullString
+	if err := s.Scan(&r.ID, &r.PaymentID, &r.Amount, &r.Currency, &ers, &r.CashierID, &r.Reason, &r.State, &r.Error, &created, &updated,
+		&key, &r.RequestHash); err != nil {
 		return Refund{}, err
 	}
-	r.ERSReference = ers.String
+	r.ERSReference, r.IdempotencyKey = ers.String, key.String
 	var err error
 	if r.CreatedAt, err = parseTime(created); err != nil {
 		return Refund{}, err
@@ -44,15 +50,50 @@ func scanRefund(s scanner) (Refund, error) {
 	return r, err
 }
 
-// BeginRefund records refund r (state "sending") unless, with the refunds
-// already recorded for its payment that may have happened (all but
-// "failed"), it would exceed limit: then ErrRefundExceeds. The check and the
-// insert share one BEGIN IMMEDIATE transaction, so two concurrent refunds
-// cannot both pass.
+// BeginRefund is BeginRefundIdempotent for a refund without an
+// Idempotency-Key: it records refund r (state "sending") or fails with
+// ErrRefundExceeds or ErrRefundPending.
 func (db *DB) BeginRefund(ctx context.Context, r Refund, limit money.Amount, a Audit) (Refund, error) {
+	r.IdempotencyKey = ""
+	out, _, err := db.BeginRefundIdempotent(ctx, r, limit, a)
+	return out, err
+}
+
+// BeginRefundIdempotent records refund r (state "sending") and reports begun=true,
+// unless one of these holds, all checked in one BEGIN IMMEDIATE transaction
+// so that concurrent requests cannot both pass:
+//
+//   - a refund with r's IdempotencyKey exists: with another RequestHash,
+//     ErrIdempotencyKey; in state "failed" (SEQR refused it or it was never
+//     sent, so nothing was refunded) it is made "sending" again and returned
+//     with begun=true; otherwise it is returned as it is with begun=false;
+//   - with the refunds of its payment that may have happened (all but
+//     "failed") it would exceed limit: ErrRefundExceeds;
+//   - another refund of the payment is "sending" or "unknown" (it may have
+//     been made): ErrRefundPending, naming it.
+func (db *DB) BeginRefundIdempotent(ctx context.Context, r Refund, limit money.Amount, a Audit) (Refund, bool, error) {
 	now := db.now()
-	r.State, r.CreatedAt, r.UpdatedAt = "sending", now, now
+	r.State, r.Error, r.CreatedAt, r.UpdatedAt = "sending", "", now, now
+	out, begun := r, true
 	err := db.write(ctx, func(tx *sql.Tx) error {
+		retry := false
+		if r.IdempotencyKey != "" {
+			old, err := scanRefund(tx.QueryRowContext(ctx, "SELECT "+refundCols+" FROM refunds WHERE idempotency_key = ?", r.IdempotencyKey))
+			switch {
+			case err == nil:
+				if old.RequestHash != r.RequestHash || old.PaymentID != r.PaymentID {
+					return ErrIdempotencyKey
+				}
+				if old.State != "failed" {
+					out, begun = old, false
+					return nil
+				}
+				retry = true
+				r.ID, r.CreatedAt = old.ID, old.CreatedAt
+			case !errors.Is(err, sql.ErrNoRows):
+				return err
+			}
+		}
 		var sum int64
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(amount), 0) FROM refunds
 			WHERE payment_id = ? AND state != 'failed'`, r.PaymentID).Scan(&sum); err != nil {
@@ -61,19 +102,94 @@ func (db *DB) BeginRefund(ctx context.Context, r Refund, limit money.Amount, a A
 		if money.Amount(sum)+r.Amount > limit {
 			return ErrRefundExceeds
 		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO refunds ("+refundCols+") VALUES (?, ?, ?, ?, NULL, ?, ?, ?, '', ?, ?)",
-			r.ID, r.PaymentID, int64(r.Amount), r.Currency, r.CashierID, r.Reason, r.State, fmtTime(now), fmtTime(now)); err != nil {
+		var openID, openState string
+		err := tx.QueryRowContext(ctx, `SELECT id, state FROM refunds WHERE payment_id = ? AND state IN ('sending', 'unknown')
+			ORDER BY created_at, id LIMIT 1`, r.PaymentID).Scan(&openID, &openState)
+		switch {
+		case err == nil:
+			return fmt.Errorf("%w: refund %s of this payment is %s", ErrRefundPending, openID, openState)
+		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
+		if retry {
+			_, err = tx.ExecContext(ctx, "UPDATE refunds SET state = 'sending', error = '', updated_at = ? WHERE id = ?", fmtTime(now), r.ID)
+		} else {
+			_, err = tx.ExecContext(ctx, "INSERT INTO refunds ("+refundCols+") VALUES (?, ?, ?, ?, NULL, ?, ?, ?, '', ?, ?, ?, ?)",
+				r.ID, r.PaymentID, int64(r.Amount), r.Currency, r.CashierID, r.Reason, r.State, fmtTime(now), fmtTime(now),
+				nullString(r.IdempotencyKey), r.RequestHash)
+		}
+		if err != nil {
+			return err
+		}
+		out = r
 		return insertAudit(ctx, tx, r.PaymentID, "", "", "", "", a, now)
 	})
-	if errors.Is(err, ErrRefundExceeds) {
-		return Refund{}, err
+	if errors.Is(err, ErrRefundExceeds) || errors.Is(err, ErrRefundPending) || errors.Is(err, ErrIdempotencyKey) {
+		return Refund{}, false, err
 	}
 	if err != nil {
-		return Refund{}, fmt.Errorf("begin refund %s: %w", r.ID, err)
+		return Refund{}, false, fmt.Errorf("begin refund %s: %w", r.ID, err)
+	}
+	return out, begun, nil
+}
+
+// RefundByKey returns the refund made with an Idempotency-Key, or ErrNotFound.
+func (db *DB) RefundByKey(ctx context.Context, key string) (Refund, error) {
+	r, err := scanRefund(db.r.QueryRowContext(ctx, "SELECT "+refundCols+" FROM refunds WHERE idempotency_key = ?", key))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Refund{}, fmt.Errorf("refund with key: %w", ErrNotFound)
+	}
+	if err != nil {
+		return Refund{}, fmt.Errorf("read refund by key: %w", err)
 	}
 	return r, nil
+}
+
+// MarkSendingRefundsUnknown makes every refund still "sending" (posd
+// stopped while refundPayment was on its way) "unknown" with errText and an
+// audit row each, and returns them. Run at start-up, before the API is ready.
+func (db *DB) MarkSendingRefundsUnknown(ctx context.Context, errText string, a Audit) ([]Refund, error) {
+	now := db.now()
+	var out []Refund
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, "SELECT "+refundCols+" FROM refunds WHERE state = 'sending' ORDER BY created_at, id")
+		if err != nil {
+			return err
+		}
+		var list []Refund
+		for rows.Next() {
+			r, err := scanRefund(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			list = append(list, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, r := range list {
+			if _, err := tx.ExecContext(ctx, "UPDATE refunds SET state = 'unknown', error = ?, updated_at = ? WHERE id = ?",
+				errText, fmtTime(now), r.ID); err != nil {
+				return err
+			}
+			ra := a
+			if ra.Detail == "" {
+				ra.Detail = fmt.Sprintf("refund %s of %s %s: %s", r.ID, r.Amount, r.Currency, errText)
+			}
+			if err := insertAudit(ctx, tx, r.PaymentID, "", "", "", "", ra, now); err != nil {
+				return err
+			}
+			r.State, r.Error, r.UpdatedAt = "unknown", errText, now
+			out = append(out, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mark sending refunds unknown: %w", err)
+	}
+	return out, nil
 }
 
 // FinishRefund sets a refund's outcome with its audit row.

@@ -33,6 +33,7 @@ var (
 	ErrDuplicateReference = errors.New("store: provider reference already recorded")
 	ErrIdempotencyKey     = errors.New("store: idempotency key used with another request")
 	ErrRefundExceeds      = errors.New("store: refunds would exceed the amount paid")
+	ErrRefundPending      = errors.New("store: another refund of the payment may have been made (sending or outcome unknown)")
 )
 
 // timeLayout is fixed-width so that text order in SQL is time order.

@@ -453,9 +453,9 @@ func TestReferencesAndLookups(t *testing.T) {
 	limit := money.MustParse("20.00")
 	_, err = db.BeginRefund(ctx, Refund{ID: "r1", PaymentID: "p1", Amount: money.MustParse("5.00"), Currency: "SEK"}, limit, a)
 	require.NoError(t, err)
-	_, err = db.BeginRefund(ctx, Refund{ID: "r2", PaymentID: "p1", Amount: money.MustParse("5.00"), Currency: "SEK"}, limit, a)
-	require.NoError(t, err)
 	_, err = db.FinishRefund(ctx, "r1", "done", "ERS-R1", "", a)
+	require.NoError(t, err)
+	_, err = db.BeginRefund(ctx, Refund{ID: "r2", PaymentID: "p1", Amount: money.MustParse("5.00"), Currency: "SEK"}, limit, a)
 	require.NoError(t, err)
 	var refs []string
 	require.NoError(t, db.DoneRefundReferences(ctx, func(ers string) { refs = append(refs, ers) }))
