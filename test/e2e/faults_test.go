@@ -39,6 +39,13 @@ type rig struct {
 
 func newRig(t *testing.T, simArgs []string, posdEnv ...string) *rig {
 	t.Helper()
+	return newRigVia(t, simArgs, nil, posdEnv...)
+}
+
+// newRigVia is newRig with posd reaching SEQR at via(paysim's base URL)
+// (a proxy in front of paysim) when via is not nil.
+func newRigVia(t *testing.T, simArgs []string, via func(base string) string, posdEnv ...string) *rig {
+	t.Helper()
 	r := &rig{t: t, ctx: context.Background(), bin: binaries(t), stateDir: t.TempDir(), seqrID: "FAULTTILL"}
 	p, base, err := harness.StartPaysim(r.bin, simArgs...)
 	require.NoError(t, err)
@@ -50,7 +57,11 @@ func newRig(t *testing.T, simArgs []string, posdEnv ...string) *rig {
 		}
 	})
 	r.sim = harness.NewSim(base)
-	posd, _, err := harness.StartPosd(r.bin, r.stateDir, base+"/soap/merchant/cashregister-2", posdEnv...)
+	seqrBase := base
+	if via != nil {
+		seqrBase = via(base)
+	}
+	posd, _, err := harness.StartPosd(r.bin, r.stateDir, seqrBase+"/soap/merchant/cashregister-2", posdEnv...)
 	require.NoError(t, err)
 	r.posd = posd
 	t.Cleanup(func() {
