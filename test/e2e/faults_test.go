@@ -543,3 +543,62 @@ func TestP6Offline(t *testing.T) {
 		r.payOnce()
 	})
 }
+
+// TestN3HungPolls is N3 with Toxiproxy's "timeout" toxic rather than
+// reset_peer: two polls get no answer at all. posd gives a poll up after
+// its poll timeout (5 s) and, one call in flight at most, skips the ticks
+// meanwhile; the next poll goes out on a new connection at the next tick.
+// The customer pays during the hang: no reversal, and PAID is recorded at
+// most poll timeout + 1 s after the link returned. (The spec's "1 s
+// cadence continues" cannot hold for a hung call without a second call in
+// flight; the gap is the poll timeout + up to 1 s.)
+func TestN3HungPolls(t *testing.T) {
+	const pollTimeout = 5 * time.Second // register.Config.PollTimeout default
+	r := newRig(t, nil)
+	p, err := r.create()
+	require.NoError(t, err)
+	require.Equal(t, "polling", p.State)
+	ref := p.InvoiceReference
+	require.NoError(t, harness.WaitFor(r.ctx, 5*time.Second, func() (bool, error) {
+		return len(r.calls("getPaymentStatus", ref)) >= 2, nil
+	}))
+
+	r.faults(harness.FaultRule{Service: "seqr", Operation: "getPaymentStatus", Mode: "drop", LatencyMs: 60_000, Count: 2})
+	require.NoError(t, harness.WaitFor(r.ctx, 5*time.Second, func() (bool, error) { return r.fired() >= 1, nil }))
+	_, err = r.sim.Pay(r.ctx, ref, "paid")
+	require.NoError(t, err)
+	q := r.waitFor(p.ID, 3*pollTimeout, "outageSince", func(p harness.PaymentDetail) bool { return p.OutageSince != nil })
+	t.Logf("outage: %q", q.Error)
+	q = r.waitFor(p.ID, 3*pollTimeout, "paid", func(p harness.PaymentDetail) bool { return p.State == "paid" })
+	seen := time.Now()
+
+	polls := r.calls("getPaymentStatus", ref)
+	hung, lastHung := 0, -1
+	var maxGap time.Duration
+	for i, c := range polls {
+		if c.Fault != "" {
+			hung++
+			lastHung = i
+		}
+		if i > 0 {
+			gap := c.Time.Sub(polls[i-1].Time)
+			maxGap = max(maxGap, gap)
+			assert.GreaterOrEqual(t, gap, 900*time.Millisecond, "poll %d only %s after the previous one: pile-up", i, gap)
+			assert.LessOrEqual(t, gap, pollTimeout+1600*time.Millisecond, "poll %d came %s after the previous one", i, gap)
+		}
+	}
+	require.Equal(t, 2, hung)
+	require.Less(t, lastHung, len(polls)-1)
+	back := polls[lastHung].Time // the next call would have been answered
+	t.Logf("%d polls, %d hung (given up after %s each); largest gap %s; paid seen %s after the link returned",
+		len(polls), hung, polls[lastHung].Duration.Round(time.Millisecond), maxGap.Round(time.Millisecond), seen.Sub(back).Round(time.Millisecond))
+	assert.Less(t, seen.Sub(back), pollTimeout+1500*time.Millisecond)
+	assert.Equal(t, "PAID", polls[lastHung+1].Detail["status"])
+
+	inv, err := r.sim.Invoice(r.ctx, ref)
+	require.NoError(t, err)
+	assert.Equal(t, "PAID", inv.Status)
+	assert.False(t, inv.Reversed)
+	assert.Equal(t, inv.ERSReference, q.ERSReference)
+	assert.Len(t, r.calls("sendInvoice", ""), 1)
+}
