@@ -119,6 +119,10 @@ func problemFor(err error) Problem {
 		return q
 	case errors.Is(err, register.ErrScanTimeout):
 		return p(http.StatusRequestTimeout, "scan-timeout", "No scan before the timeout")
+	case errors.Is(err, register.ErrCustomerPaid):
+		// Before provider-rejected, which it wraps: SEQR refused the cancel
+		// because the customer has paid. The front end must not void the sale.
+		return p(http.StatusConflict, "customer-paid", "The customer has paid; do not void the sale")
 	case errors.Is(err, register.ErrProviderRejected):
 		return p(http.StatusBadGateway, "provider-rejected", "Payment provider refused the request")
 	case errors.Is(err, register.ErrReportNotReady):

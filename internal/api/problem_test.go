@@ -39,6 +39,7 @@ func TestProblemForEverySentinel(t *testing.T) {
 		{register.ErrScanTimeout, 408, "scan-timeout", "", 0},
 		{register.ErrProviderRejected, 502, "provider-rejected", "", 0},
 		{register.ErrRefundOutcomeUnknown, 409, "outcome-unknown", "", 0},
+		{register.ErrCustomerPaid, 409, "customer-paid", "", 0},
 		{register.ErrReportNotReady, 503, "report-not-ready", "", 10},
 		{&requestError{Field: "amount", Message: "must be a string"}, 400, "invalid-request", "amount", 0},
 		{&http.MaxBytesError{Limit: MaxBodyBytes}, 413, "payload-too-large", "", 0},
@@ -122,7 +123,7 @@ func TestProblemTypesAreDocumented(t *testing.T) {
 	for _, slug := range []string{"validation", "invalid-request", "unauthorized", "forbidden-host", "cross-origin", "not-found",
 		"method-not-allowed", "payload-too-large", "unsupported-media-type", "offline", "not-ready", "not-registered",
 		"no-seqr-id", "already-registered", "storage", "idempotency-key", "invalid-state", "refund-exceeds", "scan-timeout",
-		"provider-rejected", "report-not-ready", "outcome-unknown", "internal"} {
+		"provider-rejected", "report-not-ready", "outcome-unknown", "customer-paid", "internal"} {
 		assert.True(t, strings.Contains(doc.raw, ProblemBase+slug), "problem type %s missing from api/openapi.yaml", slug)
 	}
 }

@@ -15,7 +15,10 @@ package register
 //	              20, 21, 29, 33, 37, 49, 54, any other code -> keep polling, error shown:
 //	                                         none of them says the customer did not pay
 //	cancelInvoice 0, 95                   -> canceled
-//	              50                      -> poll at once; recorded paid
+//	              50                      -> poll at once (or as soon as the poll in flight
+//	                                         returns); recorded paid. The cancel is answered
+//	                                         by a poll started after the 50: paid, or
+//	                                         ErrCustomerPaid if it was not PAID yet
 //	              48, 51                  -> keep polling (customer confirming)
 //	              any other code/transport -> keep polling; when posd itself cancels
 //	                                         after DecisionLimit and SEQR refuses with a
@@ -32,6 +35,13 @@ import (
 	"github.com/posd/posd/internal/seqr"
 	"github.com/posd/posd/internal/store"
 )
+
+// ErrCustomerPaid answers a cancel that SEQR refused with 50
+// (CANNOT_CANCEL_PAID_INVOICE) when no poll since has confirmed PAID yet:
+// the customer has paid, posd is recording the payment, and the sale must
+// not be voided. It wraps ErrProviderRejected (SEQR refused the cancel);
+// the API answers it with its own 409 problem type, customer-paid.
+var ErrCustomerPaid = fmt.Errorf("%w: the customer has paid (cancelInvoice 50); recording the payment: do not void the sale", ErrProviderRejected)
 
 // tracker is the handle of one payment's poll loop. Cashier decisions go
 // through cmds so the loop is the only goroutine that decides the payment.
@@ -56,6 +66,14 @@ type pollResult struct {
 	st  seqr.PaymentStatus
 	err error
 	rtt time.Duration
+	seq int // which poll of the loop (1, 2, ...)
+}
+
+// pollWaiter is a cancel answered 50, waiting for a poll started after the
+// 50 (seq >= minSeq): an older poll's answer says nothing about it.
+type pollWaiter struct {
+	reply  chan cmdReply
+	minSeq int
 }
 
 type cancelResult struct {
@@ -99,7 +117,9 @@ type loop struct {
 	cancels        chan cancelResult
 	inFlight       bool
 	cancelInFlight bool
-	waitPoll       []chan cmdReply // replies owed after the next poll (cancel answered 50)
+	pollSeq        int          // polls started
+	pollSoon       bool         // poll again as soon as the one in flight returns (after a 50)
+	waitPoll       []pollWaiter // cancels answered 50, owed a reply from a later poll
 	nextAutoCancel time.Time
 }
 
@@ -130,6 +150,10 @@ func (r *Register) track(ctx context.Context, t *tracker, p store.Payment) {
 			l.inFlight = false
 			if l.onPoll(ctx, res) {
 				return
+			}
+			if l.pollSoon {
+				l.pollSoon = false
+				l.poll(ctx)
 			}
 		case cmd := <-t.cmds:
 			if l.onCommand(ctx, cmd) {
@@ -163,9 +187,20 @@ func (l *loop) drain() {
 			res.reply <- cmdReply{p: l.p, err: err}
 		}
 	}
-	for _, ch := range l.waitPoll {
-		ch <- cmdReply{p: l.p}
+	for _, w := range l.waitPoll {
+		w.reply <- l.cancel50Reply()
 	}
+	l.waitPoll = nil
+}
+
+// cancel50Reply is the answer to a cancel that SEQR refused with 50: the
+// payment as recorded once a poll confirmed PAID (or another final state);
+// otherwise ErrCustomerPaid, never the open payment as if nothing happened.
+func (l *loop) cancel50Reply() cmdReply {
+	if State(l.p.State).Final() {
+		return cmdReply{p: l.p}
+	}
+	return cmdReply{p: l.p, err: fmt.Errorf("cancel %s: %w", l.p.ID, ErrCustomerPaid)}
 }
 
 func (l *loop) setLive() {
@@ -196,13 +231,14 @@ func (l *loop) poll(ctx context.Context) {
 		return
 	}
 	l.inFlight = true
-	ref, ver, p := l.p.InvoiceReference, l.live.version, l.principal
+	l.pollSeq++
+	ref, ver, p, seq := l.p.InvoiceReference, l.live.version, l.principal, l.pollSeq
 	go func() {
 		cctx, cancel := context.WithTimeout(ctx, l.r.cfg.PollTimeout)
 		defer cancel()
 		start := time.Now()
 		st, err := l.r.seqr.GetPaymentStatus(cctx, p, ref, ver)
-		l.results <- pollResult{st: st, err: err, rtt: time.Since(start)}
+		l.results <- pollResult{st: st, err: err, rtt: time.Since(start), seq: seq}
 	}()
 }
 
@@ -280,7 +316,7 @@ func describe(op string, err error) string {
 func (l *loop) onPoll(ctx context.Context, res pollResult) bool {
 	r := l.r
 	r.obs.PollRoundTrip(res.rtt, res.err)
-	defer l.flushWaitPoll()
+	defer l.flushWaitPoll(res.seq)
 	if res.err != nil {
 		msg := describe("getPaymentStatus", res.err) + " (payment still open)"
 		changed := l.live.err != msg
@@ -337,11 +373,21 @@ func (l *loop) onPoll(ctx context.Context, res pollResult) bool {
 	return false
 }
 
-func (l *loop) flushWaitPoll() {
-	for _, ch := range l.waitPoll {
-		ch <- cmdReply{p: l.p}
+// flushWaitPoll answers the cancels answered 50 after poll seq: each once
+// the payment is final (recorded paid), or once a poll started after its 50
+// has come back without PAID (ErrCustomerPaid). A poll started before the
+// 50 answers nobody; the follow-up poll is then started at once.
+func (l *loop) flushWaitPoll(seq int) {
+	keep := l.waitPoll[:0]
+	for _, w := range l.waitPoll {
+		if State(l.p.State).Final() || seq >= w.minSeq {
+			w.reply <- l.cancel50Reply()
+			continue
+		}
+		keep = append(keep, w)
+		l.pollSoon = true
 	}
-	l.waitPoll = nil
+	l.waitPoll = keep
 }
 
 // persistProgress writes the poll counters and outage mark; an audit row is
@@ -473,10 +519,15 @@ func (l *loop) onCancel(ctx context.Context, res cancelResult) bool {
 		return done
 	case isCode && code == seqr.ResultCannotCancelPaidInvoice:
 		r.audit(ctx, l.p.ID, res.actor, "cancel", "failure: 50 CANNOT_CANCEL_PAID_INVOICE", "the customer has paid; recording the payment")
+		// Only a poll started from now on can show the PAID behind the 50.
 		if res.reply != nil {
-			l.waitPoll = append(l.waitPoll, res.reply)
+			l.waitPoll = append(l.waitPoll, pollWaiter{reply: res.reply, minSeq: l.pollSeq + 1})
 		}
-		l.poll(ctx)
+		if l.inFlight {
+			l.pollSoon = true
+		} else {
+			l.poll(ctx)
+		}
 		return false
 	}
 	msg := describe("cancelInvoice", res.err)
