@@ -117,6 +117,7 @@ type loop struct {
 	cancels        chan cancelResult
 	inFlight       bool
 	cancelInFlight bool
+	cancelAuto     bool         // the cancel in flight is posd's own (decision limit)
 	pollSeq        int          // polls started
 	pollSoon       bool         // poll again as soon as the one in flight returns (after a 50)
 	waitPoll       []pollWaiter // cancels answered 50, owed a reply from a later poll
@@ -243,7 +244,7 @@ func (l *loop) poll(ctx context.Context) {
 }
 
 func (l *loop) startCancel(ctx context.Context, actor string, auto bool, reply chan cmdReply) {
-	l.cancelInFlight = true
+	l.cancelInFlight, l.cancelAuto = true, auto
 	ref, p := l.p.InvoiceReference, l.principal
 	go func() {
 		cctx, cancel := context.WithTimeout(ctx, l.r.cfg.CallTimeout)
@@ -453,6 +454,16 @@ func (l *loop) onCommand(ctx context.Context, cmd trackerCmd) bool {
 	r := l.r
 	switch cmd.kind {
 	case "retry":
+		if l.cancelInFlight {
+			// The cancel may still succeed and close the payment: a new
+			// window now would tell the cashier the opposite.
+			who := "the cashier's cancel"
+			if l.cancelAuto {
+				who = "posd's cancel after the decision limit"
+			}
+			cmd.reply <- cmdReply{p: l.p, err: fmt.Errorf("try again %s: %s is in progress; wait for its outcome: %w", l.p.ID, who, ErrInvalidState)}
+			return false
+		}
 		switch State(l.p.State) {
 		case StatePolling:
 			cmd.reply <- cmdReply{p: l.p} // pressed twice: the window is already running
