@@ -102,6 +102,10 @@ func (r *Register) Refund(ctx context.Context, id, idempotencyKey string, req Re
 	ersRef, err := r.seqr.RefundPayment(cctx, term.principal(), p.ERSReference, seqr.Invoice{
 		Title: "Refund", CashierID: req.CashierID, Total: req.Amount, Currency: p.Currency,
 	})
+	if err == nil && strings.TrimSpace(ersRef) == "" {
+		// Nothing to record or post, yet the refund may have been made.
+		err = errors.New("refundPayment answered 0 without an ersReference")
+	}
 	rctx := context.WithoutCancel(ctx)
 	finish := func(state, ers, errText string) (store.Refund, error) {
 		outcome := "success"
@@ -179,6 +183,16 @@ func (r *Register) saveRefundLater(ctx context.Context, id, ers string, finish f
 // the background retry (new payments refused until it is written).
 func (r *Register) postRefund(ctx context.Context, done store.Refund) {
 	if err := r.appendPost(refundPost(done)); err != nil {
+		if errors.Is(err, receipt.ErrInvalidPost) {
+			// The file refuses this post whatever the disk does: retrying
+			// would refuse every new payment forever. Raised for manual
+			// handling; the refund stays recorded in the database.
+			r.log.Error("refund post refused by the receipt file; raised for manual handling", zap.String("payment", done.PaymentID),
+				zap.String("refund", done.ID), zap.String("ersReference", done.ERSReference), zap.Error(err))
+			r.audit(ctx, done.PaymentID, "posd", "refund_post", "failure: "+err.Error(),
+				"refund "+done.ID+" ("+done.ERSReference+") recorded in the database but refused by the receipt file")
+			return
+		}
 		r.log.Error("refund post not written yet; retrying", zap.String("refund", done.ID), zap.Error(err))
 		r.block("post:" + done.ERSReference) // refuse new payments until the post is written (D1)
 		r.startLoop(ctx, spawnReq{posts: []receipt.Post{refundPost(done)}})

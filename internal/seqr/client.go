@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/posd/posd/internal/money"
@@ -217,7 +218,13 @@ func (c *Client) RefundPayment(ctx context.Context, p Principal, ersRef string, 
 		return "", invalid(opRefundPayment, err)
 	}
 	err = c.call(ctx, opRefundPayment, body, []string{p.Password}, func(ret *node) error {
-		refundERSRef = ret.str("ersReference")
+		// 0 without a reference: the refund may have been made, but there
+		// is nothing to record or post. An error whose outcome is unknown
+		// (it arrived, so never ErrNotSent), not a silent empty success.
+		refundERSRef = strings.TrimSpace(ret.str("ersReference"))
+		if refundERSRef == "" {
+			return errors.New("resultCode 0 without an ersReference: outcome unknown")
+		}
 		return nil
 	})
 	if err != nil {
