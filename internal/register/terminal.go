@@ -123,7 +123,8 @@ func (r *Register) RegisterTerminal(ctx context.Context, req RegisterTerminalReq
 }
 
 // UnregisterTerminal removes this till from SEQR and forgets it locally.
-// Refused while payments are open.
+// Refused while payments are open; an unknown payment without a reference
+// is not open (it can never be polled, SEQR reverses it) and does not block.
 func (r *Register) UnregisterTerminal(ctx context.Context) error {
 	t, err := r.terminal(ctx)
 	if err != nil {

@@ -214,11 +214,15 @@ func (db *DB) queryPayments(ctx context.Context, q string, args ...any) ([]Payme
 	return out, nil
 }
 
-// CountOpen counts payments not in a final state.
+// CountOpen counts payments not in a final state that can still change. An
+// "unknown" payment with neither an invoice nor an ersReference is left out:
+// it can never be polled (SEQR reverses any payment nobody polls), so it
+// stays unknown, listed by Payments("unknown"), without blocking anything.
 func (db *DB) CountOpen(ctx context.Context) (int, error) {
 	var n int
 	err := db.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM payments
-		WHERE state IN ('created','polling','awaiting_decision','unknown')`).Scan(&n)
+		WHERE state IN ('created','polling','awaiting_decision')
+		   OR (state = 'unknown' AND (COALESCE(invoice_reference, '') != '' OR COALESCE(ers_reference, '') != ''))`).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count open payments: %w", err)
 	}

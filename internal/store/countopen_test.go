@@ -1,0 +1,37 @@
+package store
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// CountOpen counts what can still change: an unknown payment without any
+// reference can never be polled and is not open.
+func TestCountOpenSkipsUnknownWithoutReference(t *testing.T) {
+	db, _ := openTest(t)
+	ctx := context.Background()
+	a := Audit{Actor: "c", Event: "seed", Outcome: "success"}
+	for _, p := range []struct{ id, state, inv, ers string }{
+		{"p1", "created", "", ""},
+		{"p2", "polling", "INV-2", ""},
+		{"p3", "awaiting_decision", "INV-3", ""},
+		{"p4", "unknown", "INV-4", ""}, // polled again at start-up
+		{"p5", "unknown", "", ""},      // never polled: SEQR reverses it
+		{"p6", "unknown", "", "ERS-6"}, // recording to finish
+		{"p7", "paid", "INV-7", "ERS-7"},
+	} {
+		q := testPayment(p.id, "k-"+p.id)
+		q.State, q.InvoiceReference, q.ERSReference = p.state, p.inv, p.ers
+		_, _, err := db.CreatePayment(ctx, q, a)
+		require.NoError(t, err)
+	}
+	n, err := db.CountOpen(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 5, n)
+	list, err := db.Payments(ctx, "unknown")
+	require.NoError(t, err)
+	assert.Len(t, list, 3, "still listed")
+}
