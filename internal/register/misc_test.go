@@ -20,6 +20,7 @@ import (
 	"github.com/posd/posd/internal/receipt"
 	"github.com/posd/posd/internal/scanner"
 	"github.com/posd/posd/internal/seqr"
+	"github.com/posd/posd/internal/store"
 )
 
 // paidPayment runs a payment to paid on the fake.
@@ -382,6 +383,13 @@ func TestClosePeriodRaisesOpenPaymentPaidAtSEQR(t *testing.T) {
 		defer h.close()
 		ctx := context.Background()
 		p, _, err := h.r.CreatePayment(ctx, "k1", sale("20.00"))
+		require.NoError(t, err)
+		// E2 is about an UNKNOWN sale (a polling one refuses the close):
+		// posd's own cancel was refused, so the outcome is unknown while
+		// polling goes on.
+		_, err = h.db.Transition(ctx, p.ID, []string{string(StatePolling)},
+			store.Audit{Actor: "posd", Event: "decision_limit", Outcome: "failure: 54", Origin: "poll"},
+			func(q *store.Payment) error { q.State = string(StateUnknown); return nil })
 		require.NoError(t, err)
 		fake.mu.Lock()
 		fake.report = func(n int, id string) (seqr.Report, error) {

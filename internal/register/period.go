@@ -42,6 +42,12 @@ func (r *Register) ClosePeriod(ctx context.Context) (PeriodReport, error) {
 		return PeriodReport{}, err
 	}
 	if !ok {
+		// A payment still open could be paid at SEQR before the mark and
+		// recorded here after it (or the other way round): refuse until
+		// it is final. A period already marked is re-read regardless.
+		if err := r.checkNoneInFlight(ctx); err != nil {
+			return PeriodReport{}, err
+		}
 		if period, err = r.markPeriod(ctx, term); err != nil {
 			return PeriodReport{}, err
 		}
@@ -82,6 +88,29 @@ func (r *Register) ClosePeriod(ctx context.Context) (PeriodReport, error) {
 			zap.Int("remoteCount", rep.RemoteCount), zap.Int("localCount", rep.LocalCount))
 	}
 	return rep, nil
+}
+
+// checkNoneInFlight refuses a period close while any payment is polling,
+// awaiting the cashier's decision or being recorded (also a PAID held in
+// memory for want of storage).
+func (r *Register) checkNoneInFlight(ctx context.Context) error {
+	n, err := r.db.CountInFlight(ctx)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	for key := range r.blocked {
+		if !strings.Contains(key, ":") { // a payment id: its PAID is held in memory
+			if sp, err := r.db.Payment(ctx, key); err == nil && State(sp.State) != StatePolling && State(sp.State) != StateAwaitingDecision {
+				n++ // not counted above
+			}
+		}
+	}
+	r.mu.Unlock()
+	if n > 0 {
+		return fmt.Errorf("close period: %d payments still open: finish or cancel them before closing the period: %w", n, ErrInvalidState)
+	}
+	return nil
 }
 
 func (r *Register) markPeriod(ctx context.Context, term terminalCreds) (store.Period, error) {
@@ -195,6 +224,23 @@ func (r *Register) compare(ctx context.Context, period store.Period, summary, de
 		local[p.ERSReference] = p.Amount
 		rep.LocalCount++
 		rep.LocalTotal += p.Amount
+	}
+	// STD_RECON_007 names SEQR's transactions by ersReference: a payment
+	// SEQR counts in this period that posd recorded paid just outside the
+	// period's local bounds (paid at SEQR before the mark, polled after)
+	// is matched by its reference, not reported missing.
+	for ref := range remote {
+		if _, ok := local[ref]; ok {
+			continue
+		}
+		if p, err := r.db.PaymentByReference(ctx, ref); err == nil && State(p.State) == StatePaid {
+			r.log.Info("period: payment recorded outside the period's bounds matched by ersReference",
+				zap.String("payment", p.ID), zap.String("ersReference", ref), zap.Time("paidAt", p.PaidAt),
+				zap.String("period", period.TransactionPeriodID))
+			local[ref] = p.Amount
+			rep.LocalCount++
+			rep.LocalTotal += p.Amount
+		}
 	}
 	for ref := range remote {
 		if _, ok := local[ref]; !ok {

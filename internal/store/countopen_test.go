@@ -35,3 +35,29 @@ func TestCountOpenSkipsUnknownWithoutReference(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, list, 3, "still listed")
 }
+
+// CountInFlight counts payments that may still become paid or whose PAID
+// is being recorded (a period close waits for them).
+func TestCountInFlight(t *testing.T) {
+	db, _ := openTest(t)
+	ctx := context.Background()
+	a := Audit{Actor: "c", Event: "seed", Outcome: "success"}
+	for _, p := range []struct{ id, state, inv, ers string }{
+		{"p1", "created", "", ""},
+		{"p2", "polling", "INV-2", ""},
+		{"p3", "awaiting_decision", "INV-3", ""},
+		{"p4", "polling", "INV-4", "ERS-4"}, // PAID seen, being recorded
+		{"p5", "unknown", "INV-5", "ERS-5"}, // recording to finish
+		{"p6", "unknown", "INV-6", ""},
+		{"p7", "paid", "INV-7", "ERS-7"},
+		{"p8", "canceled", "INV-8", ""},
+	} {
+		q := testPayment(p.id, "k-"+p.id)
+		q.State, q.InvoiceReference, q.ERSReference = p.state, p.inv, p.ers
+		_, _, err := db.CreatePayment(ctx, q, a)
+		require.NoError(t, err)
+	}
+	n, err := db.CountInFlight(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 5, n)
+}

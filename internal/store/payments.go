@@ -229,6 +229,21 @@ func (db *DB) CountOpen(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// CountInFlight counts payments that may still become paid, or whose PAID is
+// being recorded: created, polling, awaiting_decision, and any not yet paid
+// with its ersReference committed. A period is not closed while there are
+// any, so no payment is paid on one side of the mark and recorded on the other.
+func (db *DB) CountInFlight(ctx context.Context) (int, error) {
+	var n int
+	err := db.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM payments
+		WHERE state IN ('created','polling','awaiting_decision')
+		   OR (state != 'paid' AND COALESCE(ers_reference, '') != '')`).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count payments in flight: %w", err)
+	}
+	return n, nil
+}
+
 // Transition changes payment id in one transaction: it reads the row, checks
 // that its state is one of from (any state when from is empty), lets change
 // edit it, writes the row back and, when a.Event is set, appends the audit
