@@ -363,10 +363,11 @@ func (r *runner) payment(ctx context.Context, i int) error {
 				return err
 			}
 			r.rep.CustomerPaid++
-		case x < r.cfg.PayRate+r.cfg.LateRate:
+		case x < r.cfg.PayRate+r.cfg.LateRate && p.InvoiceReference != "":
+			// Only a payment posd polls reaches the end of its window.
 			late = true
 			r.rep.CustomerLate++
-		case x < r.cfg.PayRate+r.cfg.LateRate+r.cfg.RejectRate:
+		case x >= r.cfg.PayRate+r.cfg.LateRate && x < r.cfg.PayRate+r.cfg.LateRate+r.cfg.RejectRate:
 			if _, err := r.sim.Pay(ctx, ref, "reject"); err != nil {
 				return fmt.Errorf("customer rejects %s: %w", ref, err)
 			}
