@@ -154,6 +154,9 @@ func (r *Register) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := r.recoverRefunds(ctx); err != nil {
+		return err
+	}
 	for _, req := range reqs {
 		start(req)
 	}
@@ -273,7 +276,7 @@ func (r *Register) probeLoop(ctx context.Context) {
 	defer t.Stop()
 	for {
 		r.probe(ctx)
-		r.checkStorage(ctx)
+		_ = r.checkDurable(ctx) // the database and the receipt file; kept for Status()
 		select {
 		case <-ctx.Done():
 			return

@@ -51,13 +51,18 @@ func (r *Register) record(ctx context.Context, p store.Payment, rq recordReq) (s
 			r.unblock(p.ID)
 			return next, true
 		}
-		if errors.Is(err, store.ErrDuplicateReference) {
-			// SEQR gave a reference already recorded for another payment:
-			// never a second record of one transaction. Raised for manual
-			// handling (the period report settles it), never retried.
+		if errors.Is(err, store.ErrDuplicateReference) || errors.Is(err, receipt.ErrInvalidPost) {
+			// SEQR gave a reference already recorded for another payment,
+			// or one the receipt file cannot hold: never a second record of
+			// one transaction, and never a retry that blocks every later
+			// sale. Raised for manual handling (the period report settles
+			// it).
 			r.unblock(p.ID)
 			msg := "SEQR reported PAID with ersReference " + rq.ers + ", already recorded for another payment; check the period report"
-			r.log.Error("duplicate ersReference", zap.String("payment", p.ID), zap.String("ersReference", rq.ers))
+			if errors.Is(err, receipt.ErrInvalidPost) {
+				msg = "SEQR reported PAID, but its ersReference cannot be written to the receipt file (" + err.Error() + "); check the period report"
+			}
+			r.log.Error("paid payment raised for manual handling", zap.String("payment", p.ID), zap.String("ersReference", rq.ers), zap.Error(err))
 			if next, terr := r.db.Transition(context.WithoutCancel(ctx), p.ID, openStates,
 				store.Audit{Actor: "posd", Event: "paid_received", Outcome: "failure: duplicate ersReference", Origin: rq.origin, Detail: msg},
 				func(q *store.Payment) error { q.State, q.Error = string(StateUnknown), msg; return nil }); terr == nil {
@@ -293,7 +298,12 @@ func (r *Register) appendLater(ctx context.Context, posts []receipt.Post) {
 			return
 		}
 		if err := r.appendPost(posts[0]); err != nil {
-			continue
+			if !errors.Is(err, receipt.ErrInvalidPost) {
+				continue
+			}
+			// A post the file can never hold must not block sales for ever.
+			r.log.Error("transaction post cannot be written; raised for manual handling",
+				zap.String("payment", posts[0].PaymentID), zap.String("reference", posts[0].Reference), zap.Error(err))
 		}
 		r.unblock(key)
 		posts = posts[1:]

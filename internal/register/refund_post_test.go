@@ -84,3 +84,51 @@ func TestRefundInvalidPostRaisedNotRetried(t *testing.T) {
 		assert.True(t, found, "audit row for the refused post")
 	})
 }
+
+// invalidPaymentPostJournal refuses payment posts as invalid.
+type invalidPaymentPostJournal struct{ *receipt.Journal }
+
+func (j *invalidPaymentPostJournal) Append(p receipt.Post) (receipt.Post, error) {
+	if p.Kind == "payment" {
+		return receipt.Post{}, fmt.Errorf("append %s: %w: reference too long", p.Reference, receipt.ErrInvalidPost)
+	}
+	return j.Journal.Append(p)
+}
+
+// A PAID whose post the receipt file refuses as invalid is never shown paid
+// without its post, is raised for manual handling once, and does not keep
+// every later sale blocked.
+func TestPaidInvalidPostRaisedNotRetried(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		core, logs := observer.New(zapcore.InfoLevel)
+		h := newHarness(t, paidFake(), harnessOpt{logger: zap.New(core),
+			wrap: func(j *receipt.Journal) Journal { return &invalidPaymentPostJournal{Journal: j} }})
+		defer h.close()
+		ctx := context.Background()
+		p, _, err := h.r.CreatePayment(ctx, "k1", sale("10.00"))
+		require.NoError(t, err)
+		ch, cancel := h.r.Subscribe(p.ID)
+		defer cancel()
+		// Bounded in fake time: a recording retried for ever never gets here.
+		limit := time.After(10 * time.Minute)
+		var got Payment
+	wait:
+		for {
+			select {
+			case ev := <-ch:
+				if ev.Type == "state" && ev.State == StateUnknown {
+					got = ev.Payment
+					break wait
+				}
+			case <-limit:
+				t.Fatal("the paid payment was never raised for manual handling: its recording is retried for ever")
+			}
+		}
+		assert.Contains(t, got.Error, "cannot be written to the receipt file")
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		assert.Equal(t, 1, logs.FilterMessageSnippet("raised for manual handling").Len())
+		_, _, err = h.r.CreatePayment(ctx, "k2", sale("5.00"))
+		require.NoError(t, err, "new payments go on")
+	})
+}

@@ -25,7 +25,7 @@ import (
 //	RegisterTerminal(ctx, RegisterTerminalRequest) (Terminal, error)
 //	UnregisterTerminal(ctx) error
 //	AssignSeqrID(ctx, seqrID string) (Terminal, error)
-//	AssignSeqrIDByScan(ctx, timeout time.Duration) (Terminal, error)   ErrScanTimeout, *ScanError
+//	AssignSeqrIDByScan(ctx, timeout time.Duration) (Terminal, error)   ErrScanTimeout; *ValidationError (field seqrId) saying what was read
 //	HandleScan(s scanner.Scan)                          from the scanner supervisor
 //	CreatePayment(ctx, idempotencyKey string, req PaymentRequest) (p Payment, created bool, err error)
 //	Payment(ctx, id string) (Payment, error)
@@ -33,7 +33,7 @@ import (
 //	Subscribe(id string) (events <-chan Event, cancel func())
 //	Retry(ctx, id string) (Payment, error)
 //	Cancel(ctx, id string) (Payment, error)
-//	Refund(ctx, id string, req RefundRequest) (Refund, error)
+//	Refund(ctx, id, idempotencyKey string, req RefundRequest) (r Refund, created bool, err error)
 //	Journal(ctx, after int64) ([]receipt.Post, error)
 //	ClosePeriod(ctx) (PeriodReport, error)
 //	ReprintReceipt(ctx, id string) error
