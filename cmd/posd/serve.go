@@ -256,7 +256,16 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 		return nil
 	})
-	g.Go(func() error { return srv.Run(gctx) })
+	// The API stops first on shutdown (see below), on a context of its own,
+	// so that no payment is accepted after the poll loops have stopped and
+	// open payments keep being polled while the API drains.
+	apiCtx, stopAPI := context.WithCancel(gctx)
+	defer stopAPI()
+	apiDone := make(chan struct{})
+	g.Go(func() error {
+		defer close(apiDone)
+		return srv.Run(apiCtx)
+	})
 	if scan != nil {
 		g.Go(func() error { return scan.Run(gctx) })
 	}
@@ -301,12 +310,23 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	case <-gctx.Done():
 		notify("STOPPING=1")
 	}
+	// Refuse new requests and let the ones in hand finish (srv.Run shuts
+	// down with its own deadline) while the register still polls, then stop
+	// the register, the devices and the loops.
+	// Both steps share one deadline, inside the unit's TimeoutStopSec.
+	stopCtx, stopDone := context.WithTimeout(context.Background(), shutdownDeadline)
+	defer stopDone()
+	stopAPI()
+	select {
+	case <-apiDone:
+	case <-stopCtx.Done():
+	}
 	cancelRun()
 	done := make(chan error, 1)
 	go func() { done <- g.Wait() }()
 	select {
 	case err = <-done:
-	case <-time.After(shutdownDeadline):
+	case <-stopCtx.Done():
 		return fmt.Errorf("shutdown took longer than %s; open payments resume at the next start", shutdownDeadline)
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {
