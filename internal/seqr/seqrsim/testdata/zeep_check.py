@@ -1,11 +1,14 @@
 # Third-party check of the emulator's WSDL: python3-zeep (Debian package) loads
-# ?wsdl in strict mode and calls all 13 merchant operations on both endpoints.
+# ?wsdl in strict mode and calls all 13 merchant operations on both endpoints,
+# and exits 1 when an answer is not the one the spec gives. Run by
+# TestWSDLWithZeep (seqrsim), or by hand:
 #   go run ./cmd/paysim --listen 127.0.0.1:8479 &
 #   /usr/bin/python3 internal/seqr/seqrsim/testdata/zeep_check.py http://127.0.0.1:8479
 import sys, base64, datetime
 from decimal import Decimal
 from zeep import Client, Settings
 base = sys.argv[1]
+failed = []
 for path in ["/soap/merchant/cashregister-2", "/extclientproxy/service/v2"]:
     c = Client(base + path + "?wsdl", settings=Settings(strict=True))
     svc = c.service
@@ -48,5 +51,16 @@ for path in ["/soap/merchant/cashregister-2", "/extclientproxy/service/v2"]:
     res["executeReport"] = (rep.resultCode, rep.resultDescription)
     res["benchmarkingNop"] = svc.benchmarkingNop().resultCode
     res["unregisterTerminal"] = svc.unregisterTerminal(context=ctx).resultCode
+    want = {"assignSeqrId": 0, "sendInvoice": 0, "getPaymentStatus": (0, "ISSUED", 1), "updateInvoice": 0,
+            "getPaymentStatus paid": ("PAID", 3, Decimal("20.00"), True), "submitPaymentReceipt": 0,
+            "refundPayment": 0, "cancelInvoice": 0, "commitReservation": 96, "markTransactionPeriod": 0,
+            "executeReport": (2, "REPORT_NOT_READY"), "benchmarkingNop": 0, "unregisterTerminal": 0}
+    if len(ops) != 13:
+        failed.append("%s: %d operations in the WSDL, want the 13 merchant operations" % (path, len(ops)))
     for k, v in res.items():
         print("  ", k, v)
+        if want.get(k) != v:
+            failed.append("%s %s: got %r, want %r" % (path, k, v, want.get(k)))
+for f in failed:
+    print("FAIL", f)
+sys.exit(1 if failed else 0)
