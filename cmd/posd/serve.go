@@ -184,7 +184,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	// to the register: the closure breaks the cycle (reg is set before Run).
 	var reg *register.Register
 	var scan *scanner.Scanner
-	deps := register.Deps{Store: db, SEQR: client, Journal: journal, Logger: log.Named("register"), Observer: obs}
+	deps := register.Deps{Store: db, SEQR: client, Journal: journal, Logger: log.Named("register"), Observer: obs, Crash: crashHook()}
 	if cfg.Scanner.Device != "" {
 		scan, err = scanner.New(scanner.Config{
 			Device: cfg.Scanner.Device, Baud: cfg.Scanner.Baud, DataBits: cfg.Scanner.DataBits,
@@ -204,6 +204,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			// The worker reports from its own goroutine, which starts after
 			// reg is set below; the register tells the payments' streams.
 			OnStatus: func(st printer.Status) { reg.PrinterStatusChanged(st) },
+			Crash:    crashHook(), // nil unless built with -tags crashpoints (K2)
 		}, register.PrintQueue(db))
 		if err != nil {
 			return &configError{err: fmt.Errorf("printer: %w", err)}

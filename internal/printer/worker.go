@@ -42,7 +42,17 @@ type WorkerConfig struct {
 	// change of Status (register forwards it to the payment's event
 	// stream). It must not block.
 	OnStatus func(Status)
+	// Crash, if set, is called at CrashBeforeWrite and CrashAfterConfirm
+	// (reliability K2: cmd/posd built with -tags crashpoints kills itself
+	// there). nil: nothing happens; production builds never set it.
+	Crash func(point string)
 }
+
+// Crash points passed to WorkerConfig.Crash.
+const (
+	CrashBeforeWrite  = "print-before" // a job about to be marked started and sent
+	CrashAfterConfirm = "print-after"  // the printer confirmed the job; not yet recorded printed
+)
 
 // WorkerOption changes how a Worker is built.
 type WorkerOption func(*Worker)
@@ -331,6 +341,7 @@ func (w *Worker) print(ctx context.Context, job Job) error {
 		w.log.Error("printer job cannot be printed", zap.Int64("job", job.ID), zap.String("reason", reason))
 		return nil
 	}
+	w.crashAt(CrashBeforeWrite)
 	if err := w.queue.JobStarted(ctx, job.ID); err != nil {
 		// Without a durable "started" mark a crash mid-job would reprint
 		// without COPY, so nothing is sent.
@@ -353,6 +364,7 @@ func (w *Worker) print(ctx context.Context, job Job) error {
 			return err
 		}
 	}
+	w.crashAt(CrashAfterConfirm)
 	if err := w.queue.JobPrinted(ctx, job.ID); err != nil {
 		w.log.Error("printer job printed but not recorded", zap.Int64("job", job.ID), zap.Error(err))
 		return nil
@@ -361,6 +373,12 @@ func (w *Worker) print(ctx context.Context, job Job) error {
 	w.log.Info("printer job printed", zap.Int64("job", job.ID), zap.String("payment", job.PaymentID), zap.Bool("copy", copyMark))
 	w.refreshQueued(ctx)
 	return nil
+}
+
+func (w *Worker) crashAt(point string) {
+	if w.cfg.Crash != nil {
+		w.cfg.Crash(point)
+	}
 }
 
 func (w *Worker) failJob(ctx context.Context, id int64, cause error) {

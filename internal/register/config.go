@@ -108,6 +108,29 @@ type Deps struct {
 	Scanner  ScannerStatus    // optional, for Status
 	Printer  PrinterStatus    // optional, for Status
 	Observer Observer         // optional metrics hooks
+	// Crash, if set, is called at the named points of the money path below
+	// (reliability K2: cmd/posd built with -tags crashpoints kills itself
+	// there). nil: nothing happens; production builds never set it.
+	Crash func(point string)
+}
+
+// Crash points passed to Deps.Crash, in the order a paid sale meets them.
+const (
+	CrashInvoiceReply     = "invoice-reply"     // sendInvoice answered; invoiceReference not committed
+	CrashInvoiceCommitted = "invoice-committed" // invoiceReference committed (polling)
+	CrashPaidSeen         = "paid-seen"         // PAID polled; ersReference not committed
+	CrashERSCommitted     = "ers-committed"     // ersReference committed; no journal post yet
+	CrashJournalAppended  = "journal-appended"  // post appended and fsynced; state paid not committed
+	CrashPaidCommitted    = "paid-committed"    // state paid, outbox item and print job committed
+	CrashSubmitBefore     = "submit-before"     // submitPaymentReceipt about to be sent
+	CrashSubmitAfter      = "submit-after"      // submitPaymentReceipt answered 0; outbox item not marked done
+)
+
+// crashAt calls Deps.Crash at a named point; without it, nothing.
+func (r *Register) crashAt(point string) {
+	if r.crash != nil {
+		r.crash(point)
+	}
 }
 
 // SEQR is what the register needs of the SEQR client (*seqr.Client).

@@ -28,6 +28,7 @@ type Register struct {
 	obs     Observer
 	scan    ScannerStatus
 	printer PrinterStatus
+	crash   func(point string) // Deps.Crash
 
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -92,6 +93,7 @@ func New(cfg Config, deps Deps) (*Register, error) {
 		obs:      obs,
 		scan:     deps.Scanner,
 		printer:  deps.Printer,
+		crash:    deps.Crash,
 		ready:    make(chan struct{}),
 		done:     make(chan struct{}),
 		spawn:    make(chan spawnReq),

@@ -234,6 +234,7 @@ func (r *Register) sendInvoice(ctx context.Context, sp store.Payment, term termi
 	var terr error
 	switch {
 	case err == nil && res.InvoiceReference != "":
+		r.crashAt(CrashInvoiceReply)
 		now := r.now()
 		next, terr = r.db.Transition(rctx, sp.ID, []string{string(StateCreated)},
 			store.Audit{Actor: actor, Event: "send_invoice", Outcome: "success", Origin: "api"},
@@ -243,6 +244,7 @@ func (r *Register) sendInvoice(ctx context.Context, sp store.Payment, term termi
 				return nil
 			})
 		if terr == nil {
+			r.crashAt(CrashInvoiceCommitted)
 			r.publishState(next, "invoice sent")
 			r.startLoop(ctx, spawnReq{p: next})
 			return next

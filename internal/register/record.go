@@ -103,6 +103,7 @@ func (r *Register) recordOnce(ctx context.Context, p store.Payment, rq recordReq
 	}
 	live := r.liveOf(p.ID)
 	if p.ERSReference == "" {
+		r.crashAt(CrashPaidSeen)
 		next, err := r.db.Transition(ctx, p.ID, openStates,
 			store.Audit{Actor: "posd", Event: "paid_received", Outcome: "success", Origin: rq.origin,
 				Detail: "SEQR status PAID; recording"},
@@ -120,6 +121,7 @@ func (r *Register) recordOnce(ctx context.Context, p store.Payment, rq recordReq
 			return p, err
 		}
 		p = next
+		r.crashAt(CrashERSCommitted)
 	}
 	if p.PaidAt.IsZero() {
 		p.PaidAt = r.now()
@@ -128,6 +130,7 @@ func (r *Register) recordOnce(ctx context.Context, p store.Payment, rq recordReq
 		Amount: p.Amount, Currency: p.Currency, Reference: p.ERSReference}); err != nil {
 		return p, err
 	}
+	r.crashAt(CrashJournalAppended)
 	payload, _ := json.Marshal(submitPayload{PaymentID: p.ID, ERSReference: p.ERSReference})
 	var docJSON []byte
 	if doc, err := r.document(p, nil); err == nil {
@@ -161,6 +164,7 @@ func (r *Register) recordOnce(ctx context.Context, p store.Payment, rq recordReq
 	if err != nil {
 		return p, err
 	}
+	r.crashAt(CrashPaidCommitted)
 	if docJSON == nil {
 		r.log.Error("receipt document not built; nothing queued for printing", zap.String("payment", p.ID))
 	} else {
@@ -473,11 +477,13 @@ func (r *Register) sendOutbox(ctx context.Context, it store.OutboxItem) error {
 		body := "<html><body><pre>" + html.EscapeString(doc.Text(42)) + "</pre></body></html>"
 		cctx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
 		defer cancel()
+		r.crashAt(CrashSubmitBefore)
 		err = r.seqr.SubmitPaymentReceipt(cctx, term.principal(), pl.ERSReference,
 			seqr.ReceiptDocument{MimeType: "text/html", Data: []byte(body), Type: "PAYMENT_RECEIPT"})
 		if err != nil {
 			return providerError("submitPaymentReceipt", err, term.Password)
 		}
+		r.crashAt(CrashSubmitAfter)
 		return nil
 	}
 	return fmt.Errorf("outbox item %d: unknown kind %q", it.ID, it.Kind)
