@@ -142,7 +142,7 @@ func Default() Config {
 			Window:          30 * time.Second,
 			DecisionLimit:   5 * time.Minute,
 			ProbeInterval:   5 * time.Second,
-			OfflineTimeout:  3 * time.Second,
+			OfflineTimeout:  2500 * time.Millisecond,
 			Currency:        "SEK",
 		},
 		Scanner: Scanner{Baud: 9600, DataBits: 8, Parity: "none", StopBits: 1},

@@ -35,7 +35,7 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, time.Second, c.Seqr.PollInterval)
 	assert.Equal(t, 30*time.Second, c.Seqr.Window)
 	assert.Equal(t, 5*time.Minute, c.Seqr.DecisionLimit)
-	assert.Equal(t, 3*time.Second, c.Seqr.OfflineTimeout)
+	assert.Equal(t, 2500*time.Millisecond, c.Seqr.OfflineTimeout)
 	assert.Equal(t, "SEK", c.Seqr.Currency)
 	assert.Equal(t, 9600, c.Scanner.Baud)
 	assert.Equal(t, "cp858", c.Printer.Codepage)

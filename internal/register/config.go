@@ -45,9 +45,9 @@ func DefaultConfig() Config {
 		Window:          30 * time.Second,
 		DecisionLimit:   5 * time.Minute,
 		ProbeInterval:   5 * time.Second,
-		OfflineTimeout:  3 * time.Second,
+		OfflineTimeout:  2500 * time.Millisecond, // the refusal itself must come within 3 s (P6)
 		CallTimeout:     10 * time.Second,
-		PollTimeout:     5 * time.Second,
+		PollTimeout:     3 * time.Second, // a hung poll costs at most this + one tick: under the 5 s gap target (K1)
 		ReportRetry:     3 * time.Second,
 		ReportTimeout:   60 * time.Second,
 		OutboxRetryMin:  time.Second,
