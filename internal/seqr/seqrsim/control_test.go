@@ -233,6 +233,17 @@ func TestControlFaults(t *testing.T) {
 		require.NotNil(t, waiting)
 		assert.NotEqual(t, ref, waiting.InvoiceReference)
 	})
+	t.Run("client gives up while the answer is held after processing", func(t *testing.T) {
+		before := waitingRef(e.sim.Tills(), "TILL1")
+		setRules(`[{"service":"seqr","operation":"sendInvoice","mode":"drop","process":true,"latencyMs":60000}]`)
+		c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+		_, err := c.Post(e.srv.URL+seqrsim.PathCashRegister2, "text/xml", strings.NewReader(envelope("sendInvoice", termCtx(id, pw)+sendXML)))
+		require.Error(t, err, "the client timed out")
+		// The request took effect before the answer was held: a new invoice waits.
+		after := waitingRef(e.sim.Tills(), "TILL1")
+		assert.NotEmpty(t, after)
+		assert.NotEqual(t, before, after)
+	})
 	t.Run("bad rules name the field", func(t *testing.T) {
 		for body, field := range map[string]string{
 			`[{"mode":"explode"}]`:                             "rules[0].mode",
@@ -267,4 +278,14 @@ func TestControlFaults(t *testing.T) {
 	assert.Contains(t, faults, "injected drop")
 	assert.Contains(t, faults, "injected reset")
 	assert.Contains(t, faults, "injected http500")
+}
+
+// waitingRef is the reference of the invoice waiting on the till with seqrID, "" if none.
+func waitingRef(tills []seqrsim.TillInfo, seqrID string) string {
+	for _, ti := range tills {
+		if ti.SeqrID == seqrID && ti.Waiting != nil {
+			return ti.Waiting.InvoiceReference
+		}
+	}
+	return ""
 }

@@ -137,14 +137,26 @@ func (s *Sim) serveSOAP(w http.ResponseWriter, r *http.Request) {
 		entry.Reference = wrapper.strv("invoiceReference")
 	}
 	if act, hit := s.faults.Match(Service, op); hit {
+		// With Process the operation takes effect first and the answer is
+		// then held for the latency: a client that gives up meanwhile sees
+		// exactly "the request arrived, the reply never came" (N2).
+		var processed *result
+		if act.Process && act.Mode != simctl.ModeNone && sf == nil {
+			res := s.run(fn, c)
+			processed = &res
+		}
 		if err := simctl.Wait(r.Context(), act.Latency); err != nil {
+			if processed != nil {
+				logCall(*processed, "client gone during injected latency; the operation took effect")
+				return
+			}
 			logCall(result{principal: entry.PrincipalID}, "client gone during injected latency")
 			return
 		}
 		if act.Mode != simctl.ModeNone {
 			res := result{principal: entry.PrincipalID}
-			if act.Process && sf == nil {
-				res = s.run(fn, c)
+			if processed != nil {
+				res = *processed
 			}
 			switch act.Mode {
 			// Log first: once the connection is gone the client may already
