@@ -142,27 +142,29 @@ func New(cfg Config, reg Register) (*Server, error) {
 	return s, nil
 }
 
-// checkListen refuses a TCP address that is not loopback: the API has no
-// TLS and its Host check assumes nobody else can reach it.
+// checkListen refuses a TCP address other than 127.0.0.1, [::1] or
+// localhost: the API has no TLS and its Host check assumes nobody else can
+// reach it. Other loopback spellings (127.0.0.2, [::ffff:127.0.0.1]) are
+// refused as well, because hostAllowed (the DNS-rebinding defence) accepts
+// only these three names: a client of such a listener would get 403 on
+// every request.
 func checkListen(listen string) error {
 	if path, ok := strings.CutPrefix(listen, "unix:"); ok {
 		if path == "" {
-			return errors.New("api: listen: empty unix socket path")
+			return errors.New("api.listen: empty unix socket path")
 		}
 		return nil
 	}
 	host, _, err := net.SplitHostPort(listen)
 	if err != nil {
-		return fmt.Errorf("api: listen %q: %w", listen, err)
+		return fmt.Errorf("api.listen %q: %w", listen, err)
 	}
-	if host == "localhost" {
+	switch {
+	case strings.EqualFold(host, "localhost"), host == "127.0.0.1", host == "::1":
 		return nil
 	}
-	ip := net.ParseIP(host)
-	if ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("api: listen %q: only a loopback address (127.0.0.1, ::1, localhost) or unix:/path is allowed", listen)
-	}
-	return nil
+	return fmt.Errorf("api.listen %q: only 127.0.0.1:PORT, [::1]:PORT, localhost:PORT or unix:/path is allowed "+
+		"(the API's Host check accepts only these names)", listen)
 }
 
 // Addr is the address being served, nil before listening.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -332,13 +333,31 @@ func TestReadHeaderTimeout(t *testing.T) {
 }
 
 func TestListenMustBeLoopback(t *testing.T) {
-	for _, l := range []string{"0.0.0.0:8420", "192.168.1.5:8420", ":8420", "example.com:80", "unix:"} {
+	// Loopback addresses other than 127.0.0.1 and ::1 are refused too: the
+	// Host check (hostAllowed) accepts only those names, so a client of
+	// such a listener would get 403 on every request.
+	for _, l := range []string{"0.0.0.0:8420", "192.168.1.5:8420", ":8420", "example.com:80", "unix:",
+		"127.0.0.2:8420", "127.1.2.3:8420", "[::ffff:127.0.0.1]:8420", "[0:0:0:0:0:0:0:1]:8420"} {
 		_, err := New(Config{Token: testToken, Listen: l}, newFake())
-		assert.Error(t, err, l)
+		if assert.Error(t, err, l) {
+			assert.ErrorContains(t, err, "api.listen", l)
+		}
 	}
-	for _, l := range []string{"127.0.0.1:8420", "[::1]:8420", "localhost:0", "unix:/tmp/x.sock"} {
+	for _, l := range []string{"127.0.0.1:8420", "[::1]:8420", "localhost:0", "LocalHost:8420", "unix:/tmp/x.sock"} {
 		_, err := New(Config{Token: testToken, Listen: l}, newFake())
 		assert.NoError(t, err, l)
+	}
+}
+
+// Every TCP address checkListen accepts is one whose Host header (what a
+// client sends for http://<listen>/) the Host check lets through.
+func TestListenAndHostCheckAgree(t *testing.T) {
+	for _, l := range []string{"127.0.0.1:8420", "[::1]:8420", "localhost:8420", "127.0.0.2:8420",
+		"127.255.255.254:8420", "[::ffff:127.0.0.1]:8420", "[0:0:0:0:0:0:0:1]:8420", "[::0:1]:8420"} {
+		u, err := url.Parse("http://" + l + "/")
+		require.NoError(t, err, l)
+		assert.Equal(t, checkListen(l) == nil, hostAllowed(u.Host, false),
+			"listen %s: checkListen and hostAllowed disagree", l)
 	}
 }
 
