@@ -32,7 +32,7 @@ type Opener func(ctx context.Context) (Link, error)
 type TransportConfig struct {
 	Baud         int           // serial; 0 means 9600
 	DialTimeout  time.Duration // tcp; 0 means 3 s
-	WriteTimeout time.Duration // tcp; 0 means 10 s
+	WriteTimeout time.Duration // tcp and pollable device files (usblp); 0 means 10 s
 	Columns      int           // virtual: width of the text copy
 	// SerialOpen is the seam over go.bug.st/serial (tests put a pty or a
 	// pipe behind it); nil means OpenSerial.
@@ -78,12 +78,16 @@ func NewOpener(device string, cfg TransportConfig) (Opener, *Virtual, error) {
 		return v.Open, v, nil
 	case strings.HasPrefix(device, "file:"), strings.HasPrefix(device, "/dev/usb/lp"), strings.HasPrefix(device, "/dev/lp"):
 		path := strings.TrimPrefix(device, "file:")
+		timeout := cfg.WriteTimeout
+		if timeout <= 0 {
+			timeout = 10 * time.Second
+		}
 		return func(ctx context.Context) (Link, error) {
 			f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 			if err != nil {
 				return Link{}, fmt.Errorf("open printer file %s: %w", path, err)
 			}
-			return Link{Conn: writeOnly{f}, Kind: "file"}, nil
+			return Link{Conn: writeOnly{f, timeout}, Kind: "file"}, nil
 		}, nil, nil
 	}
 	open := cfg.SerialOpen
@@ -100,12 +104,22 @@ func NewOpener(device string, cfg TransportConfig) (Opener, *Virtual, error) {
 }
 
 // writeOnly makes Read on a device file fail at once instead of consuming
-// data meant for nobody.
-type writeOnly struct{ f *os.File }
+// data meant for nobody, and bounds each write where the file can be
+// polled (usblp is; a regular file is not and never blocks anyway), so a
+// printer that stops taking data shows up as an error instead of a hang.
+type writeOnly struct {
+	f       *os.File
+	timeout time.Duration
+}
 
-func (w writeOnly) Read([]byte) (int, error)    { return 0, errors.New("printer file is write-only") }
-func (w writeOnly) Write(p []byte) (int, error) { return w.f.Write(p) }
-func (w writeOnly) Close() error                { return w.f.Close() }
+func (w writeOnly) Read([]byte) (int, error) { return 0, errors.New("printer file is write-only") }
+func (w writeOnly) Write(p []byte) (int, error) {
+	if err := w.f.SetWriteDeadline(time.Now().Add(w.timeout)); err != nil && !errors.Is(err, os.ErrNoDeadline) {
+		return 0, err
+	}
+	return w.f.Write(p)
+}
+func (w writeOnly) Close() error { return w.f.Close() }
 
 // TCPOpener dials a raw TCP printer (port 9100).
 func TCPOpener(addr string, dialTimeout, writeTimeout time.Duration) Opener {

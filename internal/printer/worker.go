@@ -207,6 +207,18 @@ type activeLink struct {
 	stop      chan struct{}
 	stream    StatusStream
 	confirmed int
+
+	// stopClose cancels the close that the end of Run's context triggers;
+	// closeOnce makes that close and dropLink's one close.
+	stopClose func() bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// close closes the connection once; safe from any goroutine.
+func (l *activeLink) close() error {
+	l.closeOnce.Do(func() { l.closeErr = l.Conn.Close() })
+	return l.closeErr
 }
 
 func (l *activeLink) read() {
@@ -244,7 +256,10 @@ func (l *activeLink) read() {
 // Run owns the device until ctx ends; it returns nil then. Faults of the
 // printer are reported through Status, never returned.
 func (w *Worker) Run(ctx context.Context) error {
-	defer w.dropLink(nil)
+	defer func() {
+		w.dropLink(nil)
+		w.publish(func(s *Status) { s.Online = false; s.LastError = "printer worker stopped" })
+	}()
 	backoff := w.cfg.ReconnectMin
 	lastLost := ""
 	for ctx.Err() == nil {
@@ -353,7 +368,9 @@ func (w *Worker) print(ctx context.Context, job Job) error {
 		w.link.stream.ExpectConfirm()
 	}
 	if err := w.write(data); err != nil {
-		w.failJob(ctx, job.ID, err)
+		if ctx.Err() == nil { // not a write ended by shutdown closing the link
+			w.failJob(ctx, job.ID, err)
+		}
 		return err
 	}
 	if readable {
@@ -452,6 +469,10 @@ func (w *Worker) connect(ctx context.Context) error {
 		return err
 	}
 	al := &activeLink{Link: l}
+	// A write the kernel blocks (usblp with the paper out, a serial port
+	// held by flow control) would keep Run from ever seeing ctx end:
+	// closing the link is what ends it.
+	al.stopClose = context.AfterFunc(ctx, func() { _ = al.close() })
 	w.link = al
 	w.cond = Condition{}
 	if l.Readable {
@@ -483,7 +504,8 @@ func (w *Worker) dropLink(cause error) {
 	if l.stop != nil {
 		close(l.stop)
 	}
-	_ = l.Conn.Close()
+	l.stopClose()
+	_ = l.close()
 	if l.done != nil {
 		<-l.done
 	}
