@@ -86,6 +86,7 @@ type Worker struct {
 
 	// owned by Run's goroutine
 	link    *activeLink
+	backoff time.Duration // wait before the next open; ReconnectMin again once a link proved itself
 	cond    Condition
 	started map[int64]bool
 	buf     []byte
@@ -260,7 +261,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.dropLink(nil)
 		w.publish(func(s *Status) { s.Online = false; s.LastError = "printer worker stopped" })
 	}()
-	backoff := w.cfg.ReconnectMin
+	w.backoff = w.cfg.ReconnectMin
 	lastLost := ""
 	for ctx.Err() == nil {
 		if w.link == nil {
@@ -268,13 +269,11 @@ func (w *Worker) Run(ctx context.Context) error {
 				w.log.Debug("printer connect failed", zap.String("device", w.cfg.Device), zap.Error(err))
 				w.refreshQueued(ctx)
 				w.publish(func(s *Status) { s.Online = false; s.LastError = err.Error() })
-				if !w.sleep(ctx, backoff) {
+				if !w.pause(ctx) {
 					break
 				}
-				backoff = min(2*backoff, w.cfg.ReconnectMax)
 				continue
 			}
-			backoff = w.cfg.ReconnectMin
 			w.log.Info("printer connected", zap.String("device", w.cfg.Device), zap.String("kind", w.link.Kind))
 		}
 		if err := w.step(ctx); err != nil {
@@ -287,6 +286,13 @@ func (w *Worker) Run(ctx context.Context) error {
 				lastLost = msg
 			}
 			w.dropLink(err)
+			// An open that succeeds proves nothing (a listener that accepts
+			// and closes, a port that fails every write): the backoff only
+			// starts again from ReconnectMin once a link has answered a
+			// status request or taken a job (proven).
+			if !w.pause(ctx) {
+				break
+			}
 		} else if w.link != nil && w.link.Readable && w.cond.Ready() {
 			lastLost = ""
 		}
@@ -381,6 +387,7 @@ func (w *Worker) print(ctx context.Context, job Job) error {
 			return err
 		}
 	}
+	w.proven() // sent (and, where readable, confirmed)
 	w.crashAt(CrashAfterConfirm)
 	if err := w.queue.JobPrinted(ctx, job.ID); err != nil {
 		w.log.Error("printer job printed but not recorded", zap.Int64("job", job.ID), zap.Error(err))
@@ -544,6 +551,7 @@ func (w *Worker) pollStatus(ctx context.Context) error {
 	if !ok {
 		return errLinkLost{errSilent}
 	}
+	w.proven()
 	w.publishCond()
 	return nil
 }
@@ -592,6 +600,17 @@ func (w *Worker) awaitConfirm(ctx context.Context) error {
 func (w *Worker) idle(ctx context.Context) error {
 	_, err := w.await(ctx, w.cfg.PollInterval, true, func() bool { return false })
 	return err
+}
+
+// proven notes that the link works: the next reconnect waits ReconnectMin.
+func (w *Worker) proven() { w.backoff = w.cfg.ReconnectMin }
+
+// pause waits the backoff before the next open and doubles it up to
+// ReconnectMax; false means ctx ended.
+func (w *Worker) pause(ctx context.Context) bool {
+	d := w.backoff
+	w.backoff = min(2*w.backoff, w.cfg.ReconnectMax)
+	return w.sleep(ctx, d)
 }
 
 func (w *Worker) sleep(ctx context.Context, d time.Duration) bool {

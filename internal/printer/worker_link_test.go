@@ -8,6 +8,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -93,4 +94,119 @@ func TestFileTransportWriteDeadline(t *testing.T) {
 		<-res
 		t.Fatal("write to a full device file did not time out")
 	}
+}
+
+// failConn opens fine and fails every write at once (a printer that
+// accepts the connection and then drops it, a port that gives EIO).
+type failConn struct {
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newFailConn() *failConn { return &failConn{closed: make(chan struct{})} }
+
+func (c *failConn) Read([]byte) (int, error) {
+	<-c.closed
+	return 0, errors.New("closed")
+}
+func (c *failConn) Write([]byte) (int, error) { return 0, errors.New("input/output error") }
+func (c *failConn) Close() error              { c.once.Do(func() { close(c.closed) }); return nil }
+
+// simConn answers like a printer for its first `good` writes, then fails.
+type simConn struct {
+	sim    *printer.Sim
+	good   int
+	rx     chan []byte
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newSimConn(good int) *simConn {
+	return &simConn{sim: printer.NewSim(nil), good: good, rx: make(chan []byte, 16), closed: make(chan struct{})}
+}
+
+func (c *simConn) Read(p []byte) (int, error) {
+	select {
+	case b := <-c.rx:
+		return copy(p, b), nil
+	case <-c.closed:
+		return 0, errors.New("closed")
+	}
+}
+
+func (c *simConn) Write(p []byte) (int, error) {
+	if c.good == 0 {
+		return 0, errors.New("input/output error")
+	}
+	c.good--
+	n, reply, _ := c.sim.Write(p)
+	if len(reply) > 0 {
+		c.rx <- reply
+	}
+	return n, nil
+}
+func (c *simConn) Close() error { c.once.Do(func() { close(c.closed) }); return nil }
+
+// reconnectGaps runs a worker in a synctest bubble whose opener hands out
+// conns[i] for attempt i and returns the (fake) time between attempts.
+func reconnectGaps(t *testing.T, cfg printer.WorkerConfig, withJob bool, conns []func() printer.Link) []time.Duration {
+	var gaps []time.Duration
+	synctest.Test(t, func(t *testing.T) {
+		q := newMemQueue()
+		if withJob {
+			q.add("receipt", payload(t, sampleDoc(t)), time.Now())
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var last time.Time
+		attempt := 0
+		w, err := printer.NewWorker(cfg, q, printer.WithOpener(func(ctx context.Context) (printer.Link, error) {
+			now := time.Now()
+			if attempt > 0 {
+				gaps = append(gaps, now.Sub(last))
+			}
+			last = now
+			if attempt == len(conns) {
+				cancel()
+				return printer.Link{}, ctx.Err()
+			}
+			attempt++
+			return conns[attempt-1](), nil
+		}))
+		require.NoError(t, err)
+		require.NoError(t, w.Run(ctx))
+	})
+	return gaps
+}
+
+// An open that succeeds is no reason to reconnect at once: a link that
+// fails before it has shown it works is reopened with a growing backoff.
+func TestWorkerReconnectBacksOffWhenLinkFailsAtOnce(t *testing.T) {
+	ms := time.Millisecond
+	want := []time.Duration{100 * ms, 200 * ms, 400 * ms, 800 * ms, 800 * ms}
+	cfg := printer.WorkerConfig{Device: "/dev/usb/lp0", ReconnectMin: 100 * ms, ReconnectMax: 800 * ms}
+	readable := func() printer.Link { return printer.Link{Conn: newFailConn(), Readable: true, Kind: "x"} }
+	writeOnly := func() printer.Link { return printer.Link{Conn: newFailConn(), Kind: "file"} }
+
+	t.Run("status poll fails", func(t *testing.T) {
+		gaps := reconnectGaps(t, cfg, false, []func() printer.Link{readable, readable, readable, readable, readable})
+		assert.Equal(t, want, gaps)
+	})
+	t.Run("write-only job write fails", func(t *testing.T) {
+		gaps := reconnectGaps(t, cfg, true, []func() printer.Link{writeOnly, writeOnly, writeOnly, writeOnly, writeOnly})
+		assert.Equal(t, want, gaps)
+	})
+}
+
+// A link that answered a status request has proven itself: when it is lost
+// later, the backoff starts again at ReconnectMin.
+func TestWorkerReconnectBackoffResetsAfterWorkingLink(t *testing.T) {
+	ms := time.Millisecond
+	cfg := printer.WorkerConfig{Device: "/dev/ttyUSB0", ReconnectMin: 100 * ms, ReconnectMax: 800 * ms, PollInterval: time.Second}
+	readable := func() printer.Link { return printer.Link{Conn: newFailConn(), Readable: true, Kind: "x"} }
+	onePoll := func() printer.Link { return printer.Link{Conn: newSimConn(1), Readable: true, Kind: "x"} }
+	gaps := reconnectGaps(t, cfg, false, []func() printer.Link{readable, readable, readable, onePoll})
+	// 100, 200, 400 ms of backoff; then the working link lives one poll
+	// interval and is reopened after ReconnectMin, not after 800 ms.
+	assert.Equal(t, []time.Duration{100 * ms, 200 * ms, 400 * ms, time.Second + 100*ms}, gaps)
 }
