@@ -25,6 +25,11 @@ const (
 	// backoff instead.
 	maxQuickZeros = 20
 	readBufSize   = 256
+	// workingSession is how long a session must last, if it read nothing,
+	// to count as a working connection that starts the backoff again: a
+	// port that opens and then fails at once (immediate EIO, errNoWait)
+	// must not be reopened every ReopenMin forever.
+	workingSession = time.Second
 )
 
 // errNoWait is why a port that keeps returning (0, nil) at once is dropped.
@@ -137,23 +142,34 @@ func (s *Scanner) setState(connected bool, err error) {
 // reports PortClosed, a pty gives EIO) closes the port, is logged and shown
 // in Status, and the port is reopened after a backoff that doubles from
 // ReopenMin up to ReopenMax and starts again at ReopenMin after a working
-// connection.
+// connection (one that read data or lasted workingSession).
 func (s *Scanner) Run(ctx context.Context) error {
 	framer := NewFramer(s.cfg.MaxLen, s.cfg.DedupWindow)
 	backoff := s.cfg.ReopenMin
-	var lastOpenErr string
+	var lastOpenErr, lastLostErr string
 	for {
-		connected, err := s.session(ctx, framer)
+		connected, worked, err := s.session(ctx, framer)
 		if ctx.Err() != nil {
 			s.setState(false, nil)
 			return nil
 		}
 		s.setState(false, err)
-		if connected {
+		msg := err.Error()
+		if worked {
 			s.log.Warn("scanner disconnected, reopening", zap.Error(err))
 			backoff = s.cfg.ReopenMin
 			lastOpenErr = ""
-		} else if msg := err.Error(); msg != lastOpenErr {
+			lastLostErr = msg
+		} else if connected {
+			// Opened, then failed at once: like an open error, warned once
+			// per outage and reopened with a growing backoff.
+			if msg != lastLostErr {
+				s.log.Warn("scanner disconnected right after opening, retrying", zap.Error(err), zap.Duration("backoff", backoff))
+				lastLostErr = msg
+			} else {
+				s.log.Debug("scanner disconnected right after opening again", zap.Error(err))
+			}
+		} else if msg != lastOpenErr {
 			// While unplugged the same open error comes every ReopenMax;
 			// warn once, then only when it changes.
 			s.log.Warn("scanner not available, retrying", zap.Error(err), zap.Duration("backoff", backoff))
@@ -182,8 +198,9 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 }
 
 // session opens the port and reads until it fails or ctx ends. connected
-// says whether the open worked.
-func (s *Scanner) session(ctx context.Context, framer *Framer) (connected bool, err error) {
+// says whether the open worked, worked whether the connection then proved
+// itself: it read data or lasted workingSession.
+func (s *Scanner) session(ctx context.Context, framer *Framer) (connected, worked bool, err error) {
 	// What the path names, to notice later that the node is gone or that
 	// the by-id symlink now points at another device. Port does not expose
 	// its fd, so the path is stat'ed before and after the open; if the two
@@ -193,14 +210,14 @@ func (s *Scanner) session(ctx context.Context, framer *Framer) (connected bool, 
 	before, _ := os.Stat(s.cfg.Device)
 	port, err := s.open(s.cfg.Device, s.cfg.mode())
 	if err != nil {
-		return false, fmt.Errorf("open scanner %s: %w", s.cfg.Device, err)
+		return false, false, fmt.Errorf("open scanner %s: %w", s.cfg.Device, err)
 	}
 	var identity os.FileInfo
 	if before != nil {
 		after, _ := os.Stat(s.cfg.Device)
 		if after == nil || !os.SameFile(before, after) {
 			port.Close()
-			return false, fmt.Errorf("open scanner %s: device changed while opening", s.cfg.Device)
+			return false, false, fmt.Errorf("open scanner %s: device changed while opening", s.cfg.Device)
 		}
 		identity = after
 	}
@@ -227,7 +244,9 @@ func (s *Scanner) session(ctx context.Context, framer *Framer) (connected bool, 
 	framer.Reset()
 	s.setState(true, nil)
 	s.log.Info("scanner connected")
-	return true, s.read(port, framer, identity)
+	start := time.Now()
+	gotData, err := s.read(port, framer, identity)
+	return true, gotData || time.Since(start) >= workingSession, err
 }
 
 // read runs the read loop on an open port until an error.
@@ -235,8 +254,9 @@ func (s *Scanner) session(ctx context.Context, framer *Framer) (connected bool, 
 // go.bug.st/serial's Read returns (0, nil) when its timeout passes; that is
 // our idle tick, never retried at once, so the loop cannot busy-wait. While
 // a frame is in progress the timeout is IdleGap, so the tick is the idle
-// gap that ends the frame; otherwise it is the slower poll.
-func (s *Scanner) read(port Port, framer *Framer, identity os.FileInfo) error {
+// gap that ends the frame; otherwise it is the slower poll. gotData says
+// whether any byte arrived before the error.
+func (s *Scanner) read(port Port, framer *Framer, identity os.FileInfo) (gotData bool, err error) {
 	buf := make([]byte, readBufSize)
 	var results []Result
 	timeout := time.Duration(-1)
@@ -249,7 +269,7 @@ func (s *Scanner) read(port Port, framer *Framer, identity os.FileInfo) error {
 		}
 		if want != timeout {
 			if err := port.SetReadTimeout(want); err != nil {
-				return fmt.Errorf("set read timeout on scanner %s: %w", s.cfg.Device, err)
+				return gotData, fmt.Errorf("set read timeout on scanner %s: %w", s.cfg.Device, err)
 			}
 			timeout = want
 		}
@@ -260,11 +280,12 @@ func (s *Scanner) read(port Port, framer *Framer, identity os.FileInfo) error {
 		n, err := port.Read(buf)
 		if n > 0 {
 			quickZeros = 0
+			gotData = true
 			results = framer.Feed(results[:0], buf[:n], s.now())
 			s.deliver(results)
 		}
 		if err != nil {
-			return fmt.Errorf("read scanner %s: %w", s.cfg.Device, err)
+			return gotData, fmt.Errorf("read scanner %s: %w", s.cfg.Device, err)
 		}
 		if n > 0 {
 			continue
@@ -272,7 +293,7 @@ func (s *Scanner) read(port Port, framer *Framer, identity os.FileInfo) error {
 
 		if time.Since(start) < timeout/2 {
 			if quickZeros++; quickZeros >= maxQuickZeros {
-				return fmt.Errorf("read scanner %s: %w", s.cfg.Device, errNoWait)
+				return gotData, fmt.Errorf("read scanner %s: %w", s.cfg.Device, errNoWait)
 			}
 		} else {
 			quickZeros = 0
@@ -284,7 +305,7 @@ func (s *Scanner) read(port Port, framer *Framer, identity os.FileInfo) error {
 		if identity != nil && time.Since(lastCheck) >= s.poll {
 			lastCheck = time.Now()
 			if err := s.checkDevice(identity); err != nil {
-				return err
+				return gotData, err
 			}
 		}
 	}

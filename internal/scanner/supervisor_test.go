@@ -285,6 +285,8 @@ func TestRunBackoff(t *testing.T) {
 	p := newFakePort()
 	h.plug(p)
 	h.state(true)
+	p.step(t, readStep{data: "SEQR9\r"}) // a working connection: it read a scan
+	assert.Equal(t, "SEQR9", h.scan().Code)
 	p.step(t, readStep{err: errors.New("port has been closed")})
 	h.state(false)
 	h.plug(nil)
@@ -314,4 +316,44 @@ func TestStatusHookOnErrorChange(t *testing.T) {
 	st := h.state(true)
 	assert.Contains(t, st.LastError, "no such device")
 	assert.Empty(t, h.states, "the same error again is no change")
+}
+
+// A port that opens but fails at once (immediate EIO, a port that does not
+// wait) has not shown it works: the backoff keeps growing and the warning
+// is not repeated; a session that delivered data starts the backoff again.
+func TestRunSessionFailingAtOnceBacksOff(t *testing.T) {
+	var mu sync.Mutex
+	var waits []time.Duration
+	sleep := func(ctx context.Context, d time.Duration) bool {
+		mu.Lock()
+		waits = append(waits, d)
+		mu.Unlock()
+		return ctx.Err() == nil
+	}
+	h := newHarness(t, Config{ReopenMin: 100 * time.Millisecond, ReopenMax: 350 * time.Millisecond},
+		func(s *Scanner) { s.sleep = sleep })
+	for range 4 {
+		p := newFakePort()
+		h.plug(p)
+		h.state(true)
+		p.step(t, readStep{err: errors.New("input/output error")})
+		h.state(false)
+	}
+	p := newFakePort()
+	h.plug(p)
+	h.state(true)
+	p.step(t, readStep{data: "SEQR1\r"})
+	assert.Equal(t, "SEQR1", h.scan().Code)
+	p.step(t, readStep{err: errors.New("input/output error")})
+	h.state(false)
+	h.plug(newFakePort()) // open again and stay connected: no wait after the last one
+	h.state(true)
+
+	mu.Lock()
+	defer mu.Unlock()
+	ms := time.Millisecond
+	assert.Equal(t, []time.Duration{100 * ms, 200 * ms, 350 * ms, 350 * ms, 100 * ms}, waits,
+		"sessions that fail at once back off; one that read a scan resets the backoff")
+	assert.Equal(t, 2, h.logs.FilterMessageSnippet("scanner disconnected").FilterLevelExact(zap.WarnLevel).Len(),
+		"the same immediate failure is warned once, a working session's loss again")
 }
