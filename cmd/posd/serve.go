@@ -233,6 +233,14 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		if err != nil {
 			return &configError{err: fmt.Errorf("api.token_file: %w", err)}
 		}
+		if n := len(tok.Reveal()); n < api.MinTokenLength {
+			src := "api.token_file " + cfg.API.TokenFile
+			if filepath.Base(cfg.API.TokenFile) == config.CredentialAPIToken {
+				src = "the api-token credential (api.token_file " + cfg.API.TokenFile + ")"
+			}
+			return &configError{err: fmt.Errorf("%s: the token is %d characters long, it must be at least %d characters (as long as a generated one: e.g. openssl rand -hex 32)",
+				src, n, api.MinTokenLength)}
+		}
 		apiCfg.Token = tok.Reveal()
 	}
 	srv, err := api.New(apiCfg, reg)

@@ -293,3 +293,59 @@ func TestServePrinterPaperOut(t *testing.T) {
 	assert.Contains(t, string(txt), p.ERSReference)
 	assert.NotContains(t, string(txt), "COPY")
 }
+
+// TestServeRefusesShortSuppliedToken: a token given through api.token_file
+// or the api-token systemd credential must be as long as a generated one
+// (16 characters at least); a shorter one stops posd, naming its source.
+func TestServeRefusesShortSuppliedToken(t *testing.T) {
+	for _, tc := range []struct {
+		name, tok string
+		credential bool
+		ok         bool
+	}{
+		{name: "token_file 1 char", tok: "x"},
+		{name: "token_file 15 chars", tok: strings.Repeat("a", 15)},
+		{name: "credential 1 char", tok: "x", credential: true},
+		{name: "token_file 16 chars", tok: strings.Repeat("a", 16), ok: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, secrets := t.TempDir(), t.TempDir()
+			name := "token"
+			if tc.credential {
+				name = config.CredentialAPIToken
+			}
+			path := filepath.Join(secrets, name)
+			require.NoError(t, os.WriteFile(path, []byte(tc.tok+"\n"), 0o600))
+			env := map[string]string{"POSD_STATE_DIR": dir, "POSD_SEQR_URL": "http://127.0.0.1:1/soap",
+				"POSD_API_LISTEN": "127.0.0.1:0", "POSD_CONFIG": writeTemp(t, "")}
+			if tc.credential {
+				env["CREDENTIALS_DIRECTORY"] = secrets
+			} else {
+				env["POSD_API_TOKEN_FILE"] = path
+			}
+			// The check runs before anything starts: a refused token returns
+			// at once. The timeout only bounds a posd that (wrongly) starts.
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			if tc.ok {
+				cancel() // starts and stops at once; only the token check matters
+			}
+			defer cancel()
+			var out, errOut bytes.Buffer
+			err := run(ctx, []string{"serve"}, func(k string) string { return env[k] }, strings.NewReader(""), &out, &errOut)
+			code := report(err, &errOut)
+			if tc.ok {
+				assert.NotContains(t, errOut.String(), "16 characters")
+				return
+			}
+			assert.Equal(t, exitConfig, code, errOut.String())
+			assert.Contains(t, errOut.String(), "at least 16 characters")
+			assert.Contains(t, errOut.String(), path)
+			if tc.credential {
+				assert.Contains(t, errOut.String(), "api-token credential")
+			} else {
+				assert.Contains(t, errOut.String(), "api.token_file")
+			}
+			assert.NotContains(t, errOut.String(), tc.tok+"\n", "the token itself is never shown")
+		})
+	}
+}

@@ -14,6 +14,10 @@ import (
 // TokenFile is the name of the API token file inside the state directory.
 const TokenFile = "api-token"
 
+// MinTokenLength is the shortest token accepted, generated or supplied
+// (a generated one has 64 hex characters).
+const MinTokenLength = 16
+
 // LoadOrCreateToken returns the API token kept in <dir>/api-token, creating
 // it (32 random bytes, hex, mode 0600) on first use. Like ssh with a private
 // key, it refuses a token file that group or others may read or write: a
@@ -59,8 +63,8 @@ func readToken(path string) (string, error) {
 		return "", fmt.Errorf("api token %s: %w", path, err)
 	}
 	tok := strings.TrimSpace(string(b))
-	if len(tok) < 16 {
-		return "", fmt.Errorf("api token %s: shorter than 16 characters; delete it to have a new one made", path)
+	if len(tok) < MinTokenLength {
+		return "", fmt.Errorf("api token %s: shorter than %d characters; delete it to have a new one made", path, MinTokenLength)
 	}
 	return tok, nil
 }
