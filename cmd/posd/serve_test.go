@@ -299,7 +299,7 @@ func TestServePrinterPaperOut(t *testing.T) {
 // (16 characters at least); a shorter one stops posd, naming its source.
 func TestServeRefusesShortSuppliedToken(t *testing.T) {
 	for _, tc := range []struct {
-		name, tok string
+		name, tok  string
 		credential bool
 		ok         bool
 	}{
