@@ -98,7 +98,7 @@ func next(t *testing.T, msgs <-chan string, prefix string) string {
 // watchdog pings, then STOPPING=1 on shutdown.
 func TestServeTalksToSystemd(t *testing.T) {
 	msgs := notifySocket(t)
-	t.Setenv("WATCHDOG_USEC", "400000") // ping every 200 ms
+	t.Setenv("WATCHDOG_USEC", "600000") // ping every 200 ms
 	t.Setenv("WATCHDOG_PID", strconv.Itoa(os.Getpid()))
 	cfg, _ := testConfig(t, nil)
 

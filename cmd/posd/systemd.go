@@ -39,39 +39,52 @@ func watchdogInterval() time.Duration {
 	return d
 }
 
-// watchdogLoop pings WATCHDOG=1 at half the interval, but only while check
-// passes: a posd whose store or register is stuck stops pinging, and systemd
-// kills and restarts it (well inside SEQR's 20 s reversal window).
+// watchdogLoop pings WATCHDOG=1 every third of the interval, each ping
+// after a health check bounded to a sixth of it, so that a ping is never more
+// than half the interval after the previous one even when a check runs to its
+// timeout. A posd whose store or register is stuck stops pinging, and systemd
+// kills and restarts it (well inside SEQR's 20 s reversal window). A single
+// failed check (a transient stall: a slow fsync, a busy database) still
+// pings; only two consecutive failures stop the pings, so a real hang is
+// killed within WatchdogSec of the last ping, about 1.5 times WatchdogSec
+// after it began.
 func watchdogLoop(ctx context.Context, interval time.Duration, check func(context.Context) error, notify func(string), log *zap.Logger) error {
 	if interval <= 0 {
 		return nil
 	}
-	t := time.NewTicker(interval / 2)
+	period := interval / 3
+	t := time.NewTicker(period)
 	defer t.Stop()
-	failing := false
+	failures := 0
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		}
-		// The check must finish before the next ping is due.
-		cctx, cancel := context.WithTimeout(ctx, interval/4)
+		// The check must finish well before the next ping is due.
+		cctx, cancel := context.WithTimeout(ctx, period/2)
 		err := check(cctx)
 		cancel()
 		if ctx.Err() != nil {
 			return nil
 		}
 		if err != nil {
-			if !failing {
-				log.Error("health check failed: not pinging the watchdog", zap.Error(err))
+			failures++
+			switch failures {
+			case 1:
+				log.Warn("health check failed: pinging the watchdog once more", zap.Error(err))
+			case 2:
+				log.Error("health check failed twice in a row: not pinging the watchdog", zap.Error(err))
 			}
-			failing = true
-			continue
-		}
-		if failing {
-			log.Info("health check passes again")
-			failing = false
+			if failures >= 2 {
+				continue
+			}
+		} else {
+			if failures >= 2 {
+				log.Info("health check passes again")
+			}
+			failures = 0
 		}
 		notify("WATCHDOG=1")
 	}

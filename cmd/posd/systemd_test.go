@@ -73,7 +73,10 @@ func TestUnitSettings(t *testing.T) {
 	require.NoError(t, err)
 	rs, err := strconv.Atoi(s["RestartSec"][0])
 	require.NoError(t, err)
-	assert.LessOrEqual(t, wd+rs+2, 10, "watchdog + restart + recovery budget")
+	// watchdogLoop stops pinging after the second failed check in a row, up
+	// to half of WatchdogSec after a hang began; systemd kills WatchdogSec
+	// after the last ping.
+	assert.LessOrEqual(t, float64(wd)*1.5+float64(rs)+2, 12.0, "watchdog + restart + recovery budget")
 }
 
 func TestUnitVerifies(t *testing.T) {
@@ -113,29 +116,43 @@ func TestUnitSecurityExposure(t *testing.T) {
 
 func TestWatchdogLoop(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
+		const interval = 6 * time.Second // WatchdogSec
 		var mu sync.Mutex
-		var pings int
-		healthy := true
+		var pings []time.Time
+		mode := "ok" // what the next checks do: ok, fail, hang
+		var maxTimeout time.Duration
 		notify := func(s string) {
 			mu.Lock()
 			defer mu.Unlock()
 			require.Equal(t, "WATCHDOG=1", s)
-			pings++
+			pings = append(pings, time.Now())
 		}
 		check := func(ctx context.Context) error {
 			mu.Lock()
-			defer mu.Unlock()
-			if !healthy {
+			m := mode
+			if dl, ok := ctx.Deadline(); ok {
+				maxTimeout = max(maxTimeout, time.Until(dl))
+			} else {
+				maxTimeout = time.Hour
+			}
+			mu.Unlock()
+			switch m {
+			case "fail":
 				return errors.New("store stuck")
+			case "hang":
+				<-ctx.Done()
+				return ctx.Err()
 			}
 			return nil
 		}
+		setMode := func(m string) { mu.Lock(); mode = m; mu.Unlock() }
+		count := func() int { mu.Lock(); defer mu.Unlock(); return len(pings) }
+		start := time.Now()
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan error)
-		go func() { done <- watchdogLoop(ctx, 4*time.Second, check, notify, zap.NewNop()) }()
+		go func() { done <- watchdogLoop(ctx, interval, check, notify, zap.NewNop()) }()
 
-		count := func() int { mu.Lock(); defer mu.Unlock(); return pings }
-		// Half the interval: a ping every 2 s.
+		// A third of the interval: a ping every 2 s.
 		time.Sleep(2*time.Second + time.Millisecond)
 		synctest.Wait()
 		assert.Equal(t, 1, count())
@@ -143,13 +160,41 @@ func TestWatchdogLoop(t *testing.T) {
 		synctest.Wait()
 		assert.Equal(t, 2, count())
 
-		// Unhealthy: no pings, so systemd kills us.
-		mu.Lock()
-		healthy = false
-		mu.Unlock()
-		time.Sleep(6 * time.Second)
+		// One transient stall: the check times out, posd still pings (late,
+		// but well inside WatchdogSec of the previous ping).
+		setMode("hang")
+		time.Sleep(2 * time.Second)
 		synctest.Wait()
-		assert.Equal(t, 2, count())
+		setMode("ok")
+		time.Sleep(2 * time.Second) // past the stalled check's timeout and the next tick
+		synctest.Wait()
+		require.Equal(t, 4, count(), "a single failed check must not stop the pings")
+
+		// One failed check between good ones: still pinging.
+		setMode("fail")
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		setMode("ok")
+		assert.Equal(t, 5, count())
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		assert.Equal(t, 6, count())
+
+		// A real hang: the first failed check still pings, the second and
+		// later do not, so systemd kills posd within WatchdogSec of that ping.
+		setMode("hang")
+		time.Sleep(20 * time.Second)
+		synctest.Wait()
+		assert.Equal(t, 7, count(), "pings must stop after two consecutive failed checks")
+
+		mu.Lock()
+		prev := start
+		for i, p := range pings {
+			assert.Less(t, p.Sub(prev), interval/2+time.Millisecond, "ping %d came %v after the previous one", i, p.Sub(prev))
+			prev = p
+		}
+		assert.Less(t, maxTimeout, interval/3, "the check's timeout must end before the next ping is due")
+		mu.Unlock()
 
 		cancel()
 		require.NoError(t, <-done)
