@@ -19,9 +19,14 @@ import (
 //	data: {...register.Event...}
 //
 // The first event is the payment as it is now (type "state"), so a client
-// that connects late still starts from the truth; the stream ends after a
-// final state event. Comment lines keep proxies and idle timers from
-// closing a quiet stream while the cashier decides.
+// that connects late still starts from the truth. The final state event is
+// the last state event. The stream ends with it, except while a paid
+// payment's receipt waits for the printer: the register then keeps the
+// subscription open for "printer" events (paper out, cover open, printed,
+// dropped) and closes it after the last one, and the stream ends then (or
+// when the client goes away or the server stops). Comment lines keep
+// proxies and idle timers from closing a quiet stream while the cashier
+// decides or the receipt waits.
 func (s *Server) events(stopping <-chan struct{}) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
@@ -65,9 +70,13 @@ func (s *Server) events(stopping <-chan struct{}) http.HandlerFunc {
 			return
 		}
 		first := register.Event{Type: "state", PaymentID: p.ID, State: p.State, SecondsLeft: secondsLeft(p), Payment: p, At: time.Now().UTC()}
-		if !send(first) || p.State.Final() {
+		if !send(first) {
 			return
 		}
+		// After the final state only printer events follow, until the
+		// register closes the channel; a final payment's channel is closed
+		// at once unless its receipt waits.
+		final := p.State.Final()
 		heartbeat := time.NewTicker(s.cfg.Heartbeat)
 		defer heartbeat.Stop()
 		for {
@@ -80,13 +89,19 @@ func (s *Server) events(stopping <-chan struct{}) http.HandlerFunc {
 				}
 			case ev, ok := <-ch:
 				if !ok {
-					return
+					return // the register ended the stream
+				}
+				if final && (ev.Type == "state" || ev.Type == "poll") {
+					// The register's copy of a final state already sent
+					// (it reached the channel before or after Payment was
+					// read); the final state stays the last state event.
+					continue
 				}
 				if !send(ev) {
 					return
 				}
 				if ev.Type == "state" && (ev.State.Final() || ev.Payment.State.Final()) {
-					return
+					final = true
 				}
 			}
 		}

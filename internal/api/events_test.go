@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -96,6 +97,114 @@ func TestEventsStreamEndsAfterFinalState(t *testing.T) {
 	}
 	_, err = readEvent(t, br)
 	require.ErrorIs(t, err, ioEOF(), "stream must end after the final state")
+	assert.Equal(t, "p1", <-fake.unsubscribed)
+}
+
+// TestEventsPrinterAfterPaid: while a paid payment's receipt waits, the
+// register keeps the stream open for printer events (issue 5: "paper out"
+// on the payment's stream within 2 s); the handler forwards them until the
+// register closes the stream. The paid event stays the last state event.
+func TestEventsPrinterAfterPaid(t *testing.T) {
+	fake := newFake()
+	p := pollingPayment("p1")
+	fake.put(p)
+	fake.receiptWaits("p1")
+	ts := startServer(t, fake, nil)
+
+	resp := ts.do(t, "GET", "/v1/payments/p1/events", "", nil)
+	require.Equal(t, 200, resp.StatusCode)
+	<-fake.subscribed
+	br := bufio.NewReader(resp.Body)
+	first, err := readEvent(t, br)
+	require.NoError(t, err)
+	assert.Equal(t, register.StatePolling, first.data.State)
+
+	paid := p
+	paid.State = register.StatePaid
+	paid.ERSReference = "ers-1"
+	printer := func(msg string) register.Event {
+		return register.Event{Type: "printer", PaymentID: "p1", State: register.StatePaid, Message: msg, Payment: paid}
+	}
+	// As the register does: the printer's problem just before the paid event.
+	fake.publish(printer("printer out of paper: receipt waits"))
+	fake.publish(register.Event{Type: "state", PaymentID: "p1", State: register.StatePaid, Payment: paid})
+	// A duplicate of the final state is not forwarded.
+	fake.publish(register.Event{Type: "state", PaymentID: "p1", State: register.StatePaid, Payment: paid})
+	fake.publish(printer("printer ok: printing"))
+
+	want := []struct{ event, msg string }{
+		{"printer", "printer out of paper: receipt waits"},
+		{"state", ""},
+		{"printer", "printer ok: printing"},
+	}
+	for i, w := range want {
+		ev, err := readEvent(t, br)
+		require.NoError(t, err, "event %d", i)
+		assert.Equal(t, strconv.Itoa(i+2), ev.id)
+		assert.Equal(t, w.event, ev.event, "event %d", i)
+		assert.Equal(t, w.msg, ev.data.Message, "event %d", i)
+		assert.Equal(t, register.StatePaid, ev.data.State)
+	}
+	fake.endReceipt(printer("printer ok: receipt printed"))
+	ev, err := readEvent(t, br)
+	require.NoError(t, err)
+	assert.Equal(t, "printer", ev.event)
+	assert.Equal(t, "printer ok: receipt printed", ev.data.Message)
+	_, err = readEvent(t, br)
+	require.ErrorIs(t, err, ioEOF(), "stream ends when the register closes it")
+	assert.Equal(t, "p1", <-fake.unsubscribed)
+}
+
+// TestEventsPaidReceiptWaitsAtConnect: a client connecting after the paid
+// event, while the receipt still waits, gets the paid state once, then the
+// printer events until the register ends the stream.
+func TestEventsPaidReceiptWaitsAtConnect(t *testing.T) {
+	fake := newFake()
+	p := pollingPayment("p1")
+	p.State = register.StatePaid
+	fake.put(p)
+	fake.receiptWaits("p1")
+	ts := startServer(t, fake, nil)
+
+	resp := ts.do(t, "GET", "/v1/payments/p1/events", "", nil)
+	require.Equal(t, 200, resp.StatusCode)
+	<-fake.subscribed
+	br := bufio.NewReader(resp.Body)
+	ev, err := readEvent(t, br)
+	require.NoError(t, err)
+	assert.Equal(t, "state", ev.event)
+	assert.Equal(t, register.StatePaid, ev.data.State)
+
+	fake.publish(register.Event{Type: "printer", PaymentID: "p1", State: register.StatePaid, Message: "printer cover open: receipt waits", Payment: p})
+	ev, err = readEvent(t, br)
+	require.NoError(t, err)
+	assert.Equal(t, "printer", ev.event, "the register's copy of the paid state is not sent twice")
+	assert.Equal(t, "2", ev.id)
+	assert.Equal(t, "printer cover open: receipt waits", ev.data.Message)
+
+	fake.endReceipt(register.Event{Type: "printer", PaymentID: "p1", State: register.StatePaid, Message: "receipt not printed: too old", Payment: p})
+	ev, err = readEvent(t, br)
+	require.NoError(t, err)
+	assert.Equal(t, "receipt not printed: too old", ev.data.Message)
+	_, err = readEvent(t, br)
+	require.ErrorIs(t, err, ioEOF())
+}
+
+// TestEventsPrinterWaitEndsOnShutdown: a stream waiting for printer events
+// does not hold the server's shutdown.
+func TestEventsPrinterWaitEndsOnShutdown(t *testing.T) {
+	fake := newFake()
+	p := pollingPayment("p1")
+	p.State = register.StatePaid
+	fake.put(p)
+	fake.receiptWaits("p1")
+	ts := startServer(t, fake, nil)
+	resp := ts.do(t, "GET", "/v1/payments/p1/events", "", nil)
+	require.Equal(t, 200, resp.StatusCode)
+	<-fake.subscribed
+	_, err := readEvent(t, bufio.NewReader(resp.Body))
+	require.NoError(t, err)
+	require.NoError(t, ts.stop(), "shutdown must not wait for the printer")
 	assert.Equal(t, "p1", <-fake.unsubscribed)
 }
 

@@ -20,7 +20,8 @@ type fakeRegister struct {
 	payments   map[string]register.Payment
 	keys       map[string]string // idempotency key -> payment id
 	refundKeys map[string]register.RefundRequest
-	subs       map[string][]chan register.Event
+	subs       map[string][]*fakeSub
+	receipts   map[string]bool // payment id -> its receipt waits: streams stay open after paid
 	mutations  int // calls that would change state
 	scanWait   time.Duration
 	seqrID     string
@@ -38,7 +39,8 @@ func newFake() *fakeRegister {
 		ready:        ready,
 		payments:     map[string]register.Payment{},
 		keys:         map[string]string{},
-		subs:         map[string][]chan register.Event{},
+		subs:         map[string][]*fakeSub{},
+		receipts:     map[string]bool{},
 		subscribed:   make(chan string, 16),
 		unsubscribed: make(chan string, 16),
 	}
@@ -172,36 +174,93 @@ func (f *fakeRegister) Payments(ctx context.Context, state register.State) ([]re
 	return out, nil
 }
 
+// fakeSub is one event stream, closed like the register's: after the final
+// state event, or, while the payment's receipt waits (receiptWaits), only
+// by endReceipt, after the last printer event.
+type fakeSub struct {
+	ch     chan register.Event
+	closed bool
+}
+
+// send must be called with f.mu held; like the register, it never blocks.
+func (f *fakeRegister) send(id string, s *fakeSub, ev register.Event) {
+	if s.closed {
+		return
+	}
+	select {
+	case s.ch <- ev:
+	default:
+		panic("fakeRegister: subscriber buffer full")
+	}
+	if ev.Type == "state" && ev.State.Final() && !(ev.State == register.StatePaid && f.receipts[id]) {
+		f.closeSub(s)
+	}
+}
+
+func (f *fakeRegister) closeSub(s *fakeSub) {
+	if !s.closed {
+		s.closed = true
+		close(s.ch)
+	}
+}
+
+// Subscribe behaves as register.Subscribe: for a payment already final its
+// state is sent at once and the channel closed, unless the payment is paid
+// and its receipt waits.
 func (f *fakeRegister) Subscribe(id string) (<-chan register.Event, func()) {
-	ch := make(chan register.Event, 16)
+	s := &fakeSub{ch: make(chan register.Event, 64)}
 	f.mu.Lock()
-	f.subs[id] = append(f.subs[id], ch)
+	f.subs[id] = append(f.subs[id], s)
+	if p, ok := f.payments[id]; ok && p.State.Final() {
+		f.send(id, s, register.Event{Type: "state", PaymentID: id, State: p.State, Payment: p, At: time.Now().UTC()})
+	}
 	f.mu.Unlock()
 	f.subscribed <- id
 	var once sync.Once
-	return ch, func() {
+	return s.ch, func() {
 		once.Do(func() {
 			f.mu.Lock()
 			subs := f.subs[id]
 			for i, c := range subs {
-				if c == ch {
+				if c == s {
 					f.subs[id] = append(subs[:i], subs[i+1:]...)
 					break
 				}
 			}
+			f.closeSub(s)
 			f.mu.Unlock()
 			f.unsubscribed <- id
 		})
 	}
 }
 
-// publish sends ev to every subscriber of its payment.
+// publish sends ev to every subscriber of its payment, closing the streams
+// after a final state as the register does.
 func (f *fakeRegister) publish(ev register.Event) {
 	f.mu.Lock()
-	subs := append([]chan register.Event(nil), f.subs[ev.PaymentID]...)
+	defer f.mu.Unlock()
+	for _, s := range f.subs[ev.PaymentID] {
+		f.send(ev.PaymentID, s, ev)
+	}
+}
+
+// receiptWaits makes a paid payment's streams stay open for printer events,
+// as the register does while the payment's receipt waits for the printer.
+func (f *fakeRegister) receiptWaits(id string) {
+	f.mu.Lock()
+	f.receipts[id] = true
 	f.mu.Unlock()
-	for _, c := range subs {
-		c <- ev
+}
+
+// endReceipt sends a last printer event (the receipt printed or dropped)
+// and closes the payment's streams.
+func (f *fakeRegister) endReceipt(ev register.Event) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.receipts, ev.PaymentID)
+	for _, s := range f.subs[ev.PaymentID] {
+		f.send(ev.PaymentID, s, ev)
+		f.closeSub(s)
 	}
 }
 

@@ -73,14 +73,40 @@ func TestCashierPage(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, before+1, fake.Mutations(), "try again reached the register once")
 
-	// Paid: the stream ends and the page offers a copy and a new sale.
+	// Paid while the printer is out of paper: as the register does, the
+	// printer's problem comes just before the paid event and the stream stays
+	// open for the receipt. The page offers a copy and a new sale at once and
+	// keeps showing what the printer says.
 	paid := p
 	paid.State = register.StatePaid
 	paid.ERSReference = "ers-42"
+	fake.receiptWaits(id)
+	printer := func(msg string) register.Event {
+		return register.Event{Type: "printer", PaymentID: id, State: register.StatePaid, Message: msg, Payment: paid}
+	}
+	fake.publish(printer("printer out of paper: receipt waits"))
 	fake.publish(register.Event{Type: "state", PaymentID: id, State: register.StatePaid, Payment: paid})
 	require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible("#done"), chromedp.WaitVisible("#reprint")))
 	ers, err := chromedp.Run(ctx, chromedp.Text("#pay-ers"))
 	require.NoError(t, err)
 	assert.True(t, strings.Contains(ers, "ers-42"), ers)
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("pay-message").textContent.includes("out of paper")`))
+	require.NoError(t, err, "the printer's problem is shown with the paid state")
+
+	fake.publish(printer("printer ok: printing"))
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("pay-message").textContent === "Printer: printer ok: printing"`))
+	require.NoError(t, err, "printer events after paid are shown")
+
+	// The receipt is printed: the register ends the stream, which is no error.
+	fake.endReceipt(printer("printer ok: receipt printed"))
 	assert.Equal(t, id, <-fake.unsubscribed)
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("pay-message").textContent.includes("receipt printed")`))
+	require.NoError(t, err)
+	actionErr, err := chromedp.Run(ctx, chromedp.Text("#action-error"))
+	require.NoError(t, err)
+	assert.Empty(t, actionErr, "the end of the stream is not an error")
+	assert.Empty(t, fake.subscribed, "the page does not reconnect after the stream ends")
+	state, err := chromedp.Run(ctx, chromedp.Text("#pay-state"))
+	require.NoError(t, err)
+	assert.Equal(t, "paid", state)
 }

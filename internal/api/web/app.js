@@ -248,6 +248,12 @@ async function watch(p) {
   const ctl = new AbortController();
   streamAbort = ctl;
   render(p, undefined, "");
+  // The printer's last word on this payment's receipt ("printer out of
+  // paper: receipt waits", then "printer ok: receipt printed"): shown with
+  // every later event, since the register sends a printer problem just
+  // before the paid event. After the final state the stream carries only
+  // printer events and ends when the receipt is printed or dropped.
+  let printerMsg = "";
   while (!ctl.signal.aborted && !isFinal(current.state)) {
     try {
       const resp = await fetch("/v1/payments/" + encodeURIComponent(p.id) + "/events", {
@@ -260,10 +266,16 @@ async function watch(p) {
       }
       await readSSE(resp.body, (type, data) => {
         const ev = JSON.parse(data);
-        render(ev.payment, ev.secondsLeft, type === "printer" ? "Printer: " + (ev.message || "") : (ev.message || ""));
+        if (type === "printer") {
+          printerMsg = "Printer: " + (ev.message || "");
+          render(ev.payment, ev.secondsLeft, printerMsg);
+        } else {
+          render(ev.payment, ev.secondsLeft, ((ev.message || "") + " " + printerMsg).trim());
+        }
       });
     } catch (e) {
-      if (ctl.signal.aborted) return;
+      // After the final state only printer news was left to hear.
+      if (ctl.signal.aborted || isFinal(current.state)) return;
       $("action-error").textContent = "Lost the event stream (" + problemText(e) + "); reconnecting.";
       if (e.status === 401 || e.status === 404) return;
       await new Promise((r) => setTimeout(r, 1000));
