@@ -22,7 +22,7 @@ type fakeRegister struct {
 	refundKeys map[string]register.RefundRequest
 	subs       map[string][]*fakeSub
 	receipts   map[string]bool // payment id -> its receipt waits: streams stay open after paid
-	mutations  int // calls that would change state
+	mutations  int             // calls that would change state
 	scanWait   time.Duration
 	seqrID     string
 
