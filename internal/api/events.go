@@ -40,6 +40,17 @@ func (s *Server) events(stopping <-chan struct{}) http.HandlerFunc {
 			return
 		}
 		rc := http.NewResponseController(w)
+		// Every write and flush gets a fresh deadline, so a client that
+		// stops reading (its socket buffers full) cannot pin this handler
+		// and the register's subscription: the write fails after
+		// StreamWriteTimeout and the handler returns. Between writes the
+		// old deadline may pass unnoticed; the next write sets a new one.
+		deadline := func() bool {
+			return rc.SetWriteDeadline(time.Now().Add(s.cfg.StreamWriteTimeout)) == nil
+		}
+		if !deadline() {
+			s.log.Warn("event stream: no write deadline", zap.String("payment", id))
+		}
 		h := w.Header()
 		h.Set("Content-Type", "text/event-stream")
 		h.Set("Cache-Control", "no-store")
@@ -60,6 +71,7 @@ func (s *Server) events(stopping <-chan struct{}) http.HandlerFunc {
 			if typ == "" {
 				typ = "state"
 			}
+			deadline()
 			if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", seq, typ, b); err != nil {
 				return false
 			}
@@ -84,6 +96,7 @@ func (s *Server) events(stopping <-chan struct{}) http.HandlerFunc {
 			case <-ctx.Done():
 				return
 			case <-heartbeat.C:
+				deadline()
 				if _, err := fmt.Fprint(w, ": heartbeat "+strconv.FormatInt(time.Now().Unix(), 10)+"\n\n"); err != nil || rc.Flush() != nil {
 					return
 				}

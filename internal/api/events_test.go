@@ -4,10 +4,14 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -269,3 +273,49 @@ func TestDefaultHeartbeatIs15s(t *testing.T) {
 }
 
 func ioEOF() error { return io.EOF }
+
+// TestEventsSlowClientIsDropped: a client that stops reading must not pin
+// the handler (and the register's subscription): every write and flush has
+// a deadline (Config.StreamWriteTimeout, 10 s by default), after which the
+// handler gives up and unsubscribes.
+func TestEventsSlowClientIsDropped(t *testing.T) {
+	fake := newFake()
+	p := pollingPayment("p1")
+	fake.put(p)
+	ts := startServer(t, fake, func(c *Config) { c.StreamWriteTimeout = 200 * time.Millisecond })
+
+	// A raw connection with a tiny receive buffer that never reads.
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 1024)
+		})
+		return errors.Join(err, serr)
+	}}
+	conn, err := d.Dial("tcp", ts.srv.Addr().String())
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = fmt.Fprintf(conn, "GET /v1/payments/p1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n\r\n", testToken)
+	require.NoError(t, err)
+	<-fake.subscribed
+
+	// More than any socket buffers hold (tcp_wmem max is 4 MiB): the
+	// handler's writes block once they are full.
+	big := register.Event{Type: "poll", PaymentID: "p1", State: register.StatePolling, Payment: p,
+		Message: strings.Repeat("x", 1<<20)}
+	for range 24 {
+		fake.publish(big)
+	}
+	select {
+	case id := <-fake.unsubscribed:
+		assert.Equal(t, "p1", id)
+	case <-time.After(5 * time.Second): // a bound on failure, not synchronisation
+		t.Fatal("the handler is still writing to a client that does not read")
+	}
+}
+
+func TestDefaultStreamWriteTimeoutIs10s(t *testing.T) {
+	s, err := New(Config{Token: testToken}, newFake())
+	require.NoError(t, err)
+	assert.Equal(t, 10*time.Second, s.cfg.StreamWriteTimeout)
+}

@@ -47,11 +47,12 @@ type Register interface {
 
 // Defaults.
 const (
-	DefaultListen            = "127.0.0.1:8420"
-	DefaultReadHeaderTimeout = 5 * time.Second
-	DefaultHeartbeat         = 15 * time.Second
-	MaxBodyBytes             = 64 << 10
-	shutdownTimeout          = 5 * time.Second
+	DefaultListen             = "127.0.0.1:8420"
+	DefaultReadHeaderTimeout  = 5 * time.Second
+	DefaultHeartbeat          = 15 * time.Second
+	DefaultStreamWriteTimeout = 10 * time.Second
+	MaxBodyBytes              = 64 << 10
+	shutdownTimeout           = 5 * time.Second
 )
 
 // Config configures the API server. Zero values take the defaults.
@@ -76,6 +77,9 @@ type Config struct {
 	ReadHeaderTimeout time.Duration
 	// Heartbeat is the interval of SSE comment lines; default 15 s.
 	Heartbeat time.Duration
+	// StreamWriteTimeout bounds each write and flush of an event stream,
+	// so a client that stops reading cannot pin a handler; default 10 s.
+	StreamWriteTimeout time.Duration
 }
 
 // Server is the local API. New starts nothing; Run or Serve serve.
@@ -106,6 +110,9 @@ func New(cfg Config, reg Register) (*Server, error) {
 	}
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = DefaultHeartbeat
+	}
+	if cfg.StreamWriteTimeout <= 0 {
+		cfg.StreamWriteTimeout = DefaultStreamWriteTimeout
 	}
 	if err := checkListen(cfg.Listen); err != nil {
 		return nil, err
