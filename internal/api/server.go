@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -233,6 +234,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
+// socketCreated, when set (tests), is called with the socket's name right
+// after the socket file is created.
+var socketCreated func(name string)
+
 // listen opens a TCP or unix listener for addr.
 func listen(addr string) (net.Listener, error) {
 	path, ok := strings.CutPrefix(addr, "unix:")
@@ -246,16 +251,53 @@ func listen(addr string) (net.Listener, error) {
 	if err := removeStaleSocket(path); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("unix", path)
+	// The socket must never be reachable with a wider mode than 0660, not
+	// even for the moment between bind (which applies the process umask,
+	// perhaps 0) and a chmod. Changing the umask is process-wide and racy
+	// with other goroutines creating files, so instead the socket is bound
+	// inside a fresh private directory (0700: nobody else may connect
+	// through it), chmodded there, and renamed into place; rename within a
+	// directory's filesystem is atomic, so the path appears already 0660.
+	priv, err := os.MkdirTemp(filepath.Dir(path), ".posd-sock-")
+	if err != nil {
+		return nil, fmt.Errorf("api: listen unix %s: private directory: %w", path, err)
+	}
+	defer os.RemoveAll(priv) // empty after the rename; on failure, the socket too
+	tmp := filepath.Join(priv, "s")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
 	if err != nil {
 		return nil, fmt.Errorf("api: listen unix %s: %w", path, err)
 	}
+	ln.SetUnlinkOnClose(false) // its name changes; unixListener.Close removes path
+	if socketCreated != nil {
+		socketCreated(tmp)
+	}
 	// 0660: the service user and its group (the POS front end's user) only.
-	if err := os.Chmod(path, 0o660); err != nil {
+	if err := os.Chmod(tmp, 0o660); err != nil {
 		_ = ln.Close()
 		return nil, fmt.Errorf("api: chmod %s: %w", path, err)
 	}
-	return ln, nil
+	if err := os.Rename(tmp, path); err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("api: listen unix %s: %w", path, err)
+	}
+	return &unixListener{UnixListener: ln, addr: &net.UnixAddr{Name: path, Net: "unix"}}, nil
+}
+
+// unixListener is a unix socket renamed into place after bind: its address
+// is the final path, and Close removes that path.
+type unixListener struct {
+	*net.UnixListener
+	addr *net.UnixAddr
+	once sync.Once
+}
+
+func (l *unixListener) Addr() net.Addr { return l.addr }
+
+func (l *unixListener) Close() error {
+	err := l.UnixListener.Close()
+	l.once.Do(func() { _ = os.Remove(l.addr.Name) })
+	return err
 }
 
 // removeStaleSocket removes a socket left by a posd that died, but not one

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -439,4 +441,58 @@ func TestShutdownEndsStreams(t *testing.T) {
 	_, err := br.ReadString('\n') // the stream is open
 	require.NoError(t, err)
 	require.NoError(t, ts.stop(), "shutdown must not wait for open streams")
+}
+
+// TestUnixSocketNeverPermissive: even under umask 0, the socket is never
+// reachable at its path with a mode wider than 0660, not even between its
+// creation and the chmod: it is created inside a private (0700) directory
+// and renamed into place.
+func TestUnixSocketNeverPermissive(t *testing.T) {
+	old := syscall.Umask(0)
+	defer syscall.Umask(old)
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "posd.sock")
+	var seen []string
+	socketCreated = func(name string) {
+		if fi, err := os.Lstat(sock); err == nil {
+			seen = append(seen, fmt.Sprintf("%s reachable at once with mode %04o", sock, fi.Mode().Perm()))
+			if fi.Mode().Perm()&^0o660 != 0 {
+				seen = append(seen, "too permissive")
+			}
+		}
+		if name != sock {
+			fi, err := os.Stat(filepath.Dir(name))
+			require.NoError(t, err)
+			assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm(), "the socket is made in a private directory")
+		}
+	}
+	defer func() { socketCreated = nil }()
+
+	srv, err := New(Config{Listen: "unix:" + sock, Token: testToken}, newFake())
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	select {
+	case <-srv.Listening():
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	}
+	assert.NotContains(t, seen, "too permissive", seen)
+	fi, err := os.Stat(sock)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o660), fi.Mode().Perm())
+	assert.Equal(t, "unix", srv.Addr().Network())
+	assert.Equal(t, sock, srv.Addr().String())
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "no temporary directory left behind")
+
+	c, err := net.Dial("unix", sock)
+	require.NoError(t, err)
+	c.Close()
+	cancel()
+	require.NoError(t, <-done)
+	_, err = os.Lstat(sock)
+	assert.True(t, errors.Is(err, os.ErrNotExist), "socket removed at shutdown")
 }
