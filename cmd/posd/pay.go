@@ -117,7 +117,9 @@ func createPayment(ctx context.Context, ac *apiClient, opt payOptions) (register
 	return p, err
 }
 
-// follow shows a payment's live state until it is final. When the customer's
+// follow shows a payment's live state until it is final, then returns (and
+// so closes the event stream, which for a paid payment may stay open for
+// printer events while its receipt waits). When the customer's
 // window runs out it asks the cashier (or, without a terminal, cancels).
 func follow(ctx context.Context, c *cli, ac *apiClient, p register.Payment, interactive bool) (register.Payment, error) {
 	ctx, cancel := context.WithCancel(ctx)
@@ -204,6 +206,15 @@ func follow(ctx context.Context, c *cli, ac *apiClient, p register.Payment, inte
 		case <-ctx.Done():
 			return p, ctx.Err()
 		case ev := <-events:
+			if ev.Type == "printer" && ev.Message != "" {
+				// The register sends the printer's problem just before the
+				// paid event. Later printer events (the receipt printed)
+				// are not waited for: pay returns at the final state.
+				if tty {
+					fmt.Fprintln(c.stdout)
+				}
+				fmt.Fprintf(c.stdout, "%s: %s\n", ev.PaymentID, ev.Message)
+			}
 			if ev.Payment.ID != "" {
 				p = ev.Payment
 			} else if ev.State != "" {

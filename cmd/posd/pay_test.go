@@ -128,3 +128,42 @@ func TestPayFollowsTheCashiersDecision(t *testing.T) {
 		})
 	}
 }
+
+// TestPayShowsPrinterAndEndsAtPaid: the stream of a paid payment whose
+// receipt waits stays open for printer events; `posd pay` shows the
+// printer's problem that comes with the paid event and returns at paid
+// without waiting for the stream to end.
+func TestPayShowsPrinterAndEndsAtPaid(t *testing.T) {
+	paid := register.Payment{ID: "p1", State: register.StatePaid, Amount: money.MustParse("20.00"), Currency: "SEK", ERSReference: "ERS42"}
+	streamGone := make(chan struct{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/payments/p1/events", func(w http.ResponseWriter, r *http.Request) {
+		defer close(streamGone)
+		w.Header().Set("Content-Type", "text/event-stream")
+		for _, ev := range []register.Event{
+			{Type: "printer", PaymentID: "p1", State: register.StatePaid, Message: "printer out of paper: receipt waits", Payment: paid},
+			{Type: "state", PaymentID: "p1", State: register.StatePaid, Payment: paid},
+		} {
+			b, err := json.Marshal(ev)
+			require.NoError(t, err)
+			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev.Type, b)
+		}
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // the receipt waits: the stream stays open
+	})
+	mux.HandleFunc("GET /v1/payments/p1", func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(register.Payment{ID: "p1", State: register.StatePolling})
+	})
+	ts := httptest.NewServer(mux)
+	defer ts.Close()
+	var out, errOut syncBuffer
+	c := &cli{getenv: func(string) string { return "" }, stdin: strings.NewReader(""), stdout: &out, stderr: &errOut}
+	ac := newAPIClientToken(strings.TrimPrefix(ts.URL, "http://"), "tok")
+
+	p, err := follow(t.Context(), c, ac, register.Payment{ID: "p1", State: register.StatePolling}, false)
+	require.NoError(t, err)
+	assert.Equal(t, register.StatePaid, p.State)
+	assert.Contains(t, out.String(), "paid: 20.00 SEK, ersReference ERS42")
+	assert.Contains(t, out.String(), "printer out of paper: receipt waits")
+	<-streamGone // follow closed the stream on return
+}
