@@ -245,8 +245,10 @@ func TestServePrinterPaperOut(t *testing.T) {
 	var got []string
 	for ev := range events {
 		got = append(got, ev.Type+": "+string(ev.State)+": "+ev.Message)
+		if ev.Type == "state" && ev.State.Final() {
+			break
+		}
 	}
-	require.NoError(t, <-streamDone)
 	require.GreaterOrEqual(t, len(got), 2)
 	assert.Equal(t, "printer: paid: printer out of paper: receipt waits", got[len(got)-2], "events: %q", got)
 	assert.Equal(t, "state: paid: payment completed", got[len(got)-1], "events: %q", got)
@@ -281,6 +283,19 @@ func TestServePrinterPaperOut(t *testing.T) {
 	}
 	assert.Equal(t, []string{"state: ", "printer: printer out of paper: receipt waits",
 		"printer: printer ok: printing", "printer: printer ok: receipt printed"}, inRegister)
+
+	// The API's stream, open since before the payment, carried on after the
+	// paid event with the printer's news and ended once the receipt printed.
+	var after []string
+	for ev := range events {
+		after = append(after, ev.Type+": "+string(ev.State)+": "+ev.Message)
+	}
+	require.NoError(t, <-streamDone)
+	require.NotEmpty(t, after, "printer events after paid on the API stream")
+	assert.Equal(t, "printer: paid: printer ok: receipt printed", after[len(after)-1], "events after paid: %q", after)
+	for _, e := range after {
+		assert.True(t, strings.HasPrefix(e, "printer: paid: "), "only printer events after the paid state: %q", after)
+	}
 	waitFor(t, 10*time.Second, "receipt printed after the refill", func() bool {
 		st := status()
 		return st.Printer.Paper == "ok" && st.Printer.Queued == 0
