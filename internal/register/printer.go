@@ -19,9 +19,10 @@ import (
 // ("printer ok: receipt printed") or dropped ("receipt not printed: ...").
 // When the printer cannot print at the moment of payment, a "printer" event
 // saying so comes just before the paid state event, so a client that stops
-// reading at the final state (the API's SSE handler) still learns that the
-// receipt waits. Without a printer, or without a pending job, the stream
-// ends at the final state event as before.
+// reading at the final state (posd pay) still learns that the receipt waits;
+// the API's SSE handler forwards the later printer events too. Without a
+// printer, or without a pending job, the stream ends at the final state
+// event as before.
 
 // printerWaker is the print worker's Wake; Deps.Printer may implement it.
 type printerWaker interface{ Wake() }
