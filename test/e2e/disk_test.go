@@ -33,12 +33,12 @@ const d1ProblemStorage = "https://posd.dev/problems/storage"
 func d1Mount(t *testing.T, sizeMB int) string {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skipf("D1 skipped: mounting a tmpfs needs root (euid %d); CI runs it as root", os.Geteuid())
+		skipOutsideCI(t, "D1 skipped: mounting a tmpfs needs root (euid %d); CI runs it as root", os.Geteuid())
 	}
 	dir := t.TempDir()
 	err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV, fmt.Sprintf("size=%dm,mode=0700", sizeMB))
 	if errors.Is(err, syscall.EPERM) {
-		t.Skipf("D1 skipped: mount -t tmpfs %s: %v (no CAP_SYS_ADMIN here; CI runs it as root)", dir, err)
+		skipOutsideCI(t, "D1 skipped: mount -t tmpfs %s: %v (no CAP_SYS_ADMIN here; CI runs it as root)", dir, err)
 	}
 	require.NoError(t, err, "mount tmpfs at %s", dir)
 	t.Cleanup(func() {
@@ -246,4 +246,14 @@ func TestDiskFull(t *testing.T) {
 	}), "submitPaymentReceipt for both payments")
 	out, err := exec.Command(bin.Posd, "journal", "verify", "--file", filepath.Join(stateDir, "receipts.journal")).CombinedOutput()
 	require.NoError(t, err, "posd journal verify: %s", out)
+}
+
+// skipOutsideCI skips with the reason on a developer's machine, and fails
+// under CI (CI=true), where the disk-full test must always run.
+func skipOutsideCI(t *testing.T, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatalf("CI must run this test: "+format, args...)
+	}
+	t.Skipf(format, args...)
 }
