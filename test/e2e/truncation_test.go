@@ -21,16 +21,16 @@ import (
 // Toxiproxy's slicer and limit_data do (reliability N6), which paysim's own
 // faults cannot: the request always reaches paysim and runs there.
 type soapProxy struct {
-	t        *testing.T
-	upstream string
-	client   *http.Client
-	srv      *httptest.Server
+	t      *testing.T
+	client *http.Client
+	srv    *httptest.Server
 
-	mu    sync.Mutex
-	op    string // operation the rule applies to ("*": all)
-	mode  string // "truncate": well-formed HTTP, XML cut in half; "cut": connection closed mid-body; "slice": 7-byte fragments
-	count int    // calls left (-1: no limit)
-	fired int
+	mu       sync.Mutex
+	upstream string
+	op       string // operation the rule applies to ("*": all)
+	mode     string // "truncate": well-formed HTTP, XML cut in half; "cut": connection closed mid-body; "slice": 7-byte fragments
+	count    int    // calls left (-1: no limit)
+	fired    int
 }
 
 var soapOp = regexp.MustCompile(`<(?:[A-Za-z0-9_]+:)?(sendInvoice|getPaymentStatus|cancelInvoice|benchmarkingNop|submitPaymentReceipt|[A-Za-z]+)[\s>/]`)
@@ -46,6 +46,14 @@ func (p *soapProxy) set(op, mode string, count int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.op, p.mode, p.count, p.fired = op, mode, count, 0
+}
+
+// setUpstream is guarded: the proxy's handler reads it on requests from
+// posd, another process, whose ordering the race detector cannot see.
+func (p *soapProxy) setUpstream(base string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.upstream = base
 }
 
 func (p *soapProxy) firedCount() int {
@@ -73,7 +81,10 @@ func (p *soapProxy) serve(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	req, err := http.NewRequestWithContext(r.Context(), r.Method, p.upstream+r.URL.RequestURI(), bytes.NewReader(body))
+	p.mu.Lock()
+	upstream := p.upstream
+	p.mu.Unlock()
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, upstream+r.URL.RequestURI(), bytes.NewReader(body))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return
@@ -139,7 +150,7 @@ func (p *soapProxy) serve(w http.ResponseWriter, r *http.Request) {
 // the invoice was created must not be taken for a refusal.
 func TestN6TruncatedAndFragmented(t *testing.T) {
 	proxy := newSOAPProxy(t)
-	r := newRigVia(t, nil, func(base string) string { proxy.upstream = base; return proxy.srv.URL })
+	r := newRigVia(t, nil, func(base string) string { proxy.setUpstream(base); return proxy.srv.URL })
 	alive := func(t *testing.T) {
 		t.Helper()
 		select {
