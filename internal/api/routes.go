@@ -107,20 +107,12 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	st, err := s.reg.Status(r.Context())
-	if err != nil {
-		s.writeProblem(w, r, err)
-		return
-	}
-	s.writeJSON(w, r, http.StatusOK, st)
+	s.respond(w, r, st, err)
 }
 
 func (s *Server) terminal(w http.ResponseWriter, r *http.Request) {
 	t, err := s.reg.Terminal(r.Context())
-	if err != nil {
-		s.writeProblem(w, r, err)
-		return
-	}
-	s.writeJSON(w, r, http.StatusOK, t)
+	s.respond(w, r, t, err)
 }
 
 func (s *Server) registerTerminal(w http.ResponseWriter, r *http.Request) {
@@ -262,29 +254,17 @@ func (s *Server) listPayments(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) payment(w http.ResponseWriter, r *http.Request) {
 	p, err := s.reg.Payment(r.Context(), r.PathValue("id"))
-	if err != nil {
-		s.writeProblem(w, r, err)
-		return
-	}
-	s.writeJSON(w, r, http.StatusOK, p)
+	s.respond(w, r, p, err)
 }
 
 func (s *Server) retry(w http.ResponseWriter, r *http.Request) {
 	p, err := s.reg.Retry(detached(r), r.PathValue("id"))
-	if err != nil {
-		s.writeProblem(w, r, err)
-		return
-	}
-	s.writeJSON(w, r, http.StatusOK, p)
+	s.respond(w, r, p, err)
 }
 
 func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
 	p, err := s.reg.Cancel(detached(r), r.PathValue("id"))
-	if err != nil {
-		s.writeProblem(w, r, err)
-		return
-	}
-	s.writeJSON(w, r, http.StatusOK, p)
+	s.respond(w, r, p, err)
 }
 
 // refund needs an Idempotency-Key like createPayment: a retry after a lost
@@ -356,9 +336,15 @@ func (s *Server) journal(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) closePeriod(w http.ResponseWriter, r *http.Request) {
 	rep, err := s.reg.ClosePeriod(detached(r))
+	s.respond(w, r, rep, err)
+}
+
+// respond answers a read or a command: the problem for err, else v as JSON
+// with 200.
+func (s *Server) respond(w http.ResponseWriter, r *http.Request, v any, err error) {
 	if err != nil {
 		s.writeProblem(w, r, err)
 		return
 	}
-	s.writeJSON(w, r, http.StatusOK, rep)
+	s.writeJSON(w, r, http.StatusOK, v)
 }
