@@ -16,7 +16,6 @@ import (
 	"github.com/posd/posd/internal/store"
 )
 
-
 const (
 	balancingOtherText  = "Other payment"
 	balancingChangeText = "Change"

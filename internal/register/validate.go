@@ -155,4 +155,3 @@ func (d decimal) timesEquals(unit, total money.Amount) bool {
 	rhs := new(big.Int).Mul(big.NewInt(int64(total)), pow10(d.scale))
 	return lhs.Cmp(rhs) == 0
 }
-
