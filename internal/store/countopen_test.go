@@ -24,7 +24,7 @@ func TestCountOpenSkipsUnknownWithoutReference(t *testing.T) {
 		{"p7", "paid", "INV-7", "ERS-7"},
 	} {
 		q := testPayment(p.id, "k-"+p.id)
-		q.State, q.InvoiceReference, q.ERSReference = p.state, p.inv, p.ers
+		q.State, q.SessionRef, q.TransactionRef = p.state, p.inv, p.ers
 		_, _, err := db.CreatePayment(ctx, q, a)
 		require.NoError(t, err)
 	}
@@ -53,7 +53,7 @@ func TestCountInFlight(t *testing.T) {
 		{"p8", "canceled", "INV-8", ""},
 	} {
 		q := testPayment(p.id, "k-"+p.id)
-		q.State, q.InvoiceReference, q.ERSReference = p.state, p.inv, p.ers
+		q.State, q.SessionRef, q.TransactionRef = p.state, p.inv, p.ers
 		_, _, err := db.CreatePayment(ctx, q, a)
 		require.NoError(t, err)
 	}

@@ -16,6 +16,7 @@ type Payment struct {
 	ID               string
 	IdempotencyKey   string
 	RequestHash      string
+	Provider         string // "seqr", "resurs", "payson"
 	Method           string
 	State            string
 	Amount           money.Amount
@@ -26,14 +27,19 @@ type Payment struct {
 	CashierID        string
 	Title            string
 	RowsJSON         []byte
-	InvoiceReference string
-	ERSReference     string
+	ExtraJSON        []byte // what else the provider was asked (customer pre-fill, validUntil)
+	SessionRef       string // the provider's session: SEQR invoice, Resurs order, Payson checkout
+	TransactionRef   string // the provider's transaction once paid; unique per provider
+	MethodName       string // the payment method as the provider names it once paid
+	ProviderData     []byte // provider-private, stored verbatim
+	CustomerView     []byte // JSON {url, html}: what the cashier page shows
 	Window           int
 	WindowEndsAt     time.Time
-	InvoiceVersion   int
+	Progress         int64
 	PollCount        int
 	OutageSince      time.Time
 	DecisionDeadline time.Time
+	NextCheckAt      time.Time // long-lived payments: when the next check is due
 	PaidAt           time.Time
 	Error            string
 	CreatedAt        time.Time
@@ -43,53 +49,64 @@ type Payment struct {
 // Audit is one audit row: who did what, with which outcome. Transition fills
 // the payment id, states, references and time.
 type Audit struct {
-	Actor   string // cashier id, or "posd"
-	Event   string // e.g. "create", "send_invoice", "poll", "cancel", "paid"
-	Outcome string // "success" or "failure: ..."
-	Origin  string // e.g. "api", "poll", "recovery"
-	Detail  string
+	Provider string // AddAudit only (Transition takes the payment's)
+	Actor    string // cashier id, or "posd"
+	Event    string // e.g. "create", "send_invoice", "poll", "cancel", "paid"
+	Outcome  string // "success" or "failure: ..."
+	Origin   string // e.g. "api", "poll", "recovery"
+	Detail   string
 }
 
 // AuditRow is an audit row as read back.
 type AuditRow struct {
-	ID               int64
-	PaymentID        string
-	Actor            string
-	Event            string
-	FromState        string
-	ToState          string
-	Outcome          string
-	InvoiceReference string
-	ERSReference     string
-	Origin           string
-	Detail           string
-	At               time.Time
+	ID             int64
+	PaymentID      string
+	Provider       string
+	Actor          string
+	Event          string
+	FromState      string
+	ToState        string
+	Outcome        string
+	SessionRef     string
+	TransactionRef string
+	Origin         string
+	Detail         string
+	At             time.Time
 }
 
-const paymentCols = `id, idempotency_key, request_hash, method, state, amount, currency, receipt_total,
-	balancing, sale_id, cashier_id, title, rows_json, invoice_reference, ers_reference, poll_window,
-	window_ends_at, invoice_version, poll_count, outage_since, decision_deadline, paid_at, error,
-	created_at, updated_at`
+const paymentCols = `id, idempotency_key, request_hash, provider, method, state, amount, currency, receipt_total,
+	balancing, sale_id, cashier_id, title, rows_json, extra_json, session_ref, transaction_ref, method_name,
+	provider_data, customer_view, poll_window, window_ends_at, progress, poll_count, outage_since,
+	decision_deadline, next_check_at, paid_at, error, created_at, updated_at`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanPayment(s scanner) (Payment, error) {
 	var p Payment
-	var rows string
-	var inv, ers, wEnds, outage, deadline, paid sql.NullString
+	var rows, extra, view string
+	var data []byte
+	var sess, txn, wEnds, outage, deadline, nextCheck, paid sql.NullString
 	var created, updated sql.NullString
-	err := s.Scan(&p.ID, &p.IdempotencyKey, &p.RequestHash, &p.Method, &p.State, &p.Amount, &p.Currency,
-		&p.ReceiptTotal, &p.Balancing, &p.SaleID, &p.CashierID, &p.Title, &rows, &inv, &ers, &p.Window,
-		&wEnds, &p.InvoiceVersion, &p.PollCount, &outage, &deadline, &paid, &p.Error, &created, &updated)
+	err := s.Scan(&p.ID, &p.IdempotencyKey, &p.RequestHash, &p.Provider, &p.Method, &p.State, &p.Amount, &p.Currency,
+		&p.ReceiptTotal, &p.Balancing, &p.SaleID, &p.CashierID, &p.Title, &rows, &extra, &sess, &txn, &p.MethodName,
+		&data, &view, &p.Window, &wEnds, &p.Progress, &p.PollCount, &outage, &deadline, &nextCheck, &paid, &p.Error,
+		&created, &updated)
 	if err != nil {
 		return Payment{}, err
 	}
 	p.RowsJSON = []byte(rows)
-	p.InvoiceReference, p.ERSReference = inv.String, ers.String
+	if extra != "" {
+		p.ExtraJSON = []byte(extra)
+	}
+	if view != "" {
+		p.CustomerView = []byte(view)
+	}
+	p.ProviderData = data
+	p.SessionRef, p.TransactionRef = sess.String, txn.String
 	for _, f := range []struct {
 		dst *time.Time
 		src sql.NullString
-	}{{&p.WindowEndsAt, wEnds}, {&p.OutageSince, outage}, {&p.DecisionDeadline, deadline},
+	}{{&p.WindowEndsAt, wEnds}, {&p.OutageSince, outage}, {&p.DecisionDeadline, deadline}, {&p.NextCheckAt, nextCheck},
 		{&p.PaidAt, paid}, {&p.CreatedAt, created}, {&p.UpdatedAt, updated}} {
 		if *f.dst, err = parseTime(f.src); err != nil {
 			return Payment{}, fmt.Errorf("payment %s: %w", p.ID, err)
@@ -123,7 +140,7 @@ func (db *DB) CreatePayment(ctx context.Context, p Payment, a Audit) (Payment, b
 		if err := insertPayment(ctx, tx, p); err != nil {
 			return err
 		}
-		if err := insertAudit(ctx, tx, p.ID, "", p.State, p.InvoiceReference, p.ERSReference, a, now); err != nil {
+		if err := insertAudit(ctx, tx, p.ID, p.Provider, "", p.State, p.SessionRef, p.TransactionRef, a, now); err != nil {
 			return err
 		}
 		out, created = p, true
@@ -140,12 +157,12 @@ func (db *DB) CreatePayment(ctx context.Context, p Payment, a Audit) (Payment, b
 
 func insertPayment(ctx context.Context, tx *sql.Tx, p Payment) error {
 	_, err := tx.ExecContext(ctx, "INSERT INTO payments ("+paymentCols+`) VALUES
-		(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		p.ID, p.IdempotencyKey, p.RequestHash, p.Method, p.State, int64(p.Amount), p.Currency, int64(p.ReceiptTotal),
-		p.Balancing, p.SaleID, p.CashierID, p.Title, string(p.RowsJSON), nullString(p.InvoiceReference),
-		nullString(p.ERSReference), p.Window, nullTime(p.WindowEndsAt), p.InvoiceVersion, p.PollCount,
-		nullTime(p.OutageSince), nullTime(p.DecisionDeadline), nullTime(p.PaidAt), p.Error,
-		fmtTime(p.CreatedAt), fmtTime(p.UpdatedAt))
+		(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.ID, p.IdempotencyKey, p.RequestHash, p.Provider, p.Method, p.State, int64(p.Amount), p.Currency, int64(p.ReceiptTotal),
+		p.Balancing, p.SaleID, p.CashierID, p.Title, string(p.RowsJSON), string(p.ExtraJSON), nullString(p.SessionRef),
+		nullString(p.TransactionRef), p.MethodName, p.ProviderData, string(p.CustomerView), p.Window, nullTime(p.WindowEndsAt),
+		p.Progress, p.PollCount, nullTime(p.OutageSince), nullTime(p.DecisionDeadline), nullTime(p.NextCheckAt),
+		nullTime(p.PaidAt), p.Error, fmtTime(p.CreatedAt), fmtTime(p.UpdatedAt))
 	return err
 }
 
@@ -187,11 +204,11 @@ func (db *DB) Payments(ctx context.Context, states ...string) ([]Payment, error)
 	return db.queryPayments(ctx, q, args...)
 }
 
-// PaidBetween lists payments that became paid in (from, to], by paid time:
-// a transaction period runs from the previous mark (exclusive) to its own.
-func (db *DB) PaidBetween(ctx context.Context, from, to time.Time) ([]Payment, error) {
+// PaidBetween lists a provider's payments that became paid in (from, to],
+// by paid time: a period runs from the previous mark (exclusive) to its own.
+func (db *DB) PaidBetween(ctx context.Context, provider string, from, to time.Time) ([]Payment, error) {
 	return db.queryPayments(ctx, "SELECT "+paymentCols+` FROM payments
-		WHERE state = 'paid' AND paid_at > ? AND paid_at <= ? ORDER BY paid_at, id`, fmtTime(from), fmtTime(to))
+		WHERE state = 'paid' AND provider = ? AND paid_at > ? AND paid_at <= ? ORDER BY paid_at, id`, provider, fmtTime(from), fmtTime(to))
 }
 
 func (db *DB) queryPayments(ctx context.Context, q string, args ...any) ([]Payment, error) {
@@ -222,7 +239,7 @@ func (db *DB) CountOpen(ctx context.Context) (int, error) {
 	var n int
 	err := db.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM payments
 		WHERE state IN ('created','polling','awaiting_decision')
-		   OR (state = 'unknown' AND (COALESCE(invoice_reference, '') != '' OR COALESCE(ers_reference, '') != ''))`).Scan(&n)
+		   OR (state = 'unknown' AND (COALESCE(session_ref, '') != '' OR COALESCE(transaction_ref, '') != ''))`).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count open payments: %w", err)
 	}
@@ -237,7 +254,7 @@ func (db *DB) CountInFlight(ctx context.Context) (int, error) {
 	var n int
 	err := db.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM payments
 		WHERE state IN ('created','polling','awaiting_decision')
-		   OR (state != 'paid' AND COALESCE(ers_reference, '') != '')`).Scan(&n)
+		   OR (state != 'paid' AND COALESCE(transaction_ref, '') != '')`).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count payments in flight: %w", err)
 	}
@@ -270,12 +287,13 @@ func (db *DB) Transition(ctx context.Context, id string, from []string, a Audit,
 			return err
 		}
 		p.UpdatedAt = now
-		_, err = tx.ExecContext(ctx, `UPDATE payments SET state = ?, invoice_reference = ?, ers_reference = ?,
-			poll_window = ?, window_ends_at = ?, invoice_version = ?, poll_count = ?, outage_since = ?,
-			decision_deadline = ?, paid_at = ?, error = ?, updated_at = ? WHERE id = ?`,
-			p.State, nullString(p.InvoiceReference), nullString(p.ERSReference), p.Window, nullTime(p.WindowEndsAt),
-			p.InvoiceVersion, p.PollCount, nullTime(p.OutageSince), nullTime(p.DecisionDeadline), nullTime(p.PaidAt),
-			p.Error, fmtTime(p.UpdatedAt), p.ID)
+		_, err = tx.ExecContext(ctx, `UPDATE payments SET state = ?, session_ref = ?, transaction_ref = ?,
+			method_name = ?, provider_data = ?, customer_view = ?, poll_window = ?, window_ends_at = ?, progress = ?,
+			poll_count = ?, outage_since = ?, decision_deadline = ?, next_check_at = ?, paid_at = ?, error = ?,
+			updated_at = ? WHERE id = ?`,
+			p.State, nullString(p.SessionRef), nullString(p.TransactionRef), p.MethodName, p.ProviderData,
+			string(p.CustomerView), p.Window, nullTime(p.WindowEndsAt), p.Progress, p.PollCount, nullTime(p.OutageSince),
+			nullTime(p.DecisionDeadline), nullTime(p.NextCheckAt), nullTime(p.PaidAt), p.Error, fmtTime(p.UpdatedAt), p.ID)
 		if isUnique(err) {
 			return ErrDuplicateReference
 		}
@@ -283,7 +301,7 @@ func (db *DB) Transition(ctx context.Context, id string, from []string, a Audit,
 			return err
 		}
 		if a.Event != "" {
-			if err := insertAudit(ctx, tx, p.ID, old, p.State, p.InvoiceReference, p.ERSReference, a, now); err != nil {
+			if err := insertAudit(ctx, tx, p.ID, p.Provider, old, p.State, p.SessionRef, p.TransactionRef, a, now); err != nil {
 				return err
 			}
 		}
@@ -310,10 +328,10 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func insertAudit(ctx context.Context, tx *sql.Tx, paymentID, from, to, inv, ers string, a Audit, at time.Time) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO audit (payment_id, actor, event, from_state, to_state, outcome,
-		invoice_reference, ers_reference, origin, detail, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		nullString(paymentID), a.Actor, a.Event, from, to, a.Outcome, inv, ers, a.Origin, a.Detail, fmtTime(at))
+func insertAudit(ctx context.Context, tx *sql.Tx, paymentID, provider, from, to, session, txn string, a Audit, at time.Time) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO audit (payment_id, provider, actor, event, from_state, to_state, outcome,
+		session_ref, transaction_ref, origin, detail, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		nullString(paymentID), provider, a.Actor, a.Event, from, to, a.Outcome, session, txn, a.Origin, a.Detail, fmtTime(at))
 	return err
 }
 
@@ -322,7 +340,7 @@ func insertAudit(ctx context.Context, tx *sql.Tx, paymentID, from, to, inv, ers 
 func (db *DB) AddAudit(ctx context.Context, paymentID string, a Audit) error {
 	now := db.now()
 	err := db.write(ctx, func(tx *sql.Tx) error {
-		return insertAudit(ctx, tx, paymentID, "", "", "", "", a, now)
+		return insertAudit(ctx, tx, paymentID, a.Provider, "", "", "", "", a, now)
 	})
 	if err != nil {
 		return fmt.Errorf("audit %s: %w", a.Event, err)
@@ -332,8 +350,8 @@ func (db *DB) AddAudit(ctx context.Context, paymentID string, a Audit) error {
 
 // AuditTrail returns the audit rows of a payment ("" = rows of no payment), oldest first.
 func (db *DB) AuditTrail(ctx context.Context, paymentID string) ([]AuditRow, error) {
-	q := `SELECT id, COALESCE(payment_id, ''), actor, event, from_state, to_state, outcome, invoice_reference,
-		ers_reference, origin, detail, at FROM audit WHERE `
+	q := `SELECT id, COALESCE(payment_id, ''), provider, actor, event, from_state, to_state, outcome, session_ref,
+		transaction_ref, origin, detail, at FROM audit WHERE `
 	var args []any
 	if paymentID == "" {
 		q += "payment_id IS NULL"
@@ -350,8 +368,8 @@ func (db *DB) AuditTrail(ctx context.Context, paymentID string) ([]AuditRow, err
 	for rows.Next() {
 		var a AuditRow
 		var at sql.NullString
-		if err := rows.Scan(&a.ID, &a.PaymentID, &a.Actor, &a.Event, &a.FromState, &a.ToState, &a.Outcome,
-			&a.InvoiceReference, &a.ERSReference, &a.Origin, &a.Detail, &at); err != nil {
+		if err := rows.Scan(&a.ID, &a.PaymentID, &a.Provider, &a.Actor, &a.Event, &a.FromState, &a.ToState, &a.Outcome,
+			&a.SessionRef, &a.TransactionRef, &a.Origin, &a.Detail, &at); err != nil {
 			return nil, fmt.Errorf("read audit: %w", err)
 		}
 		if a.At, err = parseTime(at); err != nil {
@@ -369,40 +387,41 @@ type Tx struct {
 	now time.Time
 }
 
-// PaidReferences calls fn with the ersReference of every paid payment that
-// has one, in no particular order. It reads one column through the state
-// index, so a start-up check over 100 000 payments stays cheap; fn runs
-// while the query is open and must not use the database.
-func (db *DB) PaidReferences(ctx context.Context, fn func(ers string)) error {
-	return db.eachString(ctx, "list paid references",
-		"SELECT ers_reference FROM payments WHERE state = 'paid' AND ers_reference IS NOT NULL AND ers_reference != ''", fn)
+// PaidReferences calls fn with the provider and transaction reference of
+// every paid payment that has one, in no particular order. It reads two
+// columns through the state index, so a start-up check over 100 000
+// payments stays cheap; fn runs while the query is open and must not use
+// the database.
+func (db *DB) PaidReferences(ctx context.Context, fn func(provider, ref string)) error {
+	return db.eachPair(ctx, "list paid references",
+		"SELECT provider, transaction_ref FROM payments WHERE state = 'paid' AND transaction_ref IS NOT NULL AND transaction_ref != ''", fn)
 }
 
-// PaymentByReference returns the payment with this ersReference, or ErrNotFound.
-func (db *DB) PaymentByReference(ctx context.Context, ers string) (Payment, error) {
-	p, err := scanPayment(db.r.QueryRowContext(ctx, "SELECT "+paymentCols+" FROM payments WHERE ers_reference = ?", ers))
+// PaymentByReference returns the payment with this provider transaction reference, or ErrNotFound.
+func (db *DB) PaymentByReference(ctx context.Context, provider, ref string) (Payment, error) {
+	p, err := scanPayment(db.r.QueryRowContext(ctx, "SELECT "+paymentCols+" FROM payments WHERE provider = ? AND transaction_ref = ?", provider, ref))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Payment{}, fmt.Errorf("payment with ersReference %s: %w", ers, ErrNotFound)
+		return Payment{}, fmt.Errorf("payment with %s reference %s: %w", provider, ref, ErrNotFound)
 	}
 	if err != nil {
-		return Payment{}, fmt.Errorf("payment with ersReference %s: %w", ers, err)
+		return Payment{}, fmt.Errorf("payment with %s reference %s: %w", provider, ref, err)
 	}
 	return p, nil
 }
 
-// eachString runs a query of one text column and calls fn per row.
-func (db *DB) eachString(ctx context.Context, what, q string, fn func(string), args ...any) error {
+// eachPair runs a query of two text columns and calls fn per row.
+func (db *DB) eachPair(ctx context.Context, what, q string, fn func(a, b string), args ...any) error {
 	rows, err := db.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
-	var s string
+	var a, b string
 	for rows.Next() {
-		if err := rows.Scan(&s); err != nil {
+		if err := rows.Scan(&a, &b); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
-		fn(s)
+		fn(a, b)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("%s: %w", what, err)

@@ -8,24 +8,25 @@ import (
 	"time"
 )
 
-// Period is one SEQR transaction period: stored when marked, completed when
+// Period is one provider's transaction period: stored when marked, completed when
 // its report has been compared.
 type Period struct {
-	ID                  int64
-	TransactionPeriodID string
-	Start               time.Time // end of the previous period (zero for the first)
-	MarkedAt            time.Time
-	ReportedAt          time.Time
-	ResultJSON          []byte
+	ID         int64
+	Provider   string
+	Ref        string    // the provider's period reference (SEQR transactionPeriodId)
+	Start      time.Time // end of the previous period (zero for the first)
+	MarkedAt   time.Time
+	ReportedAt time.Time
+	ResultJSON []byte
 }
 
-const periodCols = "id, transaction_period_id, period_start, marked_at, reported_at, result_json"
+const periodCols = "id, provider, period_ref, period_start, marked_at, reported_at, result_json"
 
 func scanPeriod(s scanner) (Period, error) {
 	var p Period
 	var start, marked, reported sql.NullString
 	var result string
-	if err := s.Scan(&p.ID, &p.TransactionPeriodID, &start, &marked, &reported, &result); err != nil {
+	if err := s.Scan(&p.ID, &p.Provider, &p.Ref, &start, &marked, &reported, &result); err != nil {
 		return Period{}, err
 	}
 	p.ResultJSON = []byte(result)
@@ -44,34 +45,34 @@ func scanPeriod(s scanner) (Period, error) {
 func (db *DB) SavePeriod(ctx context.Context, p Period, a Audit) (Period, error) {
 	now := db.now()
 	err := db.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO periods (transaction_period_id, period_start, marked_at) VALUES (?, ?, ?)`,
-			p.TransactionPeriodID, fmtTime(p.Start), fmtTime(p.MarkedAt))
+		res, err := tx.ExecContext(ctx, `INSERT INTO periods (provider, period_ref, period_start, marked_at) VALUES (?, ?, ?, ?)`,
+			p.Provider, p.Ref, fmtTime(p.Start), fmtTime(p.MarkedAt))
 		if err != nil {
 			return err
 		}
 		if p.ID, err = res.LastInsertId(); err != nil {
 			return err
 		}
-		return insertAudit(ctx, tx, "", "", "", "", p.TransactionPeriodID, a, now)
+		return insertAudit(ctx, tx, "", p.Provider, "", "", "", p.Ref, a, now)
 	})
 	if err != nil {
-		return Period{}, fmt.Errorf("save period %s: %w", p.TransactionPeriodID, err)
+		return Period{}, fmt.Errorf("save period %s: %w", p.Ref, err)
 	}
 	return p, nil
 }
 
-// UnreportedPeriod returns the latest period marked but not yet reported.
-func (db *DB) UnreportedPeriod(ctx context.Context) (Period, bool, error) {
-	return db.onePeriod(ctx, "WHERE reported_at IS NULL ORDER BY id DESC LIMIT 1")
+// UnreportedPeriod returns a provider's latest period marked but not yet reported.
+func (db *DB) UnreportedPeriod(ctx context.Context, provider string) (Period, bool, error) {
+	return db.onePeriod(ctx, "WHERE provider = ? AND reported_at IS NULL ORDER BY id DESC LIMIT 1", provider)
 }
 
-// LastPeriod returns the latest marked period, reported or not.
-func (db *DB) LastPeriod(ctx context.Context) (Period, bool, error) {
-	return db.onePeriod(ctx, "ORDER BY id DESC LIMIT 1")
+// LastPeriod returns a provider's latest marked period, reported or not.
+func (db *DB) LastPeriod(ctx context.Context, provider string) (Period, bool, error) {
+	return db.onePeriod(ctx, "WHERE provider = ? ORDER BY id DESC LIMIT 1", provider)
 }
 
-func (db *DB) onePeriod(ctx context.Context, where string) (Period, bool, error) {
-	p, err := scanPeriod(db.r.QueryRowContext(ctx, "SELECT "+periodCols+" FROM periods "+where))
+func (db *DB) onePeriod(ctx context.Context, where string, args ...any) (Period, bool, error) {
+	p, err := scanPeriod(db.r.QueryRowContext(ctx, "SELECT "+periodCols+" FROM periods "+where, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Period{}, false, nil
 	}
@@ -88,7 +89,7 @@ func (db *DB) FinishPeriod(ctx context.Context, id int64, result []byte, a Audit
 		if _, err := tx.ExecContext(ctx, "UPDATE periods SET reported_at = ?, result_json = ? WHERE id = ?", fmtTime(now), string(result), id); err != nil {
 			return err
 		}
-		return insertAudit(ctx, tx, "", "", "", "", "", a, now)
+		return insertAudit(ctx, tx, "", a.Provider, "", "", "", "", a, now)
 	})
 	if err != nil {
 		return fmt.Errorf("finish period %d: %w", id, err)

@@ -11,7 +11,8 @@ import (
 // OutboxItem is one call that must eventually succeed.
 type OutboxItem struct {
 	ID            int64
-	Kind          string // e.g. "submitPaymentReceipt"
+	Provider      string // whose task it is
+	Kind          string // the provider's task kind, e.g. "submitPaymentReceipt"
 	PaymentID     string
 	Payload       []byte
 	Attempts      int
@@ -22,9 +23,9 @@ type OutboxItem struct {
 }
 
 // EnqueueOutbox adds an outbox item due now, inside the caller's transaction.
-func (t *Tx) EnqueueOutbox(kind, paymentID string, payload []byte) error {
-	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO outbox (kind, payment_id, payload, next_attempt_at, created_at)
-		VALUES (?, ?, ?, ?, ?)`, kind, nullString(paymentID), string(payload), fmtTime(t.now), fmtTime(t.now))
+func (t *Tx) EnqueueOutbox(provider, kind, paymentID string, payload []byte) error {
+	_, err := t.tx.ExecContext(t.ctx, `INSERT INTO outbox (provider, kind, payment_id, payload, next_attempt_at, created_at)
+		VALUES (?, ?, ?, ?, ?, ?)`, provider, kind, nullString(paymentID), string(payload), fmtTime(t.now), fmtTime(t.now))
 	if err != nil {
 		return fmt.Errorf("enqueue %s: %w", kind, err)
 	}
@@ -42,16 +43,16 @@ func (t *Tx) EnqueuePrintJob(paymentID, kind string, payload []byte, copy bool) 
 }
 
 // EnqueueOutbox adds an outbox item due now in its own transaction.
-func (db *DB) EnqueueOutbox(ctx context.Context, kind, paymentID string, payload []byte) error {
+func (db *DB) EnqueueOutbox(ctx context.Context, provider, kind, paymentID string, payload []byte) error {
 	now := db.now()
 	return db.write(ctx, func(tx *sql.Tx) error {
-		return (&Tx{tx: tx, ctx: ctx, now: now}).EnqueueOutbox(kind, paymentID, payload)
+		return (&Tx{tx: tx, ctx: ctx, now: now}).EnqueueOutbox(provider, kind, paymentID, payload)
 	})
 }
 
 // DueOutbox returns up to limit undone items whose next attempt is at or before now.
 func (db *DB) DueOutbox(ctx context.Context, now time.Time, limit int) ([]OutboxItem, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT id, kind, COALESCE(payment_id, ''), payload, attempts, next_attempt_at,
+	rows, err := db.r.QueryContext(ctx, `SELECT id, provider, kind, COALESCE(payment_id, ''), payload, attempts, next_attempt_at,
 		last_error, created_at FROM outbox WHERE done_at IS NULL AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`,
 		fmtTime(now), limit)
 	if err != nil {
@@ -63,7 +64,7 @@ func (db *DB) DueOutbox(ctx context.Context, now time.Time, limit int) ([]Outbox
 		var it OutboxItem
 		var payload string
 		var next, created sql.NullString
-		if err := rows.Scan(&it.ID, &it.Kind, &it.PaymentID, &payload, &it.Attempts, &next, &it.LastError, &created); err != nil {
+		if err := rows.Scan(&it.ID, &it.Provider, &it.Kind, &it.PaymentID, &payload, &it.Attempts, &next, &it.LastError, &created); err != nil {
 			return nil, fmt.Errorf("read outbox: %w", err)
 		}
 		it.Payload = []byte(payload)
@@ -80,7 +81,7 @@ func (db *DB) DueOutbox(ctx context.Context, now time.Time, limit int) ([]Outbox
 
 // OutboxItems lists every item of a kind for a payment (tests, status).
 func (db *DB) OutboxItems(ctx context.Context, paymentID string) ([]OutboxItem, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT id, kind, payload, attempts, last_error, done_at FROM outbox
+	rows, err := db.r.QueryContext(ctx, `SELECT id, provider, kind, payload, attempts, last_error, done_at FROM outbox
 		WHERE payment_id = ? ORDER BY id`, paymentID)
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
@@ -91,7 +92,7 @@ func (db *DB) OutboxItems(ctx context.Context, paymentID string) ([]OutboxItem, 
 		it := OutboxItem{PaymentID: paymentID}
 		var payload string
 		var done sql.NullString
-		if err := rows.Scan(&it.ID, &it.Kind, &payload, &it.Attempts, &it.LastError, &done); err != nil {
+		if err := rows.Scan(&it.ID, &it.Provider, &it.Kind, &payload, &it.Attempts, &it.LastError, &done); err != nil {
 			return nil, fmt.Errorf("read outbox: %w", err)
 		}
 		it.Payload = []byte(payload)
@@ -264,9 +265,9 @@ func (db *DB) PendingPrintJobs(ctx context.Context) (int, error) {
 // printed nor dropped (a small set: it reads the pending jobs' index).
 func (db *DB) PendingPrintPayments(ctx context.Context) (map[string]bool, error) {
 	out := map[string]bool{}
-	err := db.eachString(ctx, "list payments with pending print jobs",
-		"SELECT DISTINCT payment_id FROM print_jobs WHERE state = 'pending' AND payment_id IS NOT NULL",
-		func(id string) { out[id] = true })
+	err := db.eachPair(ctx, "list payments with pending print jobs",
+		"SELECT DISTINCT payment_id, '' FROM print_jobs WHERE state = 'pending' AND payment_id IS NOT NULL",
+		func(id, _ string) { out[id] = true })
 	if err != nil {
 		return nil, err
 	}

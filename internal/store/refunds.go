@@ -20,9 +20,10 @@ type Refund struct {
 	IdempotencyKey string
 	RequestHash    string
 	PaymentID      string
+	Provider       string
 	Amount         money.Amount
 	Currency       string
-	ERSReference   string
+	ProviderRef    string // the refund's own provider reference
 	CashierID      string
 	Reason         string
 	State          string
@@ -31,17 +32,17 @@ type Refund struct {
 	UpdatedAt      time.Time
 }
 
-const refundCols = `id, payment_id, amount, currency, ers_reference, cashier_id, reason, state, error, created_at, updated_at,
+const refundCols = `id, payment_id, provider, amount, currency, provider_ref, cashier_id, reason, state, error, created_at, updated_at,
 	idempotency_key, request_hash`
 
 func scanRefund(s scanner) (Refund, error) {
 	var r Refund
 	var ers, created, updated, key sql.NullString
-	if err := s.Scan(&r.ID, &r.PaymentID, &r.Amount, &r.Currency, &ers, &r.CashierID, &r.Reason, &r.State, &r.Error, &created, &updated,
+	if err := s.Scan(&r.ID, &r.PaymentID, &r.Provider, &r.Amount, &r.Currency, &ers, &r.CashierID, &r.Reason, &r.State, &r.Error, &created, &updated,
 		&key, &r.RequestHash); err != nil {
 		return Refund{}, err
 	}
-	r.ERSReference, r.IdempotencyKey = ers.String, key.String
+	r.ProviderRef, r.IdempotencyKey = ers.String, key.String
 	var err error
 	if r.CreatedAt, err = parseTime(created); err != nil {
 		return Refund{}, err
@@ -114,15 +115,15 @@ func (db *DB) BeginRefundIdempotent(ctx context.Context, r Refund, limit money.A
 		if retry {
 			_, err = tx.ExecContext(ctx, "UPDATE refunds SET state = 'sending', error = '', updated_at = ? WHERE id = ?", fmtTime(now), r.ID)
 		} else {
-			_, err = tx.ExecContext(ctx, "INSERT INTO refunds ("+refundCols+") VALUES (?, ?, ?, ?, NULL, ?, ?, ?, '', ?, ?, ?, ?)",
-				r.ID, r.PaymentID, int64(r.Amount), r.Currency, r.CashierID, r.Reason, r.State, fmtTime(now), fmtTime(now),
+			_, err = tx.ExecContext(ctx, "INSERT INTO refunds ("+refundCols+") VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?, '', ?, ?, ?, ?)",
+				r.ID, r.PaymentID, r.Provider, int64(r.Amount), r.Currency, r.CashierID, r.Reason, r.State, fmtTime(now), fmtTime(now),
 				nullString(r.IdempotencyKey), r.RequestHash)
 		}
 		if err != nil {
 			return err
 		}
 		out = r
-		return insertAudit(ctx, tx, r.PaymentID, "", "", "", "", a, now)
+		return insertAudit(ctx, tx, r.PaymentID, r.Provider, "", "", "", "", a, now)
 	})
 	if errors.Is(err, ErrRefundExceeds) || errors.Is(err, ErrRefundPending) || errors.Is(err, ErrIdempotencyKey) {
 		return Refund{}, false, err
@@ -178,7 +179,7 @@ func (db *DB) MarkSendingRefundsUnknown(ctx context.Context, errText string, a A
 			if ra.Detail == "" {
 				ra.Detail = fmt.Sprintf("refund %s of %s %s: %s", r.ID, r.Amount, r.Currency, errText)
 			}
-			if err := insertAudit(ctx, tx, r.PaymentID, "", "", "", "", ra, now); err != nil {
+			if err := insertAudit(ctx, tx, r.PaymentID, r.Provider, "", "", "", "", ra, now); err != nil {
 				return err
 			}
 			r.State, r.Error, r.UpdatedAt = "unknown", errText, now
@@ -193,12 +194,12 @@ func (db *DB) MarkSendingRefundsUnknown(ctx context.Context, errText string, a A
 }
 
 // FinishRefund sets a refund's outcome with its audit row.
-func (db *DB) FinishRefund(ctx context.Context, id, state, ersRef, errText string, a Audit) (Refund, error) {
+func (db *DB) FinishRefund(ctx context.Context, id, state, providerRef, errText string, a Audit) (Refund, error) {
 	now := db.now()
 	var out Refund
 	err := db.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, "UPDATE refunds SET state = ?, ers_reference = ?, error = ?, updated_at = ? WHERE id = ?",
-			state, nullString(ersRef), errText, fmtTime(now), id)
+		_, err := tx.ExecContext(ctx, "UPDATE refunds SET state = ?, provider_ref = ?, error = ?, updated_at = ? WHERE id = ?",
+			state, nullString(providerRef), errText, fmtTime(now), id)
 		if isUnique(err) {
 			return ErrDuplicateReference
 		}
@@ -209,7 +210,7 @@ func (db *DB) FinishRefund(ctx context.Context, id, state, ersRef, errText strin
 		if err != nil {
 			return err
 		}
-		return insertAudit(ctx, tx, out.PaymentID, "", "", "", ersRef, a, now)
+		return insertAudit(ctx, tx, out.PaymentID, out.Provider, "", "", "", providerRef, a, now)
 	})
 	if err != nil {
 		return Refund{}, fmt.Errorf("finish refund %s: %w", id, err)
@@ -241,22 +242,22 @@ func (db *DB) Refunds(ctx context.Context, paymentID string) ([]Refund, error) {
 	return out, rows.Err()
 }
 
-// DoneRefundReferences calls fn with the ersReference of every refund in
-// state "done" that has one, in no particular order; fn must not use the
-// database.
-func (db *DB) DoneRefundReferences(ctx context.Context, fn func(ers string)) error {
-	return db.eachString(ctx, "list refund references",
-		"SELECT ers_reference FROM refunds WHERE state = 'done' AND ers_reference IS NOT NULL AND ers_reference != ''", fn)
+// DoneRefundReferences calls fn with the provider and reference of every
+// refund in state "done" that has one, in no particular order; fn must not
+// use the database.
+func (db *DB) DoneRefundReferences(ctx context.Context, fn func(provider, ref string)) error {
+	return db.eachPair(ctx, "list refund references",
+		"SELECT provider, provider_ref FROM refunds WHERE state = 'done' AND provider_ref IS NOT NULL AND provider_ref != ''", fn)
 }
 
-// RefundByReference returns the refund with this ersReference, or ErrNotFound.
-func (db *DB) RefundByReference(ctx context.Context, ers string) (Refund, error) {
-	r, err := scanRefund(db.r.QueryRowContext(ctx, "SELECT "+refundCols+" FROM refunds WHERE ers_reference = ?", ers))
+// RefundByReference returns the refund with this provider reference, or ErrNotFound.
+func (db *DB) RefundByReference(ctx context.Context, provider, ref string) (Refund, error) {
+	r, err := scanRefund(db.r.QueryRowContext(ctx, "SELECT "+refundCols+" FROM refunds WHERE provider = ? AND provider_ref = ?", provider, ref))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Refund{}, fmt.Errorf("refund with ersReference %s: %w", ers, ErrNotFound)
+		return Refund{}, fmt.Errorf("refund with %s reference %s: %w", provider, ref, ErrNotFound)
 	}
 	if err != nil {
-		return Refund{}, fmt.Errorf("refund with ersReference %s: %w", ers, err)
+		return Refund{}, fmt.Errorf("refund with %s reference %s: %w", provider, ref, err)
 	}
 	return r, nil
 }

@@ -237,17 +237,7 @@ func (db *DB) migrate(ctx context.Context, migs []Migration) ([]int, error) {
 		if m.Version <= current {
 			continue
 		}
-		err := db.write(ctx, func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-				m.Version, m.Name, fmtTime(db.now())); err != nil {
-				return err
-			}
-			_, err := tx.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(m.Version))
-			return err
-		})
+		err := db.applyMigration(ctx, m)
 		if err != nil {
 			return applied, fmt.Errorf("apply migration %04d_%s: %w", m.Version, m.Name, err)
 		}
@@ -255,6 +245,65 @@ func (db *DB) migrate(ctx context.Context, migs []Migration) ([]int, error) {
 		applied = append(applied, m.Version)
 	}
 	return applied, nil
+}
+
+// fkOffDirective, as a migration's first line, applies it with foreign keys
+// off, as SQLite's procedure for rebuilding a table requires (a DROP TABLE
+// with foreign keys on deletes through them); the keys are checked with
+// PRAGMA foreign_key_check before the commit, so no dangling reference can
+// be committed.
+const fkOffDirective = "-- posd:foreign_keys=off"
+
+func (db *DB) applyMigration(ctx context.Context, m Migration) error {
+	fkOff := strings.HasPrefix(m.SQL, fkOffDirective)
+	if fkOff {
+		// The writer pool has one connection: the pragma applies to the
+		// connection the transaction below runs on. It cannot change
+		// inside a transaction.
+		if _, err := db.w.ExecContext(ctx, "PRAGMA foreign_keys = OFF"); err != nil {
+			return err
+		}
+		defer func() {
+			if _, err := db.w.ExecContext(context.WithoutCancel(ctx), "PRAGMA foreign_keys = ON"); err != nil {
+				db.log.Error("foreign keys back on after migration", zap.Error(err))
+			}
+		}()
+	}
+	return db.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			return err
+		}
+		if fkOff {
+			if err := foreignKeyCheck(ctx, tx); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+			m.Version, m.Name, fmtTime(db.now())); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(m.Version))
+		return err
+	})
+}
+
+// foreignKeyCheck fails when any row references a row that does not exist.
+func foreignKeyCheck(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, "PRAGMA foreign_key_check")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if rows.Next() {
+		var table, parent string
+		var rowid sql.NullInt64
+		var fkid int
+		if err := rows.Scan(&table, &rowid, &parent, &fkid); err != nil {
+			return err
+		}
+		return fmt.Errorf("foreign key check: a row of %s (rowid %d) references a missing %s row", table, rowid.Int64, parent)
+	}
+	return rows.Err()
 }
 
 // SchemaVersion returns the highest applied migration.

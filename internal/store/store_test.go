@@ -30,7 +30,7 @@ func openTest(t *testing.T) (*DB, string) {
 
 func testPayment(id, key string) Payment {
 	return Payment{
-		ID: id, IdempotencyKey: key, RequestHash: "h-" + key, Method: "seqr", State: "created",
+		ID: id, IdempotencyKey: key, RequestHash: "h-" + key, Provider: "seqr", Method: "seqr", State: "created",
 		Amount: money.MustParse("20.00"), Currency: "SEK", ReceiptTotal: money.MustParse("20.00"),
 		Balancing: "none", RowsJSON: []byte(`[]`),
 	}
@@ -207,7 +207,7 @@ func TestTransitionWritesAudit(t *testing.T) {
 	ends := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
 	p, err := db.Transition(ctx, "p1", []string{"created"}, Audit{Actor: "posd", Event: "send_invoice", Outcome: "success"},
 		func(p *Payment) error {
-			p.State, p.InvoiceReference, p.Window, p.WindowEndsAt = "polling", "1397222701693", 1, ends
+			p.State, p.SessionRef, p.Window, p.WindowEndsAt = "polling", "1397222701693", 1, ends
 			return nil
 		})
 	require.NoError(t, err)
@@ -216,7 +216,7 @@ func TestTransitionWritesAudit(t *testing.T) {
 	got, err := db.Payment(ctx, "p1")
 	require.NoError(t, err)
 	assert.Equal(t, ends, got.WindowEndsAt)
-	assert.Equal(t, "1397222701693", got.InvoiceReference)
+	assert.Equal(t, "1397222701693", got.SessionRef)
 
 	_, err = db.Transition(ctx, "p1", []string{"created"}, Audit{Actor: "posd", Event: "x", Outcome: "success"},
 		func(p *Payment) error { p.State = "failed"; return nil })
@@ -230,7 +230,7 @@ func TestTransitionWritesAudit(t *testing.T) {
 	assert.Equal(t, "c1", trail[0].Actor)
 	assert.Equal(t, "created", trail[1].FromState)
 	assert.Equal(t, "polling", trail[1].ToState)
-	assert.Equal(t, "1397222701693", trail[1].InvoiceReference)
+	assert.Equal(t, "1397222701693", trail[1].SessionRef)
 	assert.False(t, trail[1].At.IsZero())
 
 	// The audit is append-only.
@@ -248,7 +248,7 @@ func TestERSReferenceUnique(t *testing.T) {
 		_, _, err := db.CreatePayment(ctx, testPayment(id, "k"+id), a)
 		require.NoError(t, err)
 	}
-	setERS := func(p *Payment) error { p.ERSReference = "2015102910184861801032678"; return nil }
+	setERS := func(p *Payment) error { p.TransactionRef = "2015102910184861801032678"; return nil }
 	_, err := db.Transition(ctx, "p1", nil, a, setERS)
 	require.NoError(t, err)
 	_, err = db.Transition(ctx, "p2", nil, a, setERS)
@@ -349,7 +349,7 @@ func TestOutboxAndPrintJobs(t *testing.T) {
 	require.NoError(t, err)
 	_, err = db.Transition(ctx, "p1", nil, Audit{Actor: "posd", Event: "paid", Outcome: "success"},
 		func(p *Payment) error { p.State = "paid"; return nil },
-		func(tx *Tx) error { return tx.EnqueueOutbox("submitPaymentReceipt", "p1", []byte(`{}`)) },
+		func(tx *Tx) error { return tx.EnqueueOutbox("seqr", "submitPaymentReceipt", "p1", []byte(`{}`)) },
 		func(tx *Tx) error { return tx.EnqueuePrintJob("p1", "receipt", []byte(`{}`), false) })
 	require.NoError(t, err)
 
@@ -391,22 +391,22 @@ func TestPeriods(t *testing.T) {
 	db, _ := openTest(t)
 	ctx := context.Background()
 	a := Audit{Actor: "posd", Event: "mark_period", Outcome: "success"}
-	_, ok, err := db.UnreportedPeriod(ctx)
+	_, ok, err := db.UnreportedPeriod(ctx, "seqr")
 	require.NoError(t, err)
 	assert.False(t, ok)
 	marked := time.Date(2026, 11, 21, 18, 0, 0, 0, time.UTC)
-	p, err := db.SavePeriod(ctx, Period{TransactionPeriodID: "2015120408534212001005262", MarkedAt: marked}, a)
+	p, err := db.SavePeriod(ctx, Period{Provider: "seqr", Ref: "2015120408534212001005262", MarkedAt: marked}, a)
 	require.NoError(t, err)
-	got, ok, err := db.UnreportedPeriod(ctx)
+	got, ok, err := db.UnreportedPeriod(ctx, "seqr")
 	require.NoError(t, err)
 	require.True(t, ok)
-	assert.Equal(t, p.TransactionPeriodID, got.TransactionPeriodID)
+	assert.Equal(t, p.Ref, got.Ref)
 	assert.Equal(t, marked, got.MarkedAt)
 	require.NoError(t, db.FinishPeriod(ctx, p.ID, []byte(`{"match":true}`), a))
-	_, ok, err = db.UnreportedPeriod(ctx)
+	_, ok, err = db.UnreportedPeriod(ctx, "seqr")
 	require.NoError(t, err)
 	assert.False(t, ok)
-	last, ok, err := db.LastPeriod(ctx)
+	last, ok, err := db.LastPeriod(ctx, "seqr")
 	require.NoError(t, err)
 	require.True(t, ok)
 	assert.JSONEq(t, `{"match":true}`, string(last.ResultJSON))
@@ -437,32 +437,34 @@ func TestReferencesAndLookups(t *testing.T) {
 		{"p1", "paid", "ERS-1"}, {"p2", "paid", "ERS-2"}, {"p3", "polling", ""}, {"p4", "unknown", "ERS-4"},
 	} {
 		q := testPayment(p.id, "k-"+p.id)
-		q.State, q.ERSReference = p.state, p.ers
+		q.State, q.TransactionRef = p.state, p.ers
 		_, _, err := db.CreatePayment(ctx, q, a)
 		require.NoError(t, err)
 	}
 	var paid []string
-	require.NoError(t, db.PaidReferences(ctx, func(ers string) { paid = append(paid, ers) }))
-	assert.ElementsMatch(t, []string{"ERS-1", "ERS-2"}, paid)
-	p, err := db.PaymentByReference(ctx, "ERS-2")
+	require.NoError(t, db.PaidReferences(ctx, func(provider, ref string) { paid = append(paid, provider+":"+ref) }))
+	assert.ElementsMatch(t, []string{"seqr:ERS-1", "seqr:ERS-2"}, paid)
+	p, err := db.PaymentByReference(ctx, "seqr", "ERS-2")
 	require.NoError(t, err)
 	assert.Equal(t, "p2", p.ID)
-	_, err = db.PaymentByReference(ctx, "nope")
+	_, err = db.PaymentByReference(ctx, "payson", "ERS-2")
+	require.ErrorIs(t, err, ErrNotFound, "references are keyed by provider")
+	_, err = db.PaymentByReference(ctx, "seqr", "nope")
 	require.ErrorIs(t, err, ErrNotFound)
 
 	limit := money.MustParse("20.00")
-	_, err = db.BeginRefund(ctx, Refund{ID: "r1", PaymentID: "p1", Amount: money.MustParse("5.00"), Currency: "SEK"}, limit, a)
+	_, err = db.BeginRefund(ctx, Refund{ID: "r1", PaymentID: "p1", Provider: "seqr", Amount: money.MustParse("5.00"), Currency: "SEK"}, limit, a)
 	require.NoError(t, err)
 	_, err = db.FinishRefund(ctx, "r1", "done", "ERS-R1", "", a)
 	require.NoError(t, err)
-	_, err = db.BeginRefund(ctx, Refund{ID: "r2", PaymentID: "p1", Amount: money.MustParse("5.00"), Currency: "SEK"}, limit, a)
+	_, err = db.BeginRefund(ctx, Refund{ID: "r2", PaymentID: "p1", Provider: "seqr", Amount: money.MustParse("5.00"), Currency: "SEK"}, limit, a)
 	require.NoError(t, err)
 	var refs []string
-	require.NoError(t, db.DoneRefundReferences(ctx, func(ers string) { refs = append(refs, ers) }))
-	assert.Equal(t, []string{"ERS-R1"}, refs, "a refund still sending has no post")
-	rf, err := db.RefundByReference(ctx, "ERS-R1")
+	require.NoError(t, db.DoneRefundReferences(ctx, func(provider, ref string) { refs = append(refs, provider+":"+ref) }))
+	assert.Equal(t, []string{"seqr:ERS-R1"}, refs, "a refund still sending has no post")
+	rf, err := db.RefundByReference(ctx, "seqr", "ERS-R1")
 	require.NoError(t, err)
 	assert.Equal(t, "r1", rf.ID)
-	_, err = db.RefundByReference(ctx, "nope")
+	_, err = db.RefundByReference(ctx, "seqr", "nope")
 	require.ErrorIs(t, err, ErrNotFound)
 }

@@ -47,7 +47,7 @@ func (db *DB) SaveTerminal(ctx context.Context, t Terminal, a Audit) error {
 			VALUES (1, ?, ?, ?, ?, ?, ?)`, t.TerminalID, t.Password, t.SeqrID, t.ExternalTerminalID, t.Name, fmtTime(t.RegisteredAt)); err != nil {
 			return err
 		}
-		return insertAudit(ctx, tx, "", "", "", "", "", a, now)
+		return insertAudit(ctx, tx, "", a.Provider, "", "", "", "", a, now)
 	})
 	if err != nil {
 		return fmt.Errorf("save terminal: %w", err)
@@ -66,7 +66,7 @@ func (db *DB) SetSeqrID(ctx context.Context, seqrID string, a Audit) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return ErrNotFound
 		}
-		return insertAudit(ctx, tx, "", "", "", "", "", a, now)
+		return insertAudit(ctx, tx, "", a.Provider, "", "", "", "", a, now)
 	})
 	if err != nil {
 		return fmt.Errorf("set seqr id: %w", err)
@@ -81,7 +81,7 @@ func (db *DB) DeleteTerminal(ctx context.Context, a Audit) error {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM terminal WHERE id = 1"); err != nil {
 			return err
 		}
-		return insertAudit(ctx, tx, "", "", "", "", "", a, now)
+		return insertAudit(ctx, tx, "", a.Provider, "", "", "", "", a, now)
 	})
 	if err != nil {
 		return fmt.Errorf("delete terminal: %w", err)
