@@ -17,34 +17,51 @@ import (
 	"github.com/posd/posd/internal/money"
 )
 
-// The receipt file format, version 1.
+// The line format. The files, their names, rotation and the index are
+// described in journal_series.go and journal_index.go.
 //
-// The file is UTF-8 text, one record per line, each line ending in "\n":
+// A file is UTF-8 text, one record per line, each line ending in "\n":
 //
-//	{"format":"posd-receipt-journal","version":1,"created":"2026-11-21T17:34:06.1Z"} 5d6c4f0a
-//	{"seq":1,"time":"2026-11-21T17:35:00.5Z","paymentId":"p1","kind":"payment","text":"SEQR payment","amount":"20.00","currency":"SEK","reference":"ERS1","prev":"<64 hex>"} 0b1c2d3e
+//	{"format":"posd-receipt-journal","version":2,"created":"2026-11-22T00:00:01Z","file":2,"period":"2026-11-22","seq":41,"prev":"<64 hex>"} 1a2b3c4d
+//	{"seq":42,"time":"2026-11-22T09:35:00.5Z","provider":"seqr","paymentId":"p1","kind":"payment","text":"SEQR payment","amount":"20.00","currency":"SEK","reference":"ERS1","prev":"<64 hex>"} 0b1c2d3e
 //
 // A line is a JSON object (the body), one space, and the CRC32C (Castagnoli)
-// of the body as 8 lower-case hex digits. The first line is the header; every
-// other line is a transaction post whose "prev" is the SHA-256 (hex) of the
-// previous line's bytes without its "\n" (body, space and CRC). The header is
-// the genesis of the chain: because it carries its creation time, lines copied
-// from another register's file do not chain here. Sequence numbers run 1, 2, 3
-// without gaps and every reference appears once.
+// of the body as 8 lower-case hex digits. The first line of every file is its
+// header; every other line is a transaction post whose "prev" is the SHA-256
+// (hex) of the previous line's bytes without its "\n" (body, space and CRC).
+//
+// One chain runs through all files: the header of file n+1 carries the
+// sequence number of the last post before it ("seq") and the hash of the last
+// line of file n ("prev"), and the first post of a file chains to its
+// header. The header of file 1 is the genesis of the chain: because it
+// carries its creation time, lines copied from another register's file do not
+// chain here. Sequence numbers run 1, 2, 3 without gaps across files, and
+// every (provider, reference) pair appears once in the whole series.
+//
+// Version 1 (posd before providers) had one file and no provider field: its
+// header is {"format","version":1,"created"} and its posts have no
+// "provider". A version 1 file is read as SEQR's (every v1 post was a SEQR
+// post) and is never written again: the first open by this binary seals it
+// as file 1 of the series and continues the chain in file 2, a version 2
+// file. Version 2 posts carry "provider" (right after "time") and a version 2
+// file holds only version 2 posts, so each file has one line format.
 //
 // The CRC makes each line self-checking (a torn or flipped line is found on
-// its own); the chain makes the file as a whole checkable (a line edited with
-// a recomputed CRC breaks the next line's "prev"; a deleted or reordered line
-// breaks the chain or the sequence).
+// its own); the chain makes the series as a whole checkable (a line edited
+// with a recomputed CRC breaks the next line's "prev"; a deleted, reordered
+// or renamed line or file breaks the chain or the sequence).
 
 const (
-	journalFormat  = "posd-receipt-journal"
-	journalVersion = 1
+	journalFormat    = "posd-receipt-journal"
+	journalVersion   = 2 // what this binary writes
+	journalVersionV1 = 1 // read, sealed and continued, never written
 	// journalMaxLine bounds one line (without "\n"). Posts are about 300
 	// bytes; Append refuses larger ones, so a longer line is never valid and
 	// the scanner never has to hold more than this in memory.
 	journalMaxLine = 4096
 	journalCRCLen  = 8
+	// journalV1Provider is the provider of every version 1 post.
+	journalV1Provider = "seqr"
 )
 
 var journalCastagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -54,6 +71,7 @@ var journalCastagnoli = crc32.MakeTable(crc32.Castagnoli)
 type journalRecord struct {
 	Seq       int64        `json:"seq"`
 	Time      time.Time    `json:"time"`
+	Provider  string       `json:"provider,omitempty"` // absent in version 1 lines only
 	PaymentID string       `json:"paymentId"`
 	Kind      string       `json:"kind"`
 	Text      string       `json:"text"`
@@ -63,11 +81,16 @@ type journalRecord struct {
 	Prev      string       `json:"prev"`
 }
 
-// journalHeader is the first line of the file.
+// journalHeader is the first line of every file. Version 1 headers have only
+// the first three fields.
 type journalHeader struct {
 	Format  string    `json:"format"`
 	Version int       `json:"version"`
 	Created time.Time `json:"created"`
+	File    int       `json:"file,omitempty"`   // 1, 2, 3 ... the file's place in the series
+	Period  string    `json:"period,omitempty"` // the rotation period the file was opened for
+	Seq     int64     `json:"seq,omitempty"`    // seq of the last post before this file
+	Prev    string    `json:"prev,omitempty"`   // hash of the last line of the file before; "" in file 1
 }
 
 // journalHash is the chain hash of one line (without its "\n").
@@ -89,7 +112,7 @@ func journalSeal(body []byte) []byte {
 // journalEncodePost renders p chained to prev as a complete line with "\n".
 func journalEncodePost(p Post, prev journalHash) ([]byte, error) {
 	body, err := json.Marshal(journalRecord{
-		Seq: p.Seq, Time: p.Time, PaymentID: p.PaymentID, Kind: p.Kind, Text: p.Text,
+		Seq: p.Seq, Time: p.Time, Provider: p.Provider, PaymentID: p.PaymentID, Kind: p.Kind, Text: p.Text,
 		Amount: p.Amount, Currency: p.Currency, Reference: p.Reference, Prev: prev.String(),
 	})
 	if err != nil {
@@ -98,11 +121,18 @@ func journalEncodePost(p Post, prev journalHash) ([]byte, error) {
 	return journalSeal(body), nil
 }
 
-// journalEncodeHeader renders the header line with "\n".
-func journalEncodeHeader(created time.Time) []byte {
-	body, err := json.Marshal(journalHeader{Format: journalFormat, Version: journalVersion, Created: created.UTC().Round(0)})
+// journalEncodeHeader renders the version 2 header of file number file,
+// opened for period, continuing a chain whose last line so far has hash prev
+// and whose last post has seq (both zero for file 1), with "\n".
+func journalEncodeHeader(created time.Time, file int, period string, seq int64, prev journalHash) []byte {
+	h := journalHeader{Format: journalFormat, Version: journalVersion, Created: created.UTC().Round(0),
+		File: file, Period: period, Seq: seq}
+	if file > 1 {
+		h.Prev = prev.String()
+	}
+	body, err := json.Marshal(h)
 	if err != nil {
-		// A struct of a string, an int and a UTC time always marshals.
+		// Strings, ints and a UTC time always marshal.
 		panic(fmt.Sprintf("receipt: encode journal header: %v", err))
 	}
 	return journalSeal(body)
@@ -168,15 +198,57 @@ func journalParseHeader(line []byte) (journalHeader, error) {
 	if h.Format != journalFormat {
 		return journalHeader{}, fmt.Errorf("header: format %q, want %q", h.Format, journalFormat)
 	}
-	if h.Version != journalVersion {
-		return journalHeader{}, fmt.Errorf("header: version %d not supported (this binary reads version %d)", h.Version, journalVersion)
+	switch h.Version {
+	case journalVersionV1:
+		if h.File != 0 || h.Period != "" || h.Seq != 0 || h.Prev != "" {
+			return journalHeader{}, errors.New("header: version 1 has no file, period, seq or prev")
+		}
+	case journalVersion:
+		if h.File < 1 {
+			return journalHeader{}, fmt.Errorf("header: file %d, want 1 or more", h.File)
+		}
+		if !journalValidPeriod(h.Period) {
+			return journalHeader{}, fmt.Errorf("header: period %q is not a rotation period", h.Period)
+		}
+		if h.Seq < 0 {
+			return journalHeader{}, fmt.Errorf("header: seq %d, want 0 or more", h.Seq)
+		}
+		if h.File == 1 && (h.Seq != 0 || h.Prev != "") {
+			return journalHeader{}, errors.New("header: file 1 starts the chain: no seq or prev")
+		}
+		if h.File > 1 {
+			if _, err := journalParseHash(h.Prev); err != nil {
+				return journalHeader{}, fmt.Errorf("header: prev: %w", err)
+			}
+		}
+	default:
+		return journalHeader{}, fmt.Errorf("header: version %d not supported (this binary reads versions 1 and 2)", h.Version)
+	}
+	if h.Created.IsZero() || h.Created.Location() != time.UTC {
+		return journalHeader{}, errors.New("header: created must be a UTC time")
 	}
 	return h, nil
 }
 
-// journalParsePost parses a post line (without "\n"): CRC, syntax and field
-// rules. It does not check the chain or the sequence: that needs the previous line.
-func journalParsePost(line []byte) (Post, journalHash, error) {
+// journalParseHash parses a chain hash written as 64 lower-case hex digits.
+func journalParseHash(s string) (journalHash, error) {
+	var h journalHash
+	if len(s) != 2*len(h) {
+		return h, errors.New("not a SHA-256 hex digest")
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return h, errors.New("not a lower-case SHA-256 hex digest")
+		}
+	}
+	_, err := hex.Decode(h[:], []byte(s))
+	return h, err
+}
+
+// journalParsePost parses a post line (without "\n") of a file of the given
+// header version: CRC, syntax and field rules. It does not check the chain or
+// the sequence: that needs the previous line.
+func journalParsePost(line []byte, version int) (Post, journalHash, error) {
 	body, err := journalOpenEnvelope(line)
 	if err != nil {
 		return Post{}, journalHash{}, err
@@ -187,15 +259,26 @@ func journalParsePost(line []byte) (Post, journalHash, error) {
 			return Post{}, journalHash{}, err
 		}
 	}
-	var prev journalHash
-	if len(r.Prev) != 2*len(prev) {
-		return Post{}, journalHash{}, errors.New("syntax: prev is not a SHA-256 hex digest")
-	}
-	if _, err := hex.Decode(prev[:], []byte(r.Prev)); err != nil {
+	prev, err := journalParseHash(r.Prev)
+	if err != nil {
 		return Post{}, journalHash{}, fmt.Errorf("syntax: prev: %w", err)
 	}
+	switch version {
+	case journalVersionV1:
+		if r.Provider != "" {
+			return Post{}, journalHash{}, errors.New("syntax: provider in a version 1 file")
+		}
+		r.Provider = journalV1Provider
+	case journalVersion:
+		if r.Provider == "" {
+			return Post{}, journalHash{}, errors.New("provider: empty")
+		}
+	default:
+		return Post{}, journalHash{}, fmt.Errorf("version %d not supported", version)
+	}
 	p := Post{
-		Seq: r.Seq, Time: r.Time, PaymentID: r.PaymentID, Kind: journalIntern(r.Kind), Text: journalIntern(r.Text),
+		Seq: r.Seq, Time: r.Time, Provider: journalIntern(r.Provider), PaymentID: r.PaymentID,
+		Kind: journalIntern(r.Kind), Text: journalIntern(r.Text),
 		Amount: r.Amount, Currency: journalIntern(r.Currency), Reference: r.Reference,
 	}
 	if err := journalCheckPost(p); err != nil {
@@ -213,6 +296,9 @@ func journalParsePost(line []byte) (Post, journalHash, error) {
 // journalCheckPost holds the field rules shared by Append and the parser, so
 // that everything Append writes parses back to the same Post.
 func journalCheckPost(p Post) error {
+	if err := journalCheckProvider(p.Provider); err != nil {
+		return err
+	}
 	for _, f := range []struct{ name, v string }{
 		{"paymentId", p.PaymentID}, {"kind", p.Kind}, {"text", p.Text},
 		{"currency", p.Currency}, {"reference", p.Reference},
@@ -244,10 +330,24 @@ func journalCheckPost(p Post) error {
 	return nil
 }
 
+// journalCheckProvider: a provider is a config key ("seqr", "resurs",
+// "payson"): 1 to 32 of a-z, 0-9, "_" and "-".
+func journalCheckProvider(s string) error {
+	if s == "" || len(s) > 32 {
+		return fmt.Errorf("provider %q: want 1 to 32 characters", s)
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' && c != '-' {
+			return fmt.Errorf("provider %q: want a-z, 0-9, _ and - only", s)
+		}
+	}
+	return nil
+}
+
 // journalIntern returns the shared copy of the few strings that repeat on
 // every line, so the in-memory index does not hold one copy per post.
 func journalIntern(s string) string {
-	for _, c := range [...]string{"payment", "refund", "SEQR payment", "SEQR refund", "SEK", "NOK", "DKK", "EUR"} {
+	for _, c := range [...]string{"seqr", "resurs", "payson", "payment", "refund", "SEQR payment", "SEQR refund", "SEK", "NOK", "DKK", "EUR"} {
 		if s == c {
 			return c
 		}
@@ -356,6 +456,13 @@ func journalDecodeFast(b []byte) (journalRecord, bool) {
 	v, ok := field("time")
 	if !ok || r.Time.UnmarshalText(v) != nil {
 		return r, false
+	}
+	if bytes.HasPrefix(rest, []byte(`,"provider":`)) {
+		// Version 2; a version 1 line has no provider and goes on to paymentId.
+		if v, ok = field("provider"); !ok || len(v) == 0 {
+			return r, false
+		}
+		r.Provider = string(v)
 	}
 	strs := []*string{&r.PaymentID, &r.Kind, &r.Text}
 	for k, name := range []string{"paymentId", "kind", "text"} {

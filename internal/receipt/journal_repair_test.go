@@ -86,7 +86,7 @@ func TestJournalVerifyTamper(t *testing.T) {
 		{"duplicate the last line", join(append(append([][]byte{}, lines...), lines[5])...), 5, "line 7: chain broken"},
 		{"flip the crc digits", with(2, append(bytes.Clone(lines[2][:len(lines[2])-2]), 'g', '\n')), 1, "line 3: syntax"},
 		{"bad header", with(0, []byte("hello\n")), 0, "line 1: header"},
-		{"header from a newer version", with(0, resealLine(bytes.Replace(lines[0], []byte(`"version":1`), []byte(`"version":2`), 1))), 0, "version 2 not supported"},
+		{"header from a newer version", with(0, resealLine(bytes.Replace(lines[0], []byte(`"version":2`), []byte(`"version":3`), 1))), 0, "version 3 not supported"},
 		{"torn last line", good[:len(good)-10], 4, "line 6: torn"},
 		{"no newline at the end", good[:len(good)-1], 4, "line 6: torn"},
 		{"zeros appended", append(bytes.Clone(good), make([]byte, 100)...), 5, "line 7: torn"},
@@ -126,7 +126,7 @@ func TestJournalOpenRefusesMiddleCorruption(t *testing.T) {
 		{"edited last line, crc recomputed is not torn", bytes.Join([][]byte{lines[0], lines[1], lines[2], lines[3], lines[5]}, nil), "line 5: chain broken"},
 		{"garbage then an intact line", bytes.Join([][]byte{good, []byte("garbage\n"), lines[5]}, nil), "line 7: syntax"},
 		{"last line duplicated", bytes.Join([][]byte{good, lines[5]}, nil), "intact line out of place"},
-		{"newer header version", bytes.Join([][]byte{resealLine(bytes.Replace(lines[0], []byte(`"version":1`), []byte(`"version":2`), 1)), lines[1]}, nil), "version 2 not supported"},
+		{"newer header version", bytes.Join([][]byte{resealLine(bytes.Replace(lines[0], []byte(`"version":2`), []byte(`"version":3`), 1)), lines[1]}, nil), "version 3 not supported"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -161,8 +161,8 @@ func TestJournalTornTailEveryByte(t *testing.T) {
 		j, rec, err := OpenJournal(path, journalTestClock())
 		require.NoError(t, err, "size %d", size)
 		assert.Equal(t, n-1, rec.ValidPosts)
-		assert.Len(t, j.Posts(0), n-1)
-		assert.False(t, j.Has(journalTestPost(n).Reference))
+		assert.Len(t, testPosts(t, j, 0), n-1)
+		assert.False(t, j.Has("seqr", journalTestPost(n).Reference))
 		if size == lastStart {
 			assert.Equal(t, Recovery{ValidPosts: n - 1}, rec, "a cut on the line boundary is not torn")
 		} else {
@@ -364,7 +364,7 @@ func TestJournalAppendFaults(t *testing.T) {
 			require.ErrorIs(t, err, ErrNotDurable)
 			require.ErrorIs(t, err, errInjected)
 			if tt.faults.failOpen == 0 {
-				assert.Equal(t, tt.onDisk, j.Has(journalTestPost(2).Reference))
+				assert.Equal(t, tt.onDisk, j.Has("seqr", journalTestPost(2).Reference))
 			}
 			side, _ := filepath.Glob(path + ".torn-*")
 			assert.Equal(t, tt.movedSide, len(side) == 1, "side files %v", side)

@@ -29,6 +29,7 @@ func journalTestClock() func() time.Time {
 
 func journalTestPost(i int) Post {
 	return Post{
+		Provider:  "seqr",
 		PaymentID: fmt.Sprintf("pay-%d", i),
 		Kind:      "payment",
 		Text:      "SEQR payment",
@@ -46,6 +47,14 @@ func openTestJournal(t *testing.T, path string) (*Journal, Recovery) {
 	return j, rec
 }
 
+// testPosts returns every post after seq after (one page is enough in tests).
+func testPosts(t testing.TB, j *Journal, after int64) []Post {
+	t.Helper()
+	posts, err := j.Posts(after, 0)
+	require.NoError(t, err)
+	return posts
+}
+
 func journalLines(t *testing.T, path string) []string {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -57,7 +66,7 @@ func TestJournalAppendReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "receipts.journal")
 	j, rec := openTestJournal(t, path)
 	assert.Equal(t, Recovery{}, rec)
-	assert.Empty(t, j.Posts(0))
+	assert.Empty(t, testPosts(t, j, 0))
 
 	var want []Post
 	for i := 1; i <= 5; i++ {
@@ -67,17 +76,17 @@ func TestJournalAppendReopen(t *testing.T) {
 		assert.Equal(t, time.UTC, p.Time.Location())
 		want = append(want, p)
 	}
-	refund := Post{PaymentID: "pay-1", Kind: "refund", Text: "SEQR refund", Amount: money.MustParse("5.50"),
+	refund := Post{Provider: "seqr", PaymentID: "pay-1", Kind: "refund", Text: "SEQR refund", Amount: money.MustParse("5.50"),
 		Currency: "SEK", Reference: "REF-1", Time: time.Date(2026, 11, 21, 19, 0, 0, 0, time.FixedZone("CET", 3600))}
 	p, err := j.Append(refund)
 	require.NoError(t, err)
 	assert.Equal(t, time.Date(2026, 11, 21, 18, 0, 0, 0, time.UTC), p.Time)
 	want = append(want, p)
-	assert.Equal(t, want, j.Posts(0))
-	assert.Equal(t, want[3:], j.Posts(3))
-	assert.Nil(t, j.Posts(6))
-	assert.True(t, j.Has("ERS000003"))
-	assert.False(t, j.Has("ERS000009"))
+	assert.Equal(t, want, testPosts(t, j, 0))
+	assert.Equal(t, want[3:], testPosts(t, j, 3))
+	assert.Nil(t, testPosts(t, j, 6))
+	assert.True(t, j.Has("seqr", "ERS000003"))
+	assert.False(t, j.Has("seqr", "ERS000009"))
 	require.NoError(t, j.Close())
 
 	info, err := os.Stat(path)
@@ -91,7 +100,7 @@ func TestJournalAppendReopen(t *testing.T) {
 
 	j2, rec := openTestJournal(t, path)
 	assert.Equal(t, Recovery{ValidPosts: 6}, rec)
-	assert.Equal(t, want, j2.Posts(0))
+	assert.Equal(t, want, testPosts(t, j2, 0))
 	assert.Equal(t, int64(6), j2.LastSeq())
 	p, err = j2.Append(journalTestPost(7))
 	require.NoError(t, err)
@@ -145,7 +154,7 @@ func TestJournalConcurrentAppend(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	posts := j.Posts(0)
+	posts := testPosts(t, j, 0)
 	require.Len(t, posts, refs)
 	seen := map[string]bool{}
 	for i, p := range posts {
@@ -188,7 +197,7 @@ func TestJournalAppendRejectsInvalidPost(t *testing.T) {
 			require.ErrorIs(t, err, ErrInvalidPost)
 		})
 	}
-	assert.Empty(t, j.Posts(0))
+	assert.Empty(t, testPosts(t, j, 0))
 }
 
 func TestJournalClosed(t *testing.T) {
@@ -198,7 +207,7 @@ func TestJournalClosed(t *testing.T) {
 	require.NoError(t, j.Close())
 	_, err = j.Append(journalTestPost(2))
 	require.ErrorIs(t, err, ErrClosed)
-	assert.True(t, j.Has("ERS000001"))
+	assert.True(t, j.Has("seqr", "ERS000001"))
 }
 
 func TestJournalLockedAgainstSecondOpen(t *testing.T) {
