@@ -258,6 +258,19 @@ type Refunded struct {
 type Task struct {
 	Kind    string // e.g. "submitPaymentReceipt", "finalizePayment", "ship"
 	Payload []byte // the provider's own, stored verbatim
+	// PaymentID and Receipt are filled by the register when it runs the
+	// task: the payment and its receipt as printed text (never stored).
+	PaymentID string
+	Receipt   string
+}
+
+// Labeler is the optional capability of a provider that names its
+// transaction posts and receipt lines itself ("SEQR payment"); without it
+// the register writes the provider's name and the method name.
+type Labeler interface {
+	// Label names a money movement: kind is "payment" or "refund";
+	// methodName is Check.MethodName of the paid payment.
+	Label(kind, methodName string) string
 }
 
 // Errors the register branches on.
@@ -267,6 +280,16 @@ var (
 	ErrNotSent = errors.New("not sent")
 	// ErrReportNotReady: a period report is not available yet; ask again.
 	ErrReportNotReady = errors.New("report not ready")
+	// ErrExceeds is wrapped by a *RefusedError when a refund is more than
+	// the provider will refund.
+	ErrExceeds = errors.New("amount exceeds what the provider allows")
+	// ErrInvalidID is wrapped by a *RefusedError when Enroller.AssignID's
+	// id is refused by the provider.
+	ErrInvalidID = errors.New("id refused by the provider")
+	// ErrNotEnrolled and ErrAlreadyEnrolled are an Enroller's answers when
+	// the till is not, or already, enrolled.
+	ErrNotEnrolled     = errors.New("not enrolled")
+	ErrAlreadyEnrolled = errors.New("already enrolled")
 )
 
 // RefusedError is a provider's definite "no".

@@ -6,11 +6,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/posd/posd/internal/payment"
 	"github.com/posd/posd/internal/printer"
 	"github.com/posd/posd/internal/receipt"
 	"github.com/posd/posd/internal/scanner"
@@ -19,29 +21,31 @@ import (
 
 // Register is the register's brain. Create it with New, then Run it.
 type Register struct {
-	cfg     Config
-	db      *store.DB
-	seqr    SEQR
-	journal Journal
-	log     *zap.Logger
-	now     func() time.Time
-	obs     Observer
-	scan    ScannerStatus
-	printer PrinterStatus
-	crash   func(point string) // Deps.Crash
+	cfg      Config
+	db       *store.DB
+	provs    []*prov          // in the order given
+	byName   map[string]*prov // "seqr" -> its provider
+	byMethod map[string]*prov // "resurs_later" -> its provider
+	enroller payment.Enroller // the provider whose till must be enrolled (SEQR), or nil
+	journal  Journal
+	log      *zap.Logger
+	now      func() time.Time
+	obs      Observer
+	scan     ScannerStatus
+	printer  PrinterStatus
+	crash    func(point string) // Deps.Crash
 
 	ready     chan struct{}
 	readyOnce sync.Once
 	done      chan struct{} // closed when Run's loops have stopped
-	spawn     chan spawnReq // payments whose loop Run must start
+	spawn     chan spawnReq // work Run must start in its wait group
 
 	mu         sync.Mutex
 	trackers   map[string]*tracker
 	live       map[string]liveState
 	subs       map[string]map[*subscriber]struct{}
-	provider   ProviderStatus
-	storage    string          // "ok" or why the last storage check failed
-	blocked    map[string]bool // recordings held in memory because storage failed (D1)
+	storage    string // "ok" or why the last storage check failed
+	held       holds  // recordings held in memory because storage failed (D1)
 	scanWait   chan scanner.Scan
 	runStarted bool
 
@@ -52,24 +56,46 @@ type Register struct {
 	periodMu sync.Mutex // one period close at a time
 }
 
-// liveState is what a poll loop knows that is not written on every poll.
+// prov is one configured provider and the offline gate's view of it
+// (status is guarded by Register.mu).
+type prov struct {
+	payment.Provider
+	name   string
+	status ProviderStatus
+}
+
+// holds are the recordings held in memory because storage failed (D1):
+// while any is held, new payments are refused. Typed by what is held.
+type holds struct {
+	paid    map[string]bool  // payment ids whose PAID is being recorded
+	refunds map[string]bool  // refund ids done at the provider, not yet saved
+	posts   map[postKey]bool // transaction posts not yet in the receipt file
+}
+
+type postKey struct{ provider, ref string }
+
+func (h holds) count() int { return len(h.paid) + len(h.refunds) + len(h.posts) }
+
+// liveState is what a check loop knows that is not written on every check.
 type liveState struct {
 	pollCount   int
-	version     int
+	progress    int64
 	outageSince time.Time
 	err         string
 }
 
 type spawnReq struct {
 	p      store.Payment
-	record *recordReq     // set: finish recording a PAID instead of polling
+	record *recordReq     // set: finish recording a PAID instead of checking
 	posts  []receipt.Post // set: write these transaction posts once storage allows
+	refund *refundSave    // set: save a refund the provider made once storage allows
+	spread time.Duration  // delay the first check by up to this (long-lived payments after a restart)
 }
 
 // New checks the dependencies and builds a register. It starts nothing.
 func New(cfg Config, deps Deps) (*Register, error) {
-	if deps.Store == nil || deps.SEQR == nil || deps.Journal == nil {
-		return nil, errors.New("register: Store, SEQR and Journal are required")
+	if deps.Store == nil || deps.Journal == nil || len(deps.Providers) == 0 {
+		return nil, errors.New("register: Store, Journal and at least one provider are required")
 	}
 	log := deps.Logger
 	if log == nil {
@@ -83,10 +109,11 @@ func New(cfg Config, deps Deps) (*Register, error) {
 	if obs == nil {
 		obs = nopObserver{}
 	}
-	return &Register{
+	r := &Register{
 		cfg:      cfg.withDefaults(),
 		db:       deps.Store,
-		seqr:     deps.SEQR,
+		byName:   map[string]*prov{},
+		byMethod: map[string]*prov{},
 		journal:  deps.Journal,
 		log:      log,
 		now:      now,
@@ -100,12 +127,47 @@ func New(cfg Config, deps Deps) (*Register, error) {
 		trackers: map[string]*tracker{},
 		live:     map[string]liveState{},
 		subs:     map[string]map[*subscriber]struct{}{},
-		blocked:  map[string]bool{},
+		held:     holds{paid: map[string]bool{}, refunds: map[string]bool{}, posts: map[postKey]bool{}},
 
 		printerKick: make(chan struct{}, 1),
 		storage:     "unchecked",
-		provider:    ProviderStatus{Name: "seqr"},
-	}, nil
+	}
+	for _, p := range deps.Providers {
+		name := p.Name()
+		if _, dup := r.byName[name]; dup || name == "" {
+			return nil, fmt.Errorf("register: provider %q configured twice or unnamed", name)
+		}
+		pv := &prov{Provider: p, name: name, status: ProviderStatus{Name: name, Methods: p.Methods()}}
+		for _, m := range p.Methods() {
+			if other, dup := r.byMethod[m]; dup {
+				return nil, fmt.Errorf("register: method %q served by both %s and %s", m, other.name, name)
+			}
+			r.byMethod[m] = pv
+		}
+		r.byName[name] = pv
+		r.provs = append(r.provs, pv)
+		if e, ok := p.(payment.Enroller); ok {
+			if r.enroller != nil {
+				return nil, errors.New("register: two providers need enrolment; posd keeps one till registration")
+			}
+			r.enroller = e
+		}
+	}
+	return r, nil
+}
+
+// policy is how payments of method are followed, with defaults filled in.
+func (r *Register) policy(pv *prov, method string) payment.Policy {
+	return policyDefaults(pv.Policy(method))
+}
+
+// providerOf returns the provider of a stored payment.
+func (r *Register) providerOf(sp store.Payment) (*prov, error) {
+	pv := r.byName[sp.Provider]
+	if pv == nil {
+		return nil, fmt.Errorf("payment %s: provider %q is not configured", sp.ID, sp.Provider)
+	}
+	return pv, nil
 }
 
 // Ready is closed once recovery has resumed every open payment; until then
@@ -137,19 +199,20 @@ func (r *Register) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	start := func(req spawnReq) {
-		if req.posts != nil {
+		switch {
+		case req.posts != nil:
 			wg.Go(func() { r.appendLater(ctx, req.posts) })
-			return
-		}
-		if req.record != nil {
+		case req.record != nil:
 			wg.Go(func() { r.finishRecording(ctx, req.p, *req.record) })
-			return
+		case req.refund != nil:
+			wg.Go(func() { r.saveRefundLater(ctx, *req.refund) })
+		default:
+			t := r.newTracker(req.p.ID)
+			if t == nil {
+				return // already tracked
+			}
+			wg.Go(func() { r.track(ctx, t, req.p, req.spread) })
 		}
-		t := r.newTracker(req.p.ID)
-		if t == nil {
-			return // already tracked
-		}
-		wg.Go(func() { r.track(ctx, t, req.p) })
 	}
 
 	reqs, err := r.recover(ctx)
@@ -192,6 +255,8 @@ func (r *Register) startLoop(ctx context.Context, req spawnReq) {
 }
 
 // recover prepares every payment left open by the previous run.
+// Long-lived payments ("Betala sen") are resumed with their first check
+// spread over their interval, so 200 of them are no burst.
 func (r *Register) recover(ctx context.Context) ([]spawnReq, error) {
 	open, err := r.db.Payments(ctx, string(StateCreated), string(StatePolling), string(StateAwaitingDecision), string(StateUnknown))
 	if err != nil {
@@ -200,27 +265,33 @@ func (r *Register) recover(ctx context.Context) ([]spawnReq, error) {
 	var reqs []spawnReq
 	for _, p := range open {
 		switch {
-		case p.ERSReference != "":
-			// PAID was seen and its reference committed, but the journal
+		case p.TransactionRef != "":
+			// Paid was seen and its reference committed, but the journal
 			// post or the final commit did not happen: finish it.
-			reqs = append(reqs, spawnReq{p: p, record: &recordReq{ers: p.ERSReference, paidAt: p.PaidAt, origin: "recovery"}})
+			reqs = append(reqs, spawnReq{p: p, record: &recordReq{ref: p.TransactionRef, methodName: p.MethodName,
+				paidAt: p.PaidAt, origin: "recovery"}})
 		case State(p.State) == StateCreated:
-			// Crashed before or while sending: the invoice may exist, but a
-			// second sendInvoice is never allowed. Without a reference it
-			// cannot be polled; SEQR reverses any payment nobody polls.
-			q, err := r.db.Transition(ctx, p.ID, []string{string(StateCreated)},
-				store.Audit{Actor: "posd", Event: "recover_unsent", Outcome: "failure: outcome unknown", Origin: "recovery",
-					Detail: "posd stopped before sendInvoice answered; never resent"},
-				func(p *store.Payment) error {
-					p.State, p.Error = string(StateUnknown), "posd stopped while sending the invoice; not confirmed, not charged"
-					return nil
-				})
+			// Crashed before or while starting: the session may exist at
+			// the provider, but a second Start is never allowed.
+			q, err := r.transition(ctx, p.ID, evRecoverUnsent, StateUnknown, change{origin: "recovery",
+				outcome: "failure: outcome unknown", detail: "posd stopped before the provider answered the start; never resent",
+				edit: func(p *store.Payment) {
+					p.Error = "posd stopped while starting the payment; not confirmed, not charged"
+				}})
 			if err != nil {
 				return nil, fmt.Errorf("recover: %w", err)
 			}
 			r.publishState(q, "not confirmed")
-		case p.InvoiceReference != "":
-			reqs = append(reqs, spawnReq{p: p})
+		case p.SessionRef != "":
+			req := spawnReq{p: p}
+			if pv, err := r.providerOf(p); err != nil {
+				r.log.Error("open payment of a provider no longer configured: not checked", zap.String("payment", p.ID),
+					zap.String("provider", p.Provider))
+				continue
+			} else if pol := r.policy(pv, p.Method); pol.LongLived {
+				req.spread = pol.CheckInterval
+			}
+			reqs = append(reqs, req)
 		}
 	}
 	return reqs, nil
@@ -244,23 +315,38 @@ func (r *Register) Status(ctx context.Context) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
+	ready := make([]error, len(r.provs))
+	for i, pv := range r.provs {
+		ready[i] = pv.Ready(ctx)
+	}
 	r.mu.Lock()
 	st := Status{
 		Version:  r.cfg.Version,
 		Ready:    r.isReady(),
 		Terminal: t,
-		Provider: r.provider,
 		Open:     open,
 		Storage:  r.storage,
 	}
-	if len(r.blocked) > 0 {
-		st.Storage = fmt.Sprintf("recording of %d payment(s) waiting for storage", len(r.blocked))
+	for i, pv := range r.provs {
+		ps := pv.status
+		ps.Methods = slices.Clone(ps.Methods)
+		ps.Ready, ps.NotReady = ready[i] == nil, ""
+		if ready[i] != nil {
+			ps.NotReady = ready[i].Error()
+		}
+		for _, t := range []**time.Time{&ps.LastChecked, &ps.OutageSince} {
+			if *t != nil {
+				c := **t
+				*t = &c
+			}
+		}
+		st.Providers = append(st.Providers, ps)
+	}
+	if n := r.held.count(); n > 0 {
+		st.Storage = fmt.Sprintf("recording of %d payment(s) waiting for storage", n)
 	}
 	r.mu.Unlock()
-	if st.Provider.LastChecked != nil {
-		lc := *st.Provider.LastChecked
-		st.Provider.LastChecked = &lc
-	}
+	st.Provider = st.Providers[0]
 	if r.scan != nil {
 		s := r.scan.Status()
 		st.Scanner = &s
@@ -277,7 +363,9 @@ func (r *Register) probeLoop(ctx context.Context) {
 	t := time.NewTicker(r.cfg.ProbeInterval)
 	defer t.Stop()
 	for {
-		r.probe(ctx)
+		for _, pv := range r.provs {
+			_ = r.probe(ctx, pv) // kept for Status() and the gate
+		}
 		_ = r.checkDurable(ctx) // the database and the receipt file; kept for Status()
 		select {
 		case <-ctx.Done():
@@ -287,30 +375,34 @@ func (r *Register) probeLoop(ctx context.Context) {
 	}
 }
 
-// probe calls benchmarkingNop (no credentials) within OfflineTimeout.
-func (r *Register) probe(ctx context.Context) error {
+// probe asks a provider whether it answers, within OfflineTimeout.
+func (r *Register) probe(ctx context.Context, pv *prov) error {
 	pctx, cancel := context.WithTimeout(ctx, r.cfg.OfflineTimeout)
 	defer cancel()
-	err := r.seqr.BenchmarkingNop(pctx)
+	err := pv.Probe(pctx)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	now := r.now().UTC()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	was := r.provider.Reachable
-	r.provider.LastChecked = &now
+	st := &pv.status
+	was := st.Reachable
+	st.LastChecked = &now
 	if err != nil {
-		r.provider.Reachable, r.provider.LastError = false, err.Error()
+		st.Reachable, st.LastError = false, err.Error()
+		if st.OutageSince == nil {
+			st.OutageSince = &now
+		}
 		if was {
-			r.log.Warn("payment provider unreachable", zap.Error(err))
+			r.log.Warn("payment provider unreachable", zap.String("provider", pv.name), zap.Error(err))
 		}
 		return err
 	}
-	if !was && r.provider.LastError != "" {
-		r.log.Info("payment provider reachable again")
+	if !was && st.LastError != "" {
+		r.log.Info("payment provider reachable again", zap.String("provider", pv.name))
 	}
-	r.provider.Reachable, r.provider.LastError = true, ""
+	st.Reachable, st.LastError, st.OutageSince = true, "", nil
 	return nil
 }
 

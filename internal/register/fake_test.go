@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/posd/posd/internal/money"
+	"github.com/posd/posd/internal/payment"
 	"github.com/posd/posd/internal/receipt"
 	"github.com/posd/posd/internal/seqr"
 	"github.com/posd/posd/internal/store"
@@ -47,8 +48,7 @@ type fakeSEQR struct {
 	register    func(reseller seqr.Principal, password string) (string, error)
 }
 
-var _ SEQR = (*fakeSEQR)(nil)
-var _ SEQR = (*seqr.Client)(nil)
+var _ seqr.Operations = (*fakeSEQR)(nil)
 
 func (f *fakeSEQR) log(op, ref string, version int) int {
 	f.mu.Lock()
@@ -236,6 +236,7 @@ type harness struct {
 
 type harnessOpt struct {
 	cfg        Config
+	policy     payment.Policy // SEQR's timings (zero fields: its defaults)
 	noTerminal bool
 	noSeqrID   bool
 	dir        string // reuse a state directory (restart)
@@ -270,7 +271,8 @@ func newHarness(t testing.TB, fake *fakeSEQR, o harnessOpt) *harness {
 	if o.wrap != nil {
 		journal = o.wrap(j)
 	}
-	r, err := New(o.cfg, Deps{Store: db, SEQR: fake, Journal: journal, Logger: o.logger, Printer: o.printer})
+	r, err := New(o.cfg, Deps{Store: db, Providers: []payment.Provider{seqrProvider(t, fake, db, o.policy)}, Journal: journal,
+		Logger: o.logger, Printer: o.printer})
 	require.NoError(t, err)
 	h := &harness{t: t, r: r, db: db, journal: j, fake: fake, dir: dir, done: make(chan error, 1)}
 	if !o.noRun {
@@ -326,4 +328,44 @@ func waitState(t testing.TB, ch <-chan Event, want State) Event {
 
 func paidStatus(ers string) seqr.PaymentStatus {
 	return seqr.PaymentStatus{Status: seqr.StatusPaid, Version: 2, ERSReference: ers}
+}
+
+// seqrProvider is SEQR behind the contract, as cmd/posd wires it: the real
+// adapter over client (the fake, or a real client against seqrsim) with the
+// registration kept in db's terminal table.
+func seqrProvider(t testing.TB, client seqr.Operations, db *store.DB, policy payment.Policy) *seqr.Adapter {
+	t.Helper()
+	a, err := seqr.NewAdapter(client, registrations{db}, seqr.AdapterConfig{Policy: policy}, time.Now)
+	require.NoError(t, err)
+	return a
+}
+
+// registrations keeps SEQR's registration in the terminal table (the test
+// twin of cmd/posd's).
+type registrations struct{ db *store.DB }
+
+func (s registrations) LoadRegistration(ctx context.Context) (seqr.Registration, bool, error) {
+	t, err := s.db.Terminal(ctx)
+	if errors.Is(err, store.ErrNotFound) {
+		return seqr.Registration{}, false, nil
+	}
+	if err != nil {
+		return seqr.Registration{}, false, err
+	}
+	return seqr.Registration{TerminalID: t.TerminalID, Password: t.Password, SeqrID: t.SeqrID,
+		ExternalTerminalID: t.ExternalTerminalID, Name: t.Name, RegisteredAt: t.RegisteredAt}, true, nil
+}
+
+func (s registrations) SaveRegistration(ctx context.Context, r seqr.Registration) error {
+	return s.db.SaveTerminal(ctx, store.Terminal{TerminalID: r.TerminalID, Password: r.Password, SeqrID: r.SeqrID,
+		ExternalTerminalID: r.ExternalTerminalID, Name: r.Name},
+		store.Audit{Provider: "seqr", Actor: "posd", Event: "save_registration", Outcome: "success"})
+}
+
+func (s registrations) SaveSeqrID(ctx context.Context, id string) error {
+	return s.db.SetSeqrID(ctx, id, store.Audit{Provider: "seqr", Actor: "posd", Event: "save_seqr_id", Outcome: "success"})
+}
+
+func (s registrations) DeleteRegistration(ctx context.Context) error {
+	return s.db.DeleteTerminal(ctx, store.Audit{Provider: "seqr", Actor: "posd", Event: "delete_registration", Outcome: "success"})
 }

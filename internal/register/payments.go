@@ -7,46 +7,56 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/posd/posd/internal/money"
-	"github.com/posd/posd/internal/seqr"
+	"github.com/posd/posd/internal/payment"
 	"github.com/posd/posd/internal/store"
 )
 
-const (
-	balancingOtherText  = "Other payment"
-	balancingChangeText = "Change"
-)
-
-// view turns a row into the API's Payment. live overlays what the poll loop
-// keeps in memory (poll count, outage) between commits.
+// view turns a row into the API's Payment. live overlays what the check
+// loop keeps in memory (check count, outage) between commits.
 func (r *Register) view(sp store.Payment, live *liveState, refunded money.Amount) Payment {
 	p := Payment{
-		ID:               sp.ID,
-		Method:           sp.Method,
-		State:            State(sp.State),
-		Amount:           sp.Amount,
-		Currency:         sp.Currency,
-		ReceiptTotal:     sp.ReceiptTotal,
-		Balancing:        Balancing(sp.Balancing),
-		SaleID:           sp.SaleID,
-		CashierID:        sp.CashierID,
-		Title:            sp.Title,
-		InvoiceReference: sp.InvoiceReference,
-		Window:           sp.Window,
-		PollCount:        sp.PollCount,
-		Refunded:         refunded,
-		Error:            sp.Error,
-		CreatedAt:        sp.CreatedAt.UTC(),
-		UpdatedAt:        sp.UpdatedAt.UTC(),
+		ID:           sp.ID,
+		Provider:     sp.Provider,
+		Method:       sp.Method,
+		State:        State(sp.State),
+		Amount:       sp.Amount,
+		Currency:     sp.Currency,
+		ReceiptTotal: sp.ReceiptTotal,
+		Balancing:    Balancing(sp.Balancing),
+		SaleID:       sp.SaleID,
+		CashierID:    sp.CashierID,
+		Title:        sp.Title,
+		ProviderRef:  sp.SessionRef,
+		Window:       sp.Window,
+		PollCount:    sp.PollCount,
+		Refunded:     refunded,
+		Error:        sp.Error,
+		CreatedAt:    sp.CreatedAt.UTC(),
+		UpdatedAt:    sp.UpdatedAt.UTC(),
 	}
 	// The reference is committed before the journal post; it is shown only
 	// once the payment counts as paid.
 	if p.State == StatePaid {
-		p.ERSReference = sp.ERSReference
+		p.TransactionRef, p.MethodName = sp.TransactionRef, sp.MethodName
+	}
+	if sp.Provider == "seqr" { // the names of release 1, kept for one release
+		p.InvoiceReference, p.ERSReference = p.ProviderRef, p.TransactionRef
+	}
+	if len(sp.CustomerView) > 0 && !p.State.Final() {
+		var v View
+		if json.Unmarshal(sp.CustomerView, &v) == nil && (v.URL != "" || v.HTML != "") {
+			p.CustomerView = &v
+		}
+	}
+	if x, err := extraOf(sp); err == nil && x.ValidUntil != nil {
+		t := x.ValidUntil.UTC()
+		p.ValidUntil = &t
 	}
 	if !sp.WindowEndsAt.IsZero() {
 		t := sp.WindowEndsAt.UTC()
@@ -126,12 +136,13 @@ func (r *Register) Payments(ctx context.Context, state State) ([]Payment, error)
 	return out, nil
 }
 
-// CreatePayment starts a SEQR payment: validate, refuse unless ready,
-// registered, storage writable and SEQR reachable; commit the payment
-// (created) before anything is sent; sendInvoice exactly once; commit its
-// reference (polling, window 1) and start the poll loop. The same key with
-// the same body returns the same payment (created=false); with another body
-// ErrIdempotencyKey.
+// CreatePayment starts a payment: validate; refuse unless ready, the
+// method's provider is configured and ready, no other payment is open where
+// the provider allows only one, storage is writable and the provider
+// reachable; commit the payment (created) before anything is sent; Start
+// exactly once; commit its session (polling) and start the check loop. The
+// same key with the same body returns the same payment (created=false);
+// with another body ErrIdempotencyKey.
 func (r *Register) CreatePayment(ctx context.Context, idempotencyKey string, req PaymentRequest) (Payment, bool, error) {
 	if !r.isReady() {
 		return Payment{}, false, ErrNotReady
@@ -140,6 +151,11 @@ func (r *Register) CreatePayment(ctx context.Context, idempotencyKey string, req
 		return Payment{}, false, err
 	}
 	req = r.normalize(req)
+	pv := r.byMethod[req.Method]
+	if pv == nil {
+		return Payment{}, false, &ValidationError{Field: "method",
+			Message: fmt.Sprintf("payment method %q is not configured on this till (configured: %s)", req.Method, strings.Join(r.methods(), ", "))}
+	}
 	if err := r.validate(req); err != nil {
 		return Payment{}, false, err
 	}
@@ -154,32 +170,109 @@ func (r *Register) CreatePayment(ctx context.Context, idempotencyKey string, req
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return Payment{}, false, fmt.Errorf("%w: %v", ErrStorage, err)
 	}
-
-	term, err := r.terminal(ctx)
-	if err != nil {
+	if err := r.gate(ctx, pv, req.Method); err != nil {
 		return Payment{}, false, err
 	}
-	if term.SeqrID == "" {
-		return Payment{}, false, ErrNoSeqrID
+	sp, created, err := r.insertPayment(ctx, pv, idempotencyKey, hash, req)
+	if err != nil || !created {
+		return Payment{}, false, err
+	}
+	sp = r.start(ctx, pv, sp)
+	p, err := r.Payment(ctx, sp.ID)
+	return p, true, err
+}
+
+// defaultMethod is the method of a request that names none: "seqr" when
+// SEQR is configured (release 1 knew no other), else the first configured.
+func (r *Register) defaultMethod() string {
+	if _, ok := r.byMethod["seqr"]; ok {
+		return "seqr"
+	}
+	return r.provs[0].Methods()[0]
+}
+
+func (r *Register) methods() []string {
+	var out []string
+	for _, pv := range r.provs {
+		out = append(out, pv.Methods()...)
+	}
+	return out
+}
+
+// gate refuses a payment before anything is stored: the provider not ready
+// (naming the missing step), another payment open where only one may be,
+// storage unable to take a durable write, the provider unreachable.
+func (r *Register) gate(ctx context.Context, pv *prov, method string) error {
+	if err := pv.Ready(ctx); err != nil {
+		return readyError(err)
+	}
+	if r.policy(pv, method).OneOpen {
+		if id, err := r.db.OpenPayment(ctx, pv.name); err != nil {
+			return fmt.Errorf("%w: %v", ErrStorage, err)
+		} else if id != "" {
+			return fmt.Errorf("payment %s is still open at %s, which takes one payment at a time: finish or cancel it first: %w",
+				id, pv.name, ErrPaymentOpen)
+		}
 	}
 	if err := r.storageGate(ctx); err != nil {
-		return Payment{}, false, err
+		return err
 	}
-	if err := r.probe(ctx); err != nil {
+	if err := r.probe(ctx, pv); err != nil {
 		if ctx.Err() != nil {
-			return Payment{}, false, ctx.Err()
+			return ctx.Err()
 		}
-		return Payment{}, false, fmt.Errorf("%w: %v", ErrOffline, err)
+		return fmt.Errorf("%w: %s: %v", ErrOffline, pv.name, err)
 	}
+	return nil
+}
 
+// readyError turns a provider's NotReadyError into the register's sentinel.
+func readyError(err error) error {
+	var nr *payment.NotReadyError
+	if !errors.As(err, &nr) {
+		return fmt.Errorf("%w: %v", ErrProviderNotReady, err)
+	}
+	switch nr.Step {
+	case "register":
+		return fmt.Errorf("%w: %s", ErrNotRegistered, nr.Message)
+	case "seqr_id":
+		return fmt.Errorf("%w: %s", ErrNoSeqrID, nr.Message)
+	}
+	return fmt.Errorf("%w: %s: %s", ErrProviderNotReady, nr.Provider, nr.Message)
+}
+
+// extra is what a payment asked its provider besides rows and amounts.
+type extra struct {
+	Customer   *payment.Customer `json:"customer,omitempty"`
+	ValidUntil *time.Time        `json:"validUntil,omitempty"`
+}
+
+func extraOf(sp store.Payment) (extra, error) {
+	var x extra
+	if len(sp.ExtraJSON) == 0 {
+		return x, nil
+	}
+	err := json.Unmarshal(sp.ExtraJSON, &x)
+	return x, err
+}
+
+// insertPayment commits the payment (state created) with its audit row.
+func (r *Register) insertPayment(ctx context.Context, pv *prov, key, hash string, req PaymentRequest) (store.Payment, bool, error) {
 	rowsJSON, err := json.Marshal(req.Rows)
 	if err != nil {
-		return Payment{}, false, fmt.Errorf("encode rows: %w", err)
+		return store.Payment{}, false, fmt.Errorf("encode rows: %w", err)
+	}
+	var extraJSON []byte
+	if req.Customer != nil || req.ValidUntil != nil {
+		if extraJSON, err = json.Marshal(extra{Customer: req.Customer, ValidUntil: req.ValidUntil}); err != nil {
+			return store.Payment{}, false, fmt.Errorf("encode request: %w", err)
+		}
 	}
 	sp := store.Payment{
 		ID:             newID(),
-		IdempotencyKey: idempotencyKey,
+		IdempotencyKey: key,
 		RequestHash:    hash,
+		Provider:       pv.name,
 		Method:         req.Method,
 		State:          string(StateCreated),
 		Amount:         req.Amount,
@@ -190,100 +283,103 @@ func (r *Register) CreatePayment(ctx context.Context, idempotencyKey string, req
 		CashierID:      req.CashierID,
 		Title:          req.Title,
 		RowsJSON:       rowsJSON,
+		ExtraJSON:      extraJSON,
 	}
-	actor := actorOf(req.CashierID)
-	sp, created, err := r.db.CreatePayment(ctx, sp, store.Audit{Actor: actor, Event: "create", Outcome: "success", Origin: "api",
-		Detail: fmt.Sprintf("amount %s %s, receipt total %s, balancing %s", req.Amount, req.Currency, req.ReceiptTotal, sp.Balancing)})
+	sp, created, err := r.db.CreatePayment(ctx, sp, store.Audit{Actor: actorOf(req.CashierID), Event: "create", Outcome: "success",
+		Origin: "api", Detail: fmt.Sprintf("%s %s: amount %s %s, receipt total %s, balancing %s",
+			pv.name, req.Method, req.Amount, req.Currency, req.ReceiptTotal, sp.Balancing)})
 	if errors.Is(err, store.ErrIdempotencyKey) {
-		return Payment{}, false, ErrIdempotencyKey
+		return store.Payment{}, false, ErrIdempotencyKey
 	}
 	if err != nil {
-		return Payment{}, false, fmt.Errorf("%w: %v", ErrStorage, err)
+		return store.Payment{}, false, fmt.Errorf("%w: %v", ErrStorage, err)
 	}
 	if !created { // a concurrent copy with the same key won the insert
-		p, err := r.Payment(ctx, sp.ID)
-		return p, false, err
+		return sp, false, nil
 	}
-	r.obs.PaymentCreated()
-	r.log.Info("payment created", zap.String("payment", sp.ID), zap.String("amount", sp.Amount.String()),
-		zap.String("balancing", sp.Balancing), zap.String("cashier", sp.CashierID))
-
-	sp = r.sendInvoice(ctx, sp, term, req)
-	p, err := r.Payment(ctx, sp.ID)
-	return p, true, err
+	r.obs.PaymentCreated(pv.name)
+	r.log.Info("payment created", zap.String("payment", sp.ID), zap.String("provider", pv.name), zap.String("method", sp.Method),
+		zap.String("amount", sp.Amount.String()), zap.String("balancing", sp.Balancing), zap.String("cashier", sp.CashierID))
+	return sp, true, nil
 }
 
-// sendInvoice sends the one invoice of a payment and records the outcome.
-// It is never called twice for a payment.
-func (r *Register) sendInvoice(ctx context.Context, sp store.Payment, term terminalCreds, req PaymentRequest) store.Payment {
+// start asks the provider for the payment's session and records the
+// outcome. It is never called twice for a payment: definitely not sent or
+// refused -> failed; anything else without a session -> unknown.
+func (r *Register) start(ctx context.Context, pv *prov, sp store.Payment) store.Payment {
+	order, err := orderOf(sp, r.now())
+	if err != nil {
+		r.log.Error("rebuild order", zap.String("payment", sp.ID), zap.Error(err))
+	}
+	pol := r.policy(pv, sp.Method)
 	// The cashier's HTTP request going away must not cut the call short:
 	// that would turn a clean answer into an unknown outcome.
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.CallTimeout)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pol.CallTimeout)
 	defer cancel()
-	res, err := r.seqr.SendInvoice(cctx, term.principal(), r.invoice(sp, req), nil)
+	var sess payment.Session
+	if err == nil {
+		sess, err = pv.Start(cctx, order)
+	}
 	rctx := context.WithoutCancel(ctx)
-	actor := actorOf(sp.CashierID)
+	c := change{actor: actorOf(sp.CashierID), origin: "api"}
 	var next store.Payment
 	var terr error
+	var refused *payment.RefusedError
 	switch {
-	case err == nil && res.InvoiceReference != "":
-		r.crashAt(CrashInvoiceReply)
+	case err == nil && sess.Ref != "":
+		r.crashAt(CrashStartReply)
 		now := r.now()
-		next, terr = r.db.Transition(rctx, sp.ID, []string{string(StateCreated)},
-			store.Audit{Actor: actor, Event: "send_invoice", Outcome: "success", Origin: "api"},
-			func(p *store.Payment) error {
-				p.State, p.InvoiceReference = string(StatePolling), res.InvoiceReference
-				p.Window, p.WindowEndsAt = 1, now.Add(r.cfg.Window)
-				return nil
-			})
-		if terr == nil {
-			r.crashAt(CrashInvoiceCommitted)
-			r.publishState(next, "invoice sent")
+		view, _ := viewJSON(sess.View)
+		c.edit = func(p *store.Payment) {
+			p.SessionRef, p.ProviderData, p.CustomerView, p.Progress = sess.Ref, sess.Data, view, sess.Progress
+			if pol.Window > 0 {
+				p.Window, p.WindowEndsAt = 1, now.Add(pol.Window)
+			}
+		}
+		if next, terr = r.transition(rctx, sp.ID, evStart, StatePolling, c); terr == nil {
+			r.crashAt(CrashStartCommitted)
+			r.publishState(next, "payment started")
 			r.startLoop(ctx, spawnReq{p: next})
 			return next
 		}
 	case err == nil:
-		next, terr = r.setState(rctx, sp.ID, StateCreated, StateUnknown, actor, "send_invoice",
-			"sendInvoice answered without an invoice reference")
-	case errors.Is(err, seqr.ErrNotSent):
-		next, terr = r.setState(rctx, sp.ID, StateCreated, StateFailed, actor, "send_invoice",
-			"not sent: "+err.Error())
+		next, terr = r.endStart(rctx, sp.ID, StateUnknown, c, "the provider answered the start without a session reference")
+	case errors.Is(err, payment.ErrNotSent):
+		next, terr = r.endStart(rctx, sp.ID, StateFailed, c, "not sent: "+err.Error())
+	case errors.As(err, &refused):
+		next, terr = r.endStart(rctx, sp.ID, StateFailed, c, refused.Message)
 	default:
-		if code, ok := seqr.Code(err); ok {
-			// SEQR answered and created no invoice we could poll.
-			next, terr = r.setState(rctx, sp.ID, StateCreated, StateFailed, actor, "send_invoice",
-				fmt.Sprintf("SEQR refused the invoice: %d %s", code, seqr.ResultName(code)))
-		} else {
-			// The request may have arrived: never send again. Unpolled, a
-			// payment against it is reversed by SEQR.
-			next, terr = r.setState(rctx, sp.ID, StateCreated, StateUnknown, actor, "send_invoice",
-				"outcome unknown (not confirmed, not charged): "+err.Error())
-		}
+		// The request may have arrived: never send again. Resolved by the
+		// provider's expiry or the period report.
+		next, terr = r.endStart(rctx, sp.ID, StateUnknown, c, "outcome unknown (not confirmed, not charged): "+err.Error())
 	}
 	if terr != nil {
 		// The row stays "created"; the next start's recovery makes it unknown.
-		r.log.Error("record sendInvoice outcome", zap.String("payment", sp.ID), zap.Error(terr), zap.NamedError("sendInvoice", err))
+		r.log.Error("record start outcome", zap.String("payment", sp.ID), zap.Error(terr), zap.NamedError("start", err))
 		return sp
 	}
 	r.log.Warn("payment not started", zap.String("payment", sp.ID), zap.String("state", next.State), zap.String("error", next.Error))
 	return next
 }
 
-// setState is a transition that only changes state and error.
-func (r *Register) setState(ctx context.Context, id string, from, to State, actor, event, errText string) (store.Payment, error) {
-	outcome := "success"
-	if errText != "" {
-		outcome = "failure: " + errText
+func viewJSON(v *payment.CustomerView) ([]byte, error) {
+	if v == nil || (v.URL == "" && v.HTML == "") {
+		return nil, nil
 	}
-	sp, err := r.db.Transition(ctx, id, []string{string(from)},
-		store.Audit{Actor: actor, Event: event, Outcome: outcome, Origin: "api"},
-		func(p *store.Payment) error { p.State, p.Error = string(to), errText; return nil })
+	return json.Marshal(View{URL: v.URL, HTML: v.HTML})
+}
+
+// endStart records a start that gave no session.
+func (r *Register) endStart(ctx context.Context, id string, to State, c change, errText string) (store.Payment, error) {
+	c.outcome = "failure: " + errText
+	c.edit = func(p *store.Payment) { p.Error = errText }
+	sp, err := r.transition(ctx, id, evStart, to, c)
 	if err != nil {
 		return store.Payment{}, err
 	}
 	r.publishState(sp, errText)
 	if to.Final() {
-		r.obs.PaymentFinished(to)
+		r.obs.PaymentFinished(sp.Provider, to)
 	}
 	return sp, nil
 }
@@ -299,7 +395,7 @@ func actorOf(cashierID string) string {
 // or while a PAID is held in memory for want of storage (reliability B4, D1).
 func (r *Register) storageGate(ctx context.Context) error {
 	r.mu.Lock()
-	blocked := len(r.blocked)
+	blocked := r.held.count()
 	r.mu.Unlock()
 	if blocked > 0 {
 		return fmt.Errorf("%w: %d paid payment(s) waiting to be recorded", ErrStorage, blocked)
@@ -351,38 +447,35 @@ func requestHash(req PaymentRequest) string {
 	return hex.EncodeToString(h[:])
 }
 
-// invoice builds the SEQR invoice. A balancing row makes the rows sum to the
-// amount taken by SEQR, as SEQR requires: negative "Other payment" when the
-// rest is paid otherwise, positive "Change" when change is given back.
-func (r *Register) invoice(sp store.Payment, req PaymentRequest) seqr.Invoice {
-	rows := make([]seqr.InvoiceRow, 0, len(req.Rows)+1)
+// orderOf rebuilds what a stored payment asks its provider to take.
+func orderOf(sp store.Payment, issued time.Time) (payment.Order, error) {
+	req, err := requestOf(sp)
+	if err != nil {
+		return payment.Order{}, err
+	}
+	o := payment.Order{PaymentID: sp.ID, Method: sp.Method, Amount: sp.Amount, Currency: sp.Currency,
+		ReceiptTotal: sp.ReceiptTotal, Title: sp.Title, CashierID: sp.CashierID, SaleID: sp.SaleID, IssuedAt: issued,
+		Customer: req.Customer}
+	if req.ValidUntil != nil {
+		o.ValidUntil = *req.ValidUntil
+	}
 	for _, row := range req.Rows {
-		ir := seqr.InvoiceRow{Description: row.Description, Quantity: row.Quantity, TaxRate: row.TaxRate,
-			Total: row.TotalAmount, SKU: row.SKU, EAN: row.EAN}
-		if row.UnitPrice != 0 {
-			u := row.UnitPrice
-			ir.UnitPrice = &u
+		o.Rows = append(o.Rows, payment.Row{Description: row.Description, Quantity: row.Quantity, UnitPrice: row.UnitPrice,
+			Total: row.TotalAmount, TaxRate: row.TaxRate, SKU: row.SKU, EAN: row.EAN})
+	}
+	return o, nil
+}
+
+// sessionOf is the provider session stored with a payment.
+func sessionOf(sp store.Payment) payment.Session {
+	s := payment.Session{Ref: sp.SessionRef, Data: sp.ProviderData, Progress: sp.Progress, Method: sp.Method, PaymentID: sp.ID}
+	if len(sp.CustomerView) > 0 {
+		var v View
+		if json.Unmarshal(sp.CustomerView, &v) == nil {
+			s.View = &payment.CustomerView{URL: v.URL, HTML: v.HTML}
 		}
-		rows = append(rows, ir)
 	}
-	if diff := req.Amount - req.ReceiptTotal; diff != 0 {
-		text := balancingOtherText
-		if diff > 0 {
-			text = balancingChangeText
-		}
-		rows = append(rows, seqr.InvoiceRow{Description: text, Quantity: "1", Total: diff})
-	}
-	return seqr.Invoice{
-		PaymentMode:        "IMMEDIATE_DEBIT",
-		AcknowledgmentMode: "NO_ACKNOWLEDGMENT",
-		IssueDate:          r.now().Truncate(time.Second),
-		Title:              req.Title,
-		ClientInvoiceID:    sp.ID,
-		Rows:               rows,
-		Total:              req.Amount,
-		Currency:           req.Currency,
-		CashierID:          req.CashierID,
-	}
+	return s
 }
 
 // requestOf rebuilds the request of a stored payment (rows, amounts).
@@ -391,6 +484,11 @@ func requestOf(sp store.Payment) (PaymentRequest, error) {
 	if err := json.Unmarshal(sp.RowsJSON, &rows); err != nil {
 		return PaymentRequest{}, fmt.Errorf("payment %s rows: %w", sp.ID, err)
 	}
+	x, err := extraOf(sp)
+	if err != nil {
+		return PaymentRequest{}, fmt.Errorf("payment %s request: %w", sp.ID, err)
+	}
 	return PaymentRequest{Method: sp.Method, SaleID: sp.SaleID, CashierID: sp.CashierID, Title: sp.Title,
-		Amount: sp.Amount, Currency: sp.Currency, ReceiptTotal: sp.ReceiptTotal, Rows: rows}, nil
+		Amount: sp.Amount, Currency: sp.Currency, ReceiptTotal: sp.ReceiptTotal, Rows: rows,
+		Customer: x.Customer, ValidUntil: x.ValidUntil}, nil
 }

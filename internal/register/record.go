@@ -6,41 +6,46 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html"
 	"slices"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/posd/posd/internal/payment"
 	"github.com/posd/posd/internal/receipt"
-	"github.com/posd/posd/internal/seqr"
 	"github.com/posd/posd/internal/store"
 )
 
-const (
-	postTextPayment = "SEQR payment"
-	postTextRefund  = "SEQR refund"
-	outboxSubmit    = "submitPaymentReceipt"
-)
-
-// recordReq is a PAID to record.
+// recordReq is a paid payment to record.
 type recordReq struct {
-	ers    string
-	paidAt time.Time
-	origin string
+	ref        string // the provider's transaction reference
+	methodName string
+	paidAt     time.Time
+	origin     string
 }
 
-type submitPayload struct {
-	PaymentID    string `json:"paymentId"`
-	ERSReference string `json:"ersReference"`
+// label names a money movement in the receipt file and on the receipt:
+// the provider's own words where it has them ("SEQR payment"), else its
+// name and the method ("payson Kort payment").
+func (r *Register) label(provider, kind, methodName string) string {
+	if pv := r.byName[provider]; pv != nil {
+		if l, ok := pv.Provider.(payment.Labeler); ok {
+			return l.Label(kind, methodName)
+		}
+	}
+	text := provider
+	if methodName != "" {
+		text += " " + methodName
+	}
+	return text + " " + kind
 }
 
-// record makes a PAID durable, in an order that survives a crash at any
-// point: (1) commit the ersReference (UNIQUE) while the state stays open,
-// (2) append the transaction post to the receipt file (fsync), (3) commit
-// state paid together with the submitPaymentReceipt outbox item and the
-// print job. Only then does the API show paid. Each step is idempotent; a
+// record makes a paid payment durable, in an order that survives a crash
+// at any point: (1) commit the transaction reference (unique per provider)
+// while the state stays open, (2) append the transaction post to the
+// receipt file (fsync), (3) commit state paid together with the provider's
+// follow-up tasks (outbox) and the print job. Only then does the API show paid. Each step is idempotent; a
 // failing step (disk full) is retried every RecordRetry with the PAID held
 // in memory, and new payments are refused meanwhile (D1). Recovery finishes
 // a recording interrupted by a crash from step (1)'s row.
@@ -52,20 +57,20 @@ func (r *Register) record(ctx context.Context, p store.Payment, rq recordReq) (s
 			return next, true
 		}
 		if errors.Is(err, store.ErrDuplicateReference) || errors.Is(err, receipt.ErrInvalidPost) {
-			// SEQR gave a reference already recorded for another payment,
-			// or one the receipt file cannot hold: never a second record of
-			// one transaction, and never a retry that blocks every later
-			// sale. Raised for manual handling (the period report settles
-			// it).
+			// The provider gave a reference already recorded for another
+			// payment, or one the receipt file cannot hold: never a second
+			// record of one transaction, and never a retry that blocks
+			// every later sale. Raised for manual handling (the period
+			// report settles it).
 			r.unblock(p.ID)
-			msg := "SEQR reported PAID with ersReference " + rq.ers + ", already recorded for another payment; check the period report"
+			msg := fmt.Sprintf("%s reported the payment paid with reference %s, already recorded for another payment; check the period report", p.Provider, rq.ref)
 			if errors.Is(err, receipt.ErrInvalidPost) {
-				msg = "SEQR reported PAID, but its ersReference cannot be written to the receipt file (" + err.Error() + "); check the period report"
+				msg = fmt.Sprintf("%s reported the payment paid, but its reference cannot be written to the receipt file (%v); check the period report", p.Provider, err)
 			}
-			r.log.Error("paid payment raised for manual handling", zap.String("payment", p.ID), zap.String("ersReference", rq.ers), zap.Error(err))
-			if next, terr := r.db.Transition(context.WithoutCancel(ctx), p.ID, openStates,
-				store.Audit{Actor: "posd", Event: "paid_received", Outcome: "failure: duplicate ersReference", Origin: rq.origin, Detail: msg},
-				func(q *store.Payment) error { q.State, q.Error = string(StateUnknown), msg; return nil }); terr == nil {
+			r.log.Error("paid payment raised for manual handling", zap.String("payment", p.ID), zap.String("reference", rq.ref), zap.Error(err))
+			if next, terr := r.transition(context.WithoutCancel(ctx), p.ID, evRaise, StateUnknown, change{origin: rq.origin,
+				auditEvent: "paid_received", outcome: "failure: duplicate transaction reference", detail: msg,
+				edit: func(q *store.Payment) { q.Error = msg }}); terr == nil {
 				r.publishState(next, msg)
 				return next, false
 			}
@@ -74,7 +79,7 @@ func (r *Register) record(ctx context.Context, p store.Payment, rq recordReq) (s
 		r.block(p.ID)
 		if attempt == 1 || attempt%30 == 0 {
 			r.log.Error("record paid payment; held in memory and retried", zap.String("payment", p.ID),
-				zap.String("ersReference", rq.ers), zap.Int("attempt", attempt), zap.Error(err))
+				zap.String("reference", rq.ref), zap.Int("attempt", attempt), zap.Error(err))
 		}
 		if !sleepCtx(ctx, r.cfg.RecordRetry) {
 			return p, false
@@ -87,13 +92,13 @@ func (r *Register) record(ctx context.Context, p store.Payment, rq recordReq) (s
 
 func (r *Register) block(id string) {
 	r.mu.Lock()
-	r.blocked[id] = true
+	r.held.paid[id] = true
 	r.mu.Unlock()
 }
 
 func (r *Register) unblock(id string) {
 	r.mu.Lock()
-	delete(r.blocked, id)
+	delete(r.held.paid, id)
 	r.mu.Unlock()
 }
 
@@ -102,18 +107,16 @@ func (r *Register) recordOnce(ctx context.Context, p store.Payment, rq recordReq
 		return p, nil
 	}
 	live := r.liveOf(p.ID)
-	if p.ERSReference == "" {
+	if p.TransactionRef == "" {
 		r.crashAt(CrashPaidSeen)
-		next, err := r.db.Transition(ctx, p.ID, openStates,
-			store.Audit{Actor: "posd", Event: "paid_received", Outcome: "success", Origin: rq.origin,
-				Detail: "SEQR status PAID; recording"},
-			func(q *store.Payment) error {
-				q.ERSReference, q.PaidAt = rq.ers, rq.paidAt
+		next, err := r.transition(ctx, p.ID, evPaidReceived, "", change{origin: rq.origin,
+			detail: p.Provider + " reported paid; recording",
+			edit: func(q *store.Payment) {
+				q.TransactionRef, q.MethodName, q.PaidAt = rq.ref, rq.methodName, rq.paidAt
 				if live != nil {
-					q.PollCount, q.InvoiceVersion = live.pollCount, live.version
+					q.PollCount, q.Progress = live.pollCount, live.progress
 				}
-				return nil
-			})
+			}})
 		if errors.Is(err, store.ErrStateConflict) {
 			return r.db.Payment(ctx, p.ID)
 		}
@@ -121,43 +124,24 @@ func (r *Register) recordOnce(ctx context.Context, p store.Payment, rq recordReq
 			return p, err
 		}
 		p = next
-		r.crashAt(CrashERSCommitted)
+		r.crashAt(CrashRefCommitted)
 	}
 	if p.PaidAt.IsZero() {
 		p.PaidAt = r.now()
 	}
-	if err := r.appendPost(receipt.Post{Time: p.PaidAt, PaymentID: p.ID, Kind: "payment", Text: postTextPayment,
-		Amount: p.Amount, Currency: p.Currency, Reference: p.ERSReference}); err != nil {
+	if err := r.appendPost(r.paymentPost(p)); err != nil {
 		return p, err
 	}
 	r.crashAt(CrashJournalAppended)
-	payload, _ := json.Marshal(submitPayload{PaymentID: p.ID, ERSReference: p.ERSReference})
-	var docJSON []byte
-	if doc, err := r.document(p, nil); err == nil {
-		docJSON, err = json.Marshal(doc)
-		if err != nil {
-			docJSON = nil
-		}
-	}
-	next, err := r.db.Transition(ctx, p.ID, openStates,
-		store.Audit{Actor: "posd", Event: "paid", Outcome: "success", Origin: rq.origin,
-			Detail: "transaction post written; receipt queued"},
-		func(q *store.Payment) error {
-			q.State, q.Error, q.OutageSince = string(StatePaid), "", time.Time{}
+	also, docJSON := r.afterPaid(p)
+	next, err := r.transition(ctx, p.ID, evPaid, StatePaid, change{origin: rq.origin,
+		detail: "transaction post written; receipt queued",
+		edit: func(q *store.Payment) {
+			q.Error, q.OutageSince, q.CustomerView = "", time.Time{}, nil
 			if q.PaidAt.IsZero() {
 				q.PaidAt = p.PaidAt
 			}
-			return nil
-		},
-		func(tx *store.Tx) error { return tx.EnqueueOutbox(outboxSubmit, p.ID, payload) },
-		func(tx *store.Tx) error {
-			// Printing comes after recording and never decides it: a job
-			// that cannot be built is logged, not fatal.
-			if docJSON == nil {
-				return nil
-			}
-			return tx.EnqueuePrintJob(p.ID, "receipt", docJSON, false)
-		})
+		}}, also...)
 	if errors.Is(err, store.ErrStateConflict) {
 		return r.db.Payment(ctx, p.ID)
 	}
@@ -171,16 +155,44 @@ func (r *Register) recordOnce(ctx context.Context, p store.Payment, rq recordReq
 		r.wakePrinter()
 	}
 	r.unblock(p.ID) // before the event: whoever sees "paid" may start the next sale
-	r.obs.PaymentFinished(StatePaid)
-	r.log.Info("payment paid", zap.String("payment", p.ID), zap.String("ersReference", next.ERSReference),
-		zap.String("amount", next.Amount.String()))
+	r.obs.PaymentFinished(p.Provider, StatePaid)
+	r.log.Info("payment paid", zap.String("payment", p.ID), zap.String("provider", p.Provider),
+		zap.String("reference", next.TransactionRef), zap.String("amount", next.Amount.String()))
 	r.publishState(next, "payment completed")
 	return next, nil
 }
 
+// afterPaid returns what commits with the paid state: the provider's
+// follow-up tasks (outbox) and the print job, and the receipt it prints.
+func (r *Register) afterPaid(p store.Payment) ([]func(*store.Tx) error, []byte) {
+	var also []func(*store.Tx) error
+	if pv, err := r.providerOf(p); err == nil {
+		order, oerr := orderOf(p, p.CreatedAt)
+		if oerr != nil {
+			r.log.Error("rebuild order for follow-up tasks", zap.String("payment", p.ID), zap.Error(oerr))
+		}
+		paid := payment.Check{Status: payment.Paid, TransactionRef: p.TransactionRef, MethodName: p.MethodName, Progress: p.Progress}
+		for _, t := range pv.AfterPaid(order, sessionOf(p), paid) {
+			also = append(also, func(tx *store.Tx) error { return tx.EnqueueOutbox(p.Provider, t.Kind, p.ID, t.Payload) })
+		}
+	}
+	var docJSON []byte
+	if doc, err := r.document(p, nil); err == nil {
+		if b, err := json.Marshal(doc); err == nil {
+			docJSON = b
+		}
+	}
+	if docJSON != nil {
+		// Printing comes after recording and never decides it: a job that
+		// cannot be built is logged, not fatal.
+		also = append(also, func(tx *store.Tx) error { return tx.EnqueuePrintJob(p.ID, "receipt", docJSON, false) })
+	}
+	return also, docJSON
+}
+
 // appendPost writes a transaction post unless the file already has its reference.
 func (r *Register) appendPost(post receipt.Post) error {
-	if r.journal.Has(post.Reference) {
+	if r.journal.Has(post.Provider, post.Reference) {
 		return nil
 	}
 	start := time.Now()
@@ -189,11 +201,12 @@ func (r *Register) appendPost(post receipt.Post) error {
 	if errors.Is(err, receipt.ErrReferenceConflict) {
 		// The file already holds this reference with other content: never
 		// a second post for one reference. Raised for manual handling.
-		r.log.Error("journal holds this reference with other content", zap.String("reference", post.Reference), zap.Error(err))
+		r.log.Error("journal holds this reference with other content", zap.String("provider", post.Provider),
+			zap.String("reference", post.Reference), zap.Error(err))
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("append transaction post %s: %w", post.Reference, err)
+		return fmt.Errorf("append transaction post %s %s: %w", post.Provider, post.Reference, err)
 	}
 	return nil
 }
@@ -219,17 +232,17 @@ func (r *Register) finishRecording(ctx context.Context, p store.Payment, rq reco
 // appended in the order of the old full scan: payments, then refunds, each
 // by creation time.
 func (r *Register) reappendPosts(ctx context.Context, wg *sync.WaitGroup) error {
-	var missingPaid, missingRefunds []string
-	if err := r.db.PaidReferences(ctx, func(ers string) {
-		if !r.journal.Has(ers) {
-			missingPaid = append(missingPaid, ers)
+	var missingPaid, missingRefunds []postKey
+	if err := r.db.PaidReferences(ctx, func(provider, ref string) {
+		if !r.journal.Has(provider, ref) {
+			missingPaid = append(missingPaid, postKey{provider, ref})
 		}
 	}); err != nil {
 		return fmt.Errorf("re-append posts: %w", err)
 	}
-	if err := r.db.DoneRefundReferences(ctx, func(ers string) {
-		if !r.journal.Has(ers) {
-			missingRefunds = append(missingRefunds, ers)
+	if err := r.db.DoneRefundReferences(ctx, func(provider, ref string) {
+		if !r.journal.Has(provider, ref) {
+			missingRefunds = append(missingRefunds, postKey{provider, ref})
 		}
 	}); err != nil {
 		return fmt.Errorf("re-append posts: %w", err)
@@ -238,8 +251,8 @@ func (r *Register) reappendPosts(ctx context.Context, wg *sync.WaitGroup) error 
 		return nil
 	}
 	paid := make([]store.Payment, 0, len(missingPaid))
-	for _, ers := range missingPaid {
-		p, err := r.db.PaymentByReference(ctx, ers)
+	for _, k := range missingPaid {
+		p, err := r.db.PaymentByReference(ctx, k.provider, k.ref)
 		if err != nil {
 			return fmt.Errorf("re-append posts: %w", err)
 		}
@@ -249,8 +262,8 @@ func (r *Register) reappendPosts(ctx context.Context, wg *sync.WaitGroup) error 
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
 	})
 	refunds := make([]store.Refund, 0, len(missingRefunds))
-	for _, ers := range missingRefunds {
-		rf, err := r.db.RefundByReference(ctx, ers)
+	for _, k := range missingRefunds {
+		rf, err := r.db.RefundByReference(ctx, k.provider, k.ref)
 		if err != nil {
 			return fmt.Errorf("re-append posts: %w", err)
 		}
@@ -261,15 +274,15 @@ func (r *Register) reappendPosts(ctx context.Context, wg *sync.WaitGroup) error 
 	})
 	posts := make([]receipt.Post, 0, len(paid)+len(refunds))
 	for _, p := range paid {
-		posts = append(posts, paymentPost(p))
+		posts = append(posts, r.paymentPost(p))
 	}
 	for _, rf := range refunds {
-		posts = append(posts, refundPost(rf))
+		posts = append(posts, r.refundPost(rf))
 	}
 	var failed []receipt.Post
 	n := 0
 	for _, post := range posts {
-		if r.journal.Has(post.Reference) {
+		if r.journal.Has(post.Provider, post.Reference) {
 			continue
 		}
 		if err := r.appendPost(post); err != nil {
@@ -288,16 +301,18 @@ func (r *Register) reappendPosts(ctx context.Context, wg *sync.WaitGroup) error 
 	return nil
 }
 
-func paymentPost(p store.Payment) receipt.Post {
-	return receipt.Post{Time: p.PaidAt, PaymentID: p.ID, Kind: "payment", Text: postTextPayment,
-		Amount: p.Amount, Currency: p.Currency, Reference: p.ERSReference}
+func (r *Register) paymentPost(p store.Payment) receipt.Post {
+	return receipt.Post{Time: p.PaidAt, PaymentID: p.ID, Kind: "payment", Text: r.label(p.Provider, "payment", p.MethodName),
+		Amount: p.Amount, Currency: p.Currency, Provider: p.Provider, Reference: p.TransactionRef}
 }
 
 // appendLater retries posts until they are written or ctx ends.
 func (r *Register) appendLater(ctx context.Context, posts []receipt.Post) {
 	for len(posts) > 0 {
-		key := "post:" + posts[0].Reference
-		r.block(key)
+		key := postKey{posts[0].Provider, posts[0].Reference}
+		r.mu.Lock()
+		r.held.posts[key] = true
+		r.mu.Unlock()
 		if !sleepCtx(ctx, r.cfg.RecordRetry) {
 			return
 		}
@@ -309,15 +324,16 @@ func (r *Register) appendLater(ctx context.Context, posts []receipt.Post) {
 			r.log.Error("transaction post cannot be written; raised for manual handling",
 				zap.String("payment", posts[0].PaymentID), zap.String("reference", posts[0].Reference), zap.Error(err))
 		}
-		r.unblock(key)
+		r.mu.Lock()
+		delete(r.held.posts, key)
+		r.mu.Unlock()
 		posts = posts[1:]
 	}
 }
 
-func refundPost(rf store.Refund) receipt.Post {
-	t := rf.UpdatedAt
-	return receipt.Post{Time: t, PaymentID: rf.PaymentID, Kind: "refund", Text: postTextRefund,
-		Amount: rf.Amount, Currency: rf.Currency, Reference: rf.ERSReference}
+func (r *Register) refundPost(rf store.Refund) receipt.Post {
+	return receipt.Post{Time: rf.UpdatedAt, PaymentID: rf.PaymentID, Kind: "refund", Text: r.label(rf.Provider, "refund", ""),
+		Amount: rf.Amount, Currency: rf.Currency, Provider: rf.Provider, Reference: rf.ProviderRef}
 }
 
 // document builds the printed receipt of a paid payment.
@@ -330,11 +346,11 @@ func (r *Register) document(p store.Payment, refunds []store.Refund) (receipt.Do
 		Header:    append([]string(nil), r.cfg.ReceiptHeader...),
 		Total:     p.ReceiptTotal,
 		Currency:  p.Currency,
-		Payments:  []receipt.Payment{{Method: postTextPayment, Amount: p.Amount, Reference: p.ERSReference}},
+		Payments:  []receipt.Payment{{Method: r.label(p.Provider, "payment", p.MethodName), Amount: p.Amount, Reference: p.TransactionRef}},
 		Time:      p.PaidAt.UTC(),
 		SaleID:    p.SaleID,
 		CashierID: p.CashierID,
-		Barcode:   p.ERSReference,
+		Barcode:   p.TransactionRef,
 		Footer:    append([]string(nil), r.cfg.ReceiptFooter...),
 	}
 	for _, row := range req.Rows {
@@ -349,8 +365,8 @@ func (r *Register) document(p store.Payment, refunds []store.Refund) (receipt.Do
 	}
 	for _, rf := range refunds {
 		if rf.State == "done" {
-			doc.Refunds = append(doc.Refunds, receipt.Refund{Method: postTextRefund, Amount: rf.Amount,
-				Reference: rf.ERSReference, Time: rf.UpdatedAt.UTC()})
+			doc.Refunds = append(doc.Refunds, receipt.Refund{Method: r.label(rf.Provider, "refund", ""), Amount: rf.Amount,
+				Reference: rf.ProviderRef, Time: rf.UpdatedAt.UTC()})
 		}
 	}
 	return doc, nil
@@ -393,20 +409,31 @@ func (r *Register) ReprintReceipt(ctx context.Context, id string) error {
 	return nil
 }
 
-// Journal returns the transaction posts after sequence number after.
-func (r *Register) Journal(ctx context.Context, after int64) ([]receipt.Post, error) {
+// maxJournalPage bounds one answer of Journal: the file's history is not
+// held in memory, and one call must not read it all.
+const maxJournalPage = 1000
+
+// Journal returns up to limit transaction posts after sequence number after
+// (limit 0 or above maxJournalPage: maxJournalPage).
+func (r *Register) Journal(ctx context.Context, after int64, limit int) ([]receipt.Post, error) {
 	if after < 0 {
 		return nil, &ValidationError{Field: "after", Message: "must be 0 or greater"}
 	}
-	posts := r.journal.Posts(after)
+	if limit <= 0 || limit > maxJournalPage {
+		limit = maxJournalPage
+	}
+	posts, err := r.journal.Posts(after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read receipt file: %w", err)
+	}
 	if posts == nil {
 		posts = []receipt.Post{}
 	}
 	return posts, ctx.Err()
 }
 
-// outboxLoop sends due outbox items (submitPaymentReceipt) until SEQR
-// answers 0, backing off per item.
+// outboxLoop runs due outbox tasks until their provider accepts each,
+// backing off per item.
 func (r *Register) outboxLoop(ctx context.Context) {
 	t := time.NewTicker(r.cfg.OutboxInterval)
 	defer t.Stop()
@@ -432,7 +459,7 @@ func (r *Register) drainOutbox(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		err := r.sendOutbox(ctx, it)
+		err := r.runTask(ctx, it)
 		if err == nil {
 			if derr := r.db.OutboxDone(context.WithoutCancel(ctx), it.ID); derr != nil {
 				r.log.Warn("mark outbox item done", zap.Int64("item", it.ID), zap.Error(derr))
@@ -442,13 +469,22 @@ func (r *Register) drainOutbox(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		if re, ok := payment.Refused(err); ok && re.Permanent {
+			r.log.Error("outbox task refused for good; raised for manual handling", zap.Int64("item", it.ID),
+				zap.String("provider", it.Provider), zap.String("kind", it.Kind), zap.String("payment", it.PaymentID), zap.Error(err))
+			if derr := r.db.OutboxDone(context.WithoutCancel(ctx), it.ID); derr != nil {
+				r.log.Warn("mark outbox item done", zap.Int64("item", it.ID), zap.Error(derr))
+			}
+			r.auditID(ctx, it.PaymentID, it.Provider, "task_"+it.Kind, "failure: "+err.Error(), "refused for good; manual handling needed")
+			continue
+		}
 		delay := r.cfg.OutboxRetryMin << min(it.Attempts, 20)
 		if delay > r.cfg.OutboxRetryMax || delay <= 0 {
 			delay = r.cfg.OutboxRetryMax
 		}
 		if it.Attempts == 0 || it.Attempts%10 == 0 {
-			r.log.Warn("outbox call failed; retrying", zap.Int64("item", it.ID), zap.String("kind", it.Kind),
-				zap.Int("attempts", it.Attempts+1), zap.Duration("next", delay), zap.Error(err))
+			r.log.Warn("outbox task failed; retrying", zap.Int64("item", it.ID), zap.String("provider", it.Provider),
+				zap.String("kind", it.Kind), zap.Int("attempts", it.Attempts+1), zap.Duration("next", delay), zap.Error(err))
 		}
 		if rerr := r.db.OutboxRetry(context.WithoutCancel(ctx), it.ID, r.now().Add(delay), err.Error()); rerr != nil {
 			r.log.Warn("reschedule outbox item", zap.Int64("item", it.ID), zap.Error(rerr))
@@ -459,32 +495,33 @@ func (r *Register) drainOutbox(ctx context.Context) {
 	}
 }
 
-func (r *Register) sendOutbox(ctx context.Context, it store.OutboxItem) error {
-	switch it.Kind {
-	case outboxSubmit:
-		var pl submitPayload
-		if err := json.Unmarshal(it.Payload, &pl); err != nil {
-			return fmt.Errorf("outbox item %d: %w", it.ID, err)
-		}
-		term, err := r.terminal(ctx)
-		if err != nil {
-			return err
-		}
-		doc, err := r.ReceiptDocument(ctx, pl.PaymentID)
-		if err != nil {
-			return err
-		}
-		body := "<html><body><pre>" + html.EscapeString(doc.Text(42)) + "</pre></body></html>"
-		cctx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
-		defer cancel()
-		r.crashAt(CrashSubmitBefore)
-		err = r.seqr.SubmitPaymentReceipt(cctx, term.principal(), pl.ERSReference,
-			seqr.ReceiptDocument{MimeType: "text/html", Data: []byte(body), Type: "PAYMENT_RECEIPT"})
-		if err != nil {
-			return providerError("submitPaymentReceipt", err, term.Password)
-		}
-		r.crashAt(CrashSubmitAfter)
-		return nil
+// runTask hands one outbox task to its provider, with the payment's receipt.
+func (r *Register) runTask(ctx context.Context, it store.OutboxItem) error {
+	pv := r.byName[it.Provider]
+	if pv == nil {
+		return fmt.Errorf("outbox item %d: provider %q is not configured", it.ID, it.Provider)
 	}
-	return fmt.Errorf("outbox item %d: unknown kind %q", it.ID, it.Kind)
+	t := payment.Task{Kind: it.Kind, Payload: it.Payload, PaymentID: it.PaymentID}
+	if it.PaymentID != "" {
+		doc, err := r.ReceiptDocument(ctx, it.PaymentID)
+		if err != nil {
+			return err
+		}
+		t.Receipt = doc.Text(42)
+	}
+	cctx, cancel := context.WithTimeout(ctx, r.policy(pv, "").CallTimeout)
+	defer cancel()
+	r.crashAt(CrashTaskBefore)
+	if err := pv.RunTask(cctx, t); err != nil {
+		return fmt.Errorf("%s %s: %w", it.Provider, it.Kind, err)
+	}
+	r.crashAt(CrashTaskAfter)
+	return nil
+}
+
+func (r *Register) auditID(ctx context.Context, paymentID, provider, event, outcome, detail string) {
+	if err := r.db.AddAudit(context.WithoutCancel(ctx), paymentID, store.Audit{Provider: provider, Actor: "posd", Event: event,
+		Outcome: outcome, Origin: "outbox", Detail: detail}); err != nil {
+		r.log.Error("audit", zap.String("payment", paymentID), zap.String("event", event), zap.Error(err))
+	}
 }

@@ -15,31 +15,6 @@ import (
 	"github.com/posd/posd/internal/scanner"
 )
 
-// CONTRACT: the core helper implements; api and cmd/posd consume these names.
-// Method set of *Register (all take ctx first where they may block):
-//
-//	New(cfg Config, deps Deps) (*Register, error)       starts nothing
-//	Run(ctx) error                                      recovery, then loops; blocks until ctx ends
-//	Ready() <-chan struct{}                             closed once recovery is done (API may accept payments)
-//	Status(ctx) (Status, error)
-//	Terminal(ctx) (Terminal, error)
-//	RegisterTerminal(ctx, RegisterTerminalRequest) (Terminal, error)
-//	UnregisterTerminal(ctx) error
-//	AssignSeqrID(ctx, seqrID string) (Terminal, error)
-//	AssignSeqrIDByScan(ctx, timeout time.Duration) (Terminal, error)   ErrScanTimeout; *ValidationError (field seqrId) saying what was read
-//	HandleScan(s scanner.Scan)                          from the scanner supervisor
-//	CreatePayment(ctx, idempotencyKey string, req PaymentRequest) (p Payment, created bool, err error)
-//	Payment(ctx, id string) (Payment, error)
-//	Payments(ctx, state State) ([]Payment, error)       state "" = all
-//	Subscribe(id string) (events <-chan Event, cancel func())
-//	Retry(ctx, id string) (Payment, error)
-//	Cancel(ctx, id string) (Payment, error)
-//	Refund(ctx, id, idempotencyKey string, req RefundRequest) (r Refund, created bool, err error)
-//	Journal(ctx, after int64) ([]receipt.Post, error)
-//	ClosePeriod(ctx) (PeriodReport, error)
-//	ReprintReceipt(ctx, id string) error
-//	ReceiptDocument(ctx, id string) (receipt.Document, error)
-
 // State is a payment's state.
 type State string
 
@@ -104,6 +79,7 @@ const (
 // Payment is a payment as the API shows it.
 type Payment struct {
 	ID               string       `json:"id"`
+	Provider         string       `json:"provider"`
 	Method           string       `json:"method"`
 	State            State        `json:"state"`
 	Amount           money.Amount `json:"amount"`
@@ -113,16 +89,28 @@ type Payment struct {
 	SaleID           string       `json:"saleId"`
 	CashierID        string       `json:"cashierId"`
 	Title            string       `json:"title"`
-	InvoiceReference string       `json:"invoiceReference,omitempty"`
-	ERSReference     string       `json:"ersReference,omitempty"`
-	Window           int          `json:"window"`                 // 1, 2, ... (try again starts the next)
-	WindowEndsAt     *time.Time   `json:"windowEndsAt,omitempty"` // end of the current 30 s window
+	ProviderRef      string       `json:"providerRef,omitempty"`      // the provider's session reference
+	TransactionRef   string       `json:"transactionRef,omitempty"`   // the provider's transaction, once paid
+	MethodName       string       `json:"methodName,omitempty"`       // the payment method as the provider names it, once paid
+	CustomerView     *View        `json:"customerView,omitempty"`     // what the customer or cashier must see (Resurs, Payson)
+	InvoiceReference string       `json:"invoiceReference,omitempty"` // deprecated: SEQR's providerRef
+	ERSReference     string       `json:"ersReference,omitempty"`     // deprecated: SEQR's transactionRef
+	ValidUntil       *time.Time   `json:"validUntil,omitempty"`       // long-lived payments ("Betala sen")
+	Window           int          `json:"window"`                     // 1, 2, ... (try again starts the next); 0: no windows
+	WindowEndsAt     *time.Time   `json:"windowEndsAt,omitempty"`     // end of the current 30 s window
 	PollCount        int          `json:"pollCount"`
 	OutageSince      *time.Time   `json:"outageSince,omitempty"` // provider unreachable while polling since
 	Refunded         money.Amount `json:"refunded"`
 	Error            string       `json:"error,omitempty"`
 	CreatedAt        time.Time    `json:"createdAt"`
 	UpdatedAt        time.Time    `json:"updatedAt"`
+}
+
+// View is what the cashier page shows for a payment: an iframe or snippet
+// to embed, and a URL for the customer (a QR code, a link).
+type View struct {
+	URL  string `json:"url,omitempty"`
+	HTML string `json:"html,omitempty"`
 }
 
 // Event is one item of a payment's event stream.
@@ -166,43 +154,52 @@ type RefundRequest struct {
 type Refund struct {
 	ID           string       `json:"id"`
 	PaymentID    string       `json:"paymentId"`
+	Provider     string       `json:"provider"`
 	Amount       money.Amount `json:"amount"`
 	Currency     string       `json:"currency"`
-	ERSReference string       `json:"ersReference"`
+	ProviderRef  string       `json:"providerRef"`
+	ERSReference string       `json:"ersReference,omitempty"` // deprecated: SEQR's providerRef
 	CashierID    string       `json:"cashierId"`
 	Reason       string       `json:"reason"`
 	CreatedAt    time.Time    `json:"createdAt"`
 }
 
-// PeriodReport compares SEQR's reconciliation report with the local records.
+// PeriodReport compares a provider's period report with the local records.
 type PeriodReport struct {
-	TransactionPeriodID string       `json:"transactionPeriodId"`
+	Provider            string       `json:"provider"`
+	PeriodRef           string       `json:"periodRef"`
+	TransactionPeriodID string       `json:"transactionPeriodId,omitempty"` // deprecated: SEQR's periodRef
 	MarkedAt            time.Time    `json:"markedAt"`
 	RemoteCount         int          `json:"remoteCount"`
 	RemoteTotal         money.Amount `json:"remoteTotal"`
 	LocalCount          int          `json:"localCount"`
 	LocalTotal          money.Amount `json:"localTotal"`
 	Match               bool         `json:"match"`
-	OnlyRemote          []string     `json:"onlyRemote"` // ersReferences SEQR has and we don't
+	OnlyRemote          []string     `json:"onlyRemote"` // transaction references the provider has and we don't
 	OnlyLocal           []string     `json:"onlyLocal"`
 }
 
 // Status is GET /v1/status.
 type Status struct {
-	Version  string          `json:"version"`
-	Ready    bool            `json:"ready"`
-	Terminal Terminal        `json:"terminal"`
-	Provider ProviderStatus  `json:"provider"`
-	Open     int             `json:"openPayments"`
-	Storage  string          `json:"storage"` // "ok" or the reason writes fail
-	Scanner  *scanner.Status `json:"scanner,omitempty"`
-	Printer  *printer.Status `json:"printer,omitempty"`
+	Version   string           `json:"version"`
+	Ready     bool             `json:"ready"`
+	Terminal  Terminal         `json:"terminal"`
+	Provider  ProviderStatus   `json:"provider"` // deprecated: the first of providers
+	Providers []ProviderStatus `json:"providers"`
+	Open      int              `json:"openPayments"`
+	Storage   string           `json:"storage"` // "ok" or the reason writes fail
+	Scanner   *scanner.Status  `json:"scanner,omitempty"`
+	Printer   *printer.Status  `json:"printer,omitempty"`
 }
 
-// ProviderStatus is the offline gate's view of SEQR.
+// ProviderStatus is the offline gate's view of one provider.
 type ProviderStatus struct {
-	Name        string     `json:"name"` // "seqr"
+	Name        string     `json:"name"` // "seqr", "resurs", "payson"
+	Methods     []string   `json:"methods"`
+	Ready       bool       `json:"ready"`              // the till can take its payments (enrolled, credentials)
+	NotReady    string     `json:"notReady,omitempty"` // the missing step, when not ready
 	Reachable   bool       `json:"reachable"`
+	OutageSince *time.Time `json:"outageSince,omitempty"`
 	LastChecked *time.Time `json:"lastChecked,omitempty"`
 	LastError   string     `json:"lastError,omitempty"`
 }
@@ -222,6 +219,9 @@ var (
 	ErrScanTimeout       = errors.New("no scan before the timeout")
 	ErrProviderRejected  = errors.New("payment provider refused the request")
 	ErrReportNotReady    = errors.New("reconciliation report not ready in time")
+	ErrNotSupported      = errors.New("not supported by the configured payment providers")
+	ErrProviderNotReady  = errors.New("payment provider not ready")
+	ErrPaymentOpen       = errors.New("another payment is still open on this till")
 )
 
 // ValidationError names the field that is wrong. Nothing was recorded or sent.

@@ -2,93 +2,84 @@ package register
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"math/big"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/posd/posd/internal/payment"
 	"github.com/posd/posd/internal/scanner"
-	"github.com/posd/posd/internal/seqr"
 	"github.com/posd/posd/internal/store"
 )
 
-// terminalCreds is the stored registration with its secret.
-type terminalCreds struct{ store.Terminal }
+// The till's enrolment with the provider that needs one (SEQR's terminal
+// registration and SEQR id) goes through payment.Enroller; the register
+// keeps the rules that are the till's own: no unregistering with open
+// payments, and assigning the id from the scanner.
 
-func (t terminalCreds) principal() seqr.Principal { return seqr.Terminal(t.TerminalID, t.Password) }
-
-func (t terminalCreds) public() Terminal {
-	at := t.RegisteredAt.UTC()
-	return Terminal{Registered: true, TerminalID: t.TerminalID, ExternalTerminalID: t.ExternalTerminalID,
-		Name: t.Name, SeqrID: t.SeqrID, RegisteredAt: &at}
+func (r *Register) enrolment() (payment.Enroller, error) {
+	if r.enroller == nil {
+		return nil, fmt.Errorf("terminal registration: %w", ErrNotSupported)
+	}
+	return r.enroller, nil
 }
 
-// terminal returns the registration or ErrNotRegistered.
-func (r *Register) terminal(ctx context.Context) (terminalCreds, error) {
-	t, err := r.db.Terminal(ctx)
-	if errors.Is(err, store.ErrNotFound) {
-		return terminalCreds{}, ErrNotRegistered
+func terminalOf(e payment.Enrollment) Terminal {
+	if !e.Registered {
+		return Terminal{}
 	}
-	if err != nil {
-		return terminalCreds{}, err
+	t := Terminal{Registered: true, TerminalID: e.TerminalID, ExternalTerminalID: e.ExternalTerminalID, Name: e.Name, SeqrID: e.ID}
+	if !e.RegisteredAt.IsZero() {
+		at := e.RegisteredAt.UTC()
+		t.RegisteredAt = &at
 	}
-	return terminalCreds{t}, nil
+	return t
 }
 
-// Terminal returns the registration without its password.
+// Terminal returns the registration without its password (empty when no
+// provider needs one).
 func (r *Register) Terminal(ctx context.Context) (Terminal, error) {
-	t, err := r.terminal(ctx)
-	if errors.Is(err, ErrNotRegistered) {
+	if r.enroller == nil {
 		return Terminal{}, nil
 	}
+	e, err := r.enroller.Enrollment(ctx)
 	if err != nil {
 		return Terminal{}, err
 	}
-	return t.public(), nil
+	return terminalOf(e), nil
 }
 
-const passwordAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-
-// newPassword returns 24 random alphanumerics (about 143 bits).
-func newPassword() (string, error) {
-	var b strings.Builder
-	max := big.NewInt(int64(len(passwordAlphabet)))
-	for range 24 {
-		n, err := rand.Int(rand.Reader, max)
-		if err != nil {
-			return "", fmt.Errorf("generate terminal password: %w", err)
-		}
-		b.WriteByte(passwordAlphabet[n.Int64()])
+// enrollError turns an enrolment or period call's failure into the
+// register's sentinels: not sent -> offline, refused -> rejected, not
+// ready -> the missing step; the provider's words are kept (secrets were
+// taken out by the adapter).
+func enrollError(op string, err error) error {
+	var nr *payment.NotReadyError
+	switch {
+	case errors.As(err, &nr):
+		return readyError(err)
+	case errors.Is(err, payment.ErrNotEnrolled):
+		return ErrNotRegistered
+	case errors.Is(err, payment.ErrAlreadyEnrolled):
+		return ErrAlreadyRegistered
+	case errors.Is(err, payment.ErrNotSent):
+		return fmt.Errorf("%s: %w: %v", op, ErrOffline, err)
 	}
-	return b.String(), nil
+	if re, ok := payment.Refused(err); ok {
+		return fmt.Errorf("%s: %w: %s", op, ErrProviderRejected, re.Message)
+	}
+	return fmt.Errorf("%s: %w: %v", op, ErrProviderRejected, err)
 }
 
-// providerError turns a SEQR failure into an error for the API without
-// anything a transport error might echo (never the secrets given).
-func providerError(op string, err error, secrets ...string) error {
-	if code, ok := seqr.Code(err); ok {
-		return fmt.Errorf("%s: %w: %d %s", op, ErrProviderRejected, code, seqr.ResultName(code))
-	}
-	msg := err.Error()
-	for _, s := range secrets {
-		if s != "" {
-			msg = strings.ReplaceAll(msg, s, "[redacted]")
-		}
-	}
-	if errors.Is(err, seqr.ErrNotSent) {
-		return fmt.Errorf("%s: %w: %s", op, ErrOffline, msg)
-	}
-	return fmt.Errorf("%s: %w: %s", op, ErrProviderRejected, msg)
-}
-
-// RegisterTerminal registers this till with SEQR using the shop's reseller
+// RegisterTerminal registers this till with the shop's reseller
 // credentials, which are used for this one call and never stored or logged.
-// The terminal password is generated here and stored.
 func (r *Register) RegisterTerminal(ctx context.Context, req RegisterTerminalRequest) (Terminal, error) {
+	e, err := r.enrolment()
+	if err != nil {
+		return Terminal{}, err
+	}
 	for _, f := range []struct{ name, v string }{
 		{"resellerId", req.ResellerID}, {"resellerPassword", req.ResellerPassword},
 		{"externalTerminalId", req.ExternalTerminalID}, {"name", req.Name},
@@ -97,38 +88,48 @@ func (r *Register) RegisterTerminal(ctx context.Context, req RegisterTerminalReq
 			return Terminal{}, &ValidationError{Field: f.name, Message: "required"}
 		}
 	}
-	if _, err := r.terminal(ctx); err == nil {
-		return Terminal{}, ErrAlreadyRegistered
-	} else if !errors.Is(err, ErrNotRegistered) {
-		return Terminal{}, err
-	}
-	password, err := newPassword()
-	if err != nil {
-		return Terminal{}, err
-	}
-	reseller := seqr.Principal{Type: seqr.PrincipalResellerUser, ID: req.ResellerID, UserID: req.ResellerUserID, Password: req.ResellerPassword}
 	cctx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
 	defer cancel()
-	id, err := r.seqr.RegisterTerminal(cctx, reseller, req.ExternalTerminalID, password, req.Name)
+	en, err := e.Enroll(cctx, payment.EnrollRequest{ResellerID: req.ResellerID, ResellerUserID: req.ResellerUserID,
+		ResellerPassword: req.ResellerPassword, ExternalTerminalID: req.ExternalTerminalID, Name: req.Name})
 	if err != nil {
-		return Terminal{}, providerError("register terminal", err, req.ResellerPassword, password)
+		return Terminal{}, enrollError("register terminal", err)
 	}
-	t := store.Terminal{TerminalID: id, Password: password, ExternalTerminalID: req.ExternalTerminalID, Name: req.Name}
-	if err := r.db.SaveTerminal(ctx, t, store.Audit{Actor: "posd", Event: "register_terminal", Outcome: "success", Origin: "api",
-		Detail: "reseller " + req.ResellerID + ", terminal " + id}); err != nil {
-		return Terminal{}, fmt.Errorf("%w: %v", ErrStorage, err)
-	}
-	r.log.Info("terminal registered", zap.String("terminal", id), zap.String("external", req.ExternalTerminalID))
-	return r.Terminal(ctx)
+	r.auditTerminal(ctx, "register_terminal", "reseller "+req.ResellerID+", terminal "+en.TerminalID)
+	r.log.Info("terminal registered", zap.String("terminal", en.TerminalID), zap.String("external", req.ExternalTerminalID))
+	return terminalOf(en), nil
 }
 
-// UnregisterTerminal removes this till from SEQR and forgets it locally.
-// Refused while payments are open; an unknown payment without a reference
-// is not open (it can never be polled, SEQR reverses it) and does not block.
+func (r *Register) auditTerminal(ctx context.Context, event, detail string) {
+	if err := r.db.AddAudit(context.WithoutCancel(ctx), "", store.Audit{Provider: r.enrollerName(), Actor: "posd", Event: event,
+		Outcome: "success", Origin: "api", Detail: detail}); err != nil {
+		r.log.Error("audit", zap.String("event", event), zap.Error(err))
+	}
+}
+
+func (r *Register) enrollerName() string {
+	for _, pv := range r.provs {
+		if e, ok := pv.Provider.(payment.Enroller); ok && e == r.enroller {
+			return pv.name
+		}
+	}
+	return ""
+}
+
+// UnregisterTerminal removes this till from the provider and forgets it
+// locally. Refused while payments are open; an unknown payment without a
+// reference is not open and does not block.
 func (r *Register) UnregisterTerminal(ctx context.Context) error {
-	t, err := r.terminal(ctx)
+	e, err := r.enrolment()
 	if err != nil {
 		return err
+	}
+	en, err := e.Enrollment(ctx)
+	if err != nil {
+		return err
+	}
+	if !en.Registered {
+		return ErrNotRegistered
 	}
 	open, err := r.db.CountOpen(ctx)
 	if err != nil {
@@ -139,60 +140,39 @@ func (r *Register) UnregisterTerminal(ctx context.Context) error {
 	}
 	cctx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
 	defer cancel()
-	if err := r.seqr.UnregisterTerminal(cctx, t.principal()); err != nil {
-		// 29: SEQR no longer knows the terminal, so forgetting it is right.
-		if code, ok := seqr.Code(err); !ok || code != seqr.ResultInvalidInitiatorPrincipalID {
-			return providerError("unregister terminal", err, t.Password)
-		}
+	if err := e.Unenroll(cctx); err != nil {
+		return enrollError("unregister terminal", err)
 	}
-	if err := r.db.DeleteTerminal(ctx, store.Audit{Actor: "posd", Event: "unregister_terminal", Outcome: "success", Origin: "api",
-		Detail: "terminal " + t.TerminalID}); err != nil {
-		return fmt.Errorf("%w: %v", ErrStorage, err)
-	}
-	r.log.Info("terminal unregistered", zap.String("terminal", t.TerminalID))
+	r.auditTerminal(ctx, "unregister_terminal", "terminal "+en.TerminalID)
+	r.log.Info("terminal unregistered", zap.String("terminal", en.TerminalID))
 	return nil
 }
 
-func validSeqrID(id string) bool {
-	if id == "" || len(id) > 64 {
-		return false
-	}
-	for _, c := range id {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
-}
-
-// AssignSeqrID ties the till's sticker (its SEQR id, alphanumeric) to the terminal.
+// AssignSeqrID ties the till's sticker (its SEQR id) to the terminal.
 func (r *Register) AssignSeqrID(ctx context.Context, seqrID string) (Terminal, error) {
-	if !validSeqrID(seqrID) {
-		return Terminal{}, &ValidationError{Field: "seqrId", Message: fmt.Sprintf("must be 1 to 64 letters or digits, got %q", seqrID)}
-	}
-	return r.assignSeqrID(ctx, seqrID, "api")
-}
-
-func (r *Register) assignSeqrID(ctx context.Context, seqrID, origin string) (Terminal, error) {
-	t, err := r.terminal(ctx)
+	e, err := r.enrolment()
 	if err != nil {
 		return Terminal{}, err
 	}
+	if err := e.ValidID(seqrID); err != nil {
+		return Terminal{}, &ValidationError{Field: "seqrId", Message: err.Error()}
+	}
+	return r.assignSeqrID(ctx, e, seqrID, "api")
+}
+
+func (r *Register) assignSeqrID(ctx context.Context, e payment.Enroller, seqrID, origin string) (Terminal, error) {
 	cctx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
 	defer cancel()
-	if err := r.seqr.AssignSeqrID(cctx, t.principal(), seqrID); err != nil {
-		if code, ok := seqr.Code(err); ok && code == seqr.ResultInvalidSeqrID {
-			return Terminal{}, &ValidationError{Field: "seqrId",
-				Message: fmt.Sprintf("SEQR refused %q (53 INVALID_SEQR_ID): not a valid sticker id or assigned to another till", seqrID)}
-		}
-		return Terminal{}, providerError("assign seqr id", err, t.Password)
+	en, err := e.AssignID(cctx, seqrID)
+	if re, ok := payment.Refused(err); ok && errors.Is(err, payment.ErrInvalidID) {
+		return Terminal{}, &ValidationError{Field: "seqrId", Message: re.Message}
 	}
-	if err := r.db.SetSeqrID(ctx, seqrID, store.Audit{Actor: "posd", Event: "assign_seqr_id", Outcome: "success", Origin: origin,
-		Detail: "seqr id " + seqrID}); err != nil {
-		return Terminal{}, fmt.Errorf("%w: %v", ErrStorage, err)
+	if err != nil {
+		return Terminal{}, enrollError("assign seqr id", err)
 	}
+	r.auditTerminal(ctx, "assign_seqr_id", "seqr id "+seqrID+" ("+origin+")")
 	r.log.Info("seqr id assigned", zap.String("seqrId", seqrID), zap.String("origin", origin))
-	return r.Terminal(ctx)
+	return terminalOf(en), nil
 }
 
 // stickerPrefix is the till sticker's QR payload before the SEQR id.
@@ -202,8 +182,14 @@ const stickerPrefix = "HTTP://SEQR.SE/Q"
 // as the SEQR id. A scan that is not an id gives a *ValidationError saying
 // what was read; no scan gives ErrScanTimeout.
 func (r *Register) AssignSeqrIDByScan(ctx context.Context, timeout time.Duration) (Terminal, error) {
-	if _, err := r.terminal(ctx); err != nil {
+	e, err := r.enrolment()
+	if err != nil {
 		return Terminal{}, err
+	}
+	if en, err := e.Enrollment(ctx); err != nil {
+		return Terminal{}, err
+	} else if !en.Registered {
+		return Terminal{}, ErrNotRegistered
 	}
 	ch := make(chan scanner.Scan, 1)
 	r.mu.Lock()
@@ -234,11 +220,11 @@ func (r *Register) AssignSeqrIDByScan(ctx context.Context, timeout time.Duration
 	if len(code) > len(stickerPrefix) && strings.EqualFold(code[:len(stickerPrefix)], stickerPrefix) {
 		code = code[len(stickerPrefix):]
 	}
-	if !validSeqrID(code) {
+	if e.ValidID(code) != nil {
 		return Terminal{}, &ValidationError{Field: "seqrId",
 			Message: fmt.Sprintf("the scanned code %q is not a SEQR id (letters and digits only)", s.Code)}
 	}
-	return r.assignSeqrID(ctx, code, "scanner")
+	return r.assignSeqrID(ctx, e, code, "scanner")
 }
 
 // HandleScan receives every scan from the scanner supervisor. Outside

@@ -31,7 +31,7 @@ func validateKey(key string) error {
 func (r *Register) normalize(req PaymentRequest) PaymentRequest {
 	req.Method = strings.ToLower(strings.TrimSpace(req.Method))
 	if req.Method == "" {
-		req.Method = "seqr"
+		req.Method = r.defaultMethod()
 	}
 	req.Currency = strings.ToUpper(strings.TrimSpace(req.Currency))
 	if req.Title == "" {
@@ -45,9 +45,6 @@ func (r *Register) normalize(req PaymentRequest) PaymentRequest {
 func (r *Register) validate(req PaymentRequest) error {
 	bad := func(field, format string, args ...any) error {
 		return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
-	}
-	if req.Method != "seqr" {
-		return bad("method", "unsupported payment method %q (supported: seqr)", req.Method)
 	}
 	if req.Amount <= 0 {
 		return bad("amount", "must be greater than 0, got %s", req.Amount)

@@ -57,7 +57,7 @@ func TestCountInFlight(t *testing.T) {
 		_, _, err := db.CreatePayment(ctx, q, a)
 		require.NoError(t, err)
 	}
-	n, err := db.CountInFlight(ctx)
+	n, err := db.CountInFlight(ctx, "seqr")
 	require.NoError(t, err)
 	assert.Equal(t, 5, n)
 }

@@ -246,15 +246,15 @@ func (db *DB) CountOpen(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// CountInFlight counts payments that may still become paid, or whose PAID is
+// CountInFlight counts a provider's payments that may still become paid, or whose PAID is
 // being recorded: created, polling, awaiting_decision, and any not yet paid
 // with its ersReference committed. A period is not closed while there are
 // any, so no payment is paid on one side of the mark and recorded on the other.
-func (db *DB) CountInFlight(ctx context.Context) (int, error) {
+func (db *DB) CountInFlight(ctx context.Context, provider string) (int, error) {
 	var n int
-	err := db.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM payments
-		WHERE state IN ('created','polling','awaiting_decision')
-		   OR (state != 'paid' AND COALESCE(transaction_ref, '') != '')`).Scan(&n)
+	err := db.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM payments WHERE provider = ?
+		AND (state IN ('created','polling','awaiting_decision')
+		   OR (state != 'paid' AND COALESCE(transaction_ref, '') != ''))`, provider).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count payments in flight: %w", err)
 	}
@@ -427,4 +427,19 @@ func (db *DB) eachPair(ctx context.Context, what, q string, fn func(a, b string)
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
+}
+
+// OpenPayment returns the id of the oldest payment of provider that is being
+// started, checked or awaiting the cashier's decision, or "" when none is.
+func (db *DB) OpenPayment(ctx context.Context, provider string) (string, error) {
+	var id string
+	err := db.r.QueryRowContext(ctx, `SELECT id FROM payments WHERE provider = ?
+		AND state IN ('created','polling','awaiting_decision') ORDER BY created_at, id LIMIT 1`, provider).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("open payment of %s: %w", provider, err)
+	}
+	return id, nil
 }
