@@ -8,7 +8,8 @@
 // recovery), and leaves one payment of each kind: paid (one partly refunded),
 // canceled by the cashier, rejected by the customer, failed, unknown without
 // and with an invoice reference, and one still polling when posd is stopped
-// with SIGTERM; the first period is closed. It then checkpoints the WAL,
+// with SIGTERM (during a SEQR outage, so that the polls settle neither it
+// nor the unknown one); the first period is closed. It then checkpoints the WAL,
 // checks that the database alone holds what the API showed, and copies
 // posd.db, receipts.journal and api-token with EXPECTED.json to -out.
 //
