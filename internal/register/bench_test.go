@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/posd/posd/internal/payment"
 	"github.com/posd/posd/internal/seqr"
 	"github.com/posd/posd/internal/seqr/seqrsim"
 	"github.com/posd/posd/internal/simctl"
@@ -30,7 +31,7 @@ func loopbackRig(b *testing.B, latency time.Duration) (*harness, *seqrsim.Sim, *
 	client, err := seqr.New(seqr.Config{URL: srv.URL + seqrsim.PathCashRegister2, ClientID: "posd", ClientReference: "bench"})
 	require.NoError(b, err)
 	h := newHarness(b, nil, harnessOpt{noRun: true, noTerminal: true})
-	r, err := New(Config{}, Deps{Store: h.db, SEQR: client, Journal: h.journal})
+	r, err := New(Config{}, Deps{Store: h.db, Providers: []payment.Provider{seqrProvider(b, client, h.db, payment.Policy{})}, Journal: h.journal})
 	require.NoError(b, err)
 	h.r = r
 	h.start()

@@ -90,6 +90,7 @@ type spawnReq struct {
 	posts  []receipt.Post // set: write these transaction posts once storage allows
 	refund *refundSave    // set: save a refund the provider made once storage allows
 	spread time.Duration  // delay the first check by up to this (long-lived payments after a restart)
+	t      *tracker       // the loop's handle, made by startLoop
 }
 
 // New checks the dependencies and builds a register. It starts nothing.
@@ -207,9 +208,11 @@ func (r *Register) Run(ctx context.Context) error {
 		case req.refund != nil:
 			wg.Go(func() { r.saveRefundLater(ctx, *req.refund) })
 		default:
-			t := r.newTracker(req.p.ID)
+			t := req.t
 			if t == nil {
-				return // already tracked
+				if t = r.newTracker(req.p.ID); t == nil {
+					return // already tracked
+				}
 			}
 			wg.Go(func() { r.track(ctx, t, req.p, req.spread) })
 		}
@@ -246,11 +249,24 @@ func (r *Register) Run(ctx context.Context) error {
 
 // startLoop hands a payment to Run. If Run has stopped, the payment stays
 // open in SQLite and the next start's recovery resumes it.
+// A payment to check gets its tracker here, before Run picks it up, so that
+// a cashier's command right after CreatePayment finds the loop's handle.
 func (r *Register) startLoop(ctx context.Context, req spawnReq) {
+	if req.record == nil && req.posts == nil && req.refund == nil {
+		if req.t = r.newTracker(req.p.ID); req.t == nil {
+			return // already tracked
+		}
+	}
 	select {
 	case r.spawn <- req:
 	case <-r.done:
+		if req.t != nil {
+			r.untrack(req.t)
+		}
 	case <-ctx.Done():
+		if req.t != nil {
+			r.untrack(req.t)
+		}
 	}
 }
 

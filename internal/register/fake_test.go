@@ -237,6 +237,7 @@ type harness struct {
 type harnessOpt struct {
 	cfg        Config
 	policy     payment.Policy // SEQR's timings (zero fields: its defaults)
+	multiOpen  bool           // let several payments be open at once (tests of recovery, not of SEQR)
 	noTerminal bool
 	noSeqrID   bool
 	dir        string // reuse a state directory (restart)
@@ -271,7 +272,11 @@ func newHarness(t testing.TB, fake *fakeSEQR, o harnessOpt) *harness {
 	if o.wrap != nil {
 		journal = o.wrap(j)
 	}
-	r, err := New(o.cfg, Deps{Store: db, Providers: []payment.Provider{seqrProvider(t, fake, db, o.policy)}, Journal: journal,
+	var prov payment.Provider = seqrProvider(t, fake, db, o.policy)
+	if o.multiOpen {
+		prov = multiOpen{seqrProvider(t, fake, db, o.policy)}
+	}
+	r, err := New(o.cfg, Deps{Store: db, Providers: []payment.Provider{prov}, Journal: journal,
 		Logger: o.logger, Printer: o.printer})
 	require.NoError(t, err)
 	h := &harness{t: t, r: r, db: db, journal: j, fake: fake, dir: dir, done: make(chan error, 1)}
@@ -368,4 +373,22 @@ func (s registrations) SaveSeqrID(ctx context.Context, id string) error {
 
 func (s registrations) DeleteRegistration(ctx context.Context) error {
 	return s.db.DeleteTerminal(ctx, store.Audit{Provider: "seqr", Actor: "posd", Event: "delete_registration", Outcome: "success"})
+}
+
+// allPosts reads every post of the receipt file.
+func allPosts(t testing.TB, j *receipt.Journal) []receipt.Post {
+	t.Helper()
+	posts, err := j.Posts(0, 1<<30)
+	require.NoError(t, err)
+	return posts
+}
+
+// multiOpen is SEQR without its one-open-invoice rule, for tests that need
+// several open payments at once (recovery of each state).
+type multiOpen struct{ *seqr.Adapter }
+
+func (m multiOpen) Policy(method string) payment.Policy {
+	p := m.Adapter.Policy(method)
+	p.OneOpen = false
+	return p
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/posd/posd/internal/payment"
 	"github.com/posd/posd/internal/receipt"
 	"github.com/posd/posd/internal/seqr"
 )
@@ -76,8 +77,8 @@ func TestPaidP2(t *testing.T) {
 		_, open := <-ch
 		assert.False(t, open, "the stream ends with the final state")
 		assert.Empty(t, oj.violation, "journal appended before the API reported paid")
-		assert.True(t, h.journal.Has(ers1))
-		posts := h.journal.Posts(0)
+		assert.True(t, h.journal.Has("seqr", ers1))
+		posts := allPosts(t, h.journal)
 		require.Len(t, posts, 1)
 		assert.Equal(t, "SEQR payment", posts[0].Text)
 		assert.Equal(t, p.ID, posts[0].PaymentID)
@@ -106,7 +107,7 @@ func TestPaidP2(t *testing.T) {
 		for _, a := range trail {
 			events = append(events, a.Event)
 		}
-		assert.Equal(t, []string{"create", "send_invoice", "paid_received", "paid"}, events)
+		assert.Equal(t, []string{"create", "start", "paid_received", "paid"}, events)
 	})
 }
 
@@ -156,7 +157,7 @@ func TestRetryAndPaidWhileAwaitingP3(t *testing.T) {
 		for _, c := range fake.callsOf("getPaymentStatus") {
 			assert.Equal(t, p.InvoiceReference, c.ref)
 		}
-		assert.Len(t, h.journal.Posts(0), 1, "recorded once")
+		assert.Len(t, allPosts(t, h.journal), 1, "recorded once")
 		_, err = h.r.Retry(ctx, p.ID)
 		require.ErrorIs(t, err, ErrInvalidState)
 	})
@@ -226,7 +227,7 @@ func TestCancelP4(t *testing.T) {
 				}
 				if tt.want == StatePaid {
 					assert.Equal(t, ers1, q.ERSReference)
-					assert.True(t, h.journal.Has(ers1))
+					assert.True(t, h.journal.Has("seqr", ers1))
 				}
 			})
 		})
@@ -332,7 +333,7 @@ func TestFinalStatuses(t *testing.T) {
 					last = ev
 				}
 				assert.Equal(t, tt.want, last.State)
-				assert.Empty(t, h.journal.Posts(0))
+				assert.Empty(t, allPosts(t, h.journal))
 			})
 		})
 	}
@@ -342,7 +343,7 @@ func TestFinalStatuses(t *testing.T) {
 func TestDecisionLimitCancels(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fake := &fakeSEQR{}
-		h := newHarness(t, fake, harnessOpt{cfg: Config{DecisionLimit: 2 * time.Minute}})
+		h := newHarness(t, fake, harnessOpt{policy: payment.Policy{DecisionLimit: 2 * time.Minute}})
 		defer h.close()
 		p, _, err := h.r.CreatePayment(context.Background(), "k1", sale("20.00"))
 		require.NoError(t, err)
@@ -422,7 +423,7 @@ func TestPaidHeldWhileDiskFullD1(t *testing.T) {
 		ev := waitState(t, ch, StatePaid)
 		assert.LessOrEqual(t, time.Since(freed), 5*time.Second)
 		assert.Equal(t, ers1, ev.Payment.ERSReference)
-		assert.Len(t, h.journal.Posts(0), 1)
+		assert.Len(t, allPosts(t, h.journal), 1)
 		_, _, err = h.r.CreatePayment(ctx, "k2", sale("10.00"))
 		require.NoError(t, err)
 	})
@@ -444,7 +445,7 @@ func TestDuplicateERSReferenceNotRecordedTwice(t *testing.T) {
 		defer cancel()
 		ev := waitState(t, ch, StateUnknown)
 		assert.Contains(t, ev.Payment.Error, ers1)
-		assert.Len(t, h.journal.Posts(0), 1)
+		assert.Len(t, allPosts(t, h.journal), 1)
 		_, _, err = h.r.CreatePayment(ctx, "k3", sale("10.00"))
 		require.NoError(t, err, "not blocking new payments")
 	})
@@ -469,7 +470,7 @@ func TestRefundPostHeldWhileDiskFull(t *testing.T) {
 		fj.setFull(false)
 		time.Sleep(2 * time.Second)
 		synctest.Wait()
-		assert.True(t, h.journal.Has(rf.ERSReference))
+		assert.True(t, h.journal.Has("seqr", rf.ERSReference))
 		_, _, err = h.r.CreatePayment(ctx, "k2", sale("10.00"))
 		require.NoError(t, err)
 	})

@@ -174,8 +174,12 @@ func (r *Register) CreatePayment(ctx context.Context, idempotencyKey string, req
 		return Payment{}, false, err
 	}
 	sp, created, err := r.insertPayment(ctx, pv, idempotencyKey, hash, req)
-	if err != nil || !created {
+	if err != nil {
 		return Payment{}, false, err
+	}
+	if !created { // a concurrent copy with the same key won the insert
+		p, err := r.Payment(ctx, sp.ID)
+		return p, false, err
 	}
 	sp = r.start(ctx, pv, sp)
 	p, err := r.Payment(ctx, sp.ID)
@@ -185,7 +189,7 @@ func (r *Register) CreatePayment(ctx context.Context, idempotencyKey string, req
 // defaultMethod is the method of a request that names none: "seqr" when
 // SEQR is configured (release 1 knew no other), else the first configured.
 func (r *Register) defaultMethod() string {
-	if _, ok := r.byMethod["seqr"]; ok {
+	if _, ok := r.byMethod["seqr"]; ok || len(r.provs) == 0 {
 		return "seqr"
 	}
 	return r.provs[0].Methods()[0]
@@ -200,19 +204,12 @@ func (r *Register) methods() []string {
 }
 
 // gate refuses a payment before anything is stored: the provider not ready
-// (naming the missing step), another payment open where only one may be,
-// storage unable to take a durable write, the provider unreachable.
+// (naming the missing step), storage unable to take a durable write, the
+// provider unreachable. (Another payment open where the provider takes one
+// at a time is refused by the insert itself, atomically.)
 func (r *Register) gate(ctx context.Context, pv *prov, method string) error {
 	if err := pv.Ready(ctx); err != nil {
 		return readyError(err)
-	}
-	if r.policy(pv, method).OneOpen {
-		if id, err := r.db.OpenPayment(ctx, pv.name); err != nil {
-			return fmt.Errorf("%w: %v", ErrStorage, err)
-		} else if id != "" {
-			return fmt.Errorf("payment %s is still open at %s, which takes one payment at a time: finish or cancel it first: %w",
-				id, pv.name, ErrPaymentOpen)
-		}
 	}
 	if err := r.storageGate(ctx); err != nil {
 		return err
@@ -285,11 +282,20 @@ func (r *Register) insertPayment(ctx context.Context, pv *prov, key, hash string
 		RowsJSON:       rowsJSON,
 		ExtraJSON:      extraJSON,
 	}
-	sp, created, err := r.db.CreatePayment(ctx, sp, store.Audit{Actor: actorOf(req.CashierID), Event: "create", Outcome: "success",
+	create := r.db.CreatePayment
+	if r.policy(pv, req.Method).OneOpen {
+		create = r.db.CreateSolePayment
+	}
+	sp, created, err := create(ctx, sp, store.Audit{Actor: actorOf(req.CashierID), Event: "create", Outcome: "success",
 		Origin: "api", Detail: fmt.Sprintf("%s %s: amount %s %s, receipt total %s, balancing %s",
 			pv.name, req.Method, req.Amount, req.Currency, req.ReceiptTotal, sp.Balancing)})
-	if errors.Is(err, store.ErrIdempotencyKey) {
+	var open *store.OpenPaymentError
+	switch {
+	case errors.Is(err, store.ErrIdempotencyKey):
 		return store.Payment{}, false, ErrIdempotencyKey
+	case errors.As(err, &open):
+		return store.Payment{}, false, fmt.Errorf("payment %s is still open at %s, which takes one payment at a time: finish or cancel it first: %w",
+			open.ID, pv.name, ErrPaymentOpen)
 	}
 	if err != nil {
 		return store.Payment{}, false, fmt.Errorf("%w: %v", ErrStorage, err)

@@ -26,7 +26,7 @@ func TestClosePeriodRefusedWhilePaymentsOpen(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, StatePolling, p.State)
 
-		_, err = h.r.ClosePeriod(ctx)
+		_, err = h.r.ClosePeriod(ctx, "")
 		require.ErrorIs(t, err, ErrInvalidState)
 		assert.Contains(t, err.Error(), "1 payments still open: finish or cancel them before closing the period")
 		assert.Zero(t, fake.count("markTransactionPeriod"), "nothing marked")
@@ -42,7 +42,7 @@ func TestClosePeriodRefusedWhilePaymentsOpen(t *testing.T) {
 			return seqr.Report{ContentString: reconXML("TransactionDetails", nil)}, nil
 		}
 		fake.mu.Unlock()
-		rep, err := h.r.ClosePeriod(ctx)
+		rep, err := h.r.ClosePeriod(ctx, "")
 		require.NoError(t, err)
 		assert.True(t, rep.Match)
 	})
@@ -74,7 +74,7 @@ func TestClosePeriodMatchesByERSReference(t *testing.T) {
 				map[string]string{"ErsReference": p1.ERSReference, "SalesAmount": "20.00000"})}, nil
 		}
 		fake.mu.Unlock()
-		rep, err := h.r.ClosePeriod(ctx)
+		rep, err := h.r.ClosePeriod(ctx, "")
 		require.NoError(t, err)
 		assert.Empty(t, rep.OnlyRemote)
 		assert.Empty(t, rep.OnlyLocal)

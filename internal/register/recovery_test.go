@@ -33,7 +33,7 @@ func TestRecoveryAfterRestart(t *testing.T) {
 			}
 			return seqr.PaymentStatus{Status: seqr.StatusIssued, Version: 1}, nil
 		}
-		h := newHarness(t, fake, harnessOpt{})
+		h := newHarness(t, fake, harnessOpt{multiOpen: true})
 		dir := h.dir
 		open, _, err := h.r.CreatePayment(ctx, "open", sale("20.00"))
 		require.NoError(t, err)
@@ -60,7 +60,7 @@ func TestRecoveryAfterRestart(t *testing.T) {
 
 		sendsBefore := fake.count("sendInvoice")
 		restart := time.Now()
-		h2 := newHarness(t, fake, harnessOpt{dir: dir})
+		h2 := newHarness(t, fake, harnessOpt{dir: dir, multiOpen: true})
 		defer h2.close()
 
 		for _, id := range []string{open.InvoiceReference, waiting.InvoiceReference} {
@@ -82,8 +82,8 @@ func TestRecoveryAfterRestart(t *testing.T) {
 		w, err := h2.r.Payment(ctx, waiting.ID)
 		require.NoError(t, err)
 		assert.Equal(t, StateAwaitingDecision, w.State)
-		assert.True(t, h2.journal.Has("ERS-"+paid.InvoiceReference), "post re-appended from SQLite")
-		assert.Len(t, h2.journal.Posts(0), 1)
+		assert.True(t, h2.journal.Has("seqr", "ERS-"+paid.InvoiceReference), "post re-appended from SQLite")
+		assert.Len(t, allPosts(t, h2.journal), 1)
 
 		// The resumed loop still answers the cashier and records a PAID.
 		mu.Lock()
@@ -92,7 +92,7 @@ func TestRecoveryAfterRestart(t *testing.T) {
 		ch, cancel = h2.r.Subscribe(open.ID)
 		defer cancel()
 		waitState(t, ch, StatePaid)
-		assert.Len(t, h2.journal.Posts(0), 2)
+		assert.Len(t, allPosts(t, h2.journal), 2)
 	})
 }
 
@@ -109,7 +109,7 @@ func TestRecoveryFinishesHalfRecordedPaid(t *testing.T) {
 		db, err := store.Open(ctx, h.dir+"/posd.db", store.Options{})
 		require.NoError(t, err)
 		_, err = db.Transition(ctx, p.ID, nil, store.Audit{Actor: "posd", Event: "paid_received", Outcome: "success"},
-			func(q *store.Payment) error { q.ERSReference, q.PaidAt = ers1, time.Now(); return nil })
+			func(q *store.Payment) error { q.TransactionRef, q.PaidAt = ers1, time.Now(); return nil })
 		require.NoError(t, err)
 		require.NoError(t, db.Close())
 
@@ -118,7 +118,7 @@ func TestRecoveryFinishesHalfRecordedPaid(t *testing.T) {
 		ch, cancel := h2.r.Subscribe(p.ID)
 		defer cancel()
 		waitState(t, ch, StatePaid)
-		assert.True(t, h2.journal.Has(ers1))
+		assert.True(t, h2.journal.Has("seqr", ers1))
 		time.Sleep(5 * time.Second)
 		synctest.Wait()
 		assert.Equal(t, 1, fake.count("submitPaymentReceipt"))
@@ -135,8 +135,8 @@ func TestRecoveryReappendsOnlyMissingPosts(t *testing.T) {
 		paidAt := time.Now().Add(-48 * time.Hour) // old: no time cut-off may skip it
 		seed := func(id, state, ers string) store.Payment {
 			p, _, err := h.db.CreatePayment(ctx, store.Payment{ID: id, IdempotencyKey: "k-" + id, RequestHash: "h",
-				Method: "seqr", State: state, Amount: 2000, Currency: "SEK", ReceiptTotal: 2000, Balancing: "none",
-				RowsJSON: []byte("[]"), ERSReference: ers, PaidAt: paidAt}, store.Audit{Actor: "test", Event: "seed", Outcome: "success"})
+				Provider: "seqr", Method: "seqr", State: state, Amount: 2000, Currency: "SEK", ReceiptTotal: 2000, Balancing: "none",
+				RowsJSON: []byte("[]"), TransactionRef: ers, PaidAt: paidAt}, store.Audit{Actor: "test", Event: "seed", Outcome: "success"})
 			require.NoError(t, err)
 			return p
 		}
@@ -144,25 +144,26 @@ func TestRecoveryReappendsOnlyMissingPosts(t *testing.T) {
 		p1 := seed("p1", "paid", "ERS-1")
 		p2 := seed("p2", "paid", "ERS-2")
 		seed("open", "polling", "")
-		_, err := h.journal.Append(paymentPost(p2)) // already in the file
+		_, err := h.journal.Append(h.r.paymentPost(p2)) // already in the file
 		require.NoError(t, err)
-		rf, err := h.db.BeginRefund(ctx, store.Refund{ID: "r1", PaymentID: p1.ID, Amount: 500, Currency: "SEK", CashierID: "bob"},
+		rf, err := h.db.BeginRefund(ctx, store.Refund{ID: "r1", PaymentID: p1.ID, Provider: "seqr", Amount: 500, Currency: "SEK", CashierID: "bob"},
 			2000, store.Audit{Actor: "bob", Event: "refund", Outcome: "success"})
 		require.NoError(t, err)
 		_, err = h.db.FinishRefund(ctx, rf.ID, "done", "ERS-R1", "", store.Audit{Actor: "posd", Event: "refund", Outcome: "success"})
 		require.NoError(t, err)
-		_, err = h.db.BeginRefund(ctx, store.Refund{ID: "r2", PaymentID: p3.ID, Amount: 500, Currency: "SEK", CashierID: "bob"},
+		_, err = h.db.BeginRefund(ctx, store.Refund{ID: "r2", PaymentID: p3.ID, Provider: "seqr", Amount: 500, Currency: "SEK", CashierID: "bob"},
 			2000, store.Audit{Actor: "bob", Event: "refund", Outcome: "success"})
 		require.NoError(t, err) // still "sending": no post
 
 		h.start()
 		defer h.close()
 		var got []string
-		for _, post := range h.journal.Posts(0) {
+		for _, post := range allPosts(t, h.journal) {
 			got = append(got, post.Kind+" "+post.PaymentID+" "+post.Reference)
 		}
 		assert.Equal(t, []string{"payment p2 ERS-2", "payment p1 ERS-1", "payment p3 ERS-3", "refund p1 ERS-R1"}, got)
-		posts := h.journal.Posts(1)
+		posts, err := h.journal.Posts(1, 10)
+		require.NoError(t, err)
 		require.NotEmpty(t, posts)
 		stored, err := h.db.Payment(ctx, p1.ID)
 		require.NoError(t, err)

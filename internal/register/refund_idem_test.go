@@ -156,8 +156,8 @@ func TestRefundSaveRetriedAfterSEQRRefunded(t *testing.T) {
 		list, err = h.db.Refunds(ctx, p.ID)
 		require.NoError(t, err)
 		assert.Equal(t, "done", list[0].State)
-		assert.Equal(t, "2015103011000000001032799", list[0].ERSReference)
-		assert.True(t, h.journal.Has("2015103011000000001032799"))
+		assert.Equal(t, "2015103011000000001032799", list[0].ProviderRef)
+		assert.True(t, h.journal.Has("seqr", "2015103011000000001032799"))
 		rf, created, err := h.r.Refund(ctx, p.ID, "rk1", req)
 		require.NoError(t, err)
 		assert.False(t, created)
@@ -168,11 +168,11 @@ func TestRefundSaveRetriedAfterSEQRRefunded(t *testing.T) {
 
 		n := 0
 		for _, e := range logs.FilterLevelExact(zapcore.ErrorLevel).All() {
-			if strings.Contains(e.ContextMap()["ersReference"].(string), "2015103011000000001032799") {
+			if ref, _ := e.ContextMap()["reference"].(string); strings.Contains(ref, "2015103011000000001032799") {
 				n++
 			}
 		}
-		assert.Equal(t, 1, n, "the held ersReference is logged once")
+		assert.Equal(t, 1, n, "the held reference is logged once")
 	})
 }
 

@@ -70,7 +70,7 @@ func TestRefundInvalidPostRaisedNotRetried(t *testing.T) {
 		synctest.Wait()
 		_, _, err = h.r.CreatePayment(ctx, "k2", sale("5.00"))
 		require.NoError(t, err, "new payments go on")
-		assert.Equal(t, 1, logs.FilterMessageSnippet("raised for manual handling").FilterField(zap.String("ersReference", rf.ERSReference)).Len())
+		assert.Equal(t, 1, logs.FilterMessageSnippet("raised for manual handling").FilterField(zap.String("reference", rf.ProviderRef)).Len())
 		trail, err := h.db.AuditTrail(ctx, p.ID)
 		require.NoError(t, err)
 		found := false

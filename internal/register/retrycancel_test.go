@@ -1,6 +1,8 @@
 package register
 
 import (
+	"github.com/posd/posd/internal/payment"
+
 	"context"
 	"testing"
 	"testing/synctest"
@@ -26,7 +28,7 @@ func TestRetryRefusedWhileCancelInFlight(t *testing.T) {
 					time.Sleep(2 * time.Second)
 					return nil
 				}
-				h := newHarness(t, fake, harnessOpt{cfg: Config{DecisionLimit: 10 * time.Second}})
+				h := newHarness(t, fake, harnessOpt{policy: payment.Policy{DecisionLimit: 10 * time.Second}})
 				defer h.close()
 				ctx := context.Background()
 				p, _, err := h.r.CreatePayment(ctx, "k1", sale("20.00"))

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/posd/posd/internal/money"
+	"github.com/posd/posd/internal/payment"
 	"github.com/posd/posd/internal/seqr"
 	"github.com/posd/posd/internal/seqr/seqrsim"
 	"github.com/posd/posd/internal/simctl"
@@ -49,7 +50,7 @@ func newSimRig(t *testing.T, cfg Config, sim *seqrsim.Sim, calls *simctl.CallLog
 		ClientReference: "posd test", HTTPClient: &http.Client{Transport: inProcess{sim.Handler()}}})
 	require.NoError(t, err)
 	h := newHarness(t, nil, harnessOpt{cfg: cfg, noTerminal: true, dir: dir, noRun: true})
-	r, err := New(cfg, Deps{Store: h.db, SEQR: client, Journal: h.journal})
+	r, err := New(cfg, Deps{Store: h.db, Providers: []payment.Provider{seqrProvider(t, client, h.db, payment.Policy{})}, Journal: h.journal})
 	require.NoError(t, err)
 	h.r = r
 	h.start()
@@ -100,7 +101,7 @@ func TestEmulatorCertificationRun(t *testing.T) {
 		got, ok := sim.Invoice(p.InvoiceReference)
 		require.True(t, ok)
 		assert.Equal(t, got.ERSReference, ev.Payment.ERSReference)
-		assert.True(t, rig.journal.Has(ev.Payment.ERSReference))
+		assert.True(t, rig.journal.Has("seqr", ev.Payment.ERSReference))
 
 		polls := rig.statusCalls(p.InvoiceReference)
 		require.NotEmpty(t, polls)
@@ -132,7 +133,7 @@ func TestEmulatorCertificationRun(t *testing.T) {
 		require.ErrorIs(t, err, ErrRefundExceeds)
 
 		// Period close: one sale of 20.00 on both sides.
-		rep, err := rig.r.ClosePeriod(ctx)
+		rep, err := rig.r.ClosePeriod(ctx, "")
 		require.NoError(t, err)
 		assert.True(t, rep.Match, "%+v", rep)
 		assert.Equal(t, 1, rep.RemoteCount)
@@ -170,7 +171,7 @@ func TestEmulatorUnpolledPaymentIsReversed(t *testing.T) {
 		}
 		assert.Equal(t, []State{StateCanceled}, states)
 		assert.Equal(t, 1, sim.Reversals())
-		assert.Empty(t, rig2.journal.Posts(0))
+		assert.Empty(t, allPosts(t, rig2.journal))
 		trail, err := rig2.db.AuditTrail(ctx, p.ID)
 		require.NoError(t, err)
 		for _, a := range trail {
@@ -210,7 +211,7 @@ func TestEmulatorRestartDuringPolling(t *testing.T) {
 		ch, cancel := rig2.r.Subscribe(p.ID)
 		defer cancel()
 		waitState(t, ch, StatePaid)
-		assert.Len(t, rig2.journal.Posts(0), 1)
+		assert.Len(t, allPosts(t, rig2.journal), 1)
 		assert.Equal(t, 0, sim.Reversals())
 		assert.Len(t, calls.Calls(simctl.Filter{Operation: "sendInvoice"}), 1)
 	})
@@ -247,7 +248,7 @@ func TestEmulatorOfflineOverLoopback(t *testing.T) {
 	client, err := seqr.New(seqr.Config{URL: srv.URL + seqrsim.PathCashRegister2, ClientID: "posd", ClientReference: "t"})
 	require.NoError(t, err)
 	h := newHarness(t, nil, harnessOpt{noRun: true})
-	r, err := New(Config{}, Deps{Store: h.db, SEQR: client, Journal: h.journal})
+	r, err := New(Config{}, Deps{Store: h.db, Providers: []payment.Provider{seqrProvider(t, client, h.db, payment.Policy{})}, Journal: h.journal})
 	require.NoError(t, err)
 	h.r = r
 	h.start()
@@ -288,7 +289,7 @@ func TestEmulatorSendInvoiceDroppedAfterProcessing(t *testing.T) {
 	client, err := seqr.New(seqr.Config{URL: srv.URL + seqrsim.PathCashRegister2, ClientID: "posd", ClientReference: "t"})
 	require.NoError(t, err)
 	h := newHarness(t, nil, harnessOpt{noRun: true, noTerminal: true})
-	r, err := New(Config{}, Deps{Store: h.db, SEQR: client, Journal: h.journal})
+	r, err := New(Config{}, Deps{Store: h.db, Providers: []payment.Provider{seqrProvider(t, client, h.db, payment.Policy{})}, Journal: h.journal})
 	require.NoError(t, err)
 	h.r = r
 	h.start()
@@ -316,5 +317,5 @@ func TestEmulatorSendInvoiceDroppedAfterProcessing(t *testing.T) {
 	assert.False(t, created)
 	assert.Equal(t, StateUnknown, again.State)
 	assert.Len(t, calls.Calls(simctl.Filter{Operation: "sendInvoice"}), 1, "never sent twice")
-	assert.Empty(t, h.journal.Posts(0))
+	assert.Empty(t, allPosts(t, h.journal))
 }

@@ -121,6 +121,25 @@ func scanPayment(s scanner) (Payment, error) {
 // request hash differs. BEGIN IMMEDIATE serialises concurrent copies, so
 // exactly one of them creates the row.
 func (db *DB) CreatePayment(ctx context.Context, p Payment, a Audit) (Payment, bool, error) {
+	return db.createPayment(ctx, p, a, false)
+}
+
+// OpenPaymentError is CreateSolePayment's refusal: another payment of the
+// same provider is still being started, checked or awaiting a decision.
+type OpenPaymentError struct{ ID string }
+
+func (e *OpenPaymentError) Error() string { return "payment " + e.ID + " is still open" }
+
+// CreateSolePayment is CreatePayment for a provider that takes one payment
+// at a time: in the same transaction (so concurrent requests cannot both
+// pass), it refuses with *OpenPaymentError while another payment of
+// p.Provider is created, polling or awaiting a decision. The same key still
+// replays.
+func (db *DB) CreateSolePayment(ctx context.Context, p Payment, a Audit) (Payment, bool, error) {
+	return db.createPayment(ctx, p, a, true)
+}
+
+func (db *DB) createPayment(ctx context.Context, p Payment, a Audit, sole bool) (Payment, bool, error) {
 	now := db.now()
 	p.CreatedAt, p.UpdatedAt = now, now
 	var out Payment
@@ -137,6 +156,17 @@ func (db *DB) CreatePayment(ctx context.Context, p Payment, a Audit) (Payment, b
 		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
+		if sole {
+			var open string
+			err := tx.QueryRowContext(ctx, `SELECT id FROM payments WHERE provider = ?
+				AND state IN ('created','polling','awaiting_decision') ORDER BY created_at, id LIMIT 1`, p.Provider).Scan(&open)
+			if err == nil {
+				return &OpenPaymentError{ID: open}
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
 		if err := insertPayment(ctx, tx, p); err != nil {
 			return err
 		}
@@ -147,7 +177,8 @@ func (db *DB) CreatePayment(ctx context.Context, p Payment, a Audit) (Payment, b
 		return nil
 	})
 	if err != nil {
-		if errors.Is(err, ErrIdempotencyKey) {
+		var open *OpenPaymentError
+		if errors.Is(err, ErrIdempotencyKey) || errors.As(err, &open) {
 			return Payment{}, false, err
 		}
 		return Payment{}, false, fmt.Errorf("create payment %s: %w", p.ID, err)
@@ -427,19 +458,4 @@ func (db *DB) eachPair(ctx context.Context, what, q string, fn func(a, b string)
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
-}
-
-// OpenPayment returns the id of the oldest payment of provider that is being
-// started, checked or awaiting the cashier's decision, or "" when none is.
-func (db *DB) OpenPayment(ctx context.Context, provider string) (string, error) {
-	var id string
-	err := db.r.QueryRowContext(ctx, `SELECT id FROM payments WHERE provider = ?
-		AND state IN ('created','polling','awaiting_decision') ORDER BY created_at, id LIMIT 1`, provider).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("open payment of %s: %w", provider, err)
-	}
-	return id, nil
 }
