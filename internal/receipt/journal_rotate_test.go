@@ -543,3 +543,70 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// TestJournalRotationFaults: when starting the next file fails (its create,
+// its header write or its header fsync), Append reports the post as not
+// durable, and the retry starts the file (or repairs the torn one) and
+// records the post once.
+func TestJournalRotationFaults(t *testing.T) {
+	tests := []struct {
+		name   string
+		faults *journalFaults
+	}{
+		// Opens: 1 and 2 at OpenJournal (not found, then create); the 3rd creates file 2.
+		{"create of the next file fails", &journalFaults{failOpen: 3}},
+		// Writes and syncs: 1 header, 2 post 1; the 3rd is file 2's header.
+		{"header write of the next file fails", &journalFaults{failWrite: 3, shortWrite: true}},
+		{"header fsync of the next file fails", &journalFaults{failSync: 3}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "receipts.journal")
+			clock := newDayClock()
+			j, _, err := openJournal(path, clock.now, tt.faults.open)
+			require.NoError(t, err)
+			defer j.Close()
+			_, err = j.Append(journalTestPost(1))
+			require.NoError(t, err)
+			clock.nextDay()
+			_, err = j.Append(journalTestPost(2))
+			require.ErrorIs(t, err, ErrNotDurable)
+			require.ErrorIs(t, err, errInjected)
+			p, err := j.Append(journalTestPost(2))
+			require.NoError(t, err)
+			assert.Equal(t, int64(2), p.Seq)
+			assert.True(t, j.Has("seqr", journalTestPost(1).Reference))
+			require.NoError(t, j.Close())
+			requireOneLinePerReference(t, path, 2)
+			files, err := journalListFiles(path)
+			require.NoError(t, err)
+			assert.Len(t, files, 2)
+		})
+	}
+}
+
+// TestJournalStaleIndexNeverTrusted: when the files are gone (a state dir
+// restored without them) the index left behind answers nothing, and the
+// posts re-appended from SQLite start a new series.
+func TestJournalStaleIndexNeverTrusted(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "receipts.journal")
+	clock := newDayClock()
+	writeRotated(t, path, clock, 3, 2)
+	files, err := journalListFiles(path)
+	require.NoError(t, err)
+	for _, f := range files {
+		require.NoError(t, os.Remove(f))
+	}
+	j, rec, err := OpenJournal(path, clock.now)
+	require.NoError(t, err)
+	assert.Equal(t, Recovery{}, rec)
+	assert.False(t, j.Has("seqr", journalTestPost(1).Reference))
+	for i := 1; i <= 6; i++ {
+		p, err := j.Append(journalTestPost(i))
+		require.NoError(t, err)
+		assert.Equal(t, int64(i), p.Seq)
+	}
+	require.NoError(t, j.Close())
+	requireOneLinePerReference(t, path, 6)
+}
