@@ -91,7 +91,7 @@ func migrateError(path string, err error) error {
 func runJournal(ctx context.Context, c *cli, args []string) error {
 	return subcommand(c, "journal", args, map[string]func([]string) error{
 		"verify": func(args []string) error {
-			fs := c.newFlagSet("journal verify", "[--file PATH] [flags]", "Check every line of the receipt file (CRC, chain, sequence, unique references).\nExits 1 naming the first bad line when anything was altered.")
+			fs := c.newFlagSet("journal verify", "[--file PATH] [flags]", "Check every line of the receipt file and of its rotated files (CRC, chain across files, sequence,\nunique provider references). Exits 1 naming the file and line of the first bad post when anything was altered.")
 			file := fs.String("file", "", "receipt file (default: receipt.journal from the configuration)")
 			cf := addConfigFlags(fs, false)
 			if done, err := c.parse(fs, args); done || err != nil {

@@ -315,7 +315,15 @@ func journalIndexMatches(idx *journalIndex, sealed []string) error {
 func journalExtendIndex(path string, idx *journalIndex, sealed []string) (*journalIndex, int, error) {
 	c := &journalChecker{lastSeq: idx.lastSeq, lastHash: idx.lastHash}
 	firstSeq := slices.Clone(idx.firstSeq)
-	var add []journalIndexEntry
+	// Sized once from the files' bytes (no post line is under 200 bytes), so
+	// a rebuild of a long history does not grow the slice by copying.
+	var total int64
+	for _, name := range sealed[idx.files:] {
+		if st, err := os.Stat(name); err == nil {
+			total += st.Size()
+		}
+	}
+	add := make([]journalIndexEntry, 0, total/200+1)
 	for k := idx.files + 1; k <= len(sealed); k++ {
 		name := sealed[k-1]
 		c.startFile(k)

@@ -168,7 +168,16 @@ func Verify(path string) (posts int, err error) {
 	if files == nil {
 		return 0, fmt.Errorf("verify journal %s: %w", path, fs.ErrNotExist)
 	}
-	var fps []uint64 // fps[i]: fingerprint of the post with seq i+1
+	// Fingerprints of the good posts, in order. Sized once from the files'
+	// bytes (no line is shorter than 200 bytes) so it never grows by copying:
+	// the pages of a fresh large allocation become resident only as used.
+	var total int64
+	for _, name := range files {
+		if st, err := os.Stat(name); err == nil {
+			total += st.Size()
+		}
+	}
+	fps := make([]uint64, 0, total/200+1)
 	c, werr := journalWalk(files, func(p Post, _ string, _ int) error {
 		fps = append(fps, journalFingerprint(p.Provider, p.Reference))
 		return nil
@@ -199,18 +208,17 @@ func (d *journalDuplicate) Error() string {
 func (d *journalDuplicate) Unwrap() error { return ErrCorrupt }
 
 // journalFindDuplicate finds the earliest post whose (provider, reference)
-// came before. fps[i] is the fingerprint of seq i+1. Equal fingerprints are
-// rare; only their posts are compared exactly, in a second pass.
+// came before, among the first len(fps) posts; fps holds their
+// fingerprints and is sorted in place. Equal fingerprints are rare; only
+// their posts are compared exactly, in a second pass.
 func journalFindDuplicate(files []string, fps []uint64) *journalDuplicate {
-	sorted := slices.Clone(fps)
-	slices.Sort(sorted)
+	slices.Sort(fps)
 	suspects := map[uint64]bool{}
-	for i := 1; i < len(sorted); i++ {
-		if sorted[i] == sorted[i-1] {
-			suspects[sorted[i]] = true
+	for i := 1; i < len(fps); i++ {
+		if fps[i] == fps[i-1] {
+			suspects[fps[i]] = true
 		}
 	}
-	sorted = nil
 	if len(suspects) == 0 {
 		return nil
 	}
@@ -221,7 +229,7 @@ func journalFindDuplicate(files []string, fps []uint64) *journalDuplicate {
 		if int(p.Seq) > len(fps) {
 			return stop
 		}
-		if !suspects[fps[p.Seq-1]] {
+		if !suspects[journalFingerprint(p.Provider, p.Reference)] {
 			return nil
 		}
 		key := journalRefKey(p.Provider, p.Reference)

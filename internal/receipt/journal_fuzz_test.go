@@ -200,3 +200,42 @@ func TestJournalDecodeFastTakesEncoderOutput(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, p, got)
 }
+
+// BenchmarkOpenRotated opens a series of 100 daily files of 100 posts (the
+// index already built): the cost is the current file and the index head, the
+// same at 10 000 posts as at a million (bench/historybench measures that).
+func BenchmarkOpenRotated(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "receipts.journal")
+	day := time.Date(2026, 8, 1, 8, 0, 0, 0, time.UTC)
+	var prev journalHash
+	var seq int64
+	for d := 1; d <= 100; d++ {
+		period := day.Format("2006-01-02")
+		hdr := journalEncodeHeader(day, d, period, seq, prev)
+		file := bytes.Clone(hdr)
+		prev = journalHashLine(hdr[:len(hdr)-1])
+		for i := 0; i < 100; i++ {
+			seq++
+			p := journalTestPost(int(seq))
+			p.Seq, p.Time = seq, day.Add(time.Duration(i)*time.Minute)
+			line, err := journalEncodePost(p, prev)
+			require.NoError(b, err)
+			file = append(file, line...)
+			prev = journalHashLine(line[:len(line)-1])
+		}
+		require.NoError(b, os.WriteFile(journalFileName(path, d, period), file, 0o600))
+		day = day.AddDate(0, 0, 1)
+	}
+	now := func() time.Time { return day.AddDate(0, 0, -1) }
+	j, rec, err := OpenJournal(path, now)
+	require.NoError(b, err)
+	require.Equal(b, 99, rec.Indexed)
+	require.NoError(b, j.Close())
+	for b.Loop() {
+		j, rec, err := OpenJournal(path, now)
+		if err != nil || rec.ValidPosts != 10000 || rec.Indexed != 0 {
+			b.Fatal(err, rec)
+		}
+		j.Close()
+	}
+}

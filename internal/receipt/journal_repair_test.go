@@ -41,14 +41,21 @@ func resealLine(line []byte) []byte {
 	return journalSeal(body)
 }
 
-// requireOneLinePerReference checks the file verifies and holds refs 1..n once each.
+// requireOneLinePerReference checks the series verifies and holds refs 1..n
+// once each in all its files.
 func requireOneLinePerReference(t *testing.T, path string, n int) {
 	t.Helper()
 	got, err := Verify(path)
 	require.NoError(t, err)
 	require.Equal(t, n, got)
-	b, err := os.ReadFile(path)
+	files, err := journalListFiles(path)
 	require.NoError(t, err)
+	var b []byte
+	for _, f := range files {
+		fb, err := os.ReadFile(f)
+		require.NoError(t, err)
+		b = append(b, fb...)
+	}
 	for i := 1; i <= n; i++ {
 		require.Equal(t, 1, bytes.Count(b, []byte(`"reference":"`+journalTestPost(i).Reference+`"`)), "reference %d", i)
 	}
