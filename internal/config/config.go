@@ -18,19 +18,28 @@ const DefaultFile = "/etc/posd/posd.yaml"
 const (
 	CredentialResellerPassword = "reseller-password"
 	CredentialAPIToken         = "api-token"
+	// Provider secrets.
+	CredentialResursPassword     = "resurs-password"
+	CredentialResursClientSecret = "resurs-client-secret"
+	CredentialPaysonAPIKey       = "payson-api-key"
 )
 
 // Config is the effective configuration of one posd.
 type Config struct {
-	StateDir string
-	Log      Log
-	API      API
-	DB       DB
-	Seqr     Seqr
-	Terminal Terminal
-	Scanner  Scanner
-	Printer  Printer
-	Receipt  Receipt
+	StateDir  string
+	Log       Log
+	API       API
+	DB        DB
+	Register  Register
+	Providers Providers
+	Terminal  Terminal
+	Scanner   Scanner
+	Printer   Printer
+	Receipt   Receipt
+
+	// Deprecated lists the keys of an older release that were used, each
+	// with the key that replaces it, for the caller to warn about.
+	Deprecated []string
 }
 
 // Log says how posd logs.
@@ -50,7 +59,22 @@ type DB struct {
 	Path string // resolved against StateDir when relative
 }
 
-// Seqr is the SEQR client's identity and the payment loop's timing.
+// Register is what the register does whatever the provider.
+type Register struct {
+	ProbeInterval  time.Duration // how often every provider's reachability is checked
+	OfflineTimeout time.Duration // a payment is refused as offline within this
+	Currency       string
+}
+
+// Providers has one block per payment provider; a provider is configured
+// when its URL is set.
+type Providers struct {
+	Seqr   Seqr
+	Resurs Resurs
+	Payson Payson
+}
+
+// Seqr is the SEQR client's identity and how its payments are polled.
 type Seqr struct {
 	URL             string
 	ClientID        string
@@ -59,9 +83,44 @@ type Seqr struct {
 	PollInterval    time.Duration
 	Window          time.Duration
 	DecisionLimit   time.Duration
-	ProbeInterval   time.Duration
-	OfflineTimeout  time.Duration
-	Currency        string
+}
+
+// Resurs is Resurs Bank: Checkout POS, After Shop, the Merchant API.
+type Resurs struct {
+	POSURL           string
+	AfterShopURL     string
+	MAPIURL          string
+	Username         string
+	Password         Secret // from PasswordFile or the resurs-password credential
+	PasswordFile     string
+	ClientID         string
+	ClientSecret     Secret // from ClientSecretFile or the resurs-client-secret credential
+	ClientSecretFile string
+	StoreID          string
+	SuccessURL       string
+	BackURL          string
+	CallbackURL      string
+	ShopURL          string
+	CheckInterval    time.Duration // Checkout POS payments
+	LaterInterval    time.Duration // "Betala sen" payments (hours to days)
+	Window           time.Duration
+	DecisionLimit    time.Duration
+	LaterValidity    time.Duration // default valid-to of a "Betala sen" link
+}
+
+// Payson is Payson Checkout 2.0.
+type Payson struct {
+	URL             string // base up to and including /2.0/
+	AgentID         string
+	APIKey          Secret // from APIKeyFile or the payson-api-key credential
+	APIKeyFile      string
+	CheckoutURI     string
+	ConfirmationURI string
+	NotificationURI string
+	TermsURI        string
+	CheckInterval   time.Duration
+	Window          time.Duration
+	DecisionLimit   time.Duration
 }
 
 // Terminal holds what `posd terminal register` sends once; none of it is
@@ -134,16 +193,19 @@ func Default() Config {
 		Log:      Log{Format: "auto", Level: "info"},
 		API:      API{Listen: "127.0.0.1:8420"},
 		DB:       DB{Path: "posd.db"},
-		Seqr: Seqr{
-			ClientID:        "posd",
-			ClientReference: "posd",
-			Channel:         "WS",
-			PollInterval:    time.Second,
-			Window:          30 * time.Second,
-			DecisionLimit:   5 * time.Minute,
-			ProbeInterval:   5 * time.Second,
-			OfflineTimeout:  2500 * time.Millisecond,
-			Currency:        "SEK",
+		Register: Register{ProbeInterval: 5 * time.Second, OfflineTimeout: 2500 * time.Millisecond, Currency: "SEK"},
+		Providers: Providers{
+			Seqr: Seqr{
+				ClientID:        "posd",
+				ClientReference: "posd",
+				Channel:         "WS",
+				PollInterval:    time.Second,
+				Window:          30 * time.Second,
+				DecisionLimit:   5 * time.Minute,
+			},
+			Resurs: Resurs{CheckInterval: 2 * time.Second, LaterInterval: time.Minute, Window: 2 * time.Minute,
+				DecisionLimit: 10 * time.Minute, LaterValidity: 24 * time.Hour},
+			Payson: Payson{CheckInterval: 2 * time.Second, Window: time.Minute, DecisionLimit: 5 * time.Minute},
 		},
 		Scanner: Scanner{Baud: 9600, DataBits: 8, Parity: "none", StopBits: 1},
 		Printer: Printer{

@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-const minimal = "seqr:\n  url: https://seqr.example/soap\n"
+const minimal = "providers:\n  seqr:\n    url: https://seqr.example/soap\n"
 
 func writeFile(t *testing.T, dir, name, content string, mode os.FileMode) string {
 	t.Helper()
@@ -32,11 +32,12 @@ func TestDefaults(t *testing.T) {
 	c, err := Load(Source{File: writeFile(t, dir, "posd.yaml", minimal+"state_dir: "+dir+"\n", 0o644), FileRequired: true})
 	require.NoError(t, err)
 	assert.Equal(t, "127.0.0.1:8420", c.API.Listen)
-	assert.Equal(t, time.Second, c.Seqr.PollInterval)
-	assert.Equal(t, 30*time.Second, c.Seqr.Window)
-	assert.Equal(t, 5*time.Minute, c.Seqr.DecisionLimit)
-	assert.Equal(t, 2500*time.Millisecond, c.Seqr.OfflineTimeout)
-	assert.Equal(t, "SEK", c.Seqr.Currency)
+	assert.Equal(t, time.Second, c.Providers.Seqr.PollInterval)
+	assert.Equal(t, 30*time.Second, c.Providers.Seqr.Window)
+	assert.Equal(t, 5*time.Minute, c.Providers.Seqr.DecisionLimit)
+	assert.Equal(t, 2500*time.Millisecond, c.Register.OfflineTimeout)
+	assert.Equal(t, "SEK", c.Register.Currency)
+	assert.Empty(t, c.Deprecated)
 	assert.Equal(t, 9600, c.Scanner.Baud)
 	assert.Equal(t, "cp858", c.Printer.Codepage)
 	assert.Equal(t, 48, c.Printer.Columns)
@@ -46,7 +47,7 @@ func TestDefaults(t *testing.T) {
 }
 
 func TestMissingDefaultFileIsFine(t *testing.T) {
-	_, err := Load(Source{File: filepath.Join(t.TempDir(), "absent.yaml"), Flags: map[string]string{"seqr.url": "https://s.example/"}})
+	_, err := Load(Source{File: filepath.Join(t.TempDir(), "absent.yaml"), Flags: map[string]string{"providers.seqr.url": "https://s.example/"}})
 	require.NoError(t, err)
 
 	_, err = Load(Source{File: filepath.Join(t.TempDir(), "absent.yaml"), FileRequired: true})
@@ -93,18 +94,18 @@ func TestPrecedence(t *testing.T) {
 func TestEnvNestedKeys(t *testing.T) {
 	dir := t.TempDir()
 	c, err := Load(Source{Getenv: envMap(map[string]string{
-		"POSD_STATE_DIR":             dir,
-		"POSD_SEQR_URL":              "http://127.0.0.1:9/soap",
-		"POSD_SEQR_CLIENT_REFERENCE": "till 7",
-		"POSD_SEQR_POLL_INTERVAL":    "500ms",
-		"POSD_SCANNER_BAUD":          "115200",
-		"POSD_RECEIPT_HEADER":        "Butik AB|Gatan 1, Ort",
+		"POSD_STATE_DIR":                       dir,
+		"POSD_PROVIDERS_SEQR_URL":              "http://127.0.0.1:9/soap",
+		"POSD_PROVIDERS_SEQR_CLIENT_REFERENCE": "till 7",
+		"POSD_PROVIDERS_SEQR_POLL_INTERVAL":    "500ms",
+		"POSD_SCANNER_BAUD":                    "115200",
+		"POSD_RECEIPT_HEADER":                  "Butik AB|Gatan 1, Ort",
 	})})
 	require.NoError(t, err)
 	assert.Equal(t, dir, c.StateDir)
-	assert.Equal(t, "http://127.0.0.1:9/soap", c.Seqr.URL)
-	assert.Equal(t, "till 7", c.Seqr.ClientReference)
-	assert.Equal(t, 500*time.Millisecond, c.Seqr.PollInterval)
+	assert.Equal(t, "http://127.0.0.1:9/soap", c.Providers.Seqr.URL)
+	assert.Equal(t, "till 7", c.Providers.Seqr.ClientReference)
+	assert.Equal(t, 500*time.Millisecond, c.Providers.Seqr.PollInterval)
 	assert.Equal(t, 115200, c.Scanner.Baud)
 	assert.Equal(t, []string{"Butik AB", "Gatan 1, Ort"}, c.Receipt.Header)
 	assert.Equal(t, filepath.Join(dir, "posd.db"), c.DB.Path, "db path follows state_dir from env")
@@ -122,19 +123,19 @@ func TestEveryValidationErrorNamesItsKey(t *testing.T) {
 		{"api.listen", "8420", "allowed: 127.0.0.1:PORT"},
 		{"api.listen", "unix:relative.sock", "absolute"},
 		{"db.path", "", "required"},
-		{"seqr.url", "", "required"},
-		{"seqr.url", "http://seqr.example/soap", "https"},
-		{"seqr.url", "ftp://127.0.0.1/", "https"},
-		{"seqr.client_id", "", "1 to 100"},
-		{"seqr.client_reference", strings.Repeat("x", 33), "1 to 32"},
-		{"seqr.channel", "", "1 to 40"},
-		{"seqr.poll_interval", "30s", "100ms to 5s"},
-		{"seqr.poll_interval", "fast", "duration such as 1s"},
-		{"seqr.window", "1s", "5s to 5m0s"},
-		{"seqr.decision_limit", "10s", "at least seqr.window"},
-		{"seqr.probe_interval", "1ms", "1s to 10m0s"},
-		{"seqr.offline_timeout", "10s", "within 3 s"},
-		{"seqr.currency", "USD", "SEK, NOK, DKK, EUR"},
+		{"providers.seqr.url", "http://seqr.example/soap", "https"},
+		{"providers.seqr.url", "ftp://127.0.0.1/", "https"},
+		{"providers.seqr.client_id", "", "1 to 100"},
+		{"providers.seqr.client_reference", strings.Repeat("x", 33), "1 to 32"},
+		{"providers.seqr.channel", "", "1 to 40"},
+		{"providers.seqr.poll_interval", "30s", "100ms to 5s"},
+		{"providers.seqr.poll_interval", "fast", "duration such as 1s"},
+		{"providers.seqr.window", "1s", "5s to 5m0s"},
+		{"providers.seqr.decision_limit", "10s", "at least providers.seqr.window"},
+		{"register.probe_interval", "1ms", "1s to 10m0s"},
+		{"register.offline_timeout", "10s", "within 3 s"},
+		{"register.currency", "USD", "SEK, NOK, DKK, EUR"},
+		{"providers.payson.url", "https://api.payson.example/checkouts", "up to and including /2.0/"},
 		{"terminal.reseller_password_file", "pw.txt", "absolute path"},
 		{"terminal.name", strings.Repeat("n", 101), "at most 100"},
 		{"scanner.device", "ttyUSB0", "absolute device path"},
@@ -158,7 +159,7 @@ func TestEveryValidationErrorNamesItsKey(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.key+"="+tc.value, func(t *testing.T) {
-			flags := map[string]string{"seqr.url": "https://s.example/soap", "state_dir": t.TempDir()}
+			flags := map[string]string{"providers.seqr.url": "https://s.example/soap", "state_dir": t.TempDir()}
 			flags[tc.key] = tc.value
 			_, err := Load(Source{Flags: flags})
 			require.Error(t, err)
@@ -177,13 +178,14 @@ func TestEveryKeyIsCoveredByAValidationCase(t *testing.T) {
 	free := map[string]bool{
 		"api.token_file": true, "terminal.reseller_id": true, "terminal.reseller_user_id": true,
 		"terminal.reseller_password": true, "terminal.external_terminal_id": true,
+		"providers.resurs.password": true, "providers.resurs.client_secret": true, "providers.payson.api_key": true,
 	}
 	for _, k := range Keys() {
 		if free[k.Name] {
 			continue
 		}
 		t.Run(k.Name, func(t *testing.T) {
-			flags := map[string]string{"seqr.url": "https://s.example/soap", "state_dir": t.TempDir()}
+			flags := map[string]string{"providers.seqr.url": "https://s.example/soap", "state_dir": t.TempDir()}
 			var rejected bool
 			for _, bad := range []string{"", "x", "0", "99999", "relative/p", strings.Repeat("z", 200), "a|a|a|a|a|a|a|a|a|a|a"} {
 				flags[k.Name] = bad
@@ -203,7 +205,7 @@ func TestUnknownKeysAreReported(t *testing.T) {
 	cases := []struct {
 		name, body, key, hint string
 	}{
-		{"typo", minimal + "  pol_interval: 2s\n", "seqr.pol_interval", "did you mean seqr.poll_interval"},
+		{"typo", minimal + "    pol_interval: 2s\n", "providers.seqr.pol_interval", "did you mean providers.seqr.poll_interval"},
 		{"unknown section", minimal + "metrics:\n  listen: x\n", "metrics.listen", "unknown key"},
 		{"top level", minimal + "statedir: /x\n", "statedir", "did you mean state_dir"},
 		{"section as scalar", minimal + "scanner: /dev/ttyUSB0\n", "scanner", "is a section"},
@@ -219,7 +221,7 @@ func TestUnknownKeysAreReported(t *testing.T) {
 		})
 	}
 
-	_, err := Load(Source{Flags: map[string]string{"seqr.url": "https://s.example/", "seqr.nope": "1"}})
+	_, err := Load(Source{Flags: map[string]string{"providers.seqr.url": "https://s.example/", "providers.seqr.nope": "1"}})
 	assert.ErrorIs(t, err, ErrUnknownKey, "unknown flag keys too")
 }
 
@@ -261,7 +263,7 @@ func TestSecretFileMode(t *testing.T) {
 			dir := t.TempDir()
 			pw := writeFile(t, dir, "reseller-pw", "s3cret-canary\n", tc.mode)
 			c, err := Load(Source{Flags: map[string]string{
-				"seqr.url": "https://s.example/", "state_dir": dir, "terminal.reseller_password_file": pw,
+				"providers.seqr.url": "https://s.example/", "state_dir": dir, "terminal.reseller_password_file": pw,
 			}})
 			if tc.wantErr == nil {
 				require.NoError(t, err)
@@ -279,7 +281,7 @@ func TestSecretFileMode(t *testing.T) {
 func TestTokenFileModeRefusesStart(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "api-token", "tok\n", 0o644)
-	_, err := Load(Source{Flags: map[string]string{"seqr.url": "https://s.example/", "state_dir": dir}})
+	_, err := Load(Source{Flags: map[string]string{"providers.seqr.url": "https://s.example/", "state_dir": dir}})
 	require.ErrorIs(t, err, ErrSecretFileMode)
 	assert.Contains(t, err.Error(), "api.token_file")
 }
@@ -352,7 +354,7 @@ func TestRedactedDump(t *testing.T) {
 	dir := t.TempDir()
 	pw := writeFile(t, dir, "pw", "dump-canary", 0o600)
 	c, err := Load(Source{Flags: map[string]string{
-		"seqr.url": "https://s.example/soap", "state_dir": dir, "terminal.reseller_password_file": pw,
+		"providers.seqr.url": "https://s.example/soap", "state_dir": dir, "terminal.reseller_password_file": pw,
 		"receipt.header": "Butik AB|Gatan 1: Ort", "scanner.device": "/dev/posd-scanner",
 	}})
 	require.NoError(t, err)
@@ -374,15 +376,13 @@ func TestExampleFileLoadsAndHasEveryKey(t *testing.T) {
 	p := filepath.Join("..", "..", "configs", "posd.example.yaml")
 	c, err := Load(Source{File: p, FileRequired: true})
 	require.NoError(t, err)
-	assert.Equal(t, Default().Seqr.PollInterval, c.Seqr.PollInterval)
+	assert.Equal(t, Default().Providers.Seqr.PollInterval, c.Providers.Seqr.PollInterval)
 
 	b, err := os.ReadFile(p)
 	require.NoError(t, err)
 	for _, k := range Keys() {
-		want := "\n" + k.Name + ":"
-		if _, leaf, ok := strings.Cut(k.Name, "."); ok {
-			want = "\n  " + leaf + ":"
-		}
+		parts := strings.Split(k.Name, ".")
+		want := "\n" + strings.Repeat("  ", len(parts)-1) + parts[len(parts)-1] + ":"
 		assert.Contains(t, string(b), want, "example file lacks %s", k.Name)
 	}
 }
@@ -405,6 +405,7 @@ func TestSecretsAreNotFlags(t *testing.T) {
 // FuzzLoad (F5): any config bytes give a config or a clear error, never a panic.
 func FuzzLoad(f *testing.F) {
 	f.Add([]byte(minimal))
+	f.Add([]byte("state_dir: /x\nproviders:\n  seqr:\n    url: https://s/\n    poll_interval: 1s\n"))
 	f.Add([]byte("state_dir: /x\nseqr:\n  url: https://s/\n  poll_interval: 1s\n"))
 	f.Add([]byte("seqr: [1, 2]\n"))
 	f.Add([]byte("receipt:\n  header: {a: b}\n"))
@@ -444,4 +445,38 @@ func FuzzParseSecret(f *testing.F) {
 		require.NotContains(t, s.Reveal(), "\x00")
 		require.Equal(t, "[redacted]", s.String())
 	})
+}
+
+// The keys of release 1 still load for one release, each with a warning
+// naming the key that replaces it; the new key wins when both are given.
+func TestDeprecatedSEQRKeysLoadWithAWarning(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "posd.yaml")
+	require.NoError(t, os.WriteFile(file, []byte("state_dir: "+dir+"\nseqr:\n  url: https://old.example/soap\n  poll_interval: 2s\n  currency: NOK\n"), 0o644))
+	c, err := Load(Source{File: file, Getenv: envMap(map[string]string{"POSD_SEQR_WINDOW": "45s"}),
+		Flags: map[string]string{"seqr.client_reference": "till 9"}})
+	require.NoError(t, err)
+	assert.Equal(t, "https://old.example/soap", c.Providers.Seqr.URL)
+	assert.Equal(t, 2*time.Second, c.Providers.Seqr.PollInterval)
+	assert.Equal(t, "NOK", c.Register.Currency)
+	assert.Equal(t, 45*time.Second, c.Providers.Seqr.Window)
+	assert.Equal(t, "till 9", c.Providers.Seqr.ClientReference)
+	joined := strings.Join(c.Deprecated, "\n")
+	for _, want := range []string{"seqr.url is deprecated, use providers.seqr.url", "seqr.currency is deprecated, use register.currency",
+		"POSD_SEQR_WINDOW is deprecated, use POSD_PROVIDERS_SEQR_WINDOW", "--seqr.client-reference is deprecated, use --providers.seqr.client-reference"} {
+		assert.Contains(t, joined, want)
+	}
+
+	require.NoError(t, os.WriteFile(file, []byte("state_dir: "+dir+"\nseqr:\n  url: https://old.example/soap\nproviders:\n  seqr:\n    url: https://new.example/soap\n"), 0o644))
+	c, err = Load(Source{File: file})
+	require.NoError(t, err)
+	assert.Equal(t, "https://new.example/soap", c.Providers.Seqr.URL, "the new key wins")
+}
+
+func TestAtLeastOneProviderIsRequired(t *testing.T) {
+	_, err := Load(Source{Flags: map[string]string{"state_dir": t.TempDir()}})
+	var ve *ValidationError
+	require.ErrorAs(t, err, &ve)
+	assert.Equal(t, "providers", ve.Key)
+	assert.Contains(t, err.Error(), "providers.payson.url")
 }

@@ -72,16 +72,49 @@ func Keys() []Key {
 
 		{Name: "db.path", Help: "SQLite database (relative to state_dir)", field: func(c *Config) any { return &c.DB.Path }},
 
-		{Name: "seqr.url", Help: "SEQR SOAP endpoint (https; http only for a loopback emulator)", field: func(c *Config) any { return &c.Seqr.URL }},
-		{Name: "seqr.client_id", Help: "clientId sent with every call: the company / software name", field: func(c *Config) any { return &c.Seqr.ClientID }},
-		{Name: "seqr.client_reference", Help: "clientReference: POS name and version, at most 32 characters", field: func(c *Config) any { return &c.Seqr.ClientReference }},
-		{Name: "seqr.channel", Help: "channel sent with every call (WS)", field: func(c *Config) any { return &c.Seqr.Channel }},
-		{Name: "seqr.poll_interval", Help: "getPaymentStatus cadence", field: func(c *Config) any { return &c.Seqr.PollInterval }},
-		{Name: "seqr.window", Help: "how long the customer has before the cashier is asked: try again or cancel", field: func(c *Config) any { return &c.Seqr.Window }},
-		{Name: "seqr.decision_limit", Help: "how long posd keeps polling while the cashier decides before cancelling itself", field: func(c *Config) any { return &c.Seqr.DecisionLimit }},
-		{Name: "seqr.probe_interval", Help: "how often the offline gate checks that SEQR answers", field: func(c *Config) any { return &c.Seqr.ProbeInterval }},
-		{Name: "seqr.offline_timeout", Help: "a payment request is refused as offline within this time", field: func(c *Config) any { return &c.Seqr.OfflineTimeout }},
-		{Name: "seqr.currency", Help: "SEK, NOK, DKK or EUR", field: func(c *Config) any { return &c.Seqr.Currency }},
+		{Name: "register.probe_interval", Help: "how often the offline gate checks that every provider answers", field: func(c *Config) any { return &c.Register.ProbeInterval }},
+		{Name: "register.offline_timeout", Help: "a payment request is refused as offline within this time", field: func(c *Config) any { return &c.Register.OfflineTimeout }},
+		{Name: "register.currency", Help: "SEK, NOK, DKK or EUR", field: func(c *Config) any { return &c.Register.Currency }},
+
+		{Name: "providers.seqr.url", Help: "SEQR SOAP endpoint (https; http only for a loopback emulator); empty: no SEQR", field: func(c *Config) any { return &c.Providers.Seqr.URL }},
+		{Name: "providers.seqr.client_id", Help: "clientId sent with every call: the company / software name", field: func(c *Config) any { return &c.Providers.Seqr.ClientID }},
+		{Name: "providers.seqr.client_reference", Help: "clientReference: POS name and version, at most 32 characters", field: func(c *Config) any { return &c.Providers.Seqr.ClientReference }},
+		{Name: "providers.seqr.channel", Help: "channel sent with every call (WS)", field: func(c *Config) any { return &c.Providers.Seqr.Channel }},
+		{Name: "providers.seqr.poll_interval", Help: "getPaymentStatus cadence", field: func(c *Config) any { return &c.Providers.Seqr.PollInterval }},
+		{Name: "providers.seqr.window", Help: "how long the customer has before the cashier is asked: try again or cancel", field: func(c *Config) any { return &c.Providers.Seqr.Window }},
+		{Name: "providers.seqr.decision_limit", Help: "how long posd keeps polling while the cashier decides before cancelling itself", field: func(c *Config) any { return &c.Providers.Seqr.DecisionLimit }},
+
+		{Name: "providers.resurs.pos_url", Help: "Resurs Checkout POS base, e.g. https://postest.resurs.com/pos; empty: no Resurs", field: func(c *Config) any { return &c.Providers.Resurs.POSURL }},
+		{Name: "providers.resurs.aftershop_url", Help: "Resurs After Shop service, e.g. https://test.resurs.com/ecommerce-test/ws/V4/AfterShopFlowService", field: func(c *Config) any { return &c.Providers.Resurs.AfterShopURL }},
+		{Name: "providers.resurs.mapi_url", Help: "Resurs Merchant API base (token and payment widget)", field: func(c *Config) any { return &c.Providers.Resurs.MAPIURL }},
+		{Name: "providers.resurs.username", Help: "Resurs web-service user", field: func(c *Config) any { return &c.Providers.Resurs.Username }},
+		{Name: "providers.resurs.password", Help: "prefer password_file or the resurs-password credential", Secret: true, field: func(c *Config) any { return &c.Providers.Resurs.Password }},
+		{Name: "providers.resurs.password_file", Help: "file holding the web-service password (mode 0600 or 0400)", field: func(c *Config) any { return &c.Providers.Resurs.PasswordFile }},
+		{Name: "providers.resurs.client_id", Help: "Merchant API client id", field: func(c *Config) any { return &c.Providers.Resurs.ClientID }},
+		{Name: "providers.resurs.client_secret", Help: "prefer client_secret_file or the resurs-client-secret credential", Secret: true, field: func(c *Config) any { return &c.Providers.Resurs.ClientSecret }},
+		{Name: "providers.resurs.client_secret_file", Help: "file holding the Merchant API client secret (mode 0600 or 0400)", field: func(c *Config) any { return &c.Providers.Resurs.ClientSecretFile }},
+		{Name: "providers.resurs.store_id", Help: "the store's id at Resurs", field: func(c *Config) any { return &c.Providers.Resurs.StoreID }},
+		{Name: "providers.resurs.success_url", Help: "where the checkout goes after a purchase", field: func(c *Config) any { return &c.Providers.Resurs.SuccessURL }},
+		{Name: "providers.resurs.back_url", Help: "where the checkout goes when the customer backs out", field: func(c *Config) any { return &c.Providers.Resurs.BackURL }},
+		{Name: "providers.resurs.callback_url", Help: "paymentCreatedCallbackUrl (a chain server; a till listens on loopback only)", field: func(c *Config) any { return &c.Providers.Resurs.CallbackURL }},
+		{Name: "providers.resurs.shop_url", Help: "the shop's URL (the iframe's parent origin)", field: func(c *Config) any { return &c.Providers.Resurs.ShopURL }},
+		{Name: "providers.resurs.check_interval", Help: "how often an open Checkout POS payment is checked", field: func(c *Config) any { return &c.Providers.Resurs.CheckInterval }},
+		{Name: "providers.resurs.later_interval", Help: "how often a pending \"Betala sen\" payment is checked", field: func(c *Config) any { return &c.Providers.Resurs.LaterInterval }},
+		{Name: "providers.resurs.window", Help: "how long the cashier waits for the customer before try again or cancel", field: func(c *Config) any { return &c.Providers.Resurs.Window }},
+		{Name: "providers.resurs.decision_limit", Help: "how long a payment may await the cashier's decision", field: func(c *Config) any { return &c.Providers.Resurs.DecisionLimit }},
+		{Name: "providers.resurs.later_validity", Help: "default valid-to of a \"Betala sen\" link", field: func(c *Config) any { return &c.Providers.Resurs.LaterValidity }},
+
+		{Name: "providers.payson.url", Help: "Payson Checkout 2.0 base up to and including /2.0/; empty: no Payson", field: func(c *Config) any { return &c.Providers.Payson.URL }},
+		{Name: "providers.payson.agent_id", Help: "Payson agent id", field: func(c *Config) any { return &c.Providers.Payson.AgentID }},
+		{Name: "providers.payson.api_key", Help: "prefer api_key_file or the payson-api-key credential", Secret: true, field: func(c *Config) any { return &c.Providers.Payson.APIKey }},
+		{Name: "providers.payson.api_key_file", Help: "file holding the Payson API key (mode 0600 or 0400)", field: func(c *Config) any { return &c.Providers.Payson.APIKeyFile }},
+		{Name: "providers.payson.checkout_uri", Help: "merchant checkoutUri", field: func(c *Config) any { return &c.Providers.Payson.CheckoutURI }},
+		{Name: "providers.payson.confirmation_uri", Help: "merchant confirmationUri", field: func(c *Config) any { return &c.Providers.Payson.ConfirmationURI }},
+		{Name: "providers.payson.notification_uri", Help: "merchant notificationUri (a chain server; posd checks by polling)", field: func(c *Config) any { return &c.Providers.Payson.NotificationURI }},
+		{Name: "providers.payson.terms_uri", Help: "merchant termsUri", field: func(c *Config) any { return &c.Providers.Payson.TermsURI }},
+		{Name: "providers.payson.check_interval", Help: "how often an open Payson checkout is checked", field: func(c *Config) any { return &c.Providers.Payson.CheckInterval }},
+		{Name: "providers.payson.window", Help: "how long the cashier waits for the customer before try again or cancel", field: func(c *Config) any { return &c.Providers.Payson.Window }},
+		{Name: "providers.payson.decision_limit", Help: "how long a payment may await the cashier's decision", field: func(c *Config) any { return &c.Providers.Payson.DecisionLimit }},
 
 		{Name: "terminal.reseller_id", Help: "shop's reseller id, for `posd terminal register`", field: func(c *Config) any { return &c.Terminal.ResellerID }},
 		{Name: "terminal.reseller_user_id", Help: "shop's reseller user id, for `posd terminal register`", field: func(c *Config) any { return &c.Terminal.ResellerUserID }},
@@ -117,6 +150,30 @@ func LookupKey(name string) (Key, bool) {
 		}
 	}
 	return Key{}, false
+}
+
+// deprecatedKeys are the keys of release 1 that still load, for one release,
+// into the keys that replace them (with a warning naming the new key).
+var deprecatedKeys = map[string]string{
+	"seqr.url":              "providers.seqr.url",
+	"seqr.client_id":        "providers.seqr.client_id",
+	"seqr.client_reference": "providers.seqr.client_reference",
+	"seqr.channel":          "providers.seqr.channel",
+	"seqr.poll_interval":    "providers.seqr.poll_interval",
+	"seqr.window":           "providers.seqr.window",
+	"seqr.decision_limit":   "providers.seqr.decision_limit",
+	"seqr.probe_interval":   "register.probe_interval",
+	"seqr.offline_timeout":  "register.offline_timeout",
+	"seqr.currency":         "register.currency",
+}
+
+// DeprecatedKeys returns the old key names and the keys that replace them.
+func DeprecatedKeys() map[string]string {
+	out := make(map[string]string, len(deprecatedKeys))
+	for k, v := range deprecatedKeys {
+		out[k] = v
+	}
+	return out
 }
 
 // set decodes raw (from YAML, a default, or text from env and flags) into

@@ -95,6 +95,7 @@ func load(src Source, data []byte) (Config, error) {
 	}
 
 	var errs []error
+	var deprecated []string
 	fileHasSecret := false
 	if src.File != "" {
 		fv := viper.New()
@@ -103,6 +104,13 @@ func load(src Source, data []byte) (Config, error) {
 			return Config{}, fmt.Errorf("config file %s: %w", src.File, unwrapYAML(err))
 		}
 		for _, name := range fv.AllKeys() {
+			if newName, old := deprecatedKeys[name]; old {
+				if !fv.IsSet(newName) {
+					v.Set(newName, fv.Get(name))
+				}
+				deprecated = append(deprecated, fmt.Sprintf("config file %s: %s is deprecated, use %s", src.File, name, newName))
+				continue
+			}
 			k, ok := LookupKey(name)
 			if !ok {
 				if isSection(name) && emptySection(fv.Get(name)) {
@@ -117,6 +125,16 @@ func load(src Source, data []byte) (Config, error) {
 			v.Set(name, fv.Get(name))
 		}
 	}
+	for _, oldName := range sortedKeys(deprecatedKeys) {
+		newName := deprecatedKeys[oldName]
+		oldEnv, newEnv := Key{Name: oldName}.Env(), Key{Name: newName}.Env()
+		if val := getenv(oldEnv); val != "" {
+			if getenv(newEnv) == "" {
+				v.Set(newName, val)
+			}
+			deprecated = append(deprecated, fmt.Sprintf("environment %s is deprecated, use %s", oldEnv, newEnv))
+		}
+	}
 	for _, k := range keys {
 		if val := getenv(k.Env()); val != "" {
 			v.Set(k.Name, val)
@@ -129,6 +147,13 @@ func load(src Source, data []byte) (Config, error) {
 		}
 		sort.Strings(names)
 		for _, name := range names {
+			if newName, old := deprecatedKeys[name]; old {
+				if _, given := set[newName]; !given {
+					v.Set(newName, set[name])
+				}
+				deprecated = append(deprecated, fmt.Sprintf("--%s is deprecated, use --%s", Key{Name: name}.Flag(), Key{Name: newName}.Flag()))
+				continue
+			}
 			k, ok := LookupKey(name)
 			if !ok {
 				errs = append(errs, &ValidationError{Key: name, Err: unknownKeyError(name)})
@@ -160,7 +185,17 @@ func load(src Source, data []byte) (Config, error) {
 	if err := c.resolveSecrets(src, getenv, fileHasSecret); err != nil {
 		return Config{}, err
 	}
+	c.Deprecated = deprecated
 	return c, nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // resolvePaths makes state-relative paths absolute, so that every later user
@@ -189,7 +224,7 @@ func (c *Config) resolveSecrets(src Source, getenv func(string) string, fileHasS
 	if fileHasSecret && src.File != "" {
 		// A password written into the config file makes that file a secret file.
 		if err := CheckSecretMode(src.File); err != nil {
-			return &ValidationError{Key: "terminal.reseller_password", Err: err}
+			return &ValidationError{Key: "a secret key", Err: err}
 		}
 	}
 	switch {
@@ -206,6 +241,33 @@ func (c *Config) resolveSecrets(src Source, getenv func(string) string, fileHasS
 		}
 		if ok {
 			c.Terminal.ResellerPassword = s
+		}
+	}
+
+	for _, sec := range []struct {
+		key, fileKey, credential string
+		file                     string
+		dst                      *Secret
+	}{
+		{"providers.resurs.password", "providers.resurs.password_file", CredentialResursPassword, c.Providers.Resurs.PasswordFile, &c.Providers.Resurs.Password},
+		{"providers.resurs.client_secret", "providers.resurs.client_secret_file", CredentialResursClientSecret, c.Providers.Resurs.ClientSecretFile, &c.Providers.Resurs.ClientSecret},
+		{"providers.payson.api_key", "providers.payson.api_key_file", CredentialPaysonAPIKey, c.Providers.Payson.APIKeyFile, &c.Providers.Payson.APIKey},
+	} {
+		switch {
+		case sec.file != "":
+			s, err := ReadSecret(sec.file)
+			if err != nil {
+				return &ValidationError{Key: sec.fileKey, Value: sec.file, Err: err}
+			}
+			*sec.dst = s
+		case creds != "" && *sec.dst == "":
+			s, ok, err := ReadCredential(creds, sec.credential)
+			if err != nil {
+				return &ValidationError{Key: sec.key, Err: err}
+			}
+			if ok {
+				*sec.dst = s
+			}
 		}
 	}
 

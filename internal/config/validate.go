@@ -50,27 +50,107 @@ func (c Config) Validate() error {
 		required("receipt.journal", "the receipt file, e.g. receipts.journal (relative to state_dir)")
 	}
 
-	if c.Seqr.URL == "" {
-		required("seqr.url", "the SEQR SOAP endpoint, e.g. https://extdev.seqr.com/soap/merchant/cashregister-2 (or paysim's http://127.0.0.1:PORT/soap/merchant/cashregister-2)")
-	} else if err := checkSeqrURL(c.Seqr.URL); err != nil {
-		bad("seqr.url", c.Seqr.URL, "%v", err)
+	between("register.probe_interval", c.Register.ProbeInterval, time.Second, 10*time.Minute, "")
+	between("register.offline_timeout", c.Register.OfflineTimeout, 100*time.Millisecond, 3*time.Second, " (a payment must be refused within 3 s when its provider is offline)")
+	oneOf("register.currency", c.Register.Currency, "SEK", "NOK", "DKK", "EUR")
+
+	sq, rs, ps := c.Providers.Seqr, c.Providers.Resurs, c.Providers.Payson
+	if sq.URL == "" && rs.POSURL == "" && ps.URL == "" {
+		required("providers", "at least one payment provider: providers.seqr.url (e.g. https://extdev.seqr.com/soap/merchant/cashregister-2, or paysim's http://127.0.0.1:PORT/soap/merchant/cashregister-2), providers.resurs.pos_url or providers.payson.url")
 	}
-	if c.Seqr.ClientID == "" || utf8.RuneCountInString(c.Seqr.ClientID) > 100 {
-		bad("seqr.client_id", c.Seqr.ClientID, "allowed: 1 to 100 characters (the company or software name)")
+	if sq.URL != "" {
+		if err := checkProviderURL(sq.URL); err != nil {
+			bad("providers.seqr.url", sq.URL, "%v", err)
+		}
+		if sq.ClientID == "" || utf8.RuneCountInString(sq.ClientID) > 100 {
+			bad("providers.seqr.client_id", sq.ClientID, "allowed: 1 to 100 characters (the company or software name)")
+		}
+		if n := utf8.RuneCountInString(sq.ClientReference); n == 0 || n > 32 {
+			bad("providers.seqr.client_reference", sq.ClientReference, "allowed: 1 to 32 characters (SEQR's limit), e.g. \"posd 1.0 till 3\"")
+		}
+		if n := utf8.RuneCountInString(sq.Channel); n == 0 || n > 40 {
+			bad("providers.seqr.channel", sq.Channel, "allowed: 1 to 40 characters, normally WS")
+		}
+		// SEQR reverses a payment that is not polled for about 20 s.
+		between("providers.seqr.poll_interval", sq.PollInterval, 100*time.Millisecond, 5*time.Second, " (SEQR reverses payments not polled within 20 s)")
+		between("providers.seqr.window", sq.Window, 5*time.Second, 5*time.Minute, "")
+		between("providers.seqr.decision_limit", sq.DecisionLimit, sq.Window, time.Hour, " (at least providers.seqr.window)")
 	}
-	if n := utf8.RuneCountInString(c.Seqr.ClientReference); n == 0 || n > 32 {
-		bad("seqr.client_reference", c.Seqr.ClientReference, "allowed: 1 to 32 characters (SEQR's limit), e.g. \"posd 1.0 till 3\"")
+	// Whatever is given is checked, enabled or not: a half-configured
+	// provider names its bad key now rather than at the first sale.
+	for _, u := range []struct{ key, v string }{
+		{"providers.resurs.mapi_url", rs.MAPIURL}, {"providers.resurs.success_url", rs.SuccessURL},
+		{"providers.resurs.back_url", rs.BackURL}, {"providers.resurs.callback_url", rs.CallbackURL},
+		{"providers.resurs.shop_url", rs.ShopURL}, {"providers.payson.checkout_uri", ps.CheckoutURI},
+		{"providers.payson.confirmation_uri", ps.ConfirmationURI}, {"providers.payson.notification_uri", ps.NotificationURI},
+		{"providers.payson.terms_uri", ps.TermsURI},
+	} {
+		if u.v == "" {
+			continue
+		}
+		if p, err := url.Parse(u.v); err != nil || p.Host == "" || (p.Scheme != "https" && p.Scheme != "http") {
+			bad(u.key, u.v, "allowed: an absolute http(s) URL")
+		}
 	}
-	if n := utf8.RuneCountInString(c.Seqr.Channel); n == 0 || n > 40 {
-		bad("seqr.channel", c.Seqr.Channel, "allowed: 1 to 40 characters, normally WS")
+	for _, f := range []struct{ key, v string }{
+		{"providers.resurs.password_file", rs.PasswordFile}, {"providers.resurs.client_secret_file", rs.ClientSecretFile},
+		{"providers.payson.api_key_file", ps.APIKeyFile},
+	} {
+		if f.v != "" && !filepath.IsAbs(f.v) {
+			bad(f.key, f.v, "allowed: an absolute path")
+		}
 	}
-	// SEQR reverses a payment that is not polled for about 20 s.
-	between("seqr.poll_interval", c.Seqr.PollInterval, 100*time.Millisecond, 5*time.Second, " (SEQR reverses payments not polled within 20 s)")
-	between("seqr.window", c.Seqr.Window, 5*time.Second, 5*time.Minute, "")
-	between("seqr.decision_limit", c.Seqr.DecisionLimit, c.Seqr.Window, time.Hour, " (at least seqr.window)")
-	between("seqr.probe_interval", c.Seqr.ProbeInterval, time.Second, 10*time.Minute, "")
-	between("seqr.offline_timeout", c.Seqr.OfflineTimeout, 100*time.Millisecond, 3*time.Second, " (a payment must be refused within 3 s when SEQR is offline)")
-	oneOf("seqr.currency", c.Seqr.Currency, "SEK", "NOK", "DKK", "EUR")
+	for _, f := range []struct {
+		key, v string
+		max    int
+	}{
+		{"providers.resurs.username", rs.Username, 100}, {"providers.resurs.client_id", rs.ClientID, 100},
+		{"providers.resurs.store_id", rs.StoreID, 64}, {"providers.payson.agent_id", ps.AgentID, 20},
+	} {
+		if utf8.RuneCountInString(f.v) > f.max || strings.ContainsFunc(f.v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			bad(f.key, f.v, "allowed: one line of at most %d characters", f.max)
+		}
+	}
+	if ps.AgentID != "" && strings.Trim(ps.AgentID, "0123456789") != "" {
+		bad("providers.payson.agent_id", ps.AgentID, "allowed: Payson's numeric agent id, e.g. 4")
+	}
+	if rs.POSURL != "" || rs.AfterShopURL != "" {
+		urls := []struct{ key, v string }{
+			{"providers.resurs.pos_url", rs.POSURL}, {"providers.resurs.aftershop_url", rs.AfterShopURL},
+		}
+		for _, u := range urls {
+			if u.v != "" {
+				if err := checkProviderURL(u.v); err != nil {
+					bad(u.key, u.v, "%v", err)
+				}
+			}
+		}
+		for _, u := range urls {
+			if u.v == "" {
+				required(u.key, "Resurs needs its Checkout POS and After Shop addresses")
+			}
+		}
+		between("providers.resurs.check_interval", rs.CheckInterval, 500*time.Millisecond, time.Minute, "")
+		between("providers.resurs.later_interval", rs.LaterInterval, 5*time.Second, time.Hour, "")
+		between("providers.resurs.window", rs.Window, 10*time.Second, 30*time.Minute, "")
+		between("providers.resurs.decision_limit", rs.DecisionLimit, rs.Window, 24*time.Hour, " (at least providers.resurs.window)")
+		between("providers.resurs.later_validity", rs.LaterValidity, time.Hour, 30*24*time.Hour, "")
+	}
+	if rs.MAPIURL != "" {
+		if err := checkProviderURL(rs.MAPIURL); err != nil {
+			bad("providers.resurs.mapi_url", rs.MAPIURL, "%v", err)
+		}
+	}
+	if ps.URL != "" {
+		if err := checkProviderURL(ps.URL); err != nil {
+			bad("providers.payson.url", ps.URL, "%v", err)
+		} else if !strings.HasSuffix(ps.URL, "/2.0/") {
+			bad("providers.payson.url", ps.URL, "allowed: the base up to and including /2.0/, e.g. https://test-api.payson.se/2.0/")
+		}
+		between("providers.payson.check_interval", ps.CheckInterval, 500*time.Millisecond, time.Minute, "")
+		between("providers.payson.window", ps.Window, 10*time.Second, 30*time.Minute, "")
+		between("providers.payson.decision_limit", ps.DecisionLimit, ps.Window, 24*time.Hour, " (at least providers.payson.window)")
+	}
 
 	if c.Terminal.ResellerPasswordFile != "" && !filepath.IsAbs(c.Terminal.ResellerPasswordFile) {
 		bad("terminal.reseller_password_file", c.Terminal.ResellerPasswordFile, "allowed: an absolute path")
@@ -164,7 +244,7 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func checkSeqrURL(s string) error {
+func checkProviderURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" {
 		return errors.New("not an absolute URL; allowed: https://host/path")
@@ -176,7 +256,7 @@ func checkSeqrURL(s string) error {
 		if isLoopback(u.Hostname()) {
 			return nil
 		}
-		return errors.New("http:// is allowed only for a loopback emulator; SEQR itself needs https://")
+		return errors.New("http:// is allowed only for a loopback emulator; a real provider needs https://")
 	}
 	return fmt.Errorf("scheme %q; allowed: https (http only on loopback)", u.Scheme)
 }

@@ -1,4 +1,4 @@
-package register
+package main
 
 import (
 	"context"
@@ -7,10 +7,10 @@ import (
 	"github.com/posd/posd/internal/store"
 )
 
-// PrintQueue is the print worker's durable job queue over the database's
+// newPrintQueue is the print worker's durable job queue over the database's
 // print_jobs table. A job that was started and not confirmed (crash, unplug
 // mid-print) comes back marked Copy, so a second print says COPY.
-func PrintQueue(db *store.DB) printer.JobQueue { return printQueue{db: db} }
+func newPrintQueue(db *store.DB) printer.JobQueue { return printQueue{db: db} }
 
 type printQueue struct{ db *store.DB }
 
