@@ -415,7 +415,7 @@ func (w *wireCheckoutIn) checkout() (Checkout, error) {
 		City: string(cu.City), CountryCode: string(cu.CountryCode), Reference: string(cu.Reference)}
 	g := w.Gui.V
 	c.Gui = Gui{ColorScheme: string(g.ColorScheme), Locale: string(g.Locale),
-		RequestPhone: r.boolean("gui.requestPhone", g.RequestPhone),
+		RequestPhone:  r.boolean("gui.requestPhone", g.RequestPhone),
 		PhoneOptional: r.boolean("gui.phoneOptional", g.PhoneOptional), Verification: string(g.Verification)}
 	for _, ct := range g.Countries {
 		c.Gui.Countries = append(c.Gui.Countries, string(ct))
