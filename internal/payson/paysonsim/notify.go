@@ -122,26 +122,34 @@ func (s *Sim) deliver(ctx context.Context, d *delivery) {
 			_ = resp.Body.Close()
 		}
 	}
-	call := simctl.Call{Time: s.clock.Now(), Service: Service, Operation: OpNotify, Path: d.uri,
-		Reference: d.id, ResultCode: &code, Duration: time.Since(start), Detail: map[string]string{"status": d.status}}
-	if err != nil {
-		call.Fault = err.Error()
-	}
-	s.calls.Add(call)
+	// The queue is updated before the call is logged, so a harness that saw
+	// the call also sees its consequence (retry scheduled or given up).
 	s.mu.Lock()
 	d.inflight = false
 	d.attempts++
-	if code == http.StatusOK {
+	done := code == http.StatusOK
+	if !done {
+		d.next = s.clock.Now().Add(retryDelay(d.attempts))
+		if d.next.After(d.first.Add(s.retryFor)) {
+			done = true
+			s.log.Info("notification given up", zap.String("checkout", d.id), zap.Int("attempts", d.attempts))
+		}
+	}
+	if done {
 		for i, q := range s.queue {
 			if q == d {
 				s.queue = append(s.queue[:i], s.queue[i+1:]...)
 				break
 			}
 		}
-	} else {
-		d.next = s.clock.Now().Add(retryDelay(d.attempts))
 	}
 	s.mu.Unlock()
+	call := simctl.Call{Time: s.clock.Now(), Service: Service, Operation: OpNotify, Path: d.uri,
+		Reference: d.id, ResultCode: &code, Duration: time.Since(start), Detail: map[string]string{"status": d.status}}
+	if err != nil {
+		call.Fault = err.Error()
+	}
+	s.calls.Add(call)
 	select {
 	case s.wake <- struct{}{}:
 	default:
