@@ -11,11 +11,12 @@ import (
 	"github.com/posd/posd/internal/payson/paysonsim"
 	"github.com/posd/posd/internal/simctl"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 )
 
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	sim    *paysonsim.Sim
 	srv    *httptest.Server
 	faults *simctl.Faults
@@ -23,7 +24,7 @@ type env struct {
 	clock  *simctl.Clock
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	clock := simctl.NewClock(nil)
 	faults := simctl.NewFaults(nil)
@@ -37,12 +38,21 @@ func newEnv(t *testing.T) *env {
 	return &env{t: t, sim: sim, srv: srv, faults: faults, calls: calls, clock: clock}
 }
 
+// logger is the test's logger; benchmarks log nothing (a debug dump per
+// call would be what they measure).
+func (e *env) logger() *zap.Logger {
+	if _, ok := e.t.(*testing.B); ok {
+		return zap.NewNop()
+	}
+	return zaptest.NewLogger(e.t)
+}
+
 func (e *env) base() string { return e.srv.URL + "/2.0/" }
 
 func (e *env) client(key string) *payson.Client {
 	e.t.Helper()
 	c, err := payson.New(payson.Config{URL: e.base(), AgentID: paysonsim.TestAgentID, APIKey: key,
-		HTTPClient: &http.Client{Timeout: 5 * time.Second}, Logger: zaptest.NewLogger(e.t)})
+		HTTPClient: &http.Client{Timeout: 5 * time.Second}, Logger: e.logger()})
 	require.NoError(e.t, err)
 	return c
 }
@@ -52,7 +62,7 @@ func (e *env) adapter() *payson.Adapter {
 	a, err := payson.NewAdapter(payson.AdapterConfig{URL: e.base(), AgentID: paysonsim.TestAgentID, APIKey: paysonsim.TestAPIKey,
 		CheckoutURI: "https://shop.example/checkout", ConfirmationURI: "https://shop.example/confirm",
 		NotificationURI: "https://chain.example/payson/notify", TermsURI: "https://shop.example/terms",
-		HTTPClient: &http.Client{Timeout: 5 * time.Second}, Logger: zaptest.NewLogger(e.t)})
+		HTTPClient: &http.Client{Timeout: 5 * time.Second}, Logger: e.logger()})
 	require.NoError(e.t, err)
 	return a
 }

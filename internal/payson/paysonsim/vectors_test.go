@@ -1,7 +1,10 @@
 package paysonsim_test
 
 import (
+	"bufio"
 	"encoding/json"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -437,4 +440,19 @@ func TestFaultsAndCallLog(t *testing.T) {
 	require.Len(t, calls, 1)
 	assert.Equal(t, a.json["id"], calls[0].Reference)
 	assert.Equal(t, "4", calls[0].PrincipalID)
+}
+
+// I.17: PaysonCheckout-PHP sends the request line in absolute form with
+// Payson's own host: route by path, never by Host.
+func TestAbsoluteFormRequestLine(t *testing.T) {
+	e := newEnv(t, paysonsim.Options{})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.srv.URL, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = fmt.Fprintf(conn, "GET http://test-api.payson.se/2.0/Accounts/ HTTP/1.1\r\nHost: test-api.payson.se\r\nAuthorization: %s\r\nConnection: close\r\n\r\n", testAuth)
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode)
 }
