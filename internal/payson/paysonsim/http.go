@@ -181,11 +181,11 @@ func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request) {
 	case OpCreate:
 		res = s.create(w, r, agent)
 	case OpGet:
-		res = s.get(w, segs[2])
+		res = s.get(w, segs[2], agent)
 	case OpUpdate:
-		res = s.update(w, r, segs[2])
+		res = s.update(w, r, segs[2], agent)
 	case OpList:
-		res = s.list(w, r)
+		res = s.list(w, r, agent)
 	default:
 		res.status = http.StatusNotFound
 		if len(segs) >= 2 && (segs[1] == "checkouts" || segs[1] == "accounts") {
@@ -306,9 +306,9 @@ func (s *Sim) create(w http.ResponseWriter, r *http.Request, agent string) resul
 	return result{status: http.StatusCreated, ref: c.id, st: c.status}
 }
 
-func (s *Sim) get(w http.ResponseWriter, id string) result {
+func (s *Sim) get(w http.ResponseWriter, id, agent string) result {
 	s.mu.Lock()
-	c, err := s.lookup(id)
+	c, err := s.lookupFor(id, agent)
 	var out checkoutOut
 	if err == nil {
 		out = c.render()
@@ -322,14 +322,14 @@ func (s *Sim) get(w http.ResponseWriter, id string) result {
 	return result{status: http.StatusOK, ref: out.ID, st: out.Status}
 }
 
-func (s *Sim) update(w http.ResponseWriter, r *http.Request, id string) result {
+func (s *Sim) update(w http.ResponseWriter, r *http.Request, id, agent string) result {
 	m, ok := s.readBody(w, r)
 	if !ok {
 		return result{status: http.StatusBadRequest, ref: id}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cur, err := s.lookup(id)
+	cur, err := s.lookupFor(id, agent)
 	if err != nil {
 		writeError(w, http.StatusNotFound, "Checkout not found", apiError{Property: "id", Message: "no checkout " + id})
 		return result{status: http.StatusNotFound, ref: id}
@@ -488,7 +488,7 @@ type listOut struct {
 	Data       []checkoutOut `json:"data"`
 }
 
-func (s *Sim) list(w http.ResponseWriter, r *http.Request) result {
+func (s *Sim) list(w http.ResponseWriter, r *http.Request, agent string) result {
 	q := map[string]string{}
 	for k, v := range r.URL.Query() {
 		if len(v) > 0 {
@@ -523,7 +523,7 @@ func (s *Sim) list(w http.ResponseWriter, r *http.Request) result {
 	var match []*checkout
 	for _, c := range s.order {
 		s.applyTime(c, now)
-		if status == "" || c.status == status {
+		if c.agent == agent && (status == "" || c.status == status) {
 			match = append(match, c)
 		}
 	}

@@ -290,6 +290,15 @@ func (s *Sim) lookup(id string) (*checkout, error) {
 	return c, nil
 }
 
+// lookupFor is lookup for the API: an agent sees only its own checkouts.
+func (s *Sim) lookupFor(id, agent string) (*checkout, error) {
+	c, err := s.lookup(id)
+	if err == nil && c.agent != agent {
+		return nil, fmt.Errorf("checkout %s: %w", id, ErrNotFound)
+	}
+	return c, err
+}
+
 // PayRequest is the body of POST /sim/payson/checkouts/{id}/pay.
 type PayRequest struct {
 	Method  string `json:"method,omitempty"`  // invoice, card (default), bank

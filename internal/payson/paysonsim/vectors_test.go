@@ -2,6 +2,7 @@ package paysonsim_test
 
 import (
 	"bufio"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -455,4 +456,16 @@ func TestAbsoluteFormRequestLine(t *testing.T) {
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	assert.Equal(t, 200, resp.StatusCode)
+}
+
+// An agent sees only its own checkouts.
+func TestAgentsAreSeparate(t *testing.T) {
+	e := newEnv(t, paysonsim.Options{Agents: map[string]string{"4": paysonsim.TestAPIKey, "7": "other-key"}})
+	id := e.create("https://shop.example/notify")["id"].(string)
+	other := "Basic " + base64.StdEncoding.EncodeToString([]byte("7:other-key"))
+	assert.Equal(t, 404, e.do("GET", "/2.0/Checkouts/"+id, other, "").status)
+	a := e.do("GET", "/2.0/Checkouts?status=created", other, "")
+	require.Equal(t, 200, a.status)
+	assert.EqualValues(t, 0, a.json["totalCount"])
+	assert.Equal(t, 200, e.api("GET", "/2.0/Checkouts/"+id, "").status)
 }
