@@ -322,7 +322,8 @@ func (c *Client) do(ctx context.Context, op, method, path string, body []byte, w
 	if err != nil {
 		return nil, nil, fmt.Errorf("payson %s: read response (HTTP %d): %w", op, hr.StatusCode, err)
 	}
-	if hr.StatusCode == want {
+	// A create answered 200 instead of the documented 201 still made it.
+	if hr.StatusCode == want || (want == http.StatusCreated && hr.StatusCode == http.StatusOK) {
 		return resp, hr, nil
 	}
 	if hr.StatusCode >= 400 && hr.StatusCode < 500 {
