@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/posd/posd/internal/payson/paysonsim"
 	"github.com/posd/posd/internal/seqr/seqrsim"
 	"github.com/posd/posd/internal/simctl"
 	"go.uber.org/zap"
@@ -92,6 +93,7 @@ func newLogger(format, level string, w io.Writer) (*zap.Logger, error) {
 // emulators is everything paysim serves, wired on one mux.
 type emulators struct {
 	seqr    *seqrsim.Sim
+	payson  *paysonsim.Sim
 	control *simctl.Control
 	handler http.Handler
 }
@@ -107,11 +109,14 @@ func newEmulators(o seqrsim.Options) *emulators {
 		faults = simctl.NewFaults(nil)
 		o.Faults = faults
 	}
-	e := &emulators{seqr: seqrsim.New(o), control: &simctl.Control{Calls: calls, Faults: faults}}
+	clock := simctl.NewClock(o.Now) // one emulator-wide clock (POST /sim/clock/advance)
+	o.Now = clock.Now
+	e := &emulators{seqr: seqrsim.New(o), control: &simctl.Control{Calls: calls, Faults: faults, Clock: clock}}
 	mux := http.NewServeMux()
 	e.control.Register(mux)
 	mux.Handle("/", e.seqr.Handler())
 	e.handler = mux
+	e.payson = addPayson(clock, calls, faults, o.Logger, &e.handler)
 	return e
 }
 
@@ -172,6 +177,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fmt.Fprintf(stdout, "  control API      %s/sim/seqr/{scan,pay,invoices/{ref},tills}  %s/sim/calls  %s/sim/faults\n", base, base, base)
 	fmt.Fprintf(stdout, "  test principals  RESELLERUSER %s/%s password %s; TERMINALID %s password %s\n",
 		seqrsim.TestResellerID, seqrsim.TestResellerUserID, seqrsim.TestResellerPassword, seqrsim.TestTerminalID, seqrsim.TestTerminalPassword)
+	paysonLines(stdout, base)
 	log.Info("serving", zap.String("addr", ln.Addr().String()), zap.Duration("reversalWindow", cfg.reversalWindow))
-	return serve(ctx, newServer(em.handler), ln)
+	return runWithPayson(ctx, em.payson, func(ctx context.Context) error { return serve(ctx, newServer(em.handler), ln) })
 }

@@ -15,9 +15,12 @@ import (
 //	GET    /sim/faults                                         the active rules
 //	POST   /sim/faults                                         replace the rules ([rule...] or {"rules":[...]})
 //	DELETE /sim/faults                                         remove every rule
+//	GET    /sim/clock                                          the emulator clock (when Clock is set)
+//	POST   /sim/clock/advance {"by":"240h"}                    move the emulator clock forward
 type Control struct {
 	Calls  *CallLog
 	Faults *Faults
+	Clock  *Clock // nil: no clock routes
 }
 
 // CallsResponse is the body of GET /sim/calls.
@@ -37,6 +40,10 @@ func (c *Control) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /sim/faults", c.getFaults)
 	mux.HandleFunc("POST /sim/faults", c.postFaults)
 	mux.HandleFunc("DELETE /sim/faults", c.deleteFaults)
+	if c.Clock != nil {
+		mux.HandleFunc("GET /sim/clock", c.Clock.getClock)
+		mux.HandleFunc("POST /sim/clock/advance", c.Clock.advance)
+	}
 }
 
 // Handler returns a handler serving only the control routes.
