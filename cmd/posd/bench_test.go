@@ -60,15 +60,15 @@ func seedState(b *testing.B, n int) string {
 		id := fmt.Sprintf("%032x", i+1)
 		ers := fmt.Sprintf("2026112100%015d", i+1)
 		p := store.Payment{
-			ID: id, IdempotencyKey: "seed-" + id, RequestHash: "seed", Method: "seqr", State: string(register.StatePaid),
+			ID: id, IdempotencyKey: "seed-" + id, RequestHash: "seed", Provider: "seqr", Method: "seqr", State: string(register.StatePaid),
 			Amount: money.MustParse("20.00"), Currency: "SEK", ReceiptTotal: money.MustParse("20.00"), Balancing: "none",
 			SaleID: "s" + id[24:], CashierID: "bench", Title: "Bench", RowsJSON: rows,
-			InvoiceReference: fmt.Sprintf("R%015d", i+1), ERSReference: ers, Window: 1, PaidAt: paidAt,
+			SessionRef: fmt.Sprintf("R%015d", i+1), TransactionRef: ers, MethodName: "SEQR", Window: 1, PaidAt: paidAt,
 		}
 		_, _, err := db.CreatePayment(ctx, p, store.Audit{Actor: "bench", Event: "seed", Outcome: "success", Origin: "bench"})
 		require.NoError(b, err)
 		_, err = j.Append(receipt.Post{Time: paidAt, PaymentID: id, Kind: "payment", Text: "SEQR payment",
-			Amount: p.Amount, Currency: "SEK", Reference: ers})
+			Amount: p.Amount, Currency: "SEK", Provider: "seqr", Reference: ers})
 		require.NoError(b, err)
 	}
 	require.NoError(b, j.Close())
@@ -117,7 +117,7 @@ func BenchmarkReady(b *testing.B) {
 					dir = copyState(b, seed)
 				}
 				cfg, err := config.Load(config.Source{Overrides: map[string]string{
-					"state_dir": dir, "api.listen": "127.0.0.1:0", "seqr.url": seqrURL,
+					"state_dir": dir, "api.listen": "127.0.0.1:0", "providers.seqr.url": seqrURL,
 				}})
 				require.NoError(b, err)
 				m := NewMain(cfg, zap.NewNop())
@@ -186,7 +186,7 @@ func startChild(b *testing.B, bin, stateDir, seqrURL string) *child {
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = []string{
 		"PATH=" + os.Getenv("PATH"), "NOTIFY_SOCKET=" + sock, "POSD_CONFIG=" + cfgFile,
-		"POSD_STATE_DIR=" + stateDir, "POSD_API_LISTEN=" + addr, "POSD_SEQR_URL=" + seqrURL,
+		"POSD_STATE_DIR=" + stateDir, "POSD_API_LISTEN=" + addr, "POSD_PROVIDERS_SEQR_URL=" + seqrURL,
 		"POSD_LOG_FORMAT=json", "POSD_LOG_LEVEL=warn",
 		// The fastest allowed poll, so 1 000 sequential payments take minutes, not a quarter hour.
 		"POSD_SEQR_POLL_INTERVAL=100ms",

@@ -35,7 +35,7 @@ func TestCLIAgainstRunningPosd(t *testing.T) {
 			}
 		})
 	}
-	cfg, sim := testConfigHandler(t, map[string]string{"seqr.window": "5s"}, wrap)
+	cfg, sim := testConfigHandler(t, map[string]string{"providers.seqr.window": "5s"}, wrap)
 	m := NewMain(cfg, zap.NewNop())
 	m.Notify = func(string) {}
 	done := make(chan error, 1)
@@ -46,7 +46,7 @@ func TestCLIAgainstRunningPosd(t *testing.T) {
 		t.Fatalf("posd stopped: %v", err)
 	}
 	env := map[string]string{
-		"POSD_STATE_DIR": cfg.StateDir, "POSD_API_LISTEN": m.APIAddr(), "POSD_SEQR_URL": cfg.Seqr.URL,
+		"POSD_STATE_DIR": cfg.StateDir, "POSD_API_LISTEN": m.APIAddr(), "POSD_PROVIDERS_SEQR_URL": cfg.Providers.Seqr.URL,
 		"POSD_CONFIG": writeTemp(t, ""),
 	}
 	pw := filepath.Join(t.TempDir(), "pw")

@@ -28,8 +28,8 @@ func runCLI(t *testing.T, env map[string]string, args ...string) (code int, stdo
 
 func TestCLI(t *testing.T) {
 	dir := t.TempDir()
-	env := map[string]string{"POSD_STATE_DIR": dir, "POSD_SEQR_URL": "http://127.0.0.1:1/soap", "POSD_CONFIG": filepath.Join(dir, "none.yaml")}
-	noFile := map[string]string{"POSD_STATE_DIR": dir, "POSD_SEQR_URL": "http://127.0.0.1:1/soap"}
+	env := map[string]string{"POSD_STATE_DIR": dir, "POSD_PROVIDERS_SEQR_URL": "http://127.0.0.1:1/soap", "POSD_CONFIG": filepath.Join(dir, "none.yaml")}
+	noFile := map[string]string{"POSD_STATE_DIR": dir, "POSD_PROVIDERS_SEQR_URL": "http://127.0.0.1:1/soap"}
 	cases := []struct {
 		name     string
 		env      map[string]string
@@ -54,7 +54,7 @@ func TestCLI(t *testing.T) {
 		{name: "pay needs amount", env: noFile, args: []string{"pay"}, code: exitUsage, stderr: "--amount is required"},
 		{name: "pay bad amount", env: noFile, args: []string{"pay", "--amount", "20.005"}, code: exitUsage, stderr: "at most 2 decimals"},
 		{name: "unregister needs --yes", env: noFile, args: []string{"terminal", "unregister"}, code: exitUsage, stderr: "--yes"},
-		{name: "status without a token", env: map[string]string{"POSD_STATE_DIR": t.TempDir(), "POSD_SEQR_URL": "http://127.0.0.1:1/soap"}, args: []string{"status", "--config", writeTemp(t, "")}, code: exitError, stderr: "read API token"},
+		{name: "status without a token", env: map[string]string{"POSD_STATE_DIR": t.TempDir(), "POSD_PROVIDERS_SEQR_URL": "http://127.0.0.1:1/soap"}, args: []string{"status", "--config", writeTemp(t, "")}, code: exitError, stderr: "read API token"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -81,7 +81,7 @@ func writeTemp(t *testing.T, content string) string {
 
 func TestMigrate(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "state")
-	env := map[string]string{"POSD_STATE_DIR": dir, "POSD_SEQR_URL": "http://127.0.0.1:1/soap"}
+	env := map[string]string{"POSD_STATE_DIR": dir, "POSD_PROVIDERS_SEQR_URL": "http://127.0.0.1:1/soap"}
 	cfgFile := writeTemp(t, "")
 	code, stdout, stderr := runCLI(t, env, "migrate", "--config", cfgFile)
 	require.Equal(t, exitOK, code, stderr)

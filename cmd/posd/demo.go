@@ -147,20 +147,20 @@ func demo(ctx context.Context, c *cli, opt demoOptions) (err error) {
 		return fmt.Errorf("demo: %w", err)
 	}
 	cfg, err := config.Load(config.Source{Overrides: map[string]string{
-		"state_dir":                 dir,
-		"api.listen":                "127.0.0.1:0",
-		"seqr.url":                  simURL + seqrsim.PathCashRegister2,
-		"seqr.client_id":            "posd demo",
-		"seqr.client_reference":     "posd demo " + version(),
-		"seqr.probe_interval":       "2s",
-		"printer.device":            "virtual:" + printDir,
-		"receipt.header":            "Demobutiken AB|Storgatan 1, 111 22 Stockholm",
-		"receipt.org_number":        "556000-0000",
-		"receipt.footer":            "Tack för besöket!",
-		"log.format":                "console",
-		"log.level":                 opt.logLevel,
-		"terminal.reseller_id":      seqrsim.TestResellerID,
-		"terminal.reseller_user_id": seqrsim.TestResellerUserID,
+		"state_dir":                       dir,
+		"api.listen":                      "127.0.0.1:0",
+		"providers.seqr.url":              simURL + seqrsim.PathCashRegister2,
+		"providers.seqr.client_id":        "posd demo",
+		"providers.seqr.client_reference": "posd demo " + version(),
+		"register.probe_interval":         "2s",
+		"printer.device":                  "virtual:" + printDir,
+		"receipt.header":                  "Demobutiken AB|Storgatan 1, 111 22 Stockholm",
+		"receipt.org_number":              "556000-0000",
+		"receipt.footer":                  "Tack för besöket!",
+		"log.format":                      "console",
+		"log.level":                       opt.logLevel,
+		"terminal.reseller_id":            seqrsim.TestResellerID,
+		"terminal.reseller_user_id":       seqrsim.TestResellerUserID,
 	}})
 	if err != nil {
 		return fmt.Errorf("demo: config: %w", err)
@@ -213,7 +213,7 @@ func demo(ctx context.Context, c *cli, opt demoOptions) (err error) {
 		{Description: "Kanelbulle", Quantity: "1", UnitPrice: money.MustParse("32.00"), TotalAmount: money.MustParse("32.00"), TaxRate: "12"},
 		{Description: "Dagens Nyheter", Quantity: "1", UnitPrice: money.MustParse("40.00"), TotalAmount: money.MustParse("40.00"), TaxRate: "6"},
 	}
-	p, err := createPayment(ctx, ac, payOptions{amount: money.MustParse("122.00"), rows: rows, title: "Demobutiken", cashier: "demo", currency: cfg.Seqr.Currency})
+	p, err := createPayment(ctx, ac, payOptions{amount: money.MustParse("122.00"), rows: rows, title: "Demobutiken", cashier: "demo", currency: cfg.Register.Currency})
 	if err != nil {
 		return fmt.Errorf("demo: start the sale: %w", err)
 	}
@@ -364,7 +364,7 @@ posd demo keeps serving until Ctrl-C. Try:
                      curl -H 'Authorization: Bearer %[2]s' http://%[1]s/v1/status
   the cashier page   http://%[1]s/
   the customer       %[3]s/sim/   (the emulator's customer page: scan the till %[5]s, pay or reject)
-  a second sale      POSD_STATE_DIR=%[4]s POSD_API_LISTEN=%[1]s POSD_SEQR_URL=%[3]s%[6]s \
+  a second sale      POSD_STATE_DIR=%[4]s POSD_API_LISTEN=%[1]s POSD_PROVIDERS_SEQR_URL=%[3]s%[6]s \
                        go run ./cmd/posd pay --amount 20.00
                      then pay it on the customer page, or play the customer with curl:
                      curl -X POST -H 'Content-Type: application/json' -d '{"seqrId":"%[5]s"}' %[3]s/sim/seqr/scan

@@ -60,7 +60,7 @@ func runPay(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	opt.currency = cfg.Seqr.Currency
+	opt.currency = cfg.Register.Currency
 	_, err = pay(ctx, c, ac, opt)
 	return err
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/posd/posd/internal/printer/escposdecode"
 	"github.com/posd/posd/internal/receipt"
 	"github.com/posd/posd/internal/register"
-	"github.com/posd/posd/internal/seqr"
 	"github.com/posd/posd/internal/store"
 )
 
@@ -56,14 +55,14 @@ func runReceipt(ctx context.Context, c *cli, args []string) error {
 			}
 			defer db.Close()
 			// ReceiptDocument only reads the database; the register never
-			// runs here, so its SEQR client and journal are never used.
-			client, err := seqr.New(seqr.Config{URL: cfg.Seqr.URL})
+			// runs here, so its providers and journal are never called.
+			provs, err := newProviders(cfg, db, zap.NewNop(), providerClients{})
 			if err != nil {
-				return &configError{err: err}
+				return err
 			}
 			reg, err := register.New(register.Config{
-				Currency: cfg.Seqr.Currency, ReceiptHeader: receiptHeader(cfg.Receipt), ReceiptFooter: cfg.Receipt.Footer, Version: version(),
-			}, register.Deps{Store: db, SEQR: client, Journal: noJournal{}})
+				Currency: cfg.Register.Currency, ReceiptHeader: receiptHeader(cfg.Receipt), ReceiptFooter: cfg.Receipt.Footer, Version: version(),
+			}, register.Deps{Store: db, Providers: provs, Journal: noJournal{}})
 			if err != nil {
 				return err
 			}
@@ -126,5 +125,5 @@ type noJournal struct{}
 func (noJournal) Append(receipt.Post) (receipt.Post, error) {
 	return receipt.Post{}, errors.New("read-only: the receipt file is not open")
 }
-func (noJournal) Has(string) bool            { return false }
-func (noJournal) Posts(int64) []receipt.Post { return nil }
+func (noJournal) Has(string, string) bool                  { return false }
+func (noJournal) Posts(int64, int) ([]receipt.Post, error) { return nil, nil }

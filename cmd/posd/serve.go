@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -18,11 +17,11 @@ import (
 	"github.com/posd/posd/internal/api"
 	"github.com/posd/posd/internal/config"
 	"github.com/posd/posd/internal/metrics"
+	"github.com/posd/posd/internal/payment"
 	"github.com/posd/posd/internal/printer"
 	"github.com/posd/posd/internal/receipt"
 	"github.com/posd/posd/internal/register"
 	"github.com/posd/posd/internal/scanner"
-	"github.com/posd/posd/internal/seqr"
 	"github.com/posd/posd/internal/store"
 )
 
@@ -65,8 +64,8 @@ type Main struct {
 	WatchdogInterval time.Duration
 	// StatusInterval is how often STATUS= and the gauges are refreshed.
 	StatusInterval time.Duration
-	// SEQRHTTPClient, when set, is the SEQR client's transport (tests).
-	SEQRHTTPClient *http.Client
+	// Clients, when set, are the providers' HTTP clients (tests, the demo).
+	Clients providerClients
 
 	ready    chan struct{}
 	mu       sync.Mutex
@@ -110,9 +109,9 @@ func (m *Main) Register() *register.Register {
 	return m.reg
 }
 
-// Run opens the store (migrating it) and the receipt file (repairing it),
-// builds the SEQR client, the register, the devices and the API, and runs
-// them until ctx ends; then it stops them within shutdownDeadline.
+// Run opens the state (store and receipt file), builds the providers from
+// config, the register, the devices and the API, and runs them until ctx
+// ends; then it stops them within shutdownDeadline.
 func (m *Main) Run(ctx context.Context) (err error) {
 	cfg, log := m.Config, m.Log
 	notify := m.Notify
@@ -121,13 +120,58 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	start := time.Now()
 	log.Info("starting posd", zap.String("version", version()), zap.String("stateDir", cfg.StateDir),
-		zap.String("api", cfg.API.Listen), zap.String("seqr", cfg.Seqr.URL))
-
-	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
-		return fmt.Errorf("create state dir: %w", err)
+		zap.String("api", cfg.API.Listen))
+	for _, d := range cfg.Deprecated {
+		log.Warn("deprecated configuration: " + d)
 	}
-	// The database check (quick_check) and the receipt file scan each read
-	// their whole file: do them side by side, they share nothing.
+	st, err := m.openState(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := st.close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	provs, err := newProviders(cfg, st.db, log, m.Clients)
+	if err != nil {
+		return err
+	}
+	w, err := m.wire(st, provs)
+	if err != nil {
+		return err
+	}
+	return m.run(ctx, w, notify, start)
+}
+
+// state is what posd keeps on disk: the database and the receipt file.
+type state struct {
+	db      *store.DB
+	journal *receipt.Journal
+}
+
+func (s state) close() error {
+	var first error
+	if s.journal != nil {
+		if err := s.journal.Close(); err != nil {
+			first = fmt.Errorf("close receipt file: %w", err)
+		}
+	}
+	if s.db != nil {
+		if err := s.db.Close(); err != nil && first == nil {
+			first = fmt.Errorf("close database: %w", err)
+		}
+	}
+	return first
+}
+
+// openState opens the store (migrating it) and the receipt file (repairing
+// a torn tail) side by side: each reads its file, they share nothing.
+func (m *Main) openState(ctx context.Context) (state, error) {
+	cfg, log := m.Config, m.Log
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return state{}, fmt.Errorf("create state dir: %w", err)
+	}
 	type opened struct {
 		j   *receipt.Journal
 		rec receipt.Recovery
@@ -140,64 +184,60 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}()
 	db, err := store.Open(ctx, cfg.DB.Path, store.Options{Logger: log.Named("store")})
 	jo := <-jc
-	if jo.err == nil {
-		defer func() {
-			if cerr := jo.j.Close(); cerr != nil && err == nil {
-				err = fmt.Errorf("close receipt file: %w", cerr)
-			}
-		}()
-	}
+	st := state{db: db, journal: jo.j}
 	if err != nil {
-		return migrateError(cfg.DB.Path, err)
+		_ = st.close()
+		return state{}, migrateError(cfg.DB.Path, err)
 	}
-	defer func() {
-		if cerr := db.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("close database: %w", cerr)
-		}
-	}()
 	if applied := db.Applied(); len(applied) > 0 {
 		log.Info("database migrated", zap.Ints("applied", applied))
 	}
 	if jo.err != nil {
-		return fmt.Errorf("open receipt file: %w", jo.err)
+		_ = st.close()
+		return state{}, fmt.Errorf("open receipt file: %w", jo.err)
 	}
-	journal, rec := jo.j, jo.rec
-	if rec.MovedAside != "" {
+	if rec := jo.rec; rec.MovedAside != "" {
 		log.Warn("receipt file had a damaged tail: moved aside; missing posts are re-appended from the database",
 			zap.String("sideFile", rec.MovedAside), zap.Int64("badBytes", rec.BadBytes), zap.Int("validPosts", rec.ValidPosts))
 	}
+	return st, nil
+}
 
-	client, err := seqr.New(seqr.Config{
-		URL: cfg.Seqr.URL, ClientID: cfg.Seqr.ClientID, ClientReference: cfg.Seqr.ClientReference,
-		Channel: cfg.Seqr.Channel, HTTPClient: m.SEQRHTTPClient, Logger: log.Named("seqr"),
-	})
-	if err != nil {
-		return &configError{err: fmt.Errorf("seqr client: %w", err)}
-	}
+// wired is everything Run runs.
+type wired struct {
+	reg        *register.Register
+	srv        *api.Server
+	scan       *scanner.Scanner
+	pw         *printer.Worker
+	reachable  *metrics.Gauge
+	printQueue *metrics.Gauge
+}
 
+// wire builds the register, the devices and the API around the state and
+// the providers. It starts nothing.
+func (m *Main) wire(st state, provs []payment.Provider) (w wired, err error) {
+	cfg, log := m.Config, m.Log
 	mreg := metrics.NewRegistry()
 	obs := newObserver(mreg)
-	reachable := mreg.Gauge("posd_seqr_reachable", "1 when the last probe of SEQR succeeded.")
-	printQueue := mreg.Gauge("posd_print_queue_length", "Print jobs not yet printed or dropped.")
+	w.reachable = mreg.Gauge("posd_provider_reachable", "1 when the last probe of every payment provider succeeded.")
+	w.printQueue = mreg.Gauge("posd_print_queue_length", "Print jobs not yet printed or dropped.")
 
 	// The register needs the scanner's status and the scanner delivers scans
 	// to the register: the closure breaks the cycle (reg is set before Run).
 	var reg *register.Register
-	var scan *scanner.Scanner
-	deps := register.Deps{Store: db, SEQR: client, Journal: journal, Logger: log.Named("register"), Observer: obs, Crash: crashHook()}
+	deps := register.Deps{Store: st.db, Providers: provs, Journal: st.journal, Logger: log.Named("register"), Observer: obs, Crash: crashHook()}
 	if cfg.Scanner.Device != "" {
-		scan, err = scanner.New(scanner.Config{
+		w.scan, err = scanner.New(scanner.Config{
 			Device: cfg.Scanner.Device, Baud: cfg.Scanner.Baud, DataBits: cfg.Scanner.DataBits,
 			Parity: cfg.Scanner.Parity, StopBits: cfg.Scanner.StopBits,
 		}, log.Named("scanner"), func(s scanner.Scan) { reg.HandleScan(s) })
 		if err != nil {
-			return &configError{err: fmt.Errorf("scanner: %w", err)}
+			return w, &configError{err: fmt.Errorf("scanner: %w", err)}
 		}
-		deps.Scanner = scan
+		deps.Scanner = w.scan
 	}
-	var pw *printer.Worker
 	if cfg.Printer.Device != "" {
-		pw, err = printer.NewWorker(printer.WorkerConfig{
+		w.pw, err = printer.NewWorker(printer.WorkerConfig{
 			Device: cfg.Printer.Device, Codepage: cfg.Printer.Codepage, Columns: cfg.Printer.Columns,
 			ReceiptMaxAge: cfg.Printer.ReceiptMaxAge, DrawerMaxAge: cfg.Printer.DrawerMaxAge,
 			Logger: log.Named("printer"),
@@ -205,113 +245,102 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			// reg is set below; the register tells the payments' streams.
 			OnStatus: func(st printer.Status) { reg.PrinterStatusChanged(st) },
 			Crash:    crashHook(), // nil unless built with -tags crashpoints (K2)
-		}, register.PrintQueue(db))
+		}, newPrintQueue(st.db))
 		if err != nil {
-			return &configError{err: fmt.Errorf("printer: %w", err)}
+			return w, &configError{err: fmt.Errorf("printer: %w", err)}
 		}
-		deps.Printer = pw // Status, and Wake after the register queues a job
+		deps.Printer = w.pw // Status, and Wake after the register queues a job
 	}
 	reg, err = register.New(register.Config{
-		PollInterval:   cfg.Seqr.PollInterval,
-		Window:         cfg.Seqr.Window,
-		DecisionLimit:  cfg.Seqr.DecisionLimit,
-		ProbeInterval:  cfg.Seqr.ProbeInterval,
-		OfflineTimeout: cfg.Seqr.OfflineTimeout,
-		Currency:       cfg.Seqr.Currency,
+		ProbeInterval:  cfg.Register.ProbeInterval,
+		OfflineTimeout: cfg.Register.OfflineTimeout,
+		Currency:       cfg.Register.Currency,
 		ReceiptHeader:  receiptHeader(cfg.Receipt),
 		ReceiptFooter:  cfg.Receipt.Footer,
 		Version:        version(),
 	}, deps)
 	if err != nil {
-		return fmt.Errorf("register: %w", err)
+		return w, fmt.Errorf("register: %w", err)
 	}
+	w.reg = reg
+	if w.srv, err = m.newAPI(reg, mreg); err != nil {
+		return w, err
+	}
+	m.mu.Lock()
+	m.db, m.reg, m.api, m.scan, m.metrics = st.db, reg, w.srv, w.scan, mreg
+	m.printerWired = w.pw != nil
+	m.printer = w.pw
+	m.mu.Unlock()
+	return w, nil
+}
 
-	apiCfg := api.Config{Listen: cfg.API.Listen, StateDir: cfg.StateDir, Logger: log.Named("api"), Metrics: mreg.Handler()}
+// newAPI builds the local API with its token: generated in the state dir,
+// or given (a systemd credential or a file of the operator's choosing).
+func (m *Main) newAPI(reg *register.Register, mreg *metrics.Registry) (*api.Server, error) {
+	cfg := m.Config
+	apiCfg := api.Config{Listen: cfg.API.Listen, StateDir: cfg.StateDir, Logger: m.Log.Named("api"), Metrics: mreg.Handler()}
 	if cfg.API.TokenFile != filepath.Join(cfg.StateDir, "api-token") {
-		// A systemd credential or a file of the operator's choosing.
 		tok, err := config.ReadSecret(cfg.API.TokenFile)
 		if err != nil {
-			return &configError{err: fmt.Errorf("api.token_file: %w", err)}
+			return nil, &configError{err: fmt.Errorf("api.token_file: %w", err)}
 		}
 		if n := len(tok.Reveal()); n < api.MinTokenLength {
 			src := "api.token_file " + cfg.API.TokenFile
 			if filepath.Base(cfg.API.TokenFile) == config.CredentialAPIToken {
 				src = "the api-token credential (api.token_file " + cfg.API.TokenFile + ")"
 			}
-			return &configError{err: fmt.Errorf("%s: the token is %d characters long, it must be at least %d characters (as long as a generated one: e.g. openssl rand -hex 32)",
+			return nil, &configError{err: fmt.Errorf("%s: the token is %d characters long, it must be at least %d characters (as long as a generated one: e.g. openssl rand -hex 32)",
 				src, n, api.MinTokenLength)}
 		}
 		apiCfg.Token = tok.Reveal()
 	}
 	srv, err := api.New(apiCfg, reg)
 	if err != nil {
-		return fmt.Errorf("api: %w", err)
+		return nil, fmt.Errorf("api: %w", err)
 	}
+	return srv, nil
+}
 
-	m.mu.Lock()
-	m.db, m.reg, m.api, m.scan, m.metrics = db, reg, srv, scan, mreg
-	m.printerWired = pw != nil
-	m.printer = pw
-	m.mu.Unlock()
-
+// run runs what wire built until ctx ends or a part fails, then stops the
+// API first (no payment accepted after the loops stop; open payments keep
+// being checked while it drains), then everything else, within one deadline.
+func (m *Main) run(ctx context.Context, w wired, notify func(string), start time.Time) error {
+	log := m.Log
 	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRun()
 	g, gctx := errgroup.WithContext(runCtx)
 	m.regAlive.Store(true)
 	g.Go(func() error {
 		defer m.regAlive.Store(false)
-		if err := reg.Run(gctx); err != nil {
+		if err := w.reg.Run(gctx); err != nil {
 			return fmt.Errorf("register: %w", err)
 		}
 		return nil
 	})
-	// The API stops first on shutdown (see below), on a context of its own,
-	// so that no payment is accepted after the poll loops have stopped and
-	// open payments keep being polled while the API drains.
 	apiCtx, stopAPI := context.WithCancel(gctx)
 	defer stopAPI()
 	apiDone := make(chan struct{})
 	g.Go(func() error {
 		defer close(apiDone)
-		return srv.Run(apiCtx)
+		return w.srv.Run(apiCtx)
 	})
-	if scan != nil {
-		g.Go(func() error { return scan.Run(gctx) })
+	if w.scan != nil {
+		g.Go(func() error { return w.scan.Run(gctx) })
 	}
-	if pw != nil {
-		g.Go(func() error { return pw.Run(gctx) })
+	if w.pw != nil {
+		g.Go(func() error { return w.pw.Run(gctx) })
 	}
-	g.Go(func() error {
-		// READY=1 only when recovery is done and the listener is up; an
-		// absent printer or scanner never holds readiness.
-		for _, ch := range []<-chan struct{}{reg.Ready(), srv.Listening()} {
-			select {
-			case <-ch:
-			case <-gctx.Done():
-				return nil
-			}
-		}
-		st, _ := reg.Status(gctx)
-		notify("READY=1\nSTATUS=" + statusLine(st))
-		close(m.ready)
-		log.Info("ready", zap.String("api", srv.Addr().String()), zap.Duration("startup", time.Since(start)))
-		// Start-up reads every paid payment once (the receipt file check);
-		// hand that garbage back to the OS now rather than keep it resident
-		// for the life of the process.
-		debug.FreeOSMemory()
-		return nil
-	})
+	g.Go(func() error { return m.announceReady(gctx, w, notify, start) })
 	wd := m.WatchdogInterval
 	if wd == 0 {
 		wd = watchdogInterval()
 	}
 	g.Go(func() error { return watchdogLoop(gctx, wd, m.healthy, notify, log) })
 	g.Go(func() error {
-		m.statusLoop(gctx, notify, reachable, printQueue)
+		m.statusLoop(gctx, notify, w.reachable, w.printQueue)
 		return nil
 	})
 
-	// Stop on ctx (SIGTERM) or when a component fails.
 	select {
 	case <-ctx.Done():
 		notify("STOPPING=1")
@@ -319,10 +348,6 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	case <-gctx.Done():
 		notify("STOPPING=1")
 	}
-	// Refuse new requests and let the ones in hand finish (srv.Run shuts
-	// down with its own deadline) while the register still polls, then stop
-	// the register, the devices and the loops.
-	// Both steps share one deadline, inside the unit's TimeoutStopSec.
 	stopCtx, stopDone := context.WithTimeout(context.Background(), shutdownDeadline)
 	defer stopDone()
 	stopAPI()
@@ -333,6 +358,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	cancelRun()
 	done := make(chan error, 1)
 	go func() { done <- g.Wait() }()
+	var err error
 	select {
 	case err = <-done:
 	case <-stopCtx.Done():
@@ -342,6 +368,26 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	log.Info("stopped")
+	return nil
+}
+
+// announceReady tells systemd READY=1 once recovery is done and the
+// listener is up; an absent printer or scanner never holds readiness.
+func (m *Main) announceReady(ctx context.Context, w wired, notify func(string), start time.Time) error {
+	for _, ch := range []<-chan struct{}{w.reg.Ready(), w.srv.Listening()} {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	st, _ := w.reg.Status(ctx)
+	notify("READY=1\nSTATUS=" + statusLine(st))
+	close(m.ready)
+	m.Log.Info("ready", zap.String("api", w.srv.Addr().String()), zap.Duration("startup", time.Since(start)))
+	// Start-up reads every paid payment once (the receipt file check);
+	// hand that garbage back to the OS now rather than keep it resident.
+	debug.FreeOSMemory()
 	return nil
 }
 
@@ -388,11 +434,13 @@ func (m *Main) statusLoop(ctx context.Context, notify func(string), reachable, p
 		if err != nil {
 			continue
 		}
-		if st.Provider.Reachable {
-			reachable.Set(1)
-		} else {
-			reachable.Set(0)
+		all := 1.0
+		for _, p := range st.Providers {
+			if !p.Reachable {
+				all = 0
+			}
 		}
+		reachable.Set(all)
 		if st.Printer != nil {
 			printQueue.Set(float64(st.Printer.Queued))
 		}

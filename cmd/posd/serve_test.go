@@ -40,7 +40,7 @@ func testConfigHandler(t *testing.T, overrides map[string]string, wrap func(http
 	o := map[string]string{
 		"state_dir":  t.TempDir(),
 		"api.listen": "127.0.0.1:0",
-		"seqr.url":   ts.URL + seqrsim.PathCashRegister2,
+		"providers.seqr.url":   ts.URL + seqrsim.PathCashRegister2,
 	}
 	for k, v := range overrides {
 		o[k] = v
@@ -137,7 +137,7 @@ func TestServeRefusesBadSecretFile(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "api-token"), []byte("tok\n"), 0o644))
 	require.NoError(t, os.Chmod(filepath.Join(dir, "api-token"), 0o644))
 	var out, errOut bytes.Buffer
-	env := map[string]string{"POSD_STATE_DIR": dir, "POSD_SEQR_URL": "http://127.0.0.1:1/soap", "POSD_CONFIG": writeTemp(t, "")}
+	env := map[string]string{"POSD_STATE_DIR": dir, "POSD_PROVIDERS_SEQR_URL": "http://127.0.0.1:1/soap", "POSD_CONFIG": writeTemp(t, "")}
 	err := run(t.Context(), []string{"serve"}, func(k string) string { return env[k] }, strings.NewReader(""), &out, &errOut)
 	assert.Equal(t, exitConfig, report(err, &errOut))
 	assert.Contains(t, errOut.String(), "api.token_file")
@@ -331,7 +331,7 @@ func TestServeRefusesShortSuppliedToken(t *testing.T) {
 			}
 			path := filepath.Join(secrets, name)
 			require.NoError(t, os.WriteFile(path, []byte(tc.tok+"\n"), 0o600))
-			env := map[string]string{"POSD_STATE_DIR": dir, "POSD_SEQR_URL": "http://127.0.0.1:1/soap",
+			env := map[string]string{"POSD_STATE_DIR": dir, "POSD_PROVIDERS_SEQR_URL": "http://127.0.0.1:1/soap",
 				"POSD_API_LISTEN": "127.0.0.1:0", "POSD_CONFIG": writeTemp(t, "")}
 			if tc.credential {
 				env["CREDENTIALS_DIRECTORY"] = secrets

@@ -310,7 +310,7 @@ func (f *fakeRegister) Refund(ctx context.Context, id, key string, req register.
 	return rf, true, nil
 }
 
-func (f *fakeRegister) Journal(ctx context.Context, after int64) ([]receipt.Post, error) {
+func (f *fakeRegister) Journal(ctx context.Context, after int64, limit int) ([]receipt.Post, error) {
 	if err := f.fail(); err != nil {
 		return nil, err
 	}
@@ -318,7 +318,7 @@ func (f *fakeRegister) Journal(ctx context.Context, after int64) ([]receipt.Post
 		Amount: money.MustParse("20.00"), Currency: "SEK", Reference: "ers-1"}}, nil
 }
 
-func (f *fakeRegister) ClosePeriod(ctx context.Context) (register.PeriodReport, error) {
+func (f *fakeRegister) ClosePeriod(ctx context.Context, provider string) (register.PeriodReport, error) {
 	f.mutate()
 	if err := f.fail(); err != nil {
 		return register.PeriodReport{}, err

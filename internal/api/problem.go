@@ -129,6 +129,12 @@ func problemFor(err error) Problem {
 		q := p(http.StatusServiceUnavailable, "report-not-ready", "Reconciliation report not ready")
 		q.retryAfter = 10
 		return q
+	case errors.Is(err, register.ErrPaymentOpen):
+		return p(http.StatusConflict, "payment-open", "Another payment is still open on this till")
+	case errors.Is(err, register.ErrProviderNotReady):
+		return p(http.StatusConflict, "provider-not-ready", "Payment provider not ready")
+	case errors.Is(err, register.ErrNotSupported):
+		return p(http.StatusNotImplemented, "not-supported", "Not supported by the configured payment providers")
 	}
 	return Problem{Type: ProblemBase + "internal", Title: "Internal error", Status: http.StatusInternalServerError, Detail: internalDetail}
 }

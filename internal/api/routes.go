@@ -321,7 +321,16 @@ func (s *Server) journal(w http.ResponseWriter, r *http.Request) {
 		}
 		after = n
 	}
-	posts, err := s.reg.Journal(r.Context(), after)
+	limit := 0
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			s.writeProblem(w, r, &requestError{Field: "limit", Message: "must be a whole number from 1 to 1000"})
+			return
+		}
+		limit = n
+	}
+	posts, err := s.reg.Journal(r.Context(), after, limit)
 	if err != nil {
 		s.writeProblem(w, r, err)
 		return
@@ -335,7 +344,7 @@ func (s *Server) journal(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) closePeriod(w http.ResponseWriter, r *http.Request) {
-	rep, err := s.reg.ClosePeriod(detached(r))
+	rep, err := s.reg.ClosePeriod(detached(r), r.URL.Query().Get("provider"))
 	s.respond(w, r, rep, err)
 }
 

@@ -41,8 +41,8 @@ type Register interface {
 	Retry(ctx context.Context, id string) (register.Payment, error)
 	Cancel(ctx context.Context, id string) (register.Payment, error)
 	Refund(ctx context.Context, id, idempotencyKey string, req register.RefundRequest) (register.Refund, bool, error)
-	Journal(ctx context.Context, after int64) ([]receipt.Post, error)
-	ClosePeriod(ctx context.Context) (register.PeriodReport, error)
+	Journal(ctx context.Context, after int64, limit int) ([]receipt.Post, error)
+	ClosePeriod(ctx context.Context, provider string) (register.PeriodReport, error)
 	ReprintReceipt(ctx context.Context, id string) error
 }
 

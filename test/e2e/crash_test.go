@@ -76,14 +76,14 @@ type k2Case struct {
 func TestCrashPoints(t *testing.T) {
 	bin := k2Binaries(t)
 	for _, tc := range []k2Case{
-		{point: register.CrashInvoiceReply, beforePaid: true, unknown: true},
-		{point: register.CrashInvoiceCommitted, beforePaid: true},
+		{point: register.CrashStartReply, beforePaid: true, unknown: true},
+		{point: register.CrashStartCommitted, beforePaid: true},
 		{point: register.CrashPaidSeen},
-		{point: register.CrashERSCommitted},
+		{point: register.CrashRefCommitted},
 		{point: register.CrashJournalAppended},
 		{point: register.CrashPaidCommitted},
-		{point: register.CrashSubmitBefore},
-		{point: register.CrashSubmitAfter},
+		{point: register.CrashTaskBefore},
+		{point: register.CrashTaskAfter},
 		{point: printer.CrashBeforeWrite},
 		{point: printer.CrashAfterConfirm},
 	} {
@@ -304,7 +304,7 @@ func k2Run(t *testing.T, bin harness.Binaries, tc k2Case) {
 	case printer.CrashAfterConfirm:
 		assert.True(t, job.midPrint(), "the confirmed job was not recorded printed: %s", job)
 		assert.Len(t, before, 1, "the printer printed the receipt before the crash")
-	case register.CrashPaidSeen, register.CrashERSCommitted, register.CrashJournalAppended:
+	case register.CrashPaidSeen, register.CrashRefCommitted, register.CrashJournalAppended:
 		assert.False(t, job.exists, "no print job before the paid commit")
 	}
 }

@@ -153,7 +153,7 @@ func StartPosd(bin Binaries, stateDir, seqrURL string, env ...string) (*Proc, ti
 	cmd.Env = append(os.Environ(),
 		"POSD_STATE_DIR="+stateDir,
 		"POSD_API_LISTEN=unix:"+SocketPath(stateDir),
-		"POSD_SEQR_URL="+seqrURL,
+		"POSD_PROVIDERS_SEQR_URL="+seqrURL,
 		"POSD_LOG_FORMAT=json",
 		"NOTIFY_SOCKET="+notifyPath,
 	)
