@@ -157,17 +157,21 @@ type configFlags struct {
 }
 
 // addConfigFlags registers --config and --set KEY=VALUE; with all, every
-// non-secret key also gets its own flag (--seqr.poll-interval); otherwise only
+// non-secret key also gets its own flag (--providers.seqr.poll-interval); otherwise only
 // --state-dir and --api.listen do.
 func addConfigFlags(fs *flag.FlagSet, all bool) *configFlags {
 	cf := &configFlags{set: map[string]string{}}
 	fs.StringVar(&cf.file, "config", "", "configuration file (default "+config.DefaultFile+" if it exists; env POSD_CONFIG)")
-	fs.Func("set", "set a configuration key, KEY=VALUE (repeatable), e.g. --set seqr.poll_interval=1s", func(s string) error {
+	fs.Func("set", "set a configuration key, KEY=VALUE (repeatable), e.g. --set providers.seqr.poll_interval=1s", func(s string) error {
 		k, v, ok := strings.Cut(s, "=")
 		if !ok {
 			return errors.New("want KEY=VALUE")
 		}
 		key, found := config.LookupKey(k)
+		if _, old := config.DeprecatedKeys()[k]; old {
+			cf.set[k] = v // loaded into its new key, with a warning
+			return nil
+		}
 		if !found {
 			return fmt.Errorf("unknown configuration key %q", k)
 		}
@@ -185,6 +189,15 @@ func addConfigFlags(fs *flag.FlagSet, all bool) *configFlags {
 			cf.set[k.Name] = s
 			return nil
 		})
+	}
+	if all {
+		// Release 1's flags still work for one release (with a warning).
+		for old, replacement := range config.DeprecatedKeys() {
+			fs.Func(config.Key{Name: old}.Flag(), "deprecated: use --"+config.Key{Name: replacement}.Flag(), func(s string) error {
+				cf.set[old] = s
+				return nil
+			})
+		}
 	}
 	return cf
 }

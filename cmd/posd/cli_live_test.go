@@ -126,10 +126,10 @@ func TestCLIAgainstRunningPosd(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 	for _, want := range []string{
-		`posd_payments_created_total{method="seqr"} 1`,
-		`posd_payments_finished_total{method="seqr",state="paid"} 1`,
+		`posd_payments_created_total{provider="seqr"} 1`,
+		`posd_payments_finished_total{provider="seqr",state="paid"} 1`,
 		`posd_journal_appends_total{result="ok"} 1`,
-		"posd_seqr_poll_seconds_count",
+		`posd_provider_check_seconds_count{provider="seqr"}`,
 		"posd_outbox_backlog",
 	} {
 		assert.Contains(t, string(body), want)

@@ -97,7 +97,7 @@ func TestJournalVerify(t *testing.T) {
 	j, _, err := receipt.OpenJournal(path, func() time.Time { return time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC) })
 	require.NoError(t, err)
 	for i, ref := range []string{"ERS-1", "ERS-2", "ERS-3"} {
-		_, err := j.Append(receipt.Post{PaymentID: "p" + ref, Kind: "payment", Text: "SEQR payment", Amount: money.Amount(100 * (i + 1)), Currency: "SEK", Reference: ref})
+		_, err := j.Append(receipt.Post{PaymentID: "p" + ref, Kind: "payment", Text: "SEQR payment", Amount: money.Amount(100 * (i + 1)), Currency: "SEK", Provider: "seqr", Reference: ref})
 		require.NoError(t, err)
 	}
 	require.NoError(t, j.Close())

@@ -219,7 +219,7 @@ func (m *Main) wire(st state, provs []payment.Provider) (w wired, err error) {
 	cfg, log := m.Config, m.Log
 	mreg := metrics.NewRegistry()
 	obs := newObserver(mreg)
-	w.reachable = mreg.Gauge("posd_provider_reachable", "1 when the last probe of every payment provider succeeded.")
+	w.reachable = mreg.Gauge("posd_provider_reachable", "1 when the last probe of the payment provider succeeded, by provider.", "provider")
 	w.printQueue = mreg.Gauge("posd_print_queue_length", "Print jobs not yet printed or dropped.")
 
 	// The register needs the scanner's status and the scanner delivers scans
@@ -434,13 +434,13 @@ func (m *Main) statusLoop(ctx context.Context, notify func(string), reachable, p
 		if err != nil {
 			continue
 		}
-		all := 1.0
 		for _, p := range st.Providers {
-			if !p.Reachable {
-				all = 0
+			v := 0.0
+			if p.Reachable {
+				v = 1
 			}
+			reachable.Set(v, p.Name)
 		}
-		reachable.Set(all)
 		if st.Printer != nil {
 			printQueue.Set(float64(st.Printer.Queued))
 		}
