@@ -116,17 +116,17 @@ func TestBodyEmptyWrapper(t *testing.T) {
 func TestBodyRefusesMalformed(t *testing.T) {
 	env := `<soap:Envelope xmlns:soap="` + EnvelopeNS + `">`
 	for name, doc := range map[string]string{
-		"empty":          ``,
-		"not xml":        `hello`,
-		"not envelope":   `<Envelope><Body><x/></Body></Envelope>`,
-		"soap 1.2":       `<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body><x/></e:Body></e:Envelope>`,
-		"truncated":      env + `<soap:Body><x>`,
-		"mismatched":     env + `<soap:Body><x></y></soap:Body></soap:Envelope>`,
-		"no body":        env + `</soap:Envelope>`,
-		"empty body":     env + `<soap:Body/></soap:Envelope>`,
-		"trailing":       env + `<soap:Body><x/></soap:Body></soap:Envelope><more/>`,
-		"text outside":   env + `<soap:Body><x/></soap:Body></soap:Envelope>junk`,
-		"too deep":       env + `<soap:Body>` + strings.Repeat("<a>", MaxDepth+1) + strings.Repeat("</a>", MaxDepth+1) + `</soap:Body></soap:Envelope>`,
+		"empty":        ``,
+		"not xml":      `hello`,
+		"not envelope": `<Envelope><Body><x/></Body></Envelope>`,
+		"soap 1.2":     `<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body><x/></e:Body></e:Envelope>`,
+		"truncated":    env + `<soap:Body><x>`,
+		"mismatched":   env + `<soap:Body><x></y></soap:Body></soap:Envelope>`,
+		"no body":      env + `</soap:Envelope>`,
+		"empty body":   env + `<soap:Body/></soap:Envelope>`,
+		"trailing":     env + `<soap:Body><x/></soap:Body></soap:Envelope><more/>`,
+		"text outside": env + `<soap:Body><x/></soap:Body></soap:Envelope>junk`,
+		"too deep":     env + `<soap:Body>` + strings.Repeat("<a>", MaxDepth+1) + strings.Repeat("</a>", MaxDepth+1) + `</soap:Body></soap:Envelope>`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Body([]byte(doc))

@@ -1,0 +1,5 @@
+package resurs
+
+import "math/big"
+
+func bigRat(n int64) *big.Rat { return big.NewRat(n, 1) }
