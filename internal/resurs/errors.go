@@ -32,7 +32,9 @@ type invalidError struct {
 	err error
 }
 
-func (e *invalidError) Error() string { return "resurs " + e.op + ": invalid request: " + e.err.Error() }
+func (e *invalidError) Error() string {
+	return "resurs " + e.op + ": invalid request: " + e.err.Error()
+}
 func (e *invalidError) Unwrap() []error {
 	return []error{ErrInvalidRequest, ErrNotSent, e.err}
 }

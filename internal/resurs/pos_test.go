@@ -130,10 +130,10 @@ func TestCreateSessionRefusesBadInputWithoutSending(t *testing.T) {
 		ref string
 		req SessionRequest
 	}{
-		"long reference": {strings.Repeat("A", 33), SessionRequest{OrderLines: good}},
-		"bad reference":  {"a_b", SessionRequest{OrderLines: good}},
-		"no lines":       {"R1", SessionRequest{}},
-		"vat over 100":   {"R1", SessionRequest{OrderLines: []OrderLine{{Description: "x", Quantity: "1", UnitAmountWithoutVat: "1", VatPct: "101"}}}},
+		"long reference":  {strings.Repeat("A", 33), SessionRequest{OrderLines: good}},
+		"bad reference":   {"a_b", SessionRequest{OrderLines: good}},
+		"no lines":        {"R1", SessionRequest{}},
+		"vat over 100":    {"R1", SessionRequest{OrderLines: []OrderLine{{Description: "x", Quantity: "1", UnitAmountWithoutVat: "1", VatPct: "101"}}}},
 		"long CustomerId": {"R1", SessionRequest{OrderLines: good, MetaData: []MetaData{{Key: "CustomerId", Value: strings.Repeat("x", 21)}}}},
 	} {
 		t.Run(name, func(t *testing.T) {
