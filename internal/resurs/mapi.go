@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
 	"strings"
 	"sync"
@@ -240,11 +239,6 @@ func (c *MAPI) authorized(ctx context.Context, op, method, u string, in, out any
 		}
 		if r.status/100 != 2 {
 			return problemOf(op, r)
-		}
-		if ct := r.header.Get("Content-Type"); ct != "" {
-			if mt, _, _ := mime.ParseMediaType(ct); mt != "" && !strings.HasSuffix(mt, "json") {
-				return fmt.Errorf("resurs %s: HTTP %d with %s, not JSON", op, r.status, mt)
-			}
 		}
 		if err := json.Unmarshal(r.body, out); err != nil {
 			return fmt.Errorf("resurs %s: bad response: %w", op, err)
