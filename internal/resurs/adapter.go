@@ -271,16 +271,49 @@ func (a *Adapter) Start(ctx context.Context, o payment.Order) (payment.Session, 
 func (a *Adapter) Check(ctx context.Context, s payment.Session) (payment.Check, error) {
 	p, err := a.pos.GetPayment(ctx, s.Ref)
 	if errors.Is(err, ErrNotFound) {
-		d := decodeData(s.Data)
-		if s.Method == MethodLater && !d.ValidUntil.IsZero() && a.now().After(d.ValidUntil) {
-			return payment.Check{Status: payment.Canceled, Note: "Betala sen: the customer's link expired unpaid"}, nil
-		}
-		return payment.Check{Status: payment.Pending, Note: "waiting for the customer"}, nil
+		return a.unbooked(s, err), nil
 	}
 	if err != nil {
 		return payment.Check{}, checkError("check payment", err)
 	}
 	return a.checkOf(s, p), nil
+}
+
+// unbooked reads a 404: nothing is booked yet. A session state the server
+// adds to its 404 (see APIError.SessionStatus) ends a rejected, expired or
+// replaced session; without one, only "Betala sen"'s own valid-to does.
+func (a *Adapter) unbooked(s payment.Session, err error) payment.Check {
+	var ae *APIError
+	errors.As(err, &ae)
+	var status, msg string
+	if ae != nil {
+		status, msg = ae.SessionStatus, ae.UserMessage
+	}
+	with := func(def string) string {
+		if msg != "" {
+			return msg
+		}
+		return def
+	}
+	switch status {
+	case "REJECTED":
+		return payment.Check{Status: payment.Failed, Note: with("Resurs Bank rejected the purchase")}
+	case "EXPIRED":
+		return payment.Check{Status: payment.Canceled, Note: with("the Resurs Bank session expired unpaid")}
+	case "REPLACED":
+		return payment.Check{Status: payment.Canceled, Note: "the Resurs Bank session was replaced"}
+	}
+	d := decodeData(s.Data)
+	if s.Method == MethodLater && !d.ValidUntil.IsZero() && a.now().After(d.ValidUntil) {
+		return payment.Check{Status: payment.Canceled, Note: "Betala sen: the customer's link expired unpaid"}
+	}
+	switch status {
+	case "INSPECTION":
+		return payment.Check{Status: payment.Pending, Note: with("Resurs Bank is checking the application")}
+	case "LINK_SENT":
+		return payment.Check{Status: payment.Pending, Note: "Betala sen: link sent, waiting for the customer"}
+	}
+	return payment.Check{Status: payment.Pending, Note: "waiting for the customer"}
 }
 
 func (a *Adapter) checkOf(s payment.Session, p Payment) payment.Check {

@@ -369,10 +369,15 @@ func (c *AfterShop) call(ctx context.Context, op string, w *soap.Writer) (*soap.
 	resp, err := c.caller.Call(ctx, doc)
 	if ce := c.log.Check(zap.DebugLevel, "resurs call"); ce != nil {
 		// Requests carry no password (it is in the Authorization header);
-		// the password is masked anyway in case a server echoes it.
+		// the password is masked in what the server sends, in case it echoes it.
 		fields := []zap.Field{zap.String("op", op), zap.Duration("duration", time.Since(start)), zap.ByteString("request", doc)}
 		if resp != nil {
-			fields = append(fields, zap.Int("status", resp.Status), zap.ByteString("response", mask(resp.Raw, c.pw)))
+			fields = append(fields, zap.Int("status", resp.Status), zap.Int("responseBytes", len(resp.Raw)))
+			if err != nil {
+				// Only failed answers are dumped: a payment carries the
+				// customer's identity number and address.
+				fields = append(fields, zap.ByteString("response", mask(resp.Raw, c.pw)))
+			}
 		}
 		if err != nil {
 			fields = append(fields, zap.String("error", string(mask([]byte(err.Error()), c.pw))))

@@ -50,6 +50,13 @@ type APIError struct {
 	// Message is the best human text of the body: message, detailedMessage
 	// or description.
 	Message string
+	// SessionStatus, UserMessage and ValidTo are read from a 404 of an
+	// unbooked session when the server says them (Resurs documents no such
+	// fields; posd's emulator sends them, spec G.1): CREATED, INSPECTION and
+	// LINK_SENT are open, REJECTED, EXPIRED and REPLACED final.
+	SessionStatus string
+	UserMessage   string
+	ValidTo       Time
 }
 
 func (e *APIError) Error() string {

@@ -23,7 +23,7 @@ type fakeResurs struct {
 	srv *httptest.Server
 
 	mu         sync.Mutex
-	sessions   map[string]string     // order reference -> paymentSessionId
+	sessions   map[string]string      // order reference -> paymentSessionId
 	lines      map[string][]OrderLine // order reference -> lines of the live session
 	payments   map[string]*Payment
 	nextID     int

@@ -128,12 +128,19 @@ func apiErrorOf(op string, r restResult) *APIError {
 		ErrorMessage    string          `json:"errorMessage"`
 		ErrorCode       json.RawMessage `json:"errorCode"`
 		Code            json.RawMessage `json:"code"`
+		SessionStatus   string          `json:"sessionStatus"`
+		UserMessage     string          `json:"userMessage"`
+		ValidTo         json.RawMessage `json:"validTo"`
 	}
 	if err := json.Unmarshal(r.body, &b); err != nil {
 		e.Message = snippet(r.body)
 		return e
 	}
 	e.Message = firstNonEmpty(b.Message, b.DetailedMessage, b.Description, b.ErrorMessage)
+	e.SessionStatus, e.UserMessage = strings.ToUpper(strings.TrimSpace(b.SessionStatus)), strings.TrimSpace(b.UserMessage)
+	if len(b.ValidTo) > 0 {
+		_ = e.ValidTo.UnmarshalJSON(b.ValidTo) // a hint only: unreadable means absent
+	}
 	e.Code = rawScalar(b.ErrorCode)
 	if e.Code == "" {
 		e.Code = rawScalar(b.Code)

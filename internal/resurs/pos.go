@@ -205,7 +205,7 @@ func (r *SessionRequest) check() error {
 
 // iframeSrc returns the src of the first iframe in html.
 func iframeSrc(html string) string {
-	i := strings.Index(strings.ToLower(html), "<iframe")
+	i := strings.Index(asciiLower(html), "<iframe")
 	if i < 0 {
 		return ""
 	}
@@ -214,7 +214,7 @@ func iframeSrc(html string) string {
 	if end >= 0 {
 		rest = rest[:end]
 	}
-	low := strings.ToLower(rest)
+	low := asciiLower(rest) // same length as rest, so indices carry over
 	for j := 0; ; {
 		k := strings.Index(low[j:], "src")
 		if k < 0 {
@@ -245,6 +245,18 @@ func iframeSrc(html string) string {
 		}
 		return unescapeAttr(v)
 	}
+}
+
+// asciiLower lowers A-Z only; unlike strings.ToLower it never changes the
+// length (invalid UTF-8 stays as it is).
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
