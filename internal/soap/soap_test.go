@@ -2,6 +2,8 @@ package soap
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"io"
@@ -298,4 +300,31 @@ func FuzzBody(f *testing.F) {
 		}
 		walk(n, 3)
 	})
+}
+
+func TestHTTPClientTLS12MinimumAndVerified(t *testing.T) {
+	hc := NewHTTPClient(nil, 5*time.Second)
+	tr := hc.Transport.(*http.Transport)
+	assert.Equal(t, uint16(tls.VersionTLS12), tr.TLSClientConfig.MinVersion)
+	assert.False(t, tr.TLSClientConfig.InsecureSkipVerify)
+	assert.Equal(t, 5*time.Second, hc.Timeout)
+
+	// A server that speaks TLS 1.1 at most: the handshake fails, so nothing
+	// was sent.
+	old := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { t.Error("must not arrive") }))
+	old.TLS = &tls.Config{MaxVersion: tls.VersionTLS11}
+	old.StartTLS()
+	defer old.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(old.Certificate())
+	c := &Caller{URL: old.URL, HTTP: NewHTTPClient(pool, 5*time.Second)}
+	_, err := c.Call(context.Background(), []byte("<x/>"))
+	require.ErrorIs(t, err, ErrNotSent)
+
+	// An unknown certificate is refused the same way.
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { t.Error("must not arrive") }))
+	defer srv.Close()
+	c = &Caller{URL: srv.URL, HTTP: NewHTTPClient(x509.NewCertPool(), 5*time.Second)}
+	_, err = c.Call(context.Background(), []byte("<x/>"))
+	require.ErrorIs(t, err, ErrNotSent)
 }
