@@ -143,6 +143,13 @@ func (f *fakeResurs) book(ref string, later, frozen bool) {
 	restate(p)
 }
 
+func (f *fakeResurs) edit(ref string, fn func(*Payment)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(f.payments[ref])
+	restate(f.payments[ref])
+}
+
 func (f *fakeResurs) setFrozen(ref string, frozen bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -240,6 +247,13 @@ func (f *fakeResurs) apply(op string, n *soap.Node) (resp, fault string) {
 			return "", faultResponse(ErrorInvalidCrediting, "INVALID_CREDITING", true, "För stort belopp")
 		}
 		p.Diffs = append(p.Diffs, Diff{Type: DiffCredit, Created: Time{f.now}, CreatedBy: n.Str("createdBy"), Spec: Spec{TotalAmount: amt}})
+	case OpAdditionalDebitOfPayment:
+		amt := MustDecimal(n.Child("paymentSpec").Str("totalAmount"))
+		room := new(big.Rat).Sub(p.Limit.Rat(), p.TotalAmount.Rat())
+		if amt.Rat().Cmp(room) > 0 {
+			return "", faultResponse(ErrorNotAllowed, "NOT_ALLOWED", true, "Över gränsen")
+		}
+		p.Diffs = append(p.Diffs, Diff{Type: DiffAuthorize, Created: Time{f.now}, Spec: Spec{TotalAmount: amt}})
 	default:
 		return "", faultResponse(ErrorNotImplemented, "NOT_IMPLEMENTED", false, "")
 	}

@@ -264,3 +264,20 @@ func FuzzProblem(f *testing.F) {
 		_ = ae.Error()
 	})
 }
+
+// Issue 13's number: at most one token request an hour in steady state.
+// Ten hours of widget-type calls, one a minute, on the injected clock.
+func TestTokenRequestsAtMostOneAnHour(t *testing.T) {
+	c, stub, clock := newMAPI(t, "posd_test_secret", nil)
+	ctx := context.Background()
+	for range 600 {
+		_, err := c.PaymentMethodTypes(ctx, storeUUID, "B2C", []string{"id-1"})
+		require.NoError(t, err)
+		clock.Add(time.Minute)
+	}
+	assert.LessOrEqual(t, c.TokenFetches(), 11)
+	assert.GreaterOrEqual(t, c.TokenFetches(), 10, "a token lives 3599 s less the margin")
+	stub.mu.Lock()
+	defer stub.mu.Unlock()
+	assert.Equal(t, c.TokenFetches(), len(stub.tokenBody))
+}
