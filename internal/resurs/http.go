@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -79,17 +80,11 @@ func rest(ctx context.Context, hc *http.Client, log *zap.Logger, op, method, u s
 	}
 	var gotConn atomic.Bool
 	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { gotConn.Store(true) }}
-	var rd *bytes.Reader
+	var rd io.Reader // stays a nil interface for a GET (a nil *bytes.Reader would not be)
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	var req *http.Request
-	var err error
-	if rd != nil {
-		req, err = http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), method, u, rd)
-	} else {
-		req, err = http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), method, u, nil)
-	}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), method, u, rd)
 	if err != nil {
 		return restResult{}, invalid(op, err)
 	}

@@ -196,7 +196,15 @@ func (c *MAPI) fetchLocked(ctx context.Context) (string, error) {
 		return "", err
 	}
 	if r.status != http.StatusOK {
-		return "", problemOf(opToken, r)
+		// A server may echo the request in its error: keep the secret out.
+		pe := problemOf(opToken, r)
+		for _, f := range []*string{&pe.Title, &pe.Detail, &pe.Code, &pe.Type, &pe.Instance} {
+			*f = strings.ReplaceAll(*f, c.secret, "***")
+		}
+		for i := range pe.Errors {
+			pe.Errors[i].Detail = strings.ReplaceAll(pe.Errors[i].Detail, c.secret, "***")
+		}
+		return "", pe
 	}
 	var tr struct {
 		AccessToken string `json:"access_token"`

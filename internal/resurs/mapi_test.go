@@ -40,7 +40,7 @@ func (s *mapiStub) handler(t *testing.T) http.Handler {
 		s.tokenBody = append(s.tokenBody, b)
 		if b["client_secret"] != "posd_test_secret" {
 			w.WriteHeader(400)
-			io.WriteString(w, `{"error":"invalid_client"}`)
+			io.WriteString(w, `{"error":"invalid_client","error_description":"bad secret `+b["client_secret"]+`"}`)
 			return
 		}
 		s.issued++
@@ -156,7 +156,8 @@ func TestTokenWrongSecret(t *testing.T) {
 	c, _, _ := newMAPI(t, "wrong", nil)
 	_, err := c.Token(context.Background())
 	require.ErrorIs(t, err, ErrUnauthorized)
-	assert.NotContains(t, err.Error(), "wrong")
+	assert.NotContains(t, err.Error(), "wrong", "the echoed secret is masked")
+	assert.Contains(t, err.Error(), "bad secret ***")
 	var pe *ProblemError
 	require.ErrorAs(t, err, &pe)
 	assert.Equal(t, "invalid_client", pe.Code)
