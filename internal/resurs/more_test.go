@@ -2,6 +2,8 @@ package resurs
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -167,3 +169,42 @@ func TestIframeSrc(t *testing.T) {
 		assert.Equal(t, want, iframeSrc(html), html)
 	}
 }
+
+// The three outcomes of a money call (package payment): not sent, Resurs
+// said no (a fault other than INTERNAL_ERROR, a 4xx other than 408/429,
+// refused credentials), or unknown.
+func TestOutcomeMapping(t *testing.T) {
+	for name, tc := range map[string]struct {
+		err     error
+		notSent bool
+		code    string // "" : not a refusal
+	}{
+		"not sent":       {invalid("x", assertErr("bad")), true, ""},
+		"fault 23":       {&Fault{Op: "creditPayment", ErrorTypeID: 23, Name: "INVALID_CREDITING", UserMessage: "För stort belopp"}, false, "INVALID_CREDITING"},
+		"fault 29":       {&Fault{ErrorTypeID: 29, Name: "ALREADY_EXISTS_INVOICE_ID"}, false, "ALREADY_EXISTS_INVOICE_ID"},
+		"fault internal": {&Fault{ErrorTypeID: 3, Name: "INTERNAL_ERROR"}, false, ""},
+		"400":            {&APIError{Status: 400, Message: "OrderReference already exists"}, false, "400"},
+		"404 code":       {&APIError{Status: 404, Code: "PAYMENT_SESSION_NOT_FOUND"}, false, "PAYMENT_SESSION_NOT_FOUND"},
+		"429":            {&APIError{Status: 429}, false, ""},
+		"500":            {&APIError{Status: 500, Message: "Internal error"}, false, ""},
+		"401 SOAP":       {fmt.Errorf("resurs getPayment: %w (HTTP 401)", ErrUnauthorized), false, "401"},
+		"transport":      {io.ErrUnexpectedEOF, false, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := outcome("op", "Resurs Bank refused", tc.err)
+			assert.Equal(t, tc.notSent, errors.Is(err, payment.ErrNotSent), "%v", err)
+			re, refused := payment.Refused(err)
+			if tc.code == "" {
+				assert.False(t, refused, "%v", err)
+				return
+			}
+			require.True(t, refused, "%v", err)
+			assert.Equal(t, tc.code, re.Code)
+			assert.True(t, strings.HasPrefix(re.Message, "Resurs Bank refused"), re.Message)
+		})
+	}
+	re, _ := payment.Refused(outcome("op", "Resurs Bank refused", &Fault{ErrorTypeID: 23, Name: "INVALID_CREDITING", UserMessage: "För stort belopp", FaultString: "secret technical"}))
+	assert.Equal(t, "Resurs Bank refused: För stort belopp", re.Message, "the cashier sees userErrorMessage, never the faultstring")
+}
+
+func assertErr(s string) error { return errors.New(s) }
