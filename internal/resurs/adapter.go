@@ -303,8 +303,11 @@ func (a *Adapter) unbooked(s payment.Session, err error) payment.Check {
 	case "REPLACED":
 		return payment.Check{Status: payment.Canceled, Note: "the Resurs Bank session was replaced"}
 	}
-	d := decodeData(s.Data)
-	if s.Method == MethodLater && !d.ValidUntil.IsZero() && a.now().After(d.ValidUntil) {
+	validUntil := decodeData(s.Data).ValidUntil
+	if ae != nil && !ae.ValidTo.IsZero() {
+		validUntil = ae.ValidTo.Time // the valid-to the cashier chose in the checkout
+	}
+	if s.Method == MethodLater && !validUntil.IsZero() && a.now().After(validUntil) {
 		return payment.Check{Status: payment.Canceled, Note: "Betala sen: the customer's link expired unpaid"}
 	}
 	switch status {

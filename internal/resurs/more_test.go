@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/posd/posd/internal/money"
 	"github.com/posd/posd/internal/payment"
@@ -52,6 +53,26 @@ func TestUnbookedSessionStates(t *testing.T) {
 			assert.Equal(t, tc.note, c.Note)
 		})
 	}
+}
+
+// The valid-to the server reports wins over the adapter's own default.
+func TestBetalaSenValidToFromServer(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(404)
+		io.WriteString(w, `{"message":"x","sessionStatus":"LINK_SENT","validTo":"2026-12-02T12:00:00Z"}`)
+	}))
+	defer srv.Close()
+	clock := &fakeClock{t: time.Date(2026, 12, 2, 11, 59, 0, 0, time.UTC)}
+	a, err := NewAdapter(AdapterConfig{POSURL: srv.URL, AfterShopURL: srv.URL, Username: "u", Password: "p", Now: clock.Now})
+	require.NoError(t, err)
+	s := payment.Session{Ref: "R1", Method: MethodLater, Data: []byte(`{"validUntil":"2026-12-03T11:00:00Z"}`)}
+	c, err := a.Check(context.Background(), s)
+	require.NoError(t, err)
+	assert.Equal(t, payment.Pending, c.Status)
+	clock.Add(2 * time.Minute)
+	c, err = a.Check(context.Background(), s)
+	require.NoError(t, err)
+	assert.Equal(t, payment.Canceled, c.Status)
 }
 
 // E.16: Resurs's worked rounding example. 1000 x 15.71 incl. 25 % VAT gives
