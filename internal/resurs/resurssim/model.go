@@ -24,8 +24,8 @@ type customer struct {
 // specLine is one line of a payment spec, as stored and echoed.
 type specLine struct {
 	id, artNo, description, unitMeasure string
-	quantity, unitAmount, vatPct       dec
-	totalVat, total                    dec
+	quantity, unitAmount, vatPct        dec
+	totalVat, total                     dec
 }
 
 type spec struct {
@@ -76,7 +76,7 @@ type doc struct {
 // orderLine is a Checkout POS order line as the session keeps it.
 type orderLine struct {
 	artNo, description, unitMeasure, typ string
-	quantity, unitAmount, vatPct        dec
+	quantity, unitAmount, vatPct         dec
 }
 
 type session struct {

@@ -55,8 +55,8 @@ input,select{font-size:1em;padding:.3em;width:100%;box-sizing:border-box}button{
 
 type pageData struct {
 	Step, Error, ID, Ref, Amount, GovID, Mobile, Email, Method, ValidTo, State, Title, Message string
-	Methods                                                                                 []Method
-	People                                                                                  []Person
+	Methods                                                                                    []Method
+	People                                                                                     []Person
 }
 
 func (s *Sim) registerPage(mux *http.ServeMux) {

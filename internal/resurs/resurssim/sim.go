@@ -77,8 +77,8 @@ type Options struct {
 	// NetsCard limits order references to 32 characters, as Resurs does
 	// when Nets card payments can occur (spec A.2); otherwise 35.
 	NetsCard      *bool
-	TokenLifetime time.Duration // Merchant API token lifetime (3599 s)
-	WidgetTTL     time.Duration // widget session lifetime (1 h)
+	TokenLifetime time.Duration   // Merchant API token lifetime (3599 s)
+	WidgetTTL     time.Duration   // widget session lifetime (1 h)
 	MaxBody       int64           // request size limit (1 MiB)
 	Logger        *zap.Logger     // nil: no logging
 	Calls         *simctl.CallLog // nil: a private log

@@ -254,7 +254,9 @@ func validID(s string) bool {
 	return true
 }
 
-func isLetter(r rune) bool { return strings.ContainsRune("åäöÅÄÖæøÆØéèüÜ", r) || r >= 0xC0 && r <= 0x24F }
+func isLetter(r rune) bool {
+	return strings.ContainsRune("åäöÅÄÖæøÆØéèüÜ", r) || r >= 0xC0 && r <= 0x24F
+}
 
 // readSpec reads a common:paymentSpec.
 func readSpec(n *node) (*spec, *Fault) {
