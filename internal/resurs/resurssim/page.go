@@ -94,7 +94,7 @@ func (s *Sim) sessionData(id string) (pageData, SessionInfo, bool) {
 }
 
 func (s *Sim) resultData(d pageData, in SessionInfo) pageData {
-	d.Step = "result"
+	d.Step, d.State = "result", in.State
 	switch in.State {
 	case SessionBooked:
 		d.Title, d.Message = "Köpet är genomfört", "Betalningen "+in.PaymentID+" är godkänd."
