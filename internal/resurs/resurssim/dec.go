@@ -64,6 +64,9 @@ func parseDec(s string) (dec, error) {
 	if roundUp {
 		v++
 	}
+	if v >= 1_000_000_000_000*decScale {
+		return 0, errors.New("decimal number too large")
+	}
 	if neg {
 		v = -v
 	}
