@@ -181,3 +181,23 @@ func TestCallLogAndFaults(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(r.body), &calls))
 	assert.Equal(t, "injected drop", calls.Calls[len(calls.Calls)-1].Fault)
 }
+
+// Injected faults on Checkout POS answer in its own error shapes (A.4).
+func TestPOSInjectedErrors(t *testing.T) {
+	e := newEnv(t)
+	require.NoError(t, e.faults.Set([]simctl.Rule{
+		{Service: "resurs", Operation: "createPayment", Mode: simctl.ModeHTTP500, Count: 1},
+		{Service: "resurs", Operation: "createPayment", Mode: simctl.ModeResultCode, Code: 409, Count: 1},
+		{Service: "resurs", Operation: "getPayment", Mode: simctl.ModeHTTP500, Process: true, Count: 1},
+	}))
+	r := e.pos(http.MethodPost, "/pos/payments/INJ-1", oneLine)
+	assert.Equal(t, http.StatusInternalServerError, r.status)
+	assert.JSONEq(t, `{"message":"Internal error"}`, r.body)
+	r = e.pos(http.MethodPost, "/pos/payments/INJ-1", oneLine)
+	assert.Equal(t, http.StatusConflict, r.status)
+	assert.JSONEq(t, `{"message":"Injected error"}`, r.body)
+	r = e.pos(http.MethodPost, "/pos/payments/INJ-1", oneLine)
+	assert.Equal(t, http.StatusOK, r.status, "the rules are used up")
+	r = e.pos(http.MethodGet, "/pos/payments/INJ-1", "")
+	assert.Equal(t, http.StatusInternalServerError, r.status)
+}

@@ -35,7 +35,7 @@ func (c *fakeClock) Add(d time.Duration) {
 }
 
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	sim    *resurssim.Sim
 	srv    *httptest.Server
 	clock  *fakeClock
@@ -43,7 +43,7 @@ type env struct {
 	faults *simctl.Faults
 }
 
-func newEnv(t *testing.T, opts ...func(*resurssim.Options)) *env {
+func newEnv(t testing.TB, opts ...func(*resurssim.Options)) *env {
 	t.Helper()
 	e := &env{t: t, clock: &fakeClock{t: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)},
 		calls: simctl.NewCallLog(0), faults: simctl.NewFaults(nil)}
@@ -66,7 +66,7 @@ type resp struct {
 	body   string
 }
 
-func (r resp) json(t *testing.T) map[string]any {
+func (r resp) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	require.NoError(t, json.Unmarshal([]byte(r.body), &m), r.body)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/posd/posd/internal/simctl"
@@ -96,7 +95,7 @@ type restFunc func(w http.ResponseWriter, r *http.Request, body []byte, rec *rec
 // serveREST runs fn with the call log and fault injection around it.
 // inject answers an injected http500 or resultCode in the API's own shape.
 func (s *Sim) serveREST(w http.ResponseWriter, r *http.Request, op string, authorize func(http.ResponseWriter, *http.Request) bool,
-	inject func(http.ResponseWriter, int), fn restFunc) {
+	inject func(w http.ResponseWriter, code int, text string), fn restFunc) {
 	start := time.Now()
 	entry := simctl.Call{Time: s.Now(), Service: Service, Operation: op, Path: r.URL.Path}
 	rec := &recorder{detail: map[string]string{}}
@@ -126,7 +125,7 @@ func (s *Sim) serveREST(w http.ResponseWriter, r *http.Request, op string, autho
 		if errors.As(err, &mbe) {
 			msg = fmt.Sprintf("body larger than %d bytes", s.maxBody)
 		}
-		inject(sw, http.StatusBadRequest)
+		inject(sw, http.StatusBadRequest, msg)
 		log(msg)
 		return
 	}
@@ -148,11 +147,11 @@ func (s *Sim) serveREST(w http.ResponseWriter, r *http.Request, op string, autho
 			_ = simctl.Reset(w)
 			return
 		case simctl.ModeHTTP500:
-			inject(sw, http.StatusInternalServerError)
+			inject(sw, http.StatusInternalServerError, "")
 			log("injected http500")
 			return
 		case simctl.ModeResultCode:
-			inject(sw, act.Code)
+			inject(sw, act.Code, "Injected error")
 			log("")
 			return
 		}
@@ -176,17 +175,19 @@ func (s *Sim) restPOS(fn restFunc) http.HandlerFunc {
 			writeMessage(w, http.StatusUnauthorized, msg{"Bad credentials"})
 			return false
 		}
-		inject := func(w http.ResponseWriter, code int) {
+		// inject answers in Checkout POS's own error shapes (spec A.4); a
+		// forced code outside 4xx/5xx becomes {"errorCode": code} with 500.
+		inject := func(w http.ResponseWriter, code int, text string) {
 			switch {
-			case code == http.StatusInternalServerError:
+			case code == http.StatusInternalServerError && text == "":
 				writeMessage(w, code, msg{"Internal error"})
 			case code >= 400 && code <= 599:
-				writeMessage(w, code, msg{"Injected error " + strconv.Itoa(code)})
+				writeMessage(w, code, msg{text})
 			default:
 				writeMessage(w, http.StatusInternalServerError, struct {
 					ErrorCode   int    `json:"errorCode"`
 					Description string `json:"description"`
-				}{code, "Injected error"})
+				}{code, text})
 			}
 		}
 		s.serveREST(w, r, posOp(r), auth, inject, fn)

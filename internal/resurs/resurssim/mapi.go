@@ -56,11 +56,14 @@ func (s *Sim) restMAPI(op string, bearer bool, fn restFunc) http.HandlerFunc {
 			writeProblem(w, r, http.StatusUnauthorized, "Unauthorized", "missing, unknown or expired access token", "")
 			return false
 		}
-		inject := func(w http.ResponseWriter, code int) {
+		inject := func(w http.ResponseWriter, code int, text string) {
 			if code < 400 || code > 599 {
 				code = http.StatusInternalServerError
 			}
-			writeProblem(w, r, code, http.StatusText(code), "injected by the emulator", "")
+			if text == "" {
+				text = "injected by the emulator"
+			}
+			writeProblem(w, r, code, http.StatusText(code), text, "")
 		}
 		s.serveREST(w, r, op, auth, inject, fn)
 	}
