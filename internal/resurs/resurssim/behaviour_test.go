@@ -2,6 +2,7 @@ package resurssim_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -200,4 +201,43 @@ func TestPOSInjectedErrors(t *testing.T) {
 	assert.Equal(t, http.StatusOK, r.status, "the rules are used up")
 	r = e.pos(http.MethodGet, "/pos/payments/INJ-1", "")
 	assert.Equal(t, http.StatusInternalServerError, r.status)
+}
+
+// Many tills at once: sessions, bookings, after-shop calls and reads run
+// concurrently (run under -race), and every payment ends as driven.
+func TestConcurrentTills(t *testing.T) {
+	e := newEnv(t)
+	const tills = 8
+	errs := make(chan string, tills)
+	for i := range tills {
+		go func() {
+			ref := fmt.Sprintf("TILL%d-1", i)
+			msg := ""
+			defer func() { errs <- msg }()
+			r := e.do(http.MethodPost, "/pos/payments/"+ref, "application/json", oneLine, resurssim.TestUser, resurssim.TestPassword)
+			var created struct {
+				PaymentSessionID string `json:"paymentSessionId"`
+			}
+			if r.status != http.StatusOK || json.Unmarshal([]byte(r.body), &created) != nil {
+				msg = ref + " create: " + r.body
+				return
+			}
+			r = e.do(http.MethodPost, "/sim/resurs/sessions/"+created.PaymentSessionID+"/complete", "application/json",
+				`{"governmentId":"198305147715","method":"invoice","later":true}`, "", "")
+			if r.status != http.StatusOK {
+				msg = ref + " complete: " + r.body
+				return
+			}
+			body := soapOpen + "<aft:finalizePayment><paymentId>" + ref + "</paymentId></aft:finalizePayment>" + soapClose
+			r = e.do(http.MethodPost, resurssim.PathAfterShop, "text/xml", body, resurssim.TestUser, resurssim.TestPassword)
+			if r.status != http.StatusOK {
+				msg = ref + " finalize: " + r.body
+			}
+		}()
+	}
+	for range tills {
+		assert.Empty(t, <-errs)
+	}
+	r := e.soap("calculateResultSize", "<searchCriteria><statusSet>IS_DEBITED</statusSet></searchCriteria>")
+	assert.Contains(t, r.body, fmt.Sprintf("<return>%d</return>", tills))
 }
