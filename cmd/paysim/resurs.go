@@ -10,11 +10,6 @@ import (
 	"go.uber.org/zap"
 )
 
-// resursPrefixes are the path prefixes the Resurs emulator answers: its
-// real service paths, the checkout page behind the POS iframe and its
-// control API.
-var resursPrefixes = []string{"/pos/", "/checkout/", "/ecommerce-test/", "/ws/V4/", "/api/", "/web/", "/sim/resurs/"}
-
 // mountResurs builds the Resurs emulator on the shared call log and fault
 // rules and routes its prefixes on mux.
 func mountResurs(mux *http.ServeMux, calls *simctl.CallLog, faults *simctl.Faults, log *zap.Logger) *resurssim.Sim {
@@ -23,7 +18,7 @@ func mountResurs(mux *http.ServeMux, calls *simctl.CallLog, faults *simctl.Fault
 	}
 	sim := resurssim.New(resurssim.Options{Calls: calls, Faults: faults, Logger: log.With(zap.String("emulator", "resurs"))})
 	h := sim.Handler()
-	for _, p := range resursPrefixes {
+	for _, p := range resurssim.Prefixes() {
 		mux.Handle(p, h)
 	}
 	return sim

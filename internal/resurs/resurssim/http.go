@@ -30,6 +30,13 @@ const (
 	problemJSONMediaType = "application/problem+json"
 )
 
+// Prefixes are the path prefixes Handler answers, for a mux shared with
+// other emulators (cmd/paysim, posd demo): the real service paths, the
+// checkout page behind the POS iframe and the control API.
+func Prefixes() []string {
+	return []string{"/pos/", "/checkout/", "/ecommerce-test/", prodAfterShopPrefix, "/api/", "/web/", "/sim/resurs/"}
+}
+
 // Handler serves every Resurs route and the Resurs control API
 // (/sim/resurs/...). The provider-independent routes (/sim/calls,
 // /sim/faults) are simctl.Control's.
