@@ -171,9 +171,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fmt.Fprintf(stdout, "  SEQR SOAP        %s%s  (also %s, %s; WSDL: ?wsdl)\n", base, seqrsim.PathCashRegister2, seqrsim.PathServiceV2, seqrsim.PathServiceV1)
 	fmt.Fprintf(stdout, "  customer page    %s/sim/\n", base)
 	fmt.Fprintf(stdout, "  control API      %s/sim/seqr/{scan,pay,invoices/{ref},tills}  %s/sim/calls  %s/sim/faults\n", base, base, base)
-	printResurs(stdout, base)
 	fmt.Fprintf(stdout, "  test principals  RESELLERUSER %s/%s password %s; TERMINALID %s password %s\n",
 		seqrsim.TestResellerID, seqrsim.TestResellerUserID, seqrsim.TestResellerPassword, seqrsim.TestTerminalID, seqrsim.TestTerminalPassword)
+	printResurs(stdout, base)
 	log.Info("serving", zap.String("addr", ln.Addr().String()), zap.Duration("reversalWindow", cfg.reversalWindow))
 	return serve(ctx, newServer(em.handler), ln)
 }

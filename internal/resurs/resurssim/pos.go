@@ -121,11 +121,16 @@ func validRef(ref string, max int) bool {
 	return true
 }
 
+// writeMessage answers JSON without Go's HTML escaping, so the iframe html
+// reads as Resurs writes it.
 func writeMessage(w http.ResponseWriter, status int, body any) {
-	b, _ := json.Marshal(body)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(body)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_, _ = w.Write(b)
+	_, _ = w.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 }
 
 type msg struct {
