@@ -114,6 +114,7 @@ func newEmulators(o seqrsim.Options) *emulators {
 	e := &emulators{seqr: seqrsim.New(o), control: &simctl.Control{Calls: calls, Faults: faults, Clock: clock}}
 	mux := http.NewServeMux()
 	e.control.Register(mux)
+	mountResurs(mux, calls, faults, o.Logger)
 	mux.Handle("/", e.seqr.Handler())
 	e.handler = mux
 	e.payson = addPayson(clock, calls, faults, o.Logger, &e.handler)
@@ -177,6 +178,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fmt.Fprintf(stdout, "  control API      %s/sim/seqr/{scan,pay,invoices/{ref},tills}  %s/sim/calls  %s/sim/faults\n", base, base, base)
 	fmt.Fprintf(stdout, "  test principals  RESELLERUSER %s/%s password %s; TERMINALID %s password %s\n",
 		seqrsim.TestResellerID, seqrsim.TestResellerUserID, seqrsim.TestResellerPassword, seqrsim.TestTerminalID, seqrsim.TestTerminalPassword)
+	printResurs(stdout, base)
 	paysonLines(stdout, base)
 	log.Info("serving", zap.String("addr", ln.Addr().String()), zap.Duration("reversalWindow", cfg.reversalWindow))
 	return runWithPayson(ctx, em.payson, func(ctx context.Context) error { return serve(ctx, newServer(em.handler), ln) })
