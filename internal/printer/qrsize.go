@@ -68,7 +68,3 @@ func QRModuleSize(v, paperDots, marginDots int, want byte) (byte, error) {
 	}
 	return 0, fmt.Errorf("qr version %d (%d modules) needs %d dots at 2 dots a module, paper prints %d: %w", v, side, 2*side, paperDots, ErrQRTooLong)
 }
-
-// qrECIBits is the length of the ECI header a QR code of data needs: none
-// for plain ASCII.
-func qrECIBits(data string) int { return 0 }

@@ -79,7 +79,10 @@ func (o ReceiptOptions) resolved() ReceiptOptions {
 //     cannot carry, the same value prints as a QR code;
 //   - a QR code prints at the largest module size (up to o.QRSize) that fits
 //     with its quiet zone; one that cannot fit even at 2 dots a module is
-//     left out (the reference is printed as text on every receipt).
+//     left out (the reference is printed as text on every receipt). Plain
+//     ASCII goes to the printer's own QR command (GS ( k); anything else is
+//     encoded by posd with an ECI 26 (UTF-8) segment, so strict scanners
+//     read it right, and printed as a raster image (GS v 0).
 //
 // Each code line carries its module size in Line.Module.
 func Layout(d receipt.Document, o ReceiptOptions) []receipt.Line {
@@ -145,6 +148,18 @@ func EncodeDocument(dst []byte, d receipt.Document, o ReceiptOptions) ([]byte, e
 			e.Newline()
 			continue
 		case receipt.LineQR:
+			if qrNeedsECI(l.Text) {
+				// Not plain ASCII: GS ( k cannot mark the character set, so
+				// posd encodes the symbol (ECI 26, UTF-8) and prints it as an
+				// image.
+				sym, err := EncodeQR([]byte(l.Text), ECIUTF8)
+				if err != nil {
+					return dst, fmt.Errorf("encode receipt %s: %w", d.SaleID, err)
+				}
+				e.QRRaster(sym, l.Module)
+				e.Newline()
+				continue
+			}
 			if err := e.QR(l.Text, byte(l.Module), QRLevelM); err != nil {
 				return dst, fmt.Errorf("encode receipt %s: %w", d.SaleID, err)
 			}
