@@ -142,6 +142,11 @@ func (d Document) Lines(columns int, loc *time.Location) []Line {
 		if l.Wide {
 			width = w / 2
 		}
+		if utf8.RuneCountInString(s) <= width { // the common case, without a slice
+			l.Text = strings.TrimSpace(s)
+			add(l)
+			return
+		}
 		for _, part := range docWrap(s, width) {
 			l.Text = part
 			add(l)
@@ -150,6 +155,11 @@ func (d Document) Lines(columns int, loc *time.Location) []Line {
 	// leftRight puts a label and an amount on one line when both fit, and
 	// otherwise the label, wrapped, above the amount alone on the right.
 	leftRight := func(left, right string, l Line) {
+		if utf8.RuneCountInString(left)+1+utf8.RuneCountInString(right) <= w {
+			l.Text = docLeftRight(left, right, w)
+			add(l)
+			return
+		}
 		for _, t := range docLeftRightLines(left, right, w) {
 			l.Text = t
 			add(l)
@@ -367,11 +377,14 @@ func docVATLines(lines []Line, vats []VATLine, w int) []Line {
 		return lines
 	}
 	for _, v := range vats {
-		for _, t := range docLeftRightLines("Moms "+v.Rate+"%", docAmount(v.VAT), w) {
-			lines = append(lines, Line{Text: t})
-		}
-		for _, t := range docLeftRightLines("  Netto", docAmount(v.Net), w) {
-			lines = append(lines, Line{Text: t})
+		for _, lr := range [2][2]string{{"Moms " + v.Rate + "%", docAmount(v.VAT)}, {"  Netto", docAmount(v.Net)}} {
+			if utf8.RuneCountInString(lr[0])+1+utf8.RuneCountInString(lr[1]) <= w {
+				lines = append(lines, Line{Text: docLeftRight(lr[0], lr[1], w)})
+				continue
+			}
+			for _, t := range docLeftRightLines(lr[0], lr[1], w) {
+				lines = append(lines, Line{Text: t})
+			}
 		}
 	}
 	return lines
