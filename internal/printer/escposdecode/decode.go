@@ -1,5 +1,6 @@
 // Package escposdecode turns ESC/POS bytes back into commands and a "paper
-// model" (lines with their style, barcodes, QR codes, cuts, drawer kicks).
+// model" (lines with their style, barcodes, QR codes, including those
+// printed as raster images, cuts, drawer kicks).
 // Tests use it to assert what a job means rather than which bytes it has,
 // the virtual printer uses it to render a text copy of each job, and the
 // printer emulator uses it to find the status requests in a byte stream.
