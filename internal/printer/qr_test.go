@@ -194,3 +194,31 @@ func TestQRWithJSQR(t *testing.T) {
 		}
 	}
 }
+
+func TestQRModuleSize(t *testing.T) {
+	tests := []struct {
+		v, dots, margin int
+		want            byte
+		ok              bool
+	}{
+		{2, 576, 24, 6, true},  // 25 modules: 150 dots
+		{2, 384, 24, 6, true},  // 150 of 384
+		{10, 384, 24, 6, true}, // 57 modules: 342 dots, 21 + 24 of quiet >= 24
+		{13, 384, 24, 5, true}, // 69 modules: 6 would be 414 > 384
+		{40, 384, 24, 2, true}, // 177 modules: 354 dots
+		{40, 384, 0, 2, true},  // 15 dots each side >= 8
+		{40, 320, 24, 0, false},
+	}
+	for _, tc := range tests {
+		got, err := QRModuleSize(tc.v, tc.dots, tc.margin, 6)
+		if !tc.ok {
+			assert.ErrorIs(t, err, ErrQRTooLong)
+			continue
+		}
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, got, "version %d on %d dots", tc.v, tc.dots)
+	}
+	got, err := QRModuleSize(1, 576, 24, 1)
+	require.NoError(t, err)
+	assert.Equal(t, byte(2), got, "never below 2 dots: a 1-dot module does not scan off thermal paper")
+}

@@ -61,7 +61,7 @@ const qrQuietModules = 4
 // scan off thermal paper, so a symbol that needs them is refused.
 func QRModuleSize(v, paperDots, marginDots int, want byte) (byte, error) {
 	side := 17 + 4*v
-	for s := int(clamp(int(want), 1, 16)); s >= 2; s-- {
+	for s := clamp(int(want), 2, 16); s >= 2; s-- {
 		if side*s <= paperDots && (paperDots-side*s)/2+marginDots >= qrQuietModules*s {
 			return byte(s), nil
 		}

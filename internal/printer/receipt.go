@@ -20,7 +20,7 @@ type ReceiptOptions struct {
 	CutFeed       byte           // motion units fed past the cutter position before cutting
 	Confirm       bool           // end with GS r 1 (only where the transport can read the reply)
 	BarcodeHeight byte           // dots; 0 means 80
-	QRSize        byte           // largest module size 1..16; 0 means 6
+	QRSize        byte           // largest module size in dots, 2..16; 0 means 6
 }
 
 // PaperMarginDots is the blank paper each side of the printable width that
