@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
+	"github.com/posd/posd/internal/printer/escposdecode"
 	"github.com/posd/posd/internal/seqr/seqrsim"
 )
 
@@ -82,10 +83,35 @@ func TestCLIAgainstRunningPosd(t *testing.T) {
 	id := regexp.MustCompile(`payment ([0-9a-f]+):`).FindStringSubmatch(stdout)
 	require.NotNil(t, id, stdout)
 
+	ers := regexp.MustCompile(`ersReference ([0-9]+)`).FindStringSubmatch(stdout)
+	require.NotNil(t, ers, stdout)
+	require.Len(t, ers[1], 25, "a real-sized SEQR reference")
+
 	code, stdout, stderr = runCLI(t, env, "receipt", "render", id[1])
 	require.Equal(t, exitOK, code, stderr)
 	assert.Contains(t, stdout, "SEQR payment")
 	assert.Contains(t, stdout, "20.00")
+
+	// Every supported paper, every format: render prints what the printer
+	// would, the 25-digit reference as a Code 128 even on 58 mm (32 columns).
+	for _, cols := range []string{"32", "42", "48"} {
+		cenv := map[string]string{"POSD_PRINTER_COLUMNS": cols}
+		for k, v := range env {
+			cenv[k] = v
+		}
+		code, stdout, stderr = runCLI(t, cenv, "receipt", "render", id[1])
+		require.Equal(t, exitOK, code, "%s columns: %s", cols, stderr)
+		assert.Contains(t, stdout, "[Code 128: "+ers[1]+"]", "%s columns", cols)
+		code, stdout, stderr = runCLI(t, cenv, "receipt", "render", id[1], "--format", "escpos")
+		require.Equal(t, exitOK, code, "%s columns: %s", cols, stderr)
+		cmds, err := escposdecode.Decode([]byte(stdout))
+		require.NoError(t, err)
+		bcs := escposdecode.Render(cmds).Barcodes()
+		require.Len(t, bcs, 1, "%s columns", cols)
+		assert.Equal(t, ers[1], bcs[0].Text)
+		code, _, stderr = runCLI(t, cenv, "receipt", "render", id[1], "--format", "png", "--out", filepath.Join(t.TempDir(), "r"+cols+".png"))
+		require.Equal(t, exitOK, code, "%s columns: %s", cols, stderr)
+	}
 
 	// The same receipt as a picture of the paper (package receipt draws it):
 	// at least 48 columns of 12 dots wide, and more than 20 text lines tall.

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/sync/errgroup"
 
@@ -146,22 +147,7 @@ func demo(ctx context.Context, c *cli, opt demoOptions) (err error) {
 	if err := os.MkdirAll(printDir, 0o700); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	cfg, err := config.Load(config.Source{Overrides: map[string]string{
-		"state_dir":                       dir,
-		"api.listen":                      "127.0.0.1:0",
-		"providers.seqr.url":              simURL + seqrsim.PathCashRegister2,
-		"providers.seqr.client_id":        "posd demo",
-		"providers.seqr.client_reference": "posd demo " + version(),
-		"register.probe_interval":         "2s",
-		"printer.device":                  "virtual:" + printDir,
-		"receipt.header":                  "Demobutiken AB|Storgatan 1, 111 22 Stockholm",
-		"receipt.org_number":              "556000-0000",
-		"receipt.footer":                  "Tack för besöket!",
-		"log.format":                      "console",
-		"log.level":                       opt.logLevel,
-		"terminal.reseller_id":            seqrsim.TestResellerID,
-		"terminal.reseller_user_id":       seqrsim.TestResellerUserID,
-	}})
+	cfg, err := demoConfig(dir, simURL, printDir, opt.logLevel, version())
 	if err != nil {
 		return fmt.Errorf("demo: config: %w", err)
 	}
@@ -377,4 +363,103 @@ func (m *Main) printerConfigured() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.printerWired
+}
+
+// demoConfig is the demo posd's whole configuration: overrides only, no
+// file, no environment. version is the binary's version string; it goes
+// into seqr.client_reference through demoClientReference, so the demo
+// starts whatever the version stamped on the binary.
+func demoConfig(dir, simURL, printDir, logLevel, version string) (config.Config, error) {
+	return config.Load(config.Source{Overrides: map[string]string{
+		"state_dir":                       dir,
+		"api.listen":                      "127.0.0.1:0",
+		"providers.seqr.url":              simURL + seqrsim.PathCashRegister2,
+		"providers.seqr.client_id":        "posd demo",
+		"providers.seqr.client_reference": demoClientReference(version),
+		"register.probe_interval":         "2s",
+		"printer.device":                  "virtual:" + printDir,
+		"receipt.header":                  "Demobutiken AB|Storgatan 1, 111 22 Stockholm",
+		"receipt.org_number":              "556000-0000",
+		"receipt.footer":                  "Tack för besöket!",
+		"log.format":                      "console",
+		"log.level":                       logLevel,
+		"terminal.reseller_id":            seqrsim.TestResellerID,
+		"terminal.reseller_user_id":       seqrsim.TestResellerUserID,
+	}})
+}
+
+// clientReferenceMax is SEQR's limit on clientContext.clientReference.
+const clientReferenceMax = 32
+
+// demoClientReference derives the demo's seqr.client_reference, "posd demo"
+// and the version, always within SEQR's 32 characters (certification asks
+// for the POS name and version there). A Go pseudo-version
+// (v0.0.0-20261121194531-b1f3ddc7aa89) is shown by its commit, which is what
+// identifies the build; a module version followed by a revision that do
+// not fit together leave the revision; anything still too long is cut,
+// keeping its start.
+func demoClientReference(version string) string {
+	const prefix = "posd demo"
+	fields := strings.Fields(version)
+	if len(fields) > 0 {
+		if rev, ok := pseudoVersionRevision(fields[0]); ok {
+			fields[0] = rev
+			// version() appends the VCS revision, the same commit again.
+			if len(fields) > 1 && strings.HasPrefix(fields[1], rev) {
+				fields = fields[1:]
+			}
+		}
+	}
+	ref := prefix
+	if v := strings.Join(fields, " "); v != "" {
+		ref += " " + v
+	}
+	if utf8.RuneCountInString(ref) <= clientReferenceMax {
+		return ref
+	}
+	if len(fields) > 1 {
+		// "devel 0123456789ab+dirty": the revision alone names the build.
+		ref = prefix + " " + fields[len(fields)-1]
+		if utf8.RuneCountInString(ref) <= clientReferenceMax {
+			return ref
+		}
+	}
+	n := 0
+	for i := range ref {
+		if n == clientReferenceMax {
+			return strings.TrimRight(ref[:i], " ")
+		}
+		n++
+	}
+	return ref
+}
+
+// pseudoVersionRevision returns the 12-hex-digit commit of a Go
+// pseudo-version (vX.Y.Z-[pre.]yyyymmddhhmmss-abcdef123456, optionally with
+// +incompatible or other build metadata after it).
+func pseudoVersionRevision(v string) (string, bool) {
+	if i := strings.IndexByte(v, '+'); i >= 0 {
+		v = v[:i]
+	}
+	dash := strings.LastIndexByte(v, '-')
+	if dash < 0 || len(v)-dash-1 != 12 {
+		return "", false
+	}
+	rev := v[dash+1:]
+	for _, c := range rev {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return "", false
+		}
+	}
+	stamp := v[:dash]
+	if len(stamp) < 14 {
+		return "", false
+	}
+	stamp = stamp[len(stamp)-14:]
+	for _, c := range stamp {
+		if c < '0' || c > '9' {
+			return "", false
+		}
+	}
+	return rev, true
 }

@@ -136,3 +136,31 @@ func TestDemoOnceFailsWithTheReason(t *testing.T) {
 	assert.Contains(t, msg.String(), "canceled")
 	assert.Equal(t, 1, strings.Count(msg.String(), "\n"), "one line: %q", msg.String())
 }
+
+// TestDemoConfigLongVersion: a VCS-stamped pseudo-version is longer than
+// SEQR's 32-character clientReference once "posd demo " is in front; the
+// demo's configuration must still load (validate) with a reference that
+// names the build.
+func TestDemoConfigLongVersion(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ version, want string }{
+		{"v0.0.0-20261121194531-b1f3ddc7aa89", "posd demo b1f3ddc7aa89"},
+		// what version() prints for such a build: module version, then the revision
+		{"v0.0.0-20261121194531-b1f3ddc7aa89 b1f3ddc7aa89", "posd demo b1f3ddc7aa89"},
+		{"v0.0.0-20261121194531-b1f3ddc7aa89 b1f3ddc7aa89+dirty", "posd demo b1f3ddc7aa89+dirty"},
+		{"v1.4.0-rc.1.0.20261121194531-b1f3ddc7aa89", "posd demo b1f3ddc7aa89"},
+		{"v1.2.3", "posd demo v1.2.3"},
+		{"devel 0123456789ab", "posd demo devel 0123456789ab"},
+		{"devel 0123456789ab+dirty", "posd demo 0123456789ab+dirty"},
+		{"v1.2.3-rc.4 0123456789ab+dirty", "posd demo 0123456789ab+dirty"},
+		{"v12.345.6789-beta.1+build.2026.11.21.extra", "posd demo v12.345.6789-beta.1+bu"},
+		{"", "posd demo"},
+	} {
+		t.Run(tc.version, func(t *testing.T) {
+			cfg, err := demoConfig(dir, "http://127.0.0.1:1", filepath.Join(dir, "printer"), "warn", tc.version)
+			require.NoError(t, err, "the demo's configuration must validate")
+			assert.Equal(t, tc.want, cfg.Providers.Seqr.ClientReference)
+			assert.LessOrEqual(t, len([]rune(cfg.Providers.Seqr.ClientReference)), 32)
+		})
+	}
+}

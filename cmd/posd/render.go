@@ -75,7 +75,11 @@ func runReceipt(ctx context.Context, c *cli, args []string) error {
 			if err != nil {
 				return &configError{err: err}
 			}
-			job, err := printer.EncodeDocument(nil, doc, printer.ReceiptOptions{Codepage: cp, Columns: cfg.Printer.Columns})
+			// The print worker's options for this paper: EncodeDocument and the
+			// picture both follow printer.Layout, the one decision of what
+			// prints (a Code 128 too wide for 58 mm becomes a QR code).
+			opts := printer.ReceiptOptions{Codepage: cp, Columns: cfg.Printer.Columns}
+			job, err := printer.EncodeDocument(nil, doc, opts)
 			if err != nil {
 				return fmt.Errorf("encode receipt %s: %w", id, err)
 			}
@@ -99,7 +103,7 @@ func runReceipt(ctx context.Context, c *cli, args []string) error {
 			case "escpos":
 				_, err = w.Write(job)
 			case "png":
-				err = doc.PNG(w, cfg.Printer.Columns) // the same layout the printer gets, drawn by package receipt
+				err = receipt.LinesPNG(w, printer.Layout(doc, opts), cfg.Printer.Columns) // the printer's layout, drawn by package receipt
 			default:
 				_, err = fmt.Fprint(w, paper.Text(cfg.Printer.Columns))
 			}

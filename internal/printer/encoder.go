@@ -292,42 +292,56 @@ func (e *Encoder) QR(data string, size byte, level QRLevel) error {
 
 // Code128 appends a Code 128 barcode of value with human-readable text
 // below it: GS H 2, GS h height, GS w module width, GS k 73 n data. The data
-// is packed by Code128Data; the module width is the widest of 2..6 whose
-// symbol (with its quiet zones) fits paperDots. When none fits, or the value
-// has characters Code 128 set B cannot carry, nothing is appended and the
-// error says why, so a job never prints a barcode the printer would drop.
-func (e *Encoder) Code128(value string, paperDots int, height byte) error {
+// is packed by Code128Data; the module width is Code128ModuleWidth's for a
+// printable width of paperDots with marginDots of blank paper beyond it on
+// each side. When no width fits, or the value has characters Code 128 set B
+// cannot carry, nothing is appended and the error says why, so a job never
+// prints a barcode the printer would drop.
+func (e *Encoder) Code128(value string, paperDots, marginDots int, height byte) error {
 	data, symbols, err := Code128Data(value)
 	if err != nil {
 		return err
 	}
-	w, err := Code128ModuleWidth(symbols, paperDots)
+	w, err := Code128ModuleWidth(symbols, paperDots, marginDots)
 	if err != nil {
 		return fmt.Errorf("code 128 %q: %w", value, err)
 	}
+	e.code128(data, w, height)
+	return nil
+}
+
+func (e *Encoder) code128(data []byte, w int, height byte) {
 	if height == 0 {
 		height = 80
 	}
 	e.buf = append(e.buf, 0x1D, 0x48, 0x02, 0x1D, 0x68, height, 0x1D, 0x77, byte(w), 0x1D, 0x6B, 0x49, byte(len(data)))
 	e.buf = append(e.buf, data...)
-	return nil
 }
 
-// Code128Modules is the printed width, in modules, of a Code 128 symbol of
+// Code128QuietModules is the quiet zone Code 128 needs on each side of its
+// bars (ISO/IEC 15417: ten modules).
+const Code128QuietModules = 10
+
+// Code128Bars is the width, in modules, of the bars of a Code 128 symbol of
 // n data symbols (set switches included): start + data + check at 11
-// modules each, the 13-module stop, and a 10-module quiet zone on each side.
-func Code128Modules(symbols int) int { return 11*(symbols+2) + 13 + 20 }
+// modules each, and the 13-module stop. The quiet zones are not included.
+func Code128Bars(symbols int) int { return 11*(symbols+2) + 13 }
 
 // Code128ModuleWidth picks the widest module width (GS w 2..6) at which the
-// symbol fits paperDots.
-func Code128ModuleWidth(symbols, paperDots int) (int, error) {
-	m := Code128Modules(symbols)
+// symbol prints: its bars within the printable width paperDots, and its
+// quiet zones within what is left of the printable width beside the
+// centred bars plus the blank paper margin (marginDots) beyond it. The quiet
+// zone is blank paper, wherever it is: counting it inside the printable
+// width only is what made a 25-digit SEQR reference (378 dots of bars at
+// the narrowest module) drop off 58 mm paper (384 dots).
+func Code128ModuleWidth(symbols, paperDots, marginDots int) (int, error) {
+	bars := Code128Bars(symbols)
 	for w := 6; w >= 2; w-- {
-		if m*w <= paperDots {
+		if bars*w <= paperDots && (paperDots-bars*w)/2+marginDots >= Code128QuietModules*w {
 			return w, nil
 		}
 	}
-	return 0, fmt.Errorf("%d modules need %d dots at the narrowest width, paper has %d: %w", m, 2*m, paperDots, ErrBarcodeTooWide)
+	return 0, fmt.Errorf("%d modules of bars need %d dots at the narrowest width, paper prints %d: %w", bars, 2*bars, paperDots, ErrBarcodeTooWide)
 }
 
 // Code128Data packs value for GS k 73: it always starts with a code-set

@@ -1,6 +1,7 @@
 package printer
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -153,30 +154,38 @@ func TestCode128DataRefused(t *testing.T) {
 
 func TestCode128Bytes(t *testing.T) {
 	e := NewEncoder(mustCP(t, ""))
-	require.NoError(t, e.Code128("7312", 576, 0))
-	// 2 symbols: 11*4+13+20 = 77 modules; 6*77 = 462 <= 576 -> w=6
+	require.NoError(t, e.Code128("7312", 576, 0, 0))
+	// 2 symbols: 11*4+13 = 57 modules of bars; at w=6 342 dots, 117 left each side >= 60
 	assert.Equal(t, []byte{0x1D, 0x48, 0x02, 0x1D, 0x68, 80, 0x1D, 0x77, 6, 0x1D, 0x6B, 0x49, 4, '{', 'C', 73, 12}, e.Bytes())
 }
 
 func TestCode128WidthBudget(t *testing.T) {
+	const ref25 = "2026112118350212301032678" // a real SEQR ersReference: 14 symbols, 189 modules of bars
 	tests := []struct {
-		value string
-		dots  int
-		w     int // 0 = refused
+		value  string
+		dots   int
+		margin int
+		w      int // 0 = refused
 	}{
-		{"1234567890123456", 576, 4},      // set C: 8 symbols -> 143 modules; 4*143=572
-		{"1234567890123456", 384, 2},      // 286 <= 384
-		{"ABCDEFGHIJKLMNOP", 576, 2},      // set B: 16 symbols -> 231 modules; 462
-		{"ABCDEFGHIJKLMNOP", 384, 0},      // 462 > 384: refused
-		{strings.Repeat("X", 30), 576, 0}, // 385 modules -> 770 dots
-		{strings.Repeat("1", 40), 576, 2}, // 20 symbols -> 275 modules -> 550
-		{strings.Repeat("1", 40), 512, 0}, // 550 > 512
-		{"AB", 576, 6},                    // 77+11=88 modules -> 528
+		{"1234567890123456", 576, 24, 4},      // set C: 8 symbols -> 123 modules; 4*123=492, 42+24 >= 40
+		{"1234567890123456", 384, 24, 3},      // 369 <= 384; 7 dots beside + 24 of margin >= 30
+		{"1234567890123456", 384, 0, 2},       // without the margin the quiet zone needs w=2
+		{"ABCDEFGHIJKLMNOP", 576, 24, 2},      // set B: 16 symbols -> 211 modules; 422
+		{"ABCDEFGHIJKLMNOP", 384, 24, 0},      // bars alone 422 > 384: refused
+		{strings.Repeat("X", 30), 576, 24, 0}, // 365 modules -> 730 dots
+		{strings.Repeat("1", 40), 576, 24, 2}, // 20 symbols -> 255 modules -> 510
+		{strings.Repeat("1", 40), 512, 24, 2}, // 510 <= 512: quiet zones in the margin
+		{strings.Repeat("1", 40), 512, 0, 0},  // no margin: no room for the quiet zones
+		{"AB", 576, 24, 6},                    // 57 modules -> 342
+		{ref25, 384, 24, 2},                   // 58 mm: 378 dots of bars, 3 beside + 24 of margin >= 20
+		{ref25, 384, 0, 0},                    // the old budget (quiet zones inside the 384 dots): refused
+		{ref25, 512, 24, 2},                   // 80 mm/512
+		{ref25, 576, 24, 2},                   // 80 mm/576: w=3 would be 567 dots, leaving 4+24 < 30
 	}
 	for _, tc := range tests {
-		t.Run(tc.value, func(t *testing.T) {
+		t.Run(tc.value+"/"+itoa(tc.dots), func(t *testing.T) {
 			e := NewEncoder(mustCP(t, ""))
-			err := e.Code128(tc.value, tc.dots, 100)
+			err := e.Code128(tc.value, tc.dots, tc.margin, 100)
 			if tc.w == 0 {
 				require.ErrorIs(t, err, ErrBarcodeTooWide)
 				assert.Empty(t, e.Bytes(), "nothing appended when refused")
@@ -187,6 +196,8 @@ func TestCode128WidthBudget(t *testing.T) {
 		})
 	}
 }
+
+func itoa(n int) string { return strconv.Itoa(n) }
 
 func TestQRLengthBytes(t *testing.T) {
 	head := []byte{

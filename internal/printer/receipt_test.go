@@ -50,6 +50,12 @@ func TestGoldenReceipts(t *testing.T) {
 		{"swedish", "swedish", "cp858", 48},
 		{"swedish_wpc1252_32", "swedish", "wpc1252", 32},
 		{"sale_cp437_42", "sale", "cp437", 42},
+		// a real SEQR reference (25 digits) at every width: Code 128 everywhere
+		{"seqr_32", "seqr", "cp858", 32},
+		{"seqr_42", "seqr", "cp858", 42},
+		{"seqr_48", "seqr", "cp858", 48},
+		// a reference Code 128 cannot fit on 58 mm: printed as a QR code
+		{"longnames_32", "longnames", "cp858", 32},
 	}
 	for _, tc := range tests {
 		t.Run(tc.golden, func(t *testing.T) {
@@ -175,13 +181,18 @@ func TestReceiptCopyMarked(t *testing.T) {
 	assert.Less(t, first, 6, "COPY is at the top")
 }
 
+// TestReceiptBarcodeTooWide: a reference whose Code 128 cannot fit the
+// paper prints as a QR code of the same value instead of being dropped.
 func TestReceiptBarcodeTooWide(t *testing.T) {
 	d := loadDoc(t, "sale")
+	d.QR = ""
 	d.Barcode = strings.Repeat("X", 30)
-	dst := []byte("keep")
-	got, err := EncodeDocument(dst, d, ReceiptOptions{Columns: 32})
-	require.ErrorIs(t, err, ErrBarcodeTooWide)
-	assert.Equal(t, []byte("keep"), got)
+	_, paper := decodePaper(t, encodeDoc(t, d, "cp858", 32))
+	assert.Empty(t, paper.Barcodes())
+	qrs := paper.QRs()
+	require.Len(t, qrs, 1)
+	assert.Equal(t, d.Barcode, qrs[0].Text)
+	assert.Equal(t, byte(1), qrs[0].Align)
 }
 
 func TestCodepageRoundTrip(t *testing.T) {
@@ -258,7 +269,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	e.Size(3, 2)
 	e.Line("Blåbär €")
 	e.Feed(2)
-	require.NoError(t, e.Code128("AB1234", 576, 50))
+	require.NoError(t, e.Code128("AB1234", 576, 0, 50))
 	require.NoError(t, e.QR("https://x/y", 5, QRLevelQ))
 	require.NoError(t, e.DrawerKick(5, 60*time.Millisecond, 120*time.Millisecond))
 	e.FeedCut(false, 10)

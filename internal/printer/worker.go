@@ -448,24 +448,16 @@ func (w *Worker) encode(job Job, confirm, copyMark bool) ([]byte, string) {
 			Codepage: w.cp, Columns: w.cfg.Columns, Location: w.loc, CancelKanji: w.cfg.CancelKanji,
 			FullCut: w.cfg.FullCut, CutFeed: w.cfg.CutFeed, Confirm: confirm,
 		}
-		for {
-			b, err := EncodeDocument(w.buf[:0], doc, opts)
-			switch {
-			case err == nil:
-				w.buf = b
-				return b, ""
-			case doc.Barcode != "" && (errors.Is(err, ErrBarcodeTooWide) || errors.Is(err, ErrBarcodeData)):
-				// The reference is printed as text too: a receipt without
-				// the barcode beats no receipt.
-				w.log.Warn("printer barcode left out", zap.Int64("job", job.ID), zap.Error(err))
-				doc.Barcode = ""
-			case doc.QR != "" && errors.Is(err, ErrQRTooLong):
-				w.log.Warn("printer QR left out", zap.Int64("job", job.ID), zap.Error(err))
-				doc.QR = ""
-			default:
-				return nil, err.Error()
-			}
+		// EncodeDocument prints what Layout decides for this paper: a code
+		// that cannot print is already a QR code or left out (the reference
+		// is printed as text too), the same decision `posd receipt render`
+		// shows.
+		b, err := EncodeDocument(w.buf[:0], doc, opts)
+		if err != nil {
+			return nil, err.Error()
 		}
+		w.buf = b
+		return b, ""
 	}
 	return nil, fmt.Sprintf("unknown job kind %q", job.Kind)
 }

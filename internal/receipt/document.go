@@ -1,6 +1,8 @@
 package receipt
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/posd/posd/internal/money"
@@ -23,10 +25,13 @@ type Document struct {
 	Time      time.Time    `json:"time"`
 	SaleID    string       `json:"saleId"`
 	CashierID string       `json:"cashierId"`
-	Barcode   string       `json:"barcode"` // optional Code 128 (e.g. the reference)
-	QR        string       `json:"qr"`      // optional QR payload
-	Footer    []string     `json:"footer"`
-	Copy      bool         `json:"copy"` // a reprint: printed marked COPY
+	Barcode   string       `json:"barcode"` // optional code of the reference, printed as BarcodeAs says
+	// BarcodeAs is how Barcode is printed: Code 128 (the default), or a QR
+	// code. A Code 128 that does not fit the paper is printed as a QR code.
+	BarcodeAs Symbology `json:"barcodeAs,omitempty"`
+	QR        string    `json:"qr"` // optional QR payload
+	Footer    []string  `json:"footer"`
+	Copy      bool      `json:"copy"` // a reprint: printed marked COPY
 }
 
 // Row is one sale row.
@@ -51,4 +56,24 @@ type Refund struct {
 	Amount    money.Amount `json:"amount"`
 	Reference string       `json:"reference"`
 	Time      time.Time    `json:"time"`
+}
+
+// Symbology is the kind of code a receipt prints its reference in.
+type Symbology string
+
+const (
+	SymbologyCode128 Symbology = "code128" // Code 128; "" means the same
+	SymbologyQR      Symbology = "qr"      // QR code (model 2)
+)
+
+// ParseSymbology reads the receipt.reference_code setting: "code128" (or
+// empty) or "qr".
+func ParseSymbology(s string) (Symbology, error) {
+	switch Symbology(strings.ToLower(strings.TrimSpace(s))) {
+	case "", SymbologyCode128:
+		return SymbologyCode128, nil
+	case SymbologyQR:
+		return SymbologyQR, nil
+	}
+	return "", fmt.Errorf("receipt code %q: want code128 or qr", s)
 }

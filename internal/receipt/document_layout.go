@@ -30,9 +30,12 @@ const (
 	AlignRight
 )
 
-// Line is one line of a laid-out receipt. Text lines are already cut to the
-// width they have (Columns, or Columns/2 when Wide) and, for left-aligned
-// lines, padded so amount columns line up; renderers only apply the style.
+// Line is one line of a laid-out receipt. Text lines already fit the width
+// they have (Columns, or Columns/2 when Wide): longer text is wrapped onto
+// more lines, never cut, so no legal field (shop name, organisation number,
+// receipt number, product names, amounts, payment reference) loses a
+// character. Left-aligned lines are padded so amount columns line up;
+// renderers only apply the style.
 type Line struct {
 	Kind      LineKind
 	Text      string
@@ -41,6 +44,10 @@ type Line struct {
 	Underline bool
 	Wide      bool // double width: half as many characters fit
 	Tall      bool // double height
+	// Module is the width in dots of one bar module (Code 128) or one QR
+	// module, as the printer's layout chose it for its paper; 0 in a
+	// layout made without a printer (Document.Lines).
+	Module int
 }
 
 // CopyMark is printed, large, at the top and again at the end of a reprint.
@@ -130,19 +137,46 @@ func (d Document) Lines(columns int, loc *time.Location) []Line {
 	dashes := strings.Repeat("-", w)
 	rule := func() { add(Line{Text: dashes}) }
 
+	wrapped := func(s string, l Line) {
+		width := w
+		if l.Wide {
+			width = w / 2
+		}
+		if utf8.RuneCountInString(s) <= width { // the common case, without a slice
+			l.Text = strings.TrimSpace(s)
+			add(l)
+			return
+		}
+		for _, part := range docWrap(s, width) {
+			l.Text = part
+			add(l)
+		}
+	}
+	// leftRight puts a label and an amount on one line when both fit, and
+	// otherwise the label, wrapped, above the amount alone on the right.
+	leftRight := func(left, right string, l Line) {
+		if utf8.RuneCountInString(left)+1+utf8.RuneCountInString(right) <= w {
+			l.Text = docLeftRight(left, right, w)
+			add(l)
+			return
+		}
+		for _, t := range docLeftRightLines(left, right, w) {
+			l.Text = t
+			add(l)
+		}
+	}
+
 	for i, h := range d.Header {
 		h = docFold(h)
 		if i == 0 {
-			add(Line{Text: docTruncate(h, w/2), Align: AlignCenter, Bold: true, Wide: true, Tall: true})
+			wrapped(h, Line{Align: AlignCenter, Bold: true, Wide: true, Tall: true})
 			continue
 		}
-		for _, part := range docWrap(h, w, 3) {
-			add(Line{Text: part, Align: AlignCenter})
-		}
+		wrapped(h, Line{Align: AlignCenter})
 	}
 	if d.Copy {
 		text("")
-		add(Line{Text: docTruncate(CopyMark, w/2), Align: AlignCenter, Bold: true, Wide: true, Tall: true})
+		wrapped(CopyMark, Line{Align: AlignCenter, Bold: true, Wide: true, Tall: true})
 	}
 	text("")
 	if !d.Time.IsZero() {
@@ -156,14 +190,14 @@ func (d Document) Lines(columns int, loc *time.Location) []Line {
 		} else {
 			text(left)
 			if right != "" {
-				text(docTruncate(right, w))
+				wrapped(right, Line{})
 			}
 		}
 	} else if d.SaleID != "" {
-		text(docTruncate("Kvitto "+docFold(d.SaleID), w))
+		wrapped("Kvitto "+docFold(d.SaleID), Line{})
 	}
 	if d.CashierID != "" {
-		text(docTruncate("Kassör "+docFold(d.CashierID), w))
+		wrapped("Kassör "+docFold(d.CashierID), Line{})
 	}
 	rule()
 
@@ -187,21 +221,30 @@ func (d Document) Lines(columns int, loc *time.Location) []Line {
 		rn := utf8.RuneCount(sc)
 		descW := w - rn - 1
 		desc := docFold(r.Description)
-		var more []string
-		if utf8.RuneCountInString(desc) > descW {
-			parts := docWrap(desc, descW, 3)
-			if len(parts) > 0 {
-				desc, more = parts[0], parts[1:]
+		if descW < w/3 {
+			// An amount so long that the name would be a sliver beside it:
+			// the name on lines of its own, the amount below it.
+			wrapped(desc, Line{})
+			for _, part := range docWrap(string(sc), w) {
+				text(docPadLeft(part, w))
 			}
-		}
-		a := len(arena)
-		arena = append(arena, desc...)
-		arena = docAppendSpaces(arena, w-utf8.RuneCountInString(desc)-rn)
-		arena = append(arena, sc...)
-		add(Line{})
-		spans = append(spans, docSpan{len(lines) - 1, a, len(arena)})
-		for _, cont := range more {
-			text(cont)
+			desc = ""
+		} else {
+			var more []string
+			if utf8.RuneCountInString(desc) > descW {
+				if parts := docWrap(desc, descW); len(parts) > 0 {
+					desc, more = parts[0], parts[1:]
+				}
+			}
+			a := len(arena)
+			arena = append(arena, desc...)
+			arena = docAppendSpaces(arena, w-utf8.RuneCountInString(desc)-rn)
+			arena = append(arena, sc...)
+			add(Line{})
+			spans = append(spans, docSpan{len(lines) - 1, a, len(arena)})
+			for _, cont := range more {
+				text(cont)
+			}
 		}
 		if q := strings.TrimSpace(r.Quantity); q != "" && q != "1" {
 			a := len(arena)
@@ -209,20 +252,22 @@ func (d Document) Lines(columns int, loc *time.Location) []Line {
 			arena = append(arena, docFold(q)...)
 			arena = append(arena, " x "...)
 			arena = docAppendAmount(arena, r.UnitPrice)
+			if utf8.RuneCount(arena[a:]) > w {
+				// A quantity too long for one line: wrapped, not cut.
+				qty := string(arena[a:])
+				arena = arena[:a]
+				for _, part := range docWrap(qty, w-2) {
+					text("  " + part)
+				}
+				continue
+			}
 			add(Line{})
 			spans = append(spans, docSpan{len(lines) - 1, a, len(arena)})
-			if utf8.RuneCount(arena[a:]) > w {
-				spans[len(spans)-1].line = -1 - spans[len(spans)-1].line // truncate when cut
-			}
 		}
 	}
 	if len(spans) > 0 {
 		all := string(arena)
 		for _, sp := range spans {
-			if sp.line < 0 {
-				lines[-1-sp.line].Text = docTruncate(all[sp.a:sp.b], w)
-				continue
-			}
 			lines[sp.line].Text = all[sp.a:sp.b] // exactly w wide by construction
 		}
 	}
@@ -232,10 +277,10 @@ func (d Document) Lines(columns int, loc *time.Location) []Line {
 	if cur != "" {
 		totalLabel += " " + cur
 	}
-	add(Line{Text: docLeftRight(totalLabel, docAmount(d.Total), w), Bold: true, Tall: true})
+	leftRight(totalLabel, docAmount(d.Total), Line{Bold: true, Tall: true})
 
 	if vats, err := d.VATSummary(); err != nil {
-		text(docTruncate("Moms: "+err.Error(), w))
+		wrapped("Moms: "+err.Error(), Line{})
 	} else if len(vats) > 0 {
 		text("")
 		lines = docVATLines(lines, vats, w)
@@ -245,26 +290,26 @@ func (d Document) Lines(columns int, loc *time.Location) []Line {
 		rule()
 	}
 	for _, p := range d.Payments {
-		text(docLeftRight(docFold(p.Method), docAmount(p.Amount), w))
+		leftRight(docFold(p.Method), docAmount(p.Amount), Line{})
 		if p.Reference != "" {
-			for _, part := range docWrap("Ref "+docFold(p.Reference), w-2, 3) {
+			for _, part := range docWrap("Ref "+docFold(p.Reference), w-2) {
 				text("  " + part)
 			}
 		}
 	}
 	if d.LeftToPay != 0 {
-		text(docLeftRight("Betalas på annat sätt", docAmount(d.LeftToPay), w))
+		leftRight("Betalas på annat sätt", docAmount(d.LeftToPay), Line{})
 	}
 	if d.Change != 0 {
-		add(Line{Text: docLeftRight("Växel", docAmount(d.Change), w), Bold: true})
+		leftRight("Växel", docAmount(d.Change), Line{Bold: true})
 	}
 	if len(d.Refunds) > 0 {
 		rule()
-		add(Line{Text: docTruncate("ÅTERBETALNING", w), Bold: true})
+		wrapped("ÅTERBETALNING", Line{Bold: true})
 		for _, r := range d.Refunds {
-			text(docLeftRight(docFold(r.Method), docAmount(-r.Amount), w))
+			leftRight(docFold(r.Method), docAmount(-r.Amount), Line{})
 			if r.Reference != "" {
-				for _, part := range docWrap("Ref "+docFold(r.Reference), w-2, 3) {
+				for _, part := range docWrap("Ref "+docFold(r.Reference), w-2) {
 					text("  " + part)
 				}
 			}
@@ -277,22 +322,24 @@ func (d Document) Lines(columns int, loc *time.Location) []Line {
 		text("")
 	}
 	if d.Barcode != "" {
-		add(Line{Kind: LineBarcode, Text: d.Barcode, Align: AlignCenter})
+		kind := LineBarcode
+		if d.BarcodeAs == SymbologyQR {
+			kind = LineQR
+		}
+		add(Line{Kind: kind, Text: d.Barcode, Align: AlignCenter})
 	}
-	if d.QR != "" {
+	if d.QR != "" && (d.QR != d.Barcode || d.BarcodeAs != SymbologyQR) {
 		add(Line{Kind: LineQR, Text: d.QR, Align: AlignCenter})
 	}
 	if len(d.Footer) > 0 {
 		text("")
 		for _, f := range d.Footer {
-			for _, part := range docWrap(docFold(f), w, 3) {
-				add(Line{Text: part, Align: AlignCenter})
-			}
+			wrapped(docFold(f), Line{Align: AlignCenter})
 		}
 	}
 	if d.Copy {
 		text("")
-		add(Line{Text: docTruncate(CopyMark, w/2), Align: AlignCenter, Bold: true, Wide: true, Tall: true})
+		wrapped(CopyMark, Line{Align: AlignCenter, Bold: true, Wide: true, Tall: true})
 	}
 	return lines
 }
@@ -330,8 +377,15 @@ func docVATLines(lines []Line, vats []VATLine, w int) []Line {
 		return lines
 	}
 	for _, v := range vats {
-		lines = append(lines, Line{Text: docLeftRight("Moms "+v.Rate+"%", docAmount(v.VAT), w)})
-		lines = append(lines, Line{Text: docLeftRight("  Netto", docAmount(v.Net), w)})
+		for _, lr := range [2][2]string{{"Moms " + v.Rate + "%", docAmount(v.VAT)}, {"  Netto", docAmount(v.Net)}} {
+			if utf8.RuneCountInString(lr[0])+1+utf8.RuneCountInString(lr[1]) <= w {
+				lines = append(lines, Line{Text: docLeftRight(lr[0], lr[1], w)})
+				continue
+			}
+			for _, t := range docLeftRightLines(lr[0], lr[1], w) {
+				lines = append(lines, Line{Text: t})
+			}
+		}
 	}
 	return lines
 }
@@ -546,6 +600,16 @@ func docAppendSpaces(b []byte, n int) []byte {
 	return b
 }
 
+// docLeftRightLines puts a label and an amount on one line w wide when both
+// fit, and otherwise the label, wrapped, above the amount alone on the
+// right: neither is ever cut.
+func docLeftRightLines(left, right string, w int) []string {
+	if utf8.RuneCountInString(left)+1+utf8.RuneCountInString(right) <= w {
+		return []string{docLeftRight(left, right, w)}
+	}
+	return append(docWrap(left, w), docPadLeft(right, w))
+}
+
 // docLeftRight puts left and right on one line w wide, truncating left so
 // right (an amount) always shows in full.
 func docLeftRight(left, right string, w int) string {
@@ -598,21 +662,21 @@ func docTruncate(s string, w int) string {
 	return s[:i] + "."
 }
 
-// docWrap wraps s at spaces into at most maxLines lines of w runes; a word
-// longer than a line is split, and text beyond maxLines is truncated.
-func docWrap(s string, w, maxLines int) []string {
+// docWrap wraps s at spaces into lines of at most w runes; a word longer
+// than a line is split across lines. Nothing is cut: every character of s
+// except the spaces at the breaks is on some line.
+func docWrap(s string, w int) []string {
 	s = strings.TrimSpace(s)
 	if w <= 0 {
-		return nil
+		w = 1
 	}
 	if utf8.RuneCountInString(s) <= w {
 		return []string{s}
 	}
 	var out []string
-	for s != "" && len(out) < maxLines {
+	for s != "" {
 		if utf8.RuneCountInString(s) <= w {
 			out = append(out, s)
-			s = ""
 			break
 		}
 		// byte offset of rune w
@@ -624,16 +688,21 @@ func docWrap(s string, w, maxLines int) []string {
 		}
 		line, rest := s[:cut], s[cut:]
 		if rest[0] != ' ' {
+			// Break at the last space, unless the word cut here is longer
+			// than a line anyway (a receipt number, a reference): then fill
+			// this line, so the label stays beside its value.
 			if sp := strings.LastIndexByte(line, ' '); sp > 0 {
-				line, rest = s[:sp], s[sp:]
+				end := strings.IndexByte(rest, ' ')
+				if end < 0 {
+					end = len(rest)
+				}
+				if utf8.RuneCountInString(s[sp+1:cut+end]) <= w {
+					line, rest = s[:sp], s[sp:]
+				}
 			}
 		}
 		out = append(out, strings.TrimRight(line, " "))
 		s = strings.TrimLeft(rest, " ")
-	}
-	if s != "" && len(out) > 0 {
-		last := out[len(out)-1]
-		out[len(out)-1] = docTruncate(last+" "+s, w)
 	}
 	return out
 }

@@ -36,7 +36,7 @@ func LinesPNG(w io.Writer, lines []Line, columns int) error {
 	width := columns*docCellW*docScale + 2*docPadPx
 	height := 2 * docPadPx
 	for _, l := range lines {
-		height += docLineHeight(l)
+		height += docLineHeight(l, columns)
 	}
 	img := image.NewGray(image.Rect(0, 0, width, height))
 	for i := range img.Pix {
@@ -50,10 +50,15 @@ func LinesPNG(w io.Writer, lines []Line, columns int) error {
 			if l.Kind == LineQR {
 				label = "QR: " + l.Text
 			}
-			label = docTruncate(label, columns-2)
-			h := docLineHeight(l)
+			// The label wraps inside the box: the whole value shows.
+			parts := docWrap(label, columns-2)
+			h := docLineHeight(l, columns)
 			docBox(img, docPadPx, y+4, width-docPadPx, y+h-4)
-			docText(img, label, width, y+h/2-docCellH*docScale/2, Line{Align: AlignCenter}, 1, 1)
+			ty := y + h/2 - len(parts)*docCellH*docScale/2
+			for _, part := range parts {
+				docText(img, part, width, ty, Line{Align: AlignCenter}, 1, 1)
+				ty += docCellH * docScale
+			}
 		default:
 			sx, sy := 1, 1
 			if l.Wide {
@@ -64,7 +69,7 @@ func LinesPNG(w io.Writer, lines []Line, columns int) error {
 			}
 			docText(img, l.Text, width, y, l, sx, sy)
 		}
-		y += docLineHeight(l)
+		y += docLineHeight(l, columns)
 	}
 	if err := png.Encode(w, img); err != nil {
 		return fmt.Errorf("encode receipt png: %w", err)
@@ -72,12 +77,18 @@ func LinesPNG(w io.Writer, lines []Line, columns int) error {
 	return nil
 }
 
-func docLineHeight(l Line) int {
+func docLineHeight(l Line, columns int) int {
 	switch l.Kind {
-	case LineBarcode:
-		return 4 * docCellH * docScale / 2 * 2
-	case LineQR:
-		return 6 * docCellH * docScale / 2 * 2
+	case LineBarcode, LineQR:
+		label := "Code 128: " + l.Text
+		base := 4
+		if l.Kind == LineQR {
+			label, base = "QR: "+l.Text, 6
+		}
+		if n := len(docWrap(label, columns-2)) + 2; n > base {
+			base = n
+		}
+		return base * docCellH * docScale
 	}
 	if l.Tall {
 		return 2 * docCellH * docScale

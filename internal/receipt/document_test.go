@@ -34,7 +34,7 @@ func docUpdating() bool {
 	return f != nil && f.Value.String() == "true"
 }
 
-var docGoldenNames = []string{"sale", "split", "refund", "copy", "longnames", "swedish"}
+var docGoldenNames = []string{"sale", "split", "refund", "copy", "longnames", "swedish", "seqr"}
 
 func docLoad(t *testing.T, name string) Document {
 	t.Helper()
@@ -47,8 +47,8 @@ func docLoad(t *testing.T, name string) Document {
 
 func TestDocumentTextGolden(t *testing.T) {
 	for _, name := range docGoldenNames {
-		for _, cols := range []int{48, 32} {
-			t.Run(name, func(t *testing.T) {
+		for _, cols := range []int{48, 42, 32} {
+			t.Run(name+"_"+itoa(cols), func(t *testing.T) {
 				d := docLoad(t, name)
 				got := d.Text(cols)
 				path := filepath.Join("testdata", "document_"+name+"_"+itoa(cols)+".txt")
@@ -166,17 +166,21 @@ func TestVATSummary(t *testing.T) {
 func TestDocWrap(t *testing.T) {
 	tests := []struct {
 		in   string
-		w, n int
+		w    int
 		want []string
 	}{
-		{"short", 10, 3, []string{"short"}},
-		{"hello world again", 11, 3, []string{"hello world", "again"}},
-		{"abcdefghijkl", 5, 3, []string{"abcde", "fghij", "kl"}},
-		{"aaaa bbbb cccc dddd", 4, 2, []string{"aaaa", "bbb."}},
-		{"åäö åäö", 3, 3, []string{"åäö", "åäö"}},
+		{"short", 10, []string{"short"}},
+		{"hello world again", 11, []string{"hello world", "again"}},
+		{"abcdefghijkl", 5, []string{"abcde", "fghij", "kl"}},
+		{"aaaa bbbb cccc dddd", 4, []string{"aaaa", "bbbb", "cccc", "dddd"}},
+		{"åäö åäö", 3, []string{"åäö", "åäö"}},
+		{"Åsas Örtagård & Café", 16, []string{"Åsas Örtagård &", "Café"}},
+		{"Åsas Örtagård & Café", 12, []string{"Åsas", "Örtagård &", "Café"}},
+		{"Kvitto S-1004-WITH-A-RATHER-LONG-SALE-IDENTIFIER", 32, []string{"Kvitto S-1004-WITH-A-RATHER-LONG", "-SALE-IDENTIFIER"}},
+		{"Ref 2026112118350212301032678", 12, []string{"Ref 20261121", "183502123010", "32678"}},
 	}
 	for _, tc := range tests {
-		assert.Equal(t, tc.want, docWrap(tc.in, tc.w, tc.n), tc.in)
+		assert.Equal(t, tc.want, docWrap(tc.in, tc.w), tc.in)
 	}
 }
 
@@ -219,4 +223,125 @@ func TestDocFontGlyphsFitCell(t *testing.T) {
 			assert.Less(t, row, uint8(0x20), "glyph %q wider than 5 dots", r)
 		}
 	}
+}
+
+// TestDocumentLegalFieldsNeverCut: at every width, every character of the
+// fields a receipt must show in full (shop name and the other header lines,
+// organisation number, receipt number, product names, amounts, payment and
+// refund references) is on the paper, in order: long text wraps, it is
+// never cut. Spaces are ignored (a wrap may fall on one), nothing else is.
+func TestDocumentLegalFieldsNeverCut(t *testing.T) {
+	docs := map[string]Document{}
+	for _, name := range docGoldenNames {
+		docs[name] = docLoad(t, name)
+	}
+	long := docLoad(t, "longnames")
+	long.Header = []string{
+		"Åsas Örtagård & Café och Delikatessbutik vid Storgatan i Luleå",
+		"Strandvägen 12 B, uppgång 3, 972 31 Luleå, Norrbottens län, Sverige",
+		"Org.nr 559123-4567 Momsreg.nr SE559123456701 Godkänd för F-skatt",
+	}
+	long.SaleID = "S-2026-11-21-KASSA-07-0000000000000000000000000042-WITHOUT-ANY-SPACES"
+	long.Rows = append(long.Rows, Row{Description: "Dyr tavla", Quantity: "123456789012.125", UnitPrice: money.MustParse("900000000000.00"),
+		Total: money.MustParse("9000000000000000.00"), TaxRate: "12.5"})
+	long.Total += money.MustParse("9000000000000000.00")
+	long.Payments = append(long.Payments, Payment{Method: "Presentkort från Åsas Örtagård & Café, nummer 0042", Amount: money.MustParse("1.00"),
+		Reference: "GIFT-0000-1111-2222-3333-4444-5555-6666-7777-8888-9999"})
+	long.Refunds = []Refund{{Method: "SEQR refund", Amount: money.MustParse("10.00"), Reference: "2026112118350212301032700"}}
+	long.Change = money.MustParse("1234567890123.45")
+	docs["stress"] = long
+
+	squash := func(s string) string { return strings.ReplaceAll(s, " ", "") }
+	for name, d := range docs {
+		var fields []string
+		fields = append(fields, d.Header...)
+		fields = append(fields, d.SaleID, docAmount(d.Total), docAmount(d.Change), docAmount(d.LeftToPay))
+		for _, r := range d.Rows {
+			fields = append(fields, r.Description, docAmount(r.Total), docAmount(r.UnitPrice))
+		}
+		for _, p := range d.Payments {
+			fields = append(fields, p.Method, docAmount(p.Amount), p.Reference)
+		}
+		for _, r := range d.Refunds {
+			fields = append(fields, r.Method, docAmount(-r.Amount), r.Reference)
+		}
+		if vats, err := d.VATSummary(); err == nil {
+			for _, v := range vats {
+				fields = append(fields, docAmount(v.VAT), docAmount(v.Net))
+			}
+		}
+		for cols := 24; cols <= 64; cols++ { // every width, the three real ones (32, 42, 48) among them
+			t.Run(name+"_"+itoa(cols), func(t *testing.T) {
+				var paper []string
+				for _, l := range d.Lines(cols, time.UTC) {
+					width := cols
+					if l.Wide {
+						width = cols / 2
+					}
+					if l.Kind == LineText {
+						assert.LessOrEqual(t, utf8.RuneCountInString(l.Text), width, "too wide: %q", l.Text)
+					}
+					paper = append(paper, squash(l.Text))
+				}
+				for _, f := range fields {
+					if f == "" || f == "0.00" {
+						continue
+					}
+					assert.True(t, onPaper(paper, squash(docFold(f))), "field %q lost characters at %d columns:\n%s", f, cols, d.Text(cols))
+				}
+			})
+		}
+	}
+}
+
+// onPaper reports whether f reads on the lines in order: it starts somewhere
+// in a line and runs either to its end within that line, or up to the
+// line's right-hand column (a row's amount) and on from the start of the
+// next lines.
+func onPaper(lines []string, f string) bool {
+	for i, l := range lines {
+		for p := 0; p < len(l); p++ {
+			m := 0
+			for m < len(f) && p+m < len(l) && l[p+m] == f[m] {
+				m++
+			}
+			if m == 0 {
+				continue
+			}
+			if m == len(f) {
+				return true
+			}
+			rest := strings.Join(lines[i+1:], "")
+			if strings.HasPrefix(rest, f[m:]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func TestDocumentBarcodeAs(t *testing.T) {
+	d := docLoad(t, "seqr")
+	kinds := func(d Document) (out []LineKind) {
+		for _, l := range d.Lines(32, time.UTC) {
+			if l.Kind != LineText {
+				out = append(out, l.Kind)
+				assert.Equal(t, d.Barcode, l.Text)
+			}
+		}
+		return out
+	}
+	assert.Equal(t, []LineKind{LineBarcode}, kinds(d), "Code 128 by default")
+	d.BarcodeAs = SymbologyQR
+	assert.Equal(t, []LineKind{LineQR}, kinds(d))
+	d.QR = d.Barcode
+	assert.Equal(t, []LineKind{LineQR}, kinds(d), "the same QR code is printed once")
+
+	for in, want := range map[string]Symbology{"": SymbologyCode128, "code128": SymbologyCode128, " QR ": SymbologyQR} {
+		got, err := ParseSymbology(in)
+		require.NoError(t, err)
+		assert.Equal(t, want, got)
+	}
+	_, err := ParseSymbology("ean13")
+	assert.Error(t, err)
 }

@@ -1,5 +1,6 @@
 // Package escposdecode turns ESC/POS bytes back into commands and a "paper
-// model" (lines with their style, barcodes, QR codes, cuts, drawer kicks).
+// model" (lines with their style, barcodes, QR codes, including those
+// printed as raster images, cuts, drawer kicks).
 // Tests use it to assert what a job means rather than which bytes it has,
 // the virtual printer uses it to render a text copy of each job, and the
 // printer emulator uses it to find the status requests in a byte stream.
@@ -58,6 +59,10 @@ func (c Cmd) String() string {
 			return fmt.Sprintf("GS ( k pL=%d pH=%d %s % X", c.Args[0], c.Args[1], name, c.Data[2:])
 		}
 		return fmt.Sprintf("GS ( k pL=%d pH=%d % X", c.Args[0], c.Args[1], c.Data)
+	case "GS v":
+		if len(c.Args) == 6 {
+			return fmt.Sprintf("GS v 0 m=%d raster %dx%d dots (%d bytes)", c.Args[1], 8*(int(c.Args[2])+int(c.Args[3])*256), int(c.Args[4])+int(c.Args[5])*256, len(c.Data))
+		}
 	case "UNKNOWN", "CTRL":
 		return fmt.Sprintf("%s % X", c.Op, c.Raw)
 	}

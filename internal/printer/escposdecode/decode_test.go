@@ -103,10 +103,30 @@ func TestRenderItems(t *testing.T) {
 	assert.Equal(t, Item{Kind: ItemCut, Partial: true}, p.Items[3])
 }
 
+// TestRenderRaster: a raster image that is not a QR code stays an image;
+// bands printed back to back join.
+func TestRenderRaster(t *testing.T) {
+	band := []byte{0x1D, 0x76, 0x30, 0, 1, 0, 2, 0, 0xF0, 0x0F}
+	cmds, err := Decode(append(append([]byte{0x1B, 0x61, 1}, band...), band...))
+	require.NoError(t, err)
+	assert.Equal(t, "GS v 0 m=0 raster 8x2 dots (2 bytes)", cmds[1].String())
+	p := Render(cmds)
+	require.Len(t, p.Items, 1)
+	it := p.Items[0]
+	assert.Equal(t, ItemImage, it.Kind)
+	assert.Equal(t, Image{Width: 8, Height: 4, Bits: []byte{0xF0, 0x0F, 0xF0, 0x0F}}, it.Image)
+	assert.True(t, it.Image.Dark(0, 0))
+	assert.False(t, it.Image.Dark(0, 1))
+	assert.Equal(t, "  [image 8x4]\n", p.Text(16)[:len("  [image 8x4]\n")])
+	_, ok := ReadQR(it.Image)
+	assert.False(t, ok)
+}
+
 func FuzzDecode(f *testing.F) {
 	f.Add([]byte{0x1B, 0x40, 0x1B, 0x52, 0, 0x1B, 0x74, 19, 'h', 0x94, '\n', 0x1D, 0x56, 66, 3, 0x1D, 0x72, 1})
 	f.Add([]byte{0x1D, 0x6B, 73, 4, '{', 'C', 73, 12, 0x1D, 0x28, 0x6B, 4, 0, 0x31, 0x50, 0x30, 'x'})
 	f.Add([]byte{0x1D, 0x76, 0x30, 0, 0xFF, 0xFF, 0xFF, 0xFF})
+	f.Add([]byte{0x1D, 0x76, 0x30, 0, 1, 0, 8, 0, 0xFE, 0x82, 0xBA, 0xBA, 0xBA, 0x82, 0xFE, 0x00})
 	f.Add([]byte{0x1B, 0x2A, 33, 0xFF, 0xFF})
 	f.Add([]byte{0x10, 0x04, 1, 0x10, 0x14, 1, 0, 1, 0x1B, 0x44, 1, 2, 0})
 	f.Fuzz(func(t *testing.T, in []byte) {
@@ -129,5 +149,19 @@ func FuzzDecode(f *testing.F) {
 		p := Render(cmds)
 		_ = p.Text(48)
 		_ = Dump(cmds)
+	})
+}
+
+func FuzzReadQR(f *testing.F) {
+	f.Add(2, []byte{0xFE, 0x82, 0xBA, 0xBA, 0xBA, 0x82, 0xFE, 0x00, 0xFF, 0xFF})
+	f.Fuzz(func(t *testing.T, xBytes int, bits []byte) {
+		if xBytes <= 0 || xBytes > 64 {
+			return
+		}
+		h := len(bits) / xBytes
+		q, ok := ReadQR(Image{Width: 8 * xBytes, Height: h, Bits: bits[:h*xBytes]})
+		if !ok {
+			require.Empty(t, q.Text)
+		}
 	})
 }

@@ -16,6 +16,7 @@ const (
 	ItemDrawer  ItemKind = "drawer"
 	ItemConfirm ItemKind = "confirm" // GS r 1
 	ItemStatus  ItemKind = "status"  // DLE EOT n
+	ItemImage   ItemKind = "image"   // GS v 0 raster (bands printed back to back joined)
 )
 
 // Span is a run of text in one style.
@@ -37,6 +38,10 @@ type Item struct {
 	Partial     bool // ItemCut
 	Pin         int  // ItemDrawer: 2 or 5
 	OnMs, OffMs int  // ItemDrawer
+	// Image is the raster of an ItemImage, and of an ItemQR printed as an
+	// image (ReadQR read it); ECI is such a QR code's ECI assignment number.
+	Image Image
+	ECI   int
 }
 
 // Bold reports whether every non-blank character of a line is bold.
@@ -130,7 +135,10 @@ func Render(cmds []Cmd) Paper {
 			p.Items = append(p.Items, Item{Kind: ItemLine})
 		}
 	}
+	prev := ""
 	for _, c := range cmds {
+		prevOp := prev
+		prev = c.Op
 		switch c.Op {
 		case "TEXT":
 			if cur == nil {
@@ -184,6 +192,20 @@ func Render(cmds []Cmd) Paper {
 				it.Pin = 5
 			}
 			p.Items = append(p.Items, it)
+		case "GS v":
+			flush(false)
+			if len(c.Args) < 6 || c.Args[0] != 0x30 {
+				continue
+			}
+			w := 8 * (int(c.Args[2]) + int(c.Args[3])*256)
+			h := int(c.Args[4]) + int(c.Args[5])*256
+			if n := len(p.Items); n > 0 && p.Items[n-1].Kind == ItemImage && p.Items[n-1].Image.Width == w && prevOp == "GS v" {
+				last := &p.Items[n-1]
+				last.Image.Height += h
+				last.Image.Bits = append(last.Image.Bits, c.Data...)
+			} else {
+				p.Items = append(p.Items, Item{Kind: ItemImage, Align: c.Style.Align, Image: Image{Width: w, Height: h, Bits: append([]byte(nil), c.Data...)}})
+			}
 		case "GS r":
 			p.Items = append(p.Items, Item{Kind: ItemConfirm})
 		case "DLE EOT":
@@ -191,6 +213,15 @@ func Render(cmds []Cmd) Paper {
 		}
 	}
 	flush(false)
+	// A raster that is a QR code (posd prints one so when the data needs an
+	// ECI) is shown as the QR code it is.
+	for i := range p.Items {
+		if it := &p.Items[i]; it.Kind == ItemImage {
+			if q, ok := ReadQR(it.Image); ok {
+				it.Kind, it.Text, it.ECI = ItemQR, q.Text, q.ECI
+			}
+		}
+	}
 	return p
 }
 
@@ -222,6 +253,8 @@ func (p Paper) Text(columns int) string {
 			continue
 		case ItemDrawer:
 			s = "[drawer kick]"
+		case ItemImage:
+			s = "[image " + itoa(it.Image.Width) + "x" + itoa(it.Image.Height) + "]"
 		default:
 			continue
 		}

@@ -67,6 +67,12 @@ func TestInvoiceChecks(t *testing.T) {
 		{"zero total", `<invoice><totalAmount><currency>SEK</currency><value>0.00</value></totalAmount></invoice>`, "11"},
 		{"ftp notification URL", strings.Replace(sendXML, "<cashierId>", "<notificationUrl>ftp://x</notificationUrl><cashierId>", 1), "64"},
 		{"http notification URL", strings.Replace(sendXML, "<cashierId>", "<notificationUrl>http://shop.example/n</notificationUrl><cashierId>", 1), "0"},
+		{"https notification URL (SEQR's Magento plugin requires one)", strings.Replace(sendXML, "<cashierId>", "<notificationUrl>https://shop.example/seqr/notify?order=17&amp;k=v</notificationUrl><cashierId>", 1), "0"},
+		{"HTTPS in capitals", strings.Replace(sendXML, "<cashierId>", "<notificationUrl>HTTPS://SHOP.EXAMPLE/N</notificationUrl><cashierId>", 1), "0"},
+		{"https without a host", strings.Replace(sendXML, "<cashierId>", "<notificationUrl>https://</notificationUrl><cashierId>", 1), "64"},
+		{"mailto notification URL", strings.Replace(sendXML, "<cashierId>", "<notificationUrl>mailto:shop@example.com</notificationUrl><cashierId>", 1), "64"},
+		{"relative notification URL", strings.Replace(sendXML, "<cashierId>", "<notificationUrl>/seqr/notify</notificationUrl><cashierId>", 1), "64"},
+		{"empty notification URL", strings.Replace(sendXML, "<cashierId>", "<notificationUrl></notificationUrl><cashierId>", 1), "64"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

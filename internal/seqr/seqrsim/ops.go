@@ -3,6 +3,7 @@ package seqrsim
 import (
 	"github.com/posd/posd/internal/seqr"
 
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -162,7 +163,9 @@ func (s *Sim) authReseller(c *contextIn, allowTerminal bool) (*reseller, *termin
 // checkInvoice applies the business checks of sendInvoice, updateInvoice and
 // refundPayment: 49 for missing/garbled amounts or a currency other than the
 // account's, 11 for a non-positive amount, 64 for a notification URL that
-// does not start with http:// (spec 3.1, read literally).
+// is not an http(s) URL. The spec's "e.g. not starting with http://" names
+// an example of a bad URL, not the only good scheme: SEQR's own Magento
+// plugin requires an https notification URL, so https must pass.
 func checkInvoice(inv *invoiceIn, currency string) (money.Amount, int) {
 	if inv == nil || inv.Total == nil {
 		return 0, seqr.ResultInvalidInvoiceData
@@ -184,10 +187,20 @@ func checkInvoice(inv *invoiceIn, currency string) (money.Amount, int) {
 	if total <= 0 {
 		return 0, seqr.ResultRejectedAmount
 	}
-	if u := inv.NotificationURL; u != nil && !strings.HasPrefix(strings.ToLower(*u), "http://") {
+	if u := inv.NotificationURL; u != nil && !httpURL(*u) {
 		return 0, seqr.ResultInvalidNotificationURL
 	}
 	return total, seqr.ResultSuccess
+}
+
+// httpURL reports whether s is an absolute http or https URL with a host
+// (scheme case-insensitive, as URLs are).
+func httpURL(s string) bool {
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil || u.Host == "" {
+		return false
+	}
+	return strings.EqualFold(u.Scheme, "http") || strings.EqualFold(u.Scheme, "https")
 }
 
 // ---- operations ----

@@ -1,6 +1,8 @@
 # Third-party check of the emulator's WSDL: python3-zeep (Debian package) loads
-# ?wsdl in strict mode and calls all 13 merchant operations on both endpoints,
-# and exits 1 when an answer is not the one the spec gives. Run by
+# ?wsdl in strict mode (on cashregister-2 with its wsdl:import of the
+# operations), checks where service, port, binding and port type live, calls
+# all 13 merchant operations and the six others (answered 91) on both
+# endpoints, and exits 1 when an answer is not the one the spec gives. Run by
 # TestWSDLWithZeep (seqrsim), or by hand:
 #   go run ./cmd/paysim --listen 127.0.0.1:8479 &
 #   /usr/bin/python3 internal/seqr/seqrsim/testdata/zeep_check.py http://127.0.0.1:8479
@@ -14,6 +16,20 @@ for path in ["/soap/merchant/cashregister-2", "/extclientproxy/service/v2"]:
     svc = c.service
     ops = sorted(c.wsdl.bindings[list(c.wsdl.bindings)[0]]._operations.keys())
     print(path, "operations:", len(ops))
+    ext = "{http://external.interfaces.ers.seamless.com/}"
+    if path.endswith("cashregister-2"):
+        svc_ns, names = "{http://externalclientservice.cashregister.seamless.com/}", ("ERSWSExternalClientServiceImplService", "ERSWSExternalClientServiceImplPort", "ERSWSExternalClientServiceImplServiceSoapBinding")
+    else:
+        svc_ns, names = ext, ("ERSWSExternalClientServiceService", "ERSWSExternalClientServicePort", "ERSWSExternalClientServiceServiceSoapBinding")
+    service = list(c.wsdl.services.values())[0]
+    port = list(service.ports.values())[0]
+    layout = (service.name, port.name, port.binding.name.text, port.binding.port_type.name.text)
+    want_layout = (names[0], names[1], svc_ns + names[2], ext + "ERSWSExternalClientService")
+    print("  ", "service, port, binding, port type:", layout)
+    if layout != want_layout:
+        failed.append("%s: service, port, binding, port type %r, want %r" % (path, layout, want_layout))
+    if len(c.wsdl.services) != 1:
+        failed.append("%s: %d services, want 1" % (path, len(c.wsdl.services)))
     ctx_r = {"channel":"WS","clientId":"zeep","clientReference":"zeep-1","clientRequestTimeout":0,
              "initiatorPrincipalId":{"id":"public_test_shop","type":"RESELLERUSER","userId":"9900"},"password":"1234"}
     r = svc.registerTerminal(context=ctx_r, externalTerminalId="zeep/1", password="zeeppass1", name="Zeep till")
@@ -51,12 +67,26 @@ for path in ["/soap/merchant/cashregister-2", "/extclientproxy/service/v2"]:
     res["executeReport"] = (rep.resultCode, rep.resultDescription)
     res["benchmarkingNop"] = svc.benchmarkingNop().resultCode
     res["unregisterTerminal"] = svc.unregisterTerminal(context=ctx).resultCode
+    pid = {"id": "46700000000", "type": "SUBSCRIBERMSISDN"}
+    acct = {"accountId": "1", "accountTypeId": "MAIN"}
+    sek = {"currency": "SEK", "value": Decimal("1.00")}
+    res["changePrincipalPassword"] = svc.changePrincipalPassword(context=ctx, principalId=pid, newPassword="x1234").resultCode
+    res["confirmCustomerRegistration"] = svc.confirmCustomerRegistration(context=ctx, principalId=pid, secondaryPrincipalId=pid, registrationReference="r1").resultCode
+    res["requestPrincipalInformation"] = svc.requestPrincipalInformation(context=ctx, principalId=pid).resultCode
+    res["requestPurchase"] = svc.requestPurchase(context=ctx, senderPrincipalId=pid, receiverPrincipalId=pid, senderAccountSpecifier=acct,
+        receiverAccountSpecifier=acct, purchaseOrder=[{"productSpecifier": {"productId": "P1", "productIdType": "SKU"}, "purchaseCount": 1}]).resultCode
+    res["requestTopup"] = svc.requestTopup(context=ctx, senderPrincipalId=pid, topupPrincipalId=pid, senderAccountSpecifier=acct,
+        topupAccountSpecifier=acct, productId="TOPUP", amount=sek).resultCode
+    res["requestTransfer"] = svc.requestTransfer(context=ctx, senderPrincipalId=pid, receiverPrincipalId=pid, senderAccountSpecifier=acct,
+        receiverAccountSpecifier=acct, productId="TRANSFER", amount=sek).resultCode
     want = {"assignSeqrId": 0, "sendInvoice": 0, "getPaymentStatus": (0, "ISSUED", 1), "updateInvoice": 0,
             "getPaymentStatus paid": ("PAID", 3, Decimal("20.00"), True), "submitPaymentReceipt": 0,
             "refundPayment": 0, "cancelInvoice": 0, "commitReservation": 96, "markTransactionPeriod": 0,
-            "executeReport": (2, "REPORT_NOT_READY"), "benchmarkingNop": 0, "unregisterTerminal": 0}
-    if len(ops) != 13:
-        failed.append("%s: %d operations in the WSDL, want the 13 merchant operations" % (path, len(ops)))
+            "executeReport": (2, "REPORT_NOT_READY"), "benchmarkingNop": 0, "unregisterTerminal": 0,
+            "changePrincipalPassword": 91, "confirmCustomerRegistration": 91, "requestPrincipalInformation": 91,
+            "requestPurchase": 91, "requestTopup": 91, "requestTransfer": 91}
+    if len(ops) != 19:
+        failed.append("%s: %d operations in the WSDL, want SEQR's 19 (13 merchant operations and 6 others)" % (path, len(ops)))
     for k, v in res.items():
         print("  ", k, v)
         if want.get(k) != v:
