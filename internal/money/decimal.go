@@ -196,4 +196,3 @@ func (d *Decimal) UnmarshalJSON(b []byte) error {
 func pow10(n int) *big.Int {
 	return new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil)
 }
-
