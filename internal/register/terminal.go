@@ -89,13 +89,8 @@ func providerError(op string, err error, secrets ...string) error {
 // credentials, which are used for this one call and never stored or logged.
 // The terminal password is generated here and stored.
 func (r *Register) RegisterTerminal(ctx context.Context, req RegisterTerminalRequest) (Terminal, error) {
-	for _, f := range []struct{ name, v string }{
-		{"resellerId", req.ResellerID}, {"resellerPassword", req.ResellerPassword},
-		{"externalTerminalId", req.ExternalTerminalID}, {"name", req.Name},
-	} {
-		if strings.TrimSpace(f.v) == "" {
-			return Terminal{}, &ValidationError{Field: f.name, Message: "required"}
-		}
+	if err := validateTerminalRequest(req); err != nil {
+		return Terminal{}, err
 	}
 	if _, err := r.terminal(ctx); err == nil {
 		return Terminal{}, ErrAlreadyRegistered
