@@ -38,7 +38,7 @@ func (r *Register) Refund(ctx context.Context, id, idempotencyKey string, req Re
 	if err := validateKey(idempotencyKey); err != nil {
 		return Refund{}, false, err
 	}
-	if err := validateRefund(req); err != nil {
+	if err := ValidateRefund(req); err != nil {
 		return Refund{}, false, err
 	}
 	hash := refundHash(id, req)

@@ -89,7 +89,7 @@ func providerError(op string, err error, secrets ...string) error {
 // credentials, which are used for this one call and never stored or logged.
 // The terminal password is generated here and stored.
 func (r *Register) RegisterTerminal(ctx context.Context, req RegisterTerminalRequest) (Terminal, error) {
-	if err := validateTerminalRequest(req); err != nil {
+	if err := ValidateTerminalRequest(req); err != nil {
 		return Terminal{}, err
 	}
 	if _, err := r.terminal(ctx); err == nil {

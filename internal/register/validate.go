@@ -255,8 +255,10 @@ func isMobile(s string) bool {
 	return len(digits) >= 7 && len(digits) <= 15 && strings.Trim(digits, "0123456789") == ""
 }
 
-// validateRefund checks a refund request before anything is looked up.
-func validateRefund(req RefundRequest) error {
+// ValidateRefund checks a refund request before anything is looked up. It
+// needs no state, so the API calls it too (and answers 422 before the
+// register is asked); Refund calls it again.
+func ValidateRefund(req RefundRequest) error {
 	if req.Amount <= 0 {
 		return &ValidationError{Field: "amount", Message: fmt.Sprintf("must be greater than 0, got %s", req.Amount)}
 	}
@@ -269,9 +271,10 @@ func validateRefund(req RefundRequest) error {
 	return line("reason", req.Reason, MaxReason)
 }
 
-// validateTerminalRequest checks a registration before SEQR is called. The
-// password is checked for presence and length only, and never echoed.
-func validateTerminalRequest(req RegisterTerminalRequest) error {
+// ValidateTerminalRequest checks a registration before SEQR is called. The
+// password is checked for presence and length only, and never echoed. Like
+// ValidateRefund it needs no state: the API calls it, RegisterTerminal again.
+func ValidateTerminalRequest(req RegisterTerminalRequest) error {
 	for _, f := range []struct {
 		name, v string
 		max     int
@@ -294,4 +297,21 @@ func validateTerminalRequest(req RegisterTerminalRequest) error {
 		return &ValidationError{Field: "resellerPassword", Message: fmt.Sprintf("at most %d bytes", MaxPassword)}
 	}
 	return nil
+}
+
+// ValidateSeqrID checks an id for PUT /v1/terminal/seqr-id: the rule is
+// validSeqrID's, the one AssignSeqrID and scans use.
+func ValidateSeqrID(id string) error {
+	if !validSeqrID(id) {
+		return &ValidationError{Field: "seqrId", Message: fmt.Sprintf("must be 1 to 64 letters or digits, got %q", clipText(id, 64))}
+	}
+	return nil
+}
+
+// clipText keeps a message short whatever the input's length.
+func clipText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }

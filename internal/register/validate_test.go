@@ -118,21 +118,21 @@ func TestValidUntilOnlyForPayLaterAndInTheFuture(t *testing.T) {
 }
 
 func TestRefundAndTerminalTextRules(t *testing.T) {
-	requireField(t, validateRefund(RefundRequest{Amount: 100, Reason: "trasig\u202e"}), "reason")
-	requireField(t, validateRefund(RefundRequest{Amount: 100, CashierID: "bob\u200b"}), "cashierId")
-	requireField(t, validateRefund(RefundRequest{Amount: MaxAmount + 1}), "amount")
-	require.NoError(t, validateRefund(RefundRequest{Amount: 100, CashierID: "bob", Reason: strings.Repeat("r", MaxReason)}))
-	requireField(t, validateRefund(RefundRequest{Amount: 100, Reason: strings.Repeat("r", MaxReason+1)}), "reason")
+	requireField(t, ValidateRefund(RefundRequest{Amount: 100, Reason: "trasig\u202e"}), "reason")
+	requireField(t, ValidateRefund(RefundRequest{Amount: 100, CashierID: "bob\u200b"}), "cashierId")
+	requireField(t, ValidateRefund(RefundRequest{Amount: MaxAmount + 1}), "amount")
+	require.NoError(t, ValidateRefund(RefundRequest{Amount: 100, CashierID: "bob", Reason: strings.Repeat("r", MaxReason)}))
+	requireField(t, ValidateRefund(RefundRequest{Amount: 100, Reason: strings.Repeat("r", MaxReason+1)}), "reason")
 
 	ok := RegisterTerminalRequest{ResellerID: "r", ResellerUserID: "u", ResellerPassword: "p\u202e", ExternalTerminalID: "Shop 1/POS 2", Name: "Kassa 2"}
-	require.NoError(t, validateTerminalRequest(ok), "the password is never inspected beyond its length")
+	require.NoError(t, ValidateTerminalRequest(ok), "the password is never inspected beyond its length")
 	bad := ok
 	bad.Name = "Kassa\u20662"
-	requireField(t, validateTerminalRequest(bad), "name")
+	requireField(t, ValidateTerminalRequest(bad), "name")
 	bad = ok
 	bad.ResellerUserID = ""
-	requireField(t, validateTerminalRequest(bad), "resellerUserId")
+	requireField(t, ValidateTerminalRequest(bad), "resellerUserId")
 	bad = ok
 	bad.ResellerPassword = strings.Repeat("p", MaxPassword+1)
-	requireField(t, validateTerminalRequest(bad), "resellerPassword")
+	requireField(t, ValidateTerminalRequest(bad), "resellerPassword")
 }
