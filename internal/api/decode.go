@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -87,7 +88,7 @@ func decodeJSONBytes(body io.Reader, v any) error {
 		if errors.As(err, &mbe) {
 			return err
 		}
-		return fmt.Errorf("read request body: %w", err)
+		return &requestError{Message: "the body could not be read: " + err.Error()}
 	}
 	trimmed := bytes.TrimLeft(b, " \t\r\n")
 	switch {
@@ -140,9 +141,12 @@ func jsonError(err error) error {
 			return jsonError(syn2)
 		}
 		want := "another type"
-		if sem.GoType != nil {
-			want = jsonKind(sem.GoType.Kind().String())
-			if sem.GoType.String() == "time.Time" {
+		if gt := sem.GoType; gt != nil {
+			for gt.Kind() == reflect.Pointer {
+				gt = gt.Elem() // an optional member: say what it holds
+			}
+			want = jsonKind(gt.Kind().String())
+			if gt == reflect.TypeFor[time.Time]() {
 				want = `an RFC 3339 time such as "2026-12-24T18:00:00+01:00"`
 			}
 		}
@@ -209,7 +213,7 @@ func jsonKind(goKind string) string {
 		return "true or false"
 	case "slice", "array":
 		return "an array"
-	case "struct", "map", "ptr":
+	case "struct", "map":
 		return "an object"
 	}
 	return "another type"

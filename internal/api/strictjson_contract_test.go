@@ -136,6 +136,11 @@ func TestDocumentAPIAndRegisterAgree(t *testing.T) {
 			expectRefused(t, s.send(t, "POST", "/v1/payments", tt.body, map[string]string{"Idempotency-Key": key}), tt.field)
 		})
 	}
+	validUntil := withMember(contractPayment, `"validUntil":"2099-12-24T18:00:00+01:00"`)
+	expectRefused(t, s.pay(t, validUntil), "validUntil") // only for resurs_later
+	requireBadRequest(t, s.pay(t, withMember(contractPayment, `"validUntil":"24/12/2099"`)), "validUntil", "RFC 3339")
+	requireBadRequest(t, s.pay(t, withMember(contractPayment, `"customer":{"email":7}`)), "customer.email", "must be a string")
+	requireBadRequest(t, s.pay(t, withMember(contractPayment, `"customer":"x"`)), "customer", "must be an object")
 	assert.Zero(t, s.sendInvoices())
 	emoji := strings.Replace(contractPayment, `"Kaffe"`, `"Kaffe \ud83e\uddfe"`, 1)
 	expectAccepted(t, s, s.pay(t, emoji))
