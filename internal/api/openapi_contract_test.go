@@ -318,6 +318,14 @@ func contractCases(t *testing.T, root map[string]any) map[string]func(t *testing
 				}
 				expectRefused(t, s.pay(t, body), field)
 			}
+			// A unit price past the limit, with a total within it: 0.1 x 10000000.10.
+			body = paymentBody("1000000.01")
+			row0(body)["quantity"], row0(body)["unitPrice"] = "0.1", (max + 10).String()
+			expectRefused(t, s.pay(t, body), "rows[0].unitPrice")
+			// A refund past the limit is refused before the payment is looked up.
+			a := s.send(t, "POST", "/v1/payments/no-such-payment/refunds", map[string]any{"amount": (max + 1).String()},
+				map[string]string{"Idempotency-Key": s.key()})
+			expectRefused(t, a, "amount")
 		},
 		"Row.description.minLength": func(t *testing.T, e *contractEnv) {
 			require.Equal(t, 1, lim("Row", "description", "minLength"))
