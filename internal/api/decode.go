@@ -18,6 +18,7 @@ import (
 	"github.com/posd/posd/internal/money"
 	"github.com/posd/posd/internal/payment"
 	"github.com/posd/posd/internal/register"
+	"github.com/posd/posd/internal/safetext"
 )
 
 // The API checks JSON syntax and the shape of a body (an object, known
@@ -140,31 +141,34 @@ func jsonError(err error) error {
 		if errors.As(sem.Err, &syn2) {
 			return jsonError(syn2)
 		}
-		want := "another type"
-		if gt := sem.GoType; gt != nil {
-			for gt.Kind() == reflect.Pointer {
-				gt = gt.Elem() // an optional member: say what it holds
-			}
-			want = jsonKind(gt.Kind().String())
-			if gt == reflect.TypeFor[time.Time]() {
-				want = `an RFC 3339 time such as "2026-12-24T18:00:00+01:00"`
-			}
-		}
-		got := "that"
-		if sem.JSONKind != 0 {
-			got = kindName(sem.JSONKind)
-		}
 		if field == "" {
 			return &requestError{Message: objectRequired}
 		}
-		if got == "a string" && want != "a string" || got == want {
-			return &requestError{Field: field, Message: "must be " + want}
-		}
-		return &requestError{Field: field, Message: "must be " + want + ", not " + got}
+		return &requestError{Field: field, Message: typeMessage(sem)}
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return &requestError{Message: "malformed JSON: the body ends too early"}
 	}
 	return &requestError{Message: "malformed JSON: " + err.Error()}
+}
+
+// typeMessage says what a member must be: "must be a string, not a
+// number", or for a value of the right JSON kind that still does not fit
+// (a time that is not RFC 3339) just what it must be.
+func typeMessage(sem *json.SemanticError) string {
+	want := "another type"
+	if gt := sem.GoType; gt != nil {
+		for gt.Kind() == reflect.Pointer {
+			gt = gt.Elem() // an optional member: say what it holds
+		}
+		if gt == reflect.TypeFor[time.Time]() {
+			return `must be an RFC 3339 time such as "2026-12-24T18:00:00+01:00"`
+		}
+		want = jsonKind(gt.Kind().String())
+	}
+	if sem.JSONKind == 0 || kindName(sem.JSONKind) == want {
+		return "must be " + want
+	}
+	return "must be " + want + ", not " + kindName(sem.JSONKind)
 }
 
 // fieldPath renders a JSON Pointer as the API names fields: /rows/2/colour
@@ -180,7 +184,12 @@ func fieldPath(p jsontext.Pointer) string {
 		if b.Len() > 0 {
 			b.WriteByte('.')
 		}
-		b.WriteString(clip(tok, 64))
+		if safetext.Line(tok, 64) != nil {
+			// An unknown member's name is the client's text: quoted, so
+			// that a bidi control in it cannot reorder the error message.
+			tok = strconv.QuoteToASCII(clip(tok, 64))
+		}
+		b.WriteString(tok)
 	}
 	return b.String()
 }

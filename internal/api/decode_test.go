@@ -303,3 +303,14 @@ func BenchmarkDecodePaymentRequest(b *testing.B) {
 		}
 	}
 }
+
+// TestUnknownMemberNameIsQuotedWhenHidden: a member name is the client's
+// text; one with a bidi control is named quoted, so it cannot reorder the
+// problem's detail where it is shown.
+func TestUnknownMemberNameIsQuotedWhenHidden(t *testing.T) {
+	_, err := DecodePaymentRequest(strings.NewReader(`{"ti\u202etle":"x"}`))
+	var re *requestError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, `"ti\u202etle"`, re.Field)
+	assert.Equal(t, "unknown field", re.Message)
+}
