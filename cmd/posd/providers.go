@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"github.com/posd/posd/internal/payson"
 	"github.com/posd/posd/internal/seqr"
 	"github.com/posd/posd/internal/store"
+	"github.com/posd/posd/internal/store/seqrreg"
 )
 
 // providerClients lets tests and the demo give a provider's HTTP client.
@@ -33,7 +33,7 @@ func newProviders(cfg config.Config, db *store.DB, log *zap.Logger, hc providerC
 		if err != nil {
 			return nil, &configError{err: fmt.Errorf("providers.seqr: %w", err)}
 		}
-		a, err := seqr.NewAdapter(client, seqrRegistrations{db}, seqr.AdapterConfig{Policy: payment.Policy{
+		a, err := seqr.NewAdapter(client, seqrreg.Store{DB: db}, seqr.AdapterConfig{Policy: payment.Policy{
 			CheckInterval: c.PollInterval, Window: c.Window, DecisionLimit: c.DecisionLimit,
 		}}, time.Now)
 		if err != nil {
@@ -55,37 +55,4 @@ func newProviders(cfg config.Config, db *store.DB, log *zap.Logger, hc providerC
 		return nil, &configError{err: errors.New("no payment provider configured: set providers.seqr.url, providers.resurs.pos_url or providers.payson.url")}
 	}
 	return out, nil
-}
-
-// seqrRegistrations keeps SEQR's terminal registration in the database's
-// terminal table (its password in clear, as SEQR needs it; the file is 0600).
-type seqrRegistrations struct{ db *store.DB }
-
-func (s seqrRegistrations) LoadRegistration(ctx context.Context) (seqr.Registration, bool, error) {
-	t, err := s.db.Terminal(ctx)
-	if errors.Is(err, store.ErrNotFound) {
-		return seqr.Registration{}, false, nil
-	}
-	if err != nil {
-		return seqr.Registration{}, false, err
-	}
-	return seqr.Registration{TerminalID: t.TerminalID, Password: t.Password, SeqrID: t.SeqrID,
-		ExternalTerminalID: t.ExternalTerminalID, Name: t.Name, RegisteredAt: t.RegisteredAt}, true, nil
-}
-
-func (s seqrRegistrations) SaveRegistration(ctx context.Context, r seqr.Registration) error {
-	return s.db.SaveTerminal(ctx, store.Terminal{TerminalID: r.TerminalID, Password: r.Password, SeqrID: r.SeqrID,
-		ExternalTerminalID: r.ExternalTerminalID, Name: r.Name}, s.audit("save_registration"))
-}
-
-func (s seqrRegistrations) SaveSeqrID(ctx context.Context, id string) error {
-	return s.db.SetSeqrID(ctx, id, s.audit("save_seqr_id"))
-}
-
-func (s seqrRegistrations) DeleteRegistration(ctx context.Context) error {
-	return s.db.DeleteTerminal(ctx, s.audit("delete_registration"))
-}
-
-func (seqrRegistrations) audit(event string) store.Audit {
-	return store.Audit{Provider: seqr.Name, Actor: "posd", Event: event, Outcome: "success", Origin: "api"}
 }

@@ -38,9 +38,9 @@ func testConfigHandler(t *testing.T, overrides map[string]string, wrap func(http
 	ts := httptest.NewServer(wrap(sim.Handler()))
 	t.Cleanup(ts.Close)
 	o := map[string]string{
-		"state_dir":  t.TempDir(),
-		"api.listen": "127.0.0.1:0",
-		"providers.seqr.url":   ts.URL + seqrsim.PathCashRegister2,
+		"state_dir":          t.TempDir(),
+		"api.listen":         "127.0.0.1:0",
+		"providers.seqr.url": ts.URL + seqrsim.PathCashRegister2,
 	}
 	for k, v := range overrides {
 		o[k] = v

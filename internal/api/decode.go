@@ -2,28 +2,48 @@ package api
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
-	"unicode/utf8"
+	"time"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/posd/posd/internal/money"
+	"github.com/posd/posd/internal/payment"
 	"github.com/posd/posd/internal/register"
+	"github.com/posd/posd/internal/safetext"
 )
 
-// Limits of a payment request. The body limit (64 KiB) caps the rest.
-const (
-	maxRows        = 200
-	maxAmount      = money.Amount(100_000_000_00) // 100 million: far above any till sale, far below overflow
-	maxText        = 200
-	maxIDText      = 64
-	maxIdemKeyLen  = 255
-	maxScanSeconds = 300
+// The API checks JSON syntax and the shape of a body (an object, known
+// members spelled exactly, each of the right JSON type, required members
+// present, amounts as decimal strings). Every limit (lengths, ranges,
+// currencies, text rules, sums) is the register's, in one table in
+// internal/register/validate.go, so the API and the register cannot
+// disagree about what a till accepts. Where a rule needs no state (a
+// refund, a terminal registration, a SEQR id) the API calls the register's
+// exported check itself, so that a bad value is refused before any work.
+
+// maxScanSeconds bounds how long one scan request may hold a connection;
+// it is the HTTP layer's own limit, not a rule of the register.
+const maxScanSeconds = 300
+
+// strictJSON is how every request body is read (github.com/go-json-experiment/json,
+// the proposed encoding/json/v2): member names match exactly ("AMOUNT" is
+// not "amount"), a name given twice is an error rather than "the last one
+// wins", strings must be valid UTF-8 with no lone surrogate escapes (never
+// silently turned into U+FFFD), and unknown members are refused.
+var strictJSON = json.JoinOptions(
+	json.RejectUnknownMembers(true),
+	json.MatchCaseInsensitiveNames(false),
+	jsontext.AllowDuplicateNames(false),
+	jsontext.AllowInvalidUTF8(false),
 )
 
 // decodeJSON reads exactly one JSON object into v, refusing unknown fields
@@ -53,51 +73,143 @@ func checkContentType(r *http.Request) error {
 		detail: "the body must be application/json, not " + ct}
 }
 
+const (
+	emptyBody      = "the body is empty; a JSON object is required"
+	objectRequired = "a JSON object is required"
+)
+
+// decodeJSONBytes reads the whole body (the server caps its size) and
+// decodes it strictly. A body that is not an object (null, an array, a
+// string) is refused before decoding: decoding null into a struct would
+// succeed and leave every member at its zero value.
 func decodeJSONBytes(body io.Reader, v any) error {
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return jsonError(err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+	b, err := io.ReadAll(body)
+	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return err
 		}
-		return &requestError{Message: "unexpected data after the JSON object"}
+		return &requestError{Message: "the body could not be read: " + err.Error()}
+	}
+	trimmed := bytes.TrimLeft(b, " \t\r\n")
+	switch {
+	case len(trimmed) == 0:
+		return &requestError{Message: emptyBody}
+	case trimmed[0] != '{':
+		return &requestError{Message: objectRequired + ", not " + clip(string(trimmed), 20)}
+	}
+	if err := json.Unmarshal(b, v, strictJSON); err != nil {
+		return jsonError(err)
 	}
 	return nil
 }
 
-const emptyBody = "the body is empty; a JSON object is required"
-
-// jsonError turns encoding/json's errors into ones that name the field.
+// jsonError turns the decoder's errors into ones that name the field as a
+// path ("rows[2].colour").
 func jsonError(err error) error {
 	var (
-		mbe *http.MaxBytesError
-		se  *json.SyntaxError
-		te  *json.UnmarshalTypeError
+		syn *jsontext.SyntacticError
+		sem *json.SemanticError
 	)
 	switch {
-	case errors.As(err, &mbe):
-		return err
-	case errors.Is(err, io.EOF):
-		return &requestError{Message: emptyBody}
+	case errors.As(err, &syn):
+		field := fieldPath(syn.JSONPointer)
+		switch {
+		case errors.Is(syn.Err, jsontext.ErrDuplicateName):
+			return &requestError{Field: field, Message: "duplicate key: each member may appear once"}
+		case syn.Err != nil && (strings.Contains(syn.Err.Error(), "invalid UTF-8") || strings.Contains(syn.Err.Error(), "surrogate")):
+			// The decoder's UTF-8 and surrogate errors are not exported
+			// sentinels; their text is the only handle.
+			return &requestError{Field: field, Message: "is not valid UTF-8 (or has a lone surrogate escape such as \\ud800)"}
+		case errors.Is(syn.Err, io.ErrUnexpectedEOF):
+			return &requestError{Message: "malformed JSON: the body ends too early"}
+		}
+		msg := "malformed JSON"
+		if syn.ByteOffset > 0 {
+			msg += " after byte " + strconv.FormatInt(syn.ByteOffset, 10)
+		}
+		if syn.Err != nil {
+			msg += ": " + syn.Err.Error()
+		}
+		return &requestError{Field: field, Message: msg}
+	case errors.As(err, &sem):
+		field := fieldPath(sem.JSONPointer)
+		if errors.Is(sem.Err, json.ErrUnknownName) {
+			return &requestError{Field: field, Message: "unknown field"}
+		}
+		var syn2 *jsontext.SyntacticError
+		if errors.As(sem.Err, &syn2) {
+			return jsonError(syn2)
+		}
+		if field == "" {
+			return &requestError{Message: objectRequired}
+		}
+		return &requestError{Field: field, Message: typeMessage(sem)}
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return &requestError{Message: "malformed JSON: the body ends too early"}
-	case errors.As(err, &se):
-		return &requestError{Message: fmt.Sprintf("malformed JSON at byte %d: %s", se.Offset, se.Error())}
-	case errors.As(err, &te):
-		if te.Field == "" {
-			return &requestError{Message: "must be a JSON object, not " + te.Value}
-		}
-		return &requestError{Field: te.Field, Message: "must be " + jsonKind(te.Type.Kind().String()) + ", not " + te.Value}
-	}
-	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		name, _ = strconv.Unquote(name)
-		return &requestError{Field: name, Message: "unknown field"}
 	}
 	return &requestError{Message: "malformed JSON: " + err.Error()}
+}
+
+// typeMessage says what a member must be: "must be a string, not a
+// number", or for a value of the right JSON kind that still does not fit
+// (a time that is not RFC 3339) just what it must be.
+func typeMessage(sem *json.SemanticError) string {
+	want := "another type"
+	if gt := sem.GoType; gt != nil {
+		for gt.Kind() == reflect.Pointer {
+			gt = gt.Elem() // an optional member: say what it holds
+		}
+		if gt == reflect.TypeFor[time.Time]() {
+			return `must be an RFC 3339 time such as "2026-12-24T18:00:00+01:00"`
+		}
+		want = jsonKind(gt.Kind().String())
+	}
+	if sem.JSONKind == 0 || kindName(sem.JSONKind) == want {
+		return "must be " + want
+	}
+	return "must be " + want + ", not " + kindName(sem.JSONKind)
+}
+
+// fieldPath renders a JSON Pointer as the API names fields: /rows/2/colour
+// is rows[2].colour. Every member name of the API is a word, so a token of
+// digits is an array index.
+func fieldPath(p jsontext.Pointer) string {
+	var b strings.Builder
+	for tok := range p.Tokens() {
+		if tok != "" && strings.Trim(tok, "0123456789") == "" {
+			b.WriteString("[" + tok + "]")
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		if safetext.Line(tok, 64) != nil {
+			// An unknown member's name is the client's text: quoted, so
+			// that a bidi control in it cannot reorder the error message.
+			tok = strconv.QuoteToASCII(clip(tok, 64))
+		}
+		b.WriteString(tok)
+	}
+	return b.String()
+}
+
+func kindName(k jsontext.Kind) string {
+	switch k {
+	case '"':
+		return "a string"
+	case '0':
+		return "a number"
+	case 't', 'f':
+		return "true or false"
+	case 'n':
+		return "null"
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	}
+	return "another type"
 }
 
 func jsonKind(goKind string) string {
@@ -118,39 +230,34 @@ func jsonKind(goKind string) string {
 
 // wireAmount keeps an amount's raw JSON so the conversion can say which
 // field held a JSON number instead of a decimal string.
-type wireAmount struct{ raw []byte }
+type wireAmount = jsontext.Value
 
-func (a *wireAmount) UnmarshalJSON(b []byte) error {
-	a.raw = append(a.raw[:0], b...)
-	return nil
-}
+func present(v jsontext.Value) bool { return len(v) > 0 && v.Kind() != 'n' }
 
-func (a wireAmount) present() bool { return len(a.raw) > 0 && !bytes.Equal(a.raw, []byte("null")) }
-
-// amount converts; a JSON number is a 400 (wrong type), bad decimal text a 422.
-func (a wireAmount) amount(field string) (money.Amount, error) {
-	if !a.present() {
+// amount converts; a missing amount is a 422 (required), a JSON number a 400
+// (wrong type), text that is not a decimal a 422. Its range is the
+// register's to judge.
+func amount(v jsontext.Value, field string) (money.Amount, error) {
+	if !present(v) {
 		return 0, &register.ValidationError{Field: field, Message: `is required (a decimal string such as "20.00")`}
 	}
-	if a.raw[0] != '"' {
-		return 0, &requestError{Field: field, Message: `must be a decimal string such as "20.00", not the JSON value ` + clip(string(a.raw), 40)}
+	if v.Kind() != '"' {
+		return 0, &requestError{Field: field, Message: `must be a decimal string such as "20.00", not the JSON value ` + clip(string(v), 40)}
 	}
 	var s string
-	if err := json.Unmarshal(a.raw, &s); err != nil {
+	if err := json.Unmarshal(v, &s); err != nil {
 		return 0, &requestError{Field: field, Message: "malformed string"}
 	}
-	v, err := money.Parse(s)
-	if err != nil {
-		msg := `is not a decimal amount such as "20.00"`
-		if errors.Is(err, money.ErrPrecision) {
-			msg = "has more than 2 decimals"
-		}
-		return 0, &register.ValidationError{Field: field, Message: msg}
+	a, err := money.Parse(s)
+	switch {
+	case errors.Is(err, money.ErrPrecision):
+		return 0, &register.ValidationError{Field: field, Message: "has more than 2 decimals"}
+	case errors.Is(err, money.ErrRange):
+		return 0, &register.ValidationError{Field: field, Message: fmt.Sprintf("is out of range (at most %s)", register.MaxAmount)}
+	case err != nil:
+		return 0, &register.ValidationError{Field: field, Message: `is not a decimal amount such as "20.00"`}
 	}
-	if v > maxAmount || v < -maxAmount {
-		return 0, &register.ValidationError{Field: field, Message: "is out of range (at most " + maxAmount.String() + ")"}
-	}
-	return v, nil
+	return a, nil
 }
 
 func clip(s string, n int) string {
@@ -161,8 +268,8 @@ func clip(s string, n int) string {
 }
 
 type wireRow struct {
-	Description string     `json:"description"`
-	Quantity    string     `json:"quantity"`
+	Description *string    `json:"description"`
+	Quantity    *string    `json:"quantity"`
 	UnitPrice   wireAmount `json:"unitPrice"`
 	TotalAmount wireAmount `json:"totalAmount"`
 	TaxRate     string     `json:"taxRate"`
@@ -171,19 +278,23 @@ type wireRow struct {
 }
 
 type wirePaymentRequest struct {
-	Method       string            `json:"method"`
+	Method       *string           `json:"method"`
 	SaleID       string            `json:"saleId"`
 	CashierID    string            `json:"cashierId"`
 	Title        string            `json:"title"`
 	Amount       wireAmount        `json:"amount"`
-	Currency     string            `json:"currency"`
+	Currency     *string           `json:"currency"`
 	ReceiptTotal wireAmount        `json:"receiptTotal"`
-	Rows         []json.RawMessage `json:"rows"` // decoded one by one, so errors say rows[i]
+	Rows         []wireRow         `json:"rows"`
+	Customer     *payment.Customer `json:"customer"`
+	ValidUntil   *time.Time        `json:"validUntil"`
 }
 
-// DecodePaymentRequest reads and validates the body of POST /v1/payments.
-// Errors are *register.ValidationError (422) or a request error (400), both
-// naming the field.
+// DecodePaymentRequest reads the body of POST /v1/payments and checks its
+// syntax and shape. Errors are *register.ValidationError (422: a required
+// member is missing, an amount is not a decimal) or a request error (400:
+// malformed JSON, unknown or duplicate member, wrong JSON type), both naming
+// the field. Everything else is the register's to validate.
 func DecodePaymentRequest(body io.Reader) (register.PaymentRequest, error) {
 	var w wirePaymentRequest
 	if err := decodeJSONBytes(body, &w); err != nil {
@@ -192,166 +303,64 @@ func DecodePaymentRequest(body io.Reader) (register.PaymentRequest, error) {
 	return w.request()
 }
 
-var currencies = map[string]bool{"SEK": true, "NOK": true, "DKK": true, "EUR": true}
+func required(field string) error {
+	return &register.ValidationError{Field: field, Message: "is required"}
+}
 
 func (w *wirePaymentRequest) request() (register.PaymentRequest, error) {
-	bad := func(field, msg string) (register.PaymentRequest, error) {
-		return register.PaymentRequest{}, &register.ValidationError{Field: field, Message: msg}
+	switch {
+	case w.Method == nil:
+		return register.PaymentRequest{}, required("method")
+	case w.Currency == nil:
+		return register.PaymentRequest{}, required("currency")
 	}
-	req := register.PaymentRequest{Method: w.Method, SaleID: w.SaleID, CashierID: w.CashierID, Title: w.Title, Currency: w.Currency}
-	if w.Method != "seqr" {
-		return bad("method", `must be "seqr"`)
-	}
-	for _, f := range []struct{ name, v string }{{"saleId", w.SaleID}, {"cashierId", w.CashierID}} {
-		if err := checkText(f.name, f.v, maxIDText); err != nil {
-			return register.PaymentRequest{}, err
-		}
-	}
-	if err := checkText("title", w.Title, maxText); err != nil {
-		return register.PaymentRequest{}, err
-	}
-	if !currencies[w.Currency] {
-		return bad("currency", "must be one of SEK, NOK, DKK, EUR")
-	}
+	req := register.PaymentRequest{Method: *w.Method, SaleID: w.SaleID, CashierID: w.CashierID, Title: w.Title,
+		Currency: *w.Currency, Customer: w.Customer, ValidUntil: w.ValidUntil}
 	var err error
-	if req.Amount, err = w.Amount.amount("amount"); err != nil {
+	if req.Amount, err = amount(w.Amount, "amount"); err != nil {
 		return register.PaymentRequest{}, err
 	}
-	if req.Amount <= 0 {
-		return bad("amount", "must be more than 0")
+	if req.ReceiptTotal, err = amount(w.ReceiptTotal, "receiptTotal"); err != nil {
+		return register.PaymentRequest{}, err
 	}
-	if len(w.Rows) > maxRows {
-		return bad("rows", fmt.Sprintf("at most %d rows", maxRows))
+	if w.Rows == nil {
+		return register.PaymentRequest{}, required("rows")
 	}
-	var sum money.Amount
 	req.Rows = make([]register.Row, 0, len(w.Rows))
-	for i, raw := range w.Rows {
-		path := fmt.Sprintf("rows[%d]", i)
-		var wr wireRow
-		if err := decodeJSONBytes(bytes.NewReader(raw), &wr); err != nil {
-			return register.PaymentRequest{}, inField(path, err)
-		}
-		row, err := wr.row(path)
+	for i := range w.Rows {
+		row, err := w.Rows[i].row(fmt.Sprintf("rows[%d]", i))
 		if err != nil {
 			return register.PaymentRequest{}, err
 		}
-		sum += row.TotalAmount // bounded: 200 rows of at most maxAmount
 		req.Rows = append(req.Rows, row)
-	}
-	switch {
-	case w.ReceiptTotal.present():
-		if req.ReceiptTotal, err = w.ReceiptTotal.amount("receiptTotal"); err != nil {
-			return register.PaymentRequest{}, err
-		}
-	case len(w.Rows) == 0:
-		// A bare amount (a technician's test payment): the receipt is the amount.
-		req.ReceiptTotal = req.Amount
-	default:
-		return bad("receiptTotal", "is required with rows")
-	}
-	if req.ReceiptTotal <= 0 {
-		return bad("receiptTotal", "must be more than 0")
-	}
-	if len(w.Rows) > 0 && sum != req.ReceiptTotal {
-		return bad("receiptTotal", fmt.Sprintf("is %s but the rows' totalAmount sum to %s", req.ReceiptTotal, sum))
 	}
 	return req, nil
 }
 
-// inField puts a nested decode error under path: "colour" -> "rows[2].colour".
-func inField(path string, err error) error {
-	var re *requestError
-	if !errors.As(err, &re) {
-		return err
-	}
-	f := path
-	if re.Field != "" {
-		f += "." + re.Field
-	}
-	return &requestError{Field: f, Message: re.Message}
-}
-
 func (wr *wireRow) row(path string) (register.Row, error) {
-	bad := func(field, msg string) (register.Row, error) {
-		return register.Row{}, &register.ValidationError{Field: path + "." + field, Message: msg}
+	switch {
+	case wr.Description == nil:
+		return register.Row{}, required(path + ".description")
+	case wr.Quantity == nil:
+		return register.Row{}, required(path + ".quantity")
 	}
-	if wr.Description == "" {
-		return bad("description", "is required")
-	}
-	if err := checkText(path+".description", wr.Description, maxText); err != nil {
-		return register.Row{}, err
-	}
-	if err := checkText(path+".sku", wr.SKU, maxIDText); err != nil {
-		return register.Row{}, err
-	}
-	if wr.EAN != "" && (len(wr.EAN) < 8 || len(wr.EAN) > 14 || !allDigits(wr.EAN)) {
-		return bad("ean", "must be 8 to 14 digits")
-	}
-	if q, ok := decimal(wr.Quantity, 3); !ok || q <= 0 {
-		return bad("quantity", `must be a decimal string above 0 with at most 3 decimals, such as "1" or "0.5"`)
-	}
-	if r, ok := decimal(wr.TaxRate, 2); !ok || r < 0 || r > 100_00 {
-		return bad("taxRate", `must be a percentage from "0" to "100", such as "25"`)
-	}
-	up, err := wr.UnitPrice.amount(path + ".unitPrice")
+	tot, err := amount(wr.TotalAmount, path+".totalAmount")
 	if err != nil {
 		return register.Row{}, err
 	}
-	tot, err := wr.TotalAmount.amount(path + ".totalAmount")
-	if err != nil {
-		return register.Row{}, err
+	var up money.Amount
+	if present(wr.UnitPrice) {
+		if up, err = amount(wr.UnitPrice, path+".unitPrice"); err != nil {
+			return register.Row{}, err
+		}
 	}
-	return register.Row{Description: wr.Description, Quantity: wr.Quantity, UnitPrice: up, TotalAmount: tot,
+	return register.Row{Description: *wr.Description, Quantity: *wr.Quantity, UnitPrice: up, TotalAmount: tot,
 		TaxRate: wr.TaxRate, SKU: wr.SKU, EAN: wr.EAN}, nil
 }
 
-// decimal parses a non-negative decimal with at most n decimals into an
-// integer scaled by 10^n. No signs, exponents or spaces.
-func decimal(s string, n int) (int64, bool) {
-	ip, fp, dot := strings.Cut(s, ".")
-	if ip == "" || len(ip) > 9 || !allDigits(ip) || (dot && (fp == "" || len(fp) > n || !allDigits(fp))) {
-		return 0, false
-	}
-	v, _ := strconv.ParseInt(ip, 10, 64)
-	f := int64(0)
-	for i := 0; i < n; i++ {
-		f *= 10
-		if i < len(fp) {
-			f += int64(fp[i] - '0')
-		}
-		v *= 10
-	}
-	return v + f, true
-}
-
-func allDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// checkText refuses invalid UTF-8, control characters and over-long text:
-// these strings end on receipts, in SOAP and in logs.
-func checkText(field, s string, max int) error {
-	if !utf8.ValidString(s) {
-		return &register.ValidationError{Field: field, Message: "is not valid UTF-8"}
-	}
-	if n := utf8.RuneCountInString(s); n > max {
-		return &register.ValidationError{Field: field, Message: fmt.Sprintf("is %d characters; at most %d", n, max)}
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return &register.ValidationError{Field: field, Message: "contains a control character"}
-		}
-	}
-	return nil
-}
-
-// idempotencyKey reads the required Idempotency-Key header: 1 to 255
-// printable ASCII characters (a UUID is typical).
+// idempotencyKey reads the required Idempotency-Key header: present once.
+// What it may contain is the register's rule (1 to 255 printable ASCII
+// characters without spaces; a UUID is typical).
 func idempotencyKey(r *http.Request) (string, error) {
 	vals := r.Header.Values("Idempotency-Key")
 	if len(vals) == 0 || vals[0] == "" {
@@ -360,19 +369,10 @@ func idempotencyKey(r *http.Request) (string, error) {
 	if len(vals) > 1 {
 		return "", &requestError{Field: "Idempotency-Key", Message: "header given more than once"}
 	}
-	k := vals[0]
-	if len(k) > maxIdemKeyLen {
-		return "", &requestError{Field: "Idempotency-Key", Message: fmt.Sprintf("header is %d characters; at most %d", len(k), maxIdemKeyLen)}
-	}
-	for i := 0; i < len(k); i++ {
-		if k[i] < 0x20 || k[i] > 0x7e {
-			return "", &requestError{Field: "Idempotency-Key", Message: "header must be printable ASCII"}
-		}
-	}
-	return k, nil
+	return vals[0], nil
 }
 
-// decodeRefund reads and validates the body of POST /v1/payments/{id}/refunds.
+// decodeRefund reads the body of POST /v1/payments/{id}/refunds.
 func decodeRefund(body io.Reader) (register.RefundRequest, error) {
 	var w struct {
 		Amount    wireAmount `json:"amount"`
@@ -382,60 +382,21 @@ func decodeRefund(body io.Reader) (register.RefundRequest, error) {
 	if err := decodeJSONBytes(body, &w); err != nil {
 		return register.RefundRequest{}, err
 	}
-	amt, err := w.Amount.amount("amount")
+	amt, err := amount(w.Amount, "amount")
 	if err != nil {
 		return register.RefundRequest{}, err
 	}
-	if amt <= 0 {
-		return register.RefundRequest{}, &register.ValidationError{Field: "amount", Message: "must be more than 0"}
-	}
-	if err := checkText("cashierId", w.CashierID, maxIDText); err != nil {
-		return register.RefundRequest{}, err
-	}
-	if err := checkText("reason", w.Reason, maxText); err != nil {
-		return register.RefundRequest{}, err
-	}
-	return register.RefundRequest{Amount: amt, CashierID: w.CashierID, Reason: w.Reason}, nil
+	req := register.RefundRequest{Amount: amt, CashierID: w.CashierID, Reason: w.Reason}
+	return req, register.ValidateRefund(req)
 }
 
+// decodeRegisterTerminal reads the body of POST /v1/terminal/register and
+// applies the register's own stateless check (which never echoes the
+// password).
 func decodeRegisterTerminal(body io.Reader) (register.RegisterTerminalRequest, error) {
 	var req register.RegisterTerminalRequest
 	if err := decodeJSONBytes(body, &req); err != nil {
 		return req, err
 	}
-	for _, f := range []struct{ name, v string }{
-		{"resellerId", req.ResellerID}, {"resellerUserId", req.ResellerUserID}, {"resellerPassword", req.ResellerPassword},
-		{"externalTerminalId", req.ExternalTerminalID}, {"name", req.Name},
-	} {
-		if f.v == "" {
-			return req, &register.ValidationError{Field: f.name, Message: "is required"}
-		}
-		if f.name == "resellerPassword" {
-			if len(f.v) > 256 {
-				return req, &register.ValidationError{Field: f.name, Message: "is too long"}
-			}
-			continue // never echo or inspect a password further
-		}
-		if err := checkText(f.name, f.v, maxText); err != nil {
-			return req, err
-		}
-	}
-	return req, nil
-}
-
-// validSeqrID: SEQR ids are alphanumeric.
-func validSeqrID(id string) error {
-	if id == "" {
-		return &register.ValidationError{Field: "seqrId", Message: "is required"}
-	}
-	if len(id) > maxIDText {
-		return &register.ValidationError{Field: "seqrId", Message: fmt.Sprintf("at most %d characters", maxIDText)}
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			return &register.ValidationError{Field: "seqrId", Message: "must be letters and digits only, got " + strconv.Quote(clip(id, 64))}
-		}
-	}
-	return nil
+	return req, register.ValidateTerminalRequest(req)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -15,7 +16,9 @@ import (
 	"github.com/posd/posd/internal/register"
 )
 
-func TestIdempotencyKeyHeader(t *testing.T) {
+// TestIdempotencyKeyHeaderPresentOnce: the API checks that the header is
+// there once; what it may contain is the register's rule (contract tests).
+func TestIdempotencyKeyHeaderPresentOnce(t *testing.T) {
 	ts := startServer(t, newFake(), nil)
 	tests := []struct {
 		name string
@@ -24,12 +27,8 @@ func TestIdempotencyKeyHeader(t *testing.T) {
 	}{
 		{"missing", nil, 400},
 		{"empty", []string{""}, 400},
-		{"too long", []string{strings.Repeat("k", 256)}, 400},
-		{"non-ascii", []string{"nyckel-å"}, 400},
 		{"twice", []string{"a", "b"}, 400},
-		{"longest allowed", []string{strings.Repeat("k", 255)}, 202},
 		{"uuid", []string{"3f1b6c1e-8c4a-4b7e-9a51-0d2f8e7c6b5a"}, 202},
-		{"with space", []string{"sale 42 attempt 1"}, 202},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,8 +101,13 @@ func TestRequestBodyErrorsNameTheField(t *testing.T) {
 		{"empty body", ``, 400, ""},
 		{"bad decimal", strings.Replace(validPayment, `"amount":"20.00"`, `"amount":"20,00"`, 1), 422, "amount"},
 		{"three decimals", strings.Replace(validPayment, `"amount":"20.00"`, `"amount":"20.001"`, 1), 422, "amount"},
-		{"rows do not sum", strings.Replace(validPayment, `"receiptTotal":"20.00"`, `"receiptTotal":"21.00"`, 1), 422, "receiptTotal"},
-		{"currency", strings.Replace(validPayment, `"SEK"`, `"sek"`, 1), 422, "currency"},
+		{"key in capitals", strings.Replace(validPayment, `"amount":"20.00"`, `"amount":"1.00","AMOUNT":"900.00"`, 1), 400, "AMOUNT"},
+		{"duplicate key", strings.Replace(validPayment, `"amount":"20.00"`, `"amount":"1.00","amount":"900.00"`, 1), 400, "amount"},
+		{"duplicate key in a row", strings.Replace(validPayment, `"quantity":"1"`, `"quantity":"1","quantity":"9"`, 1), 400, "rows[0].quantity"},
+		{"lone surrogate", strings.Replace(validPayment, `"Sale"`, `"Sale\ud800"`, 1), 400, "title"},
+		{"invalid UTF-8", strings.Replace(validPayment, `"Kaffe"`, "\"Kaf\xfffe\"", 1), 400, "rows[0].description"},
+		{"null body", `null`, 400, ""},
+		{"string body", `"{}"`, 400, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -155,27 +159,25 @@ func TestDecodePaymentRequest(t *testing.T) {
 	}{
 		{"one row", body("20.00", "20.00", row("Kaffe", "1", "20.00", "20.00", "12")), ""},
 		{"split tender, rest paid otherwise", body("10.00", "30.00", row("Bulle", "2", "15.00", "30.00", "12")), ""},
-		{"change back", body("50.00", "30.00", row("Bulle", "2", "15.00", "30.00", "12")), ""},
 		{"discount row", body("15.00", "15.00", row("Bulle", "2", "10.00", "20.00", "12"), row("Rabatt", "1", "-5.00", "-5.00", "12")), ""},
-		{"weight", body("12.50", "12.50", row("Ost", "0.5", "25.00", "12.50", "12")), ""},
 		{"swedish text", body("9.00", "9.00", row("Räksmörgås é €", "1", "9.00", "9.00", "25")), ""},
-		{"bare amount, no rows", `{"method":"seqr","amount":"20.00","currency":"SEK"}`, ""},
-		{"method", strings.Replace(body("1.00", "1.00", row("a", "1", "1.00", "1.00", "25")), `"seqr"`, `"cash"`, 1), "method"},
-		{"zero amount", body("0.00", "1.00", row("a", "1", "1.00", "1.00", "25")), "amount"},
-		{"negative amount", body("-1.00", "1.00", row("a", "1", "1.00", "1.00", "25")), "amount"},
-		{"huge amount", body("99999999999999.00", "1.00", row("a", "1", "1.00", "1.00", "25")), "amount"},
+		{"unit price and tax rate may be left out", body("1.00", "1.00", `{"description":"a","quantity":"1","totalAmount":"1.00"}`), ""},
+		{"customer and validUntil", strings.Replace(body("1.00", "1.00", row("a", "1", "1.00", "1.00", "25")), `"method":"seqr"`,
+			`"method":"resurs_later","customer":{"governmentId":"19121212-1212","mobile":"+46701234567","email":"k@example.se"},"validUntil":"2026-12-24T18:00:00+01:00"`, 1), ""},
+		{"missing method", `{"amount":"1.00","currency":"SEK","receiptTotal":"1.00","rows":[]}`, "method"},
+		{"missing currency", `{"method":"seqr","amount":"1.00","receiptTotal":"1.00","rows":[]}`, "currency"},
 		{"missing total", body("1.00", "", row("a", "1", "1.00", "1.00", "25")), "receiptTotal"},
-		{"sum mismatch", body("1.00", "2.00", row("a", "1", "1.00", "1.00", "25")), "receiptTotal"},
-		{"empty description", body("1.00", "1.00", row("", "1", "1.00", "1.00", "25")), "rows[0].description"},
-		{"second row quantity", body("2.00", "2.00", row("a", "1", "1.00", "1.00", "25"), row("b", "0", "1.00", "1.00", "25")), "rows[1].quantity"},
-		{"quantity exponent", body("1.00", "1.00", row("a", "1e0", "1.00", "1.00", "25")), "rows[0].quantity"},
-		{"tax rate", body("1.00", "1.00", row("a", "1", "1.00", "1.00", "125")), "rows[0].taxRate"},
-		{"tax rate text", body("1.00", "1.00", row("a", "1", "1.00", "1.00", "25%")), "rows[0].taxRate"},
+		{"missing rows", `{"method":"seqr","amount":"1.00","currency":"SEK","receiptTotal":"1.00"}`, "rows"},
+		{"missing description", body("1.00", "1.00", `{"quantity":"1","totalAmount":"1.00"}`), "rows[0].description"},
+		{"missing quantity", body("1.00", "1.00", `{"description":"a","totalAmount":"1.00"}`), "rows[0].quantity"},
 		{"row total text", body("1.00", "1.00", row("a", "1", "1.00", "one", "25")), "rows[0].totalAmount"},
-		{"control character", body("1.00", "1.00", row(`a\u0007`, "1", "1.00", "1.00", "25")), "rows[0].description"},
 		{"missing amount", `{"method":"seqr","currency":"SEK"}`, "amount"},
 		{"null amount", `{"method":"seqr","currency":"SEK","amount":null}`, "amount"},
 		{"number amount", `{"method":"seqr","currency":"SEK","amount":20}`, "amount"},
+		{"customer unknown member", strings.Replace(body("1.00", "1.00", row("a", "1", "1.00", "1.00", "25")), `"method":"seqr"`,
+			`"method":"seqr","customer":{"name":"x"}`, 1), "customer.name"},
+		{"validUntil not RFC 3339", strings.Replace(body("1.00", "1.00", row("a", "1", "1.00", "1.00", "25")), `"method":"seqr"`,
+			`"method":"seqr","validUntil":"24/12/2026"`, 1), "validUntil"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -208,8 +210,10 @@ func TestDecodedRequestIsExact(t *testing.T) {
 		Rows: []register.Row{{Description: "a", Quantity: "3", UnitPrice: 1010, TotalAmount: 3030, TaxRate: "6", SKU: "X1", EAN: "7310865004703"}}}, req)
 }
 
-// FuzzDecodePaymentRequest (F3): the decoder and validator never panic, and
-// whatever they accept survives a round trip through its JSON form exactly.
+// FuzzDecodePaymentRequest (F3): the decoder never panics, every error it
+// returns names its kind (400 or 422), and whatever it accepts survives a
+// round trip through its JSON form exactly. Limits are the register's and
+// are fuzzed there (FuzzValidatePayment).
 func FuzzDecodePaymentRequest(f *testing.F) {
 	f.Add([]byte(validPayment))
 	f.Add([]byte(`{"method":"seqr","amount":"20.00","currency":"SEK"}`))
@@ -217,7 +221,9 @@ func FuzzDecodePaymentRequest(f *testing.F) {
 	f.Add([]byte(`{"method":"seqr","amount":"-0.001","rows":[{"quantity":"1e9"}]}`))
 	f.Add([]byte(`{"rows":[{"unitPrice":null,"totalAmount":"9999999999999999"}],"receiptTotal":"0.10000"}`))
 	f.Add([]byte(`[]`))
-	f.Add([]byte(`{"amount":"\u0032\u0030"}`))
+	f.Add([]byte(`null`))
+	f.Add([]byte(`{"amount":"\u0032\u0030","Amount":"1"}`))
+	f.Add([]byte(`{"title":"\ud800","title":"x"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		req, err := DecodePaymentRequest(bytes.NewReader(data))
 		if err != nil {
@@ -228,16 +234,6 @@ func FuzzDecodePaymentRequest(f *testing.F) {
 			}
 			return
 		}
-		if req.Amount <= 0 || req.ReceiptTotal <= 0 {
-			t.Fatalf("accepted a non-positive amount: %+v", req)
-		}
-		var sum money.Amount
-		for _, r := range req.Rows {
-			sum += r.TotalAmount
-		}
-		if len(req.Rows) > 0 && sum != req.ReceiptTotal {
-			t.Fatalf("accepted rows summing to %s with receiptTotal %s", sum, req.ReceiptTotal)
-		}
 		b, err := json.Marshal(req)
 		if err != nil {
 			t.Fatal(err)
@@ -246,7 +242,7 @@ func FuzzDecodePaymentRequest(f *testing.F) {
 		if err != nil {
 			t.Fatalf("round trip of %s: %v", b, err)
 		}
-		if again.Amount != req.Amount || again.ReceiptTotal != req.ReceiptTotal || len(again.Rows) != len(req.Rows) {
+		if !reflect.DeepEqual(again, req) {
 			t.Fatalf("round trip changed the request: %+v vs %+v", req, again)
 		}
 	})
@@ -288,4 +284,33 @@ func TestConcurrentCopiesOneKey(t *testing.T) {
 	}
 	assert.Equal(t, 1, created)
 	assert.Len(t, ids, 1)
+}
+
+// BenchmarkDecodePaymentRequest: the strict decoder on a sale of 20 rows
+// (about 2.6 KB), the common case at a till.
+func BenchmarkDecodePaymentRequest(b *testing.B) {
+	rows := make([]string, 20)
+	for i := range rows {
+		rows[i] = `{"description":"Vara ` + strings.Repeat("x", 20) + `","quantity":"1","unitPrice":"1.00","totalAmount":"1.00","taxRate":"25","ean":"7310865004703"}`
+	}
+	body := []byte(`{"method":"seqr","saleId":"S-1","cashierId":"bob","title":"Kaffebaren","amount":"20.00","currency":"SEK","receiptTotal":"20.00","rows":[` +
+		strings.Join(rows, ",") + `]}`)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodePaymentRequest(bytes.NewReader(body)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestUnknownMemberNameIsQuotedWhenHidden: a member name is the client's
+// text; one with a bidi control is named quoted, so it cannot reorder the
+// problem's detail where it is shown.
+func TestUnknownMemberNameIsQuotedWhenHidden(t *testing.T) {
+	_, err := DecodePaymentRequest(strings.NewReader(`{"ti\u202etle":"x"}`))
+	var re *requestError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, `"ti\u202etle"`, re.Field)
+	assert.Equal(t, "unknown field", re.Message)
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/posd/posd/internal/safetext"
 )
 
 // Validate checks every key. The error joins one *ValidationError per bad key;
@@ -155,8 +157,8 @@ func (c Config) Validate() error {
 	if c.Terminal.ResellerPasswordFile != "" && !filepath.IsAbs(c.Terminal.ResellerPasswordFile) {
 		bad("terminal.reseller_password_file", c.Terminal.ResellerPasswordFile, "allowed: an absolute path")
 	}
-	if utf8.RuneCountInString(c.Terminal.Name) > 100 {
-		bad("terminal.name", c.Terminal.Name, "allowed: at most 100 characters")
+	if err := safetext.Line(c.Terminal.Name, 100); err != nil {
+		bad("terminal.name", c.Terminal.Name, "%w; allowed: one line of at most 100 characters", err)
 	}
 
 	if c.Scanner.Device != "" && !filepath.IsAbs(c.Scanner.Device) {
@@ -188,8 +190,10 @@ func (c Config) Validate() error {
 			bad(key, strings.Join(lines, "|"), "allowed: at most 10 lines")
 		}
 		for i, l := range lines {
-			if utf8.RuneCountInString(l) > 64 || strings.ContainsAny(l, "\r\n\x1b") {
-				bad(fmt.Sprintf("%s[%d]", key, i), l, "allowed: one line of at most 64 printable characters")
+			// The same text rules as every text the API takes: a header
+			// line is printed on every receipt and kept in the receipt file.
+			if err := safetext.Line(l, 64); err != nil {
+				bad(fmt.Sprintf("%s[%d]", key, i), l, "%w; allowed: one line of at most 64 printable characters", err)
 			}
 		}
 	}

@@ -6,7 +6,6 @@ package money
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 )
 
@@ -26,49 +25,18 @@ var ErrRange = errors.New("amount out of range")
 // Parse reads a decimal amount such as "20", "20.5", "-5.00" or "93.31000".
 // Digits past the second decimal are accepted only when they are zeros, so
 // the result is always exact. Exponents, spaces, commas and "+" are refused.
+// It is ParseDecimal followed by Decimal.Amount: one grammar for every
+// decimal posd reads.
 func Parse(s string) (Amount, error) {
-	if s == "" {
-		return 0, fmt.Errorf("parse amount %q: %w", s, ErrSyntax)
-	}
-	neg := false
-	rest := s
-	if rest[0] == '-' {
-		neg = true
-		rest = rest[1:]
-	}
-	intPart, frac, hasDot := strings.Cut(rest, ".")
-	if intPart == "" || (hasDot && frac == "") {
-		return 0, fmt.Errorf("parse amount %q: %w", s, ErrSyntax)
-	}
-	for _, part := range []string{intPart, frac} {
-		for i := 0; i < len(part); i++ {
-			if part[i] < '0' || part[i] > '9' {
-				return 0, fmt.Errorf("parse amount %q: %w", s, ErrSyntax)
-			}
-		}
-	}
-	if len(frac) > 2 {
-		if strings.Trim(frac[2:], "0") != "" {
-			return 0, fmt.Errorf("parse amount %q: %w", s, ErrPrecision)
-		}
-		frac = frac[:2]
-	}
-	for len(frac) < 2 {
-		frac += "0"
-	}
-	if len(intPart) > 16 {
-		return 0, fmt.Errorf("parse amount %q: %w", s, ErrRange)
-	}
-	units, err := strconv.ParseInt(intPart, 10, 64)
+	d, err := ParseDecimal(s)
 	if err != nil {
-		return 0, fmt.Errorf("parse amount %q: %w", s, ErrRange)
+		return 0, fmt.Errorf("parse amount: %w", err)
 	}
-	cents, _ := strconv.ParseInt(frac, 10, 64)
-	v := units*100 + cents
-	if neg {
-		v = -v
+	a, err := d.Amount()
+	if err != nil {
+		return 0, fmt.Errorf("parse amount: %w", err)
 	}
-	return Amount(v), nil
+	return a, nil
 }
 
 // MustParse is Parse for constants in tests and tables; it panics on bad input.

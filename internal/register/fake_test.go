@@ -16,6 +16,7 @@ import (
 	"github.com/posd/posd/internal/receipt"
 	"github.com/posd/posd/internal/seqr"
 	"github.com/posd/posd/internal/store"
+	"github.com/posd/posd/internal/store/seqrreg"
 )
 
 // call is one request the fake SEQR received.
@@ -340,39 +341,9 @@ func paidStatus(ers string) seqr.PaymentStatus {
 // registration kept in db's terminal table.
 func seqrProvider(t testing.TB, client seqr.Operations, db *store.DB, policy payment.Policy) *seqr.Adapter {
 	t.Helper()
-	a, err := seqr.NewAdapter(client, registrations{db}, seqr.AdapterConfig{Policy: policy}, time.Now)
+	a, err := seqr.NewAdapter(client, seqrreg.Store{DB: db}, seqr.AdapterConfig{Policy: policy}, time.Now)
 	require.NoError(t, err)
 	return a
-}
-
-// registrations keeps SEQR's registration in the terminal table (the test
-// twin of cmd/posd's).
-type registrations struct{ db *store.DB }
-
-func (s registrations) LoadRegistration(ctx context.Context) (seqr.Registration, bool, error) {
-	t, err := s.db.Terminal(ctx)
-	if errors.Is(err, store.ErrNotFound) {
-		return seqr.Registration{}, false, nil
-	}
-	if err != nil {
-		return seqr.Registration{}, false, err
-	}
-	return seqr.Registration{TerminalID: t.TerminalID, Password: t.Password, SeqrID: t.SeqrID,
-		ExternalTerminalID: t.ExternalTerminalID, Name: t.Name, RegisteredAt: t.RegisteredAt}, true, nil
-}
-
-func (s registrations) SaveRegistration(ctx context.Context, r seqr.Registration) error {
-	return s.db.SaveTerminal(ctx, store.Terminal{TerminalID: r.TerminalID, Password: r.Password, SeqrID: r.SeqrID,
-		ExternalTerminalID: r.ExternalTerminalID, Name: r.Name},
-		store.Audit{Provider: "seqr", Actor: "posd", Event: "save_registration", Outcome: "success"})
-}
-
-func (s registrations) SaveSeqrID(ctx context.Context, id string) error {
-	return s.db.SetSeqrID(ctx, id, store.Audit{Provider: "seqr", Actor: "posd", Event: "save_seqr_id", Outcome: "success"})
-}
-
-func (s registrations) DeleteRegistration(ctx context.Context) error {
-	return s.db.DeleteTerminal(ctx, store.Audit{Provider: "seqr", Actor: "posd", Event: "delete_registration", Outcome: "success"})
 }
 
 // allPosts reads every post of the receipt file.

@@ -80,9 +80,8 @@ func TestExactQuantityArithmetic(t *testing.T) {
 		{"3", m("0.10"), m("0.31"), false},
 	}
 	for _, tt := range tests {
-		d, ok := parseDecimal(tt.qty)
-		require.True(t, ok)
-		assert.Equal(t, tt.ok, d.timesEquals(tt.unit, tt.total), "%s x %s = %s", tt.qty, tt.unit, tt.total)
+		got, err := money.MustDecimal(tt.qty).MulAmount(tt.unit)
+		assert.Equal(t, tt.ok, err == nil && got == tt.total, "%s x %s = %s", tt.qty, tt.unit, tt.total)
 	}
 }
 

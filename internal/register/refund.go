@@ -37,14 +37,8 @@ func (r *Register) Refund(ctx context.Context, id, idempotencyKey string, req Re
 	if err := validateKey(idempotencyKey); err != nil {
 		return Refund{}, false, err
 	}
-	if req.Amount <= 0 {
-		return Refund{}, false, &ValidationError{Field: "amount", Message: fmt.Sprintf("must be greater than 0, got %s", req.Amount)}
-	}
-	if len(req.CashierID) > 64 {
-		return Refund{}, false, &ValidationError{Field: "cashierId", Message: "at most 64 characters"}
-	}
-	if len(req.Reason) > 200 || strings.ContainsAny(req.Reason, "\x00") {
-		return Refund{}, false, &ValidationError{Field: "reason", Message: "at most 200 characters"}
+	if err := ValidateRefund(req); err != nil {
+		return Refund{}, false, err
 	}
 	hash := refundHash(id, req)
 	if rf, err := r.db.RefundByKey(ctx, idempotencyKey); err == nil {

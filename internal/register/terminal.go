@@ -80,13 +80,8 @@ func (r *Register) RegisterTerminal(ctx context.Context, req RegisterTerminalReq
 	if err != nil {
 		return Terminal{}, err
 	}
-	for _, f := range []struct{ name, v string }{
-		{"resellerId", req.ResellerID}, {"resellerPassword", req.ResellerPassword},
-		{"externalTerminalId", req.ExternalTerminalID}, {"name", req.Name},
-	} {
-		if strings.TrimSpace(f.v) == "" {
-			return Terminal{}, &ValidationError{Field: f.name, Message: "required"}
-		}
+	if err := ValidateTerminalRequest(req); err != nil {
+		return Terminal{}, err
 	}
 	cctx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
 	defer cancel()

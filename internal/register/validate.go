@@ -2,38 +2,92 @@ package register
 
 import (
 	"fmt"
-	"math/big"
 	"strings"
-	"unicode/utf8"
+	"time"
 
 	"github.com/posd/posd/internal/money"
+	"github.com/posd/posd/internal/payment"
+	"github.com/posd/posd/internal/safetext"
 )
 
-// maxAmount bounds every amount of a request (10 000 000.00) so that sums
-// of up to MaxRows rows can never overflow int64.
-const maxAmount = money.Amount(1_000_000_000)
+// The limits of what the register accepts, in one table. Every one is
+// enforced here and nowhere else (the API checks only JSON syntax and
+// shape); api/openapi.yaml states each of them, and internal/api's contract
+// tests send one request at and one past every limit through the real API.
+const (
+	// MaxAmount bounds every amount of a request (10 000 000.00) so that
+	// sums of up to MaxRows rows can never overflow int64.
+	MaxAmount = money.Amount(10_000_000_00)
+	// MaxRows is the number of rows one payment may have.
+	MaxRows = 200
+	// MaxTitle is the invoice title's length in characters (SEQR shows it on the phone).
+	MaxTitle = 80
+	// MaxID is the length of saleId, cashierId and a row's sku.
+	MaxID = 64
+	// MaxDescription is a row description's length.
+	MaxDescription = 200
+	// MaxReason is a refund reason's length.
+	MaxReason = 200
+	// MaxQuantity and QuantityDecimals bound a row's quantity (above 0).
+	MaxQuantity      = 1_000_000
+	QuantityDecimals = 3
+	// TaxRateDecimals: a VAT percent from 0 to 100 with at most 2 decimals.
+	TaxRateDecimals = 2
+	// MaxIdempotencyKey is the Idempotency-Key's length (printable ASCII, no space).
+	MaxIdempotencyKey = 255
+	// MaxCredential is the length of the reseller id, user id and the
+	// till's external terminal id; MaxTerminalName the till's name (as the
+	// config's terminal.name).
+	MaxCredential   = 100
+	MaxTerminalName = 100
+	// MaxPassword is the reseller password's length in bytes.
+	MaxPassword = 256
+	// MaxEmail is an e-mail address's length (RFC 5321 path limit).
+	MaxEmail = 254
+)
+
+// Methods posd knows. A known method whose provider is not configured is
+// refused by validate too, with a message saying so.
+const (
+	MethodSEQR        = "seqr"
+	MethodResurs      = "resurs"
+	MethodResursLater = "resurs_later" // Resurs "Betala sen": pay later, long-lived
+	MethodPayson      = "payson"
+)
+
+func knownMethod(m string) bool {
+	switch m {
+	case MethodSEQR, MethodResurs, MethodResursLater, MethodPayson:
+		return true
+	}
+	return false
+}
+
+// configured reports whether a provider that takes method is wired in.
+// SEQR is the only one until the provider seam lands; then this asks the
+// register's provider table.
 
 func validateKey(key string) error {
 	switch {
 	case key == "":
 		return &ValidationError{Field: "Idempotency-Key", Message: "required"}
-	case len(key) > 255:
-		return &ValidationError{Field: "Idempotency-Key", Message: "at most 255 characters"}
+	case len(key) > MaxIdempotencyKey:
+		return &ValidationError{Field: "Idempotency-Key", Message: fmt.Sprintf("at most %d characters", MaxIdempotencyKey)}
 	}
 	for _, c := range key {
 		if c < 0x21 || c > 0x7e {
-			return &ValidationError{Field: "Idempotency-Key", Message: "printable ASCII only"}
+			return &ValidationError{Field: "Idempotency-Key", Message: "printable ASCII without spaces only"}
 		}
 	}
 	return nil
 }
 
+// normalize fills what a request may leave out. It changes no value the
+// caller gave: "sek" is not SEK, and " seqr" is not seqr.
 func (r *Register) normalize(req PaymentRequest) PaymentRequest {
-	req.Method = strings.ToLower(strings.TrimSpace(req.Method))
 	if req.Method == "" {
 		req.Method = r.defaultMethod()
 	}
-	req.Currency = strings.ToUpper(strings.TrimSpace(req.Currency))
 	if req.Title == "" {
 		req.Title = r.cfg.Title
 	}
@@ -41,16 +95,27 @@ func (r *Register) normalize(req PaymentRequest) PaymentRequest {
 	return req
 }
 
+// line applies the one-line text rules to a field.
+func line(field, s string, max int) error {
+	if err := safetext.Line(s, max); err != nil {
+		return &ValidationError{Field: field, Message: err.Error()}
+	}
+	return nil
+}
+
 // validate checks every field; the first problem found is named.
 func (r *Register) validate(req PaymentRequest) error {
 	bad := func(field, format string, args ...any) error {
 		return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
 	}
+	if !knownMethod(req.Method) {
+		return bad("method", "unsupported payment method %q (one of seqr, resurs, resurs_later, payson)", req.Method)
+	}
 	if req.Amount <= 0 {
 		return bad("amount", "must be greater than 0, got %s", req.Amount)
 	}
-	if req.Amount > maxAmount {
-		return bad("amount", "at most %s", maxAmount)
+	if req.Amount > MaxAmount {
+		return bad("amount", "at most %s", MaxAmount)
 	}
 	if req.Currency != r.cfg.Currency {
 		return bad("currency", "must be %s, got %q", r.cfg.Currency, req.Currency)
@@ -58,97 +123,182 @@ func (r *Register) validate(req PaymentRequest) error {
 	for _, f := range []struct {
 		name, v string
 		max     int
-	}{{"saleId", req.SaleID, 64}, {"cashierId", req.CashierID, 64}, {"title", req.Title, 80}} {
-		if utf8.RuneCountInString(f.v) > f.max {
-			return bad(f.name, "at most %d characters", f.max)
-		}
-		if !utf8.ValidString(f.v) || strings.ContainsAny(f.v, "\x00\r\n") {
-			return bad(f.name, "must be one line of valid UTF-8")
+	}{{"saleId", req.SaleID, MaxID}, {"cashierId", req.CashierID, MaxID}, {"title", req.Title, MaxTitle}} {
+		if err := line(f.name, f.v, f.max); err != nil {
+			return err
 		}
 	}
-	if req.ReceiptTotal <= 0 || req.ReceiptTotal > maxAmount {
-		return bad("receiptTotal", "must be greater than 0 and at most %s, got %s", maxAmount, req.ReceiptTotal)
+	if req.ReceiptTotal <= 0 || req.ReceiptTotal > MaxAmount {
+		return bad("receiptTotal", "must be greater than 0 and at most %s, got %s", MaxAmount, req.ReceiptTotal)
 	}
 	if len(req.Rows) == 0 {
 		return bad("rows", "at least one row is required")
 	}
-	if len(req.Rows) > r.cfg.MaxRows {
-		return bad("rows", "at most %d rows", r.cfg.MaxRows)
+	if len(req.Rows) > MaxRows {
+		return bad("rows", "at most %d rows", MaxRows)
 	}
 	var sum money.Amount
 	for i, row := range req.Rows {
-		field := func(name string) string { return fmt.Sprintf("rows[%d].%s", i, name) }
-		if strings.TrimSpace(row.Description) == "" {
-			return bad(field("description"), "required")
+		if err := validateRow(fmt.Sprintf("rows[%d].", i), row); err != nil {
+			return err
 		}
-		if utf8.RuneCountInString(row.Description) > 256 || !utf8.ValidString(row.Description) {
-			return bad(field("description"), "at most 256 characters of valid UTF-8")
-		}
-		q, ok := parseDecimal(row.Quantity)
-		if !ok || q.num.Sign() <= 0 {
-			return bad(field("quantity"), "must be a decimal number greater than 0 such as \"1\" or \"0.5\", got %q", row.Quantity)
-		}
-		if row.TaxRate != "" {
-			tr, ok := parseDecimal(row.TaxRate)
-			if !ok || tr.num.Sign() < 0 || tr.cmp(100) > 0 {
-				return bad(field("taxRate"), "must be a percentage between 0 and 100 such as \"25\", got %q", row.TaxRate)
-			}
-		}
-		if row.TotalAmount == 0 || row.TotalAmount > maxAmount || row.TotalAmount < -maxAmount {
-			return bad(field("totalAmount"), "required, not 0, and at most %s either way", maxAmount)
-		}
-		if row.UnitPrice > maxAmount || row.UnitPrice < -maxAmount {
-			return bad(field("unitPrice"), "at most %s either way", maxAmount)
-		}
-		if row.UnitPrice != 0 && !q.timesEquals(row.UnitPrice, row.TotalAmount) {
-			return bad(field("totalAmount"), "%s is not quantity %s x unitPrice %s", row.TotalAmount, row.Quantity, row.UnitPrice)
-		}
-		if len(row.SKU) > 64 {
-			return bad(field("sku"), "at most 64 characters")
-		}
-		if len(row.EAN) > 14 || strings.Trim(row.EAN, "0123456789") != "" {
-			return bad(field("ean"), "at most 14 digits")
-		}
-		sum += row.TotalAmount
+		sum += row.TotalAmount // bounded: MaxRows rows of at most MaxAmount
 	}
 	if sum != req.ReceiptTotal {
 		return bad("receiptTotal", "rows sum to %s but receiptTotal is %s", sum, req.ReceiptTotal)
 	}
+	if err := validateCustomer(req.Customer); err != nil {
+		return err
+	}
+	return validateValidUntil(req.Method, req.ValidUntil, r.now())
+}
+
+// validateValidUntil: a "Betala sen" link's expiry is for that method only
+// and must lie ahead.
+func validateValidUntil(method string, v *time.Time, now time.Time) error {
+	switch {
+	case v == nil:
+		return nil
+	case method != MethodResursLater:
+		return &ValidationError{Field: "validUntil", Message: "only for method resurs_later"}
+	case !v.After(now):
+		return &ValidationError{Field: "validUntil", Message: "must be in the future, got " + v.Format(time.RFC3339)}
+	}
 	return nil
 }
 
-// decimal is an exact decimal: num / 10^scale.
-type decimal struct {
-	num   *big.Int
-	scale int
+func validateRow(path string, row Row) error {
+	bad := func(field, format string, args ...any) error {
+		return &ValidationError{Field: path + field, Message: fmt.Sprintf(format, args...)}
+	}
+	if strings.TrimSpace(row.Description) == "" {
+		return bad("description", "required")
+	}
+	if err := line(path+"description", row.Description, MaxDescription); err != nil {
+		return err
+	}
+	q, err := money.ParseDecimal(row.Quantity)
+	if err != nil || q.Sign() <= 0 || q.Scale() > QuantityDecimals || q.CmpInt(MaxQuantity) > 0 {
+		return bad("quantity", "must be a decimal above 0 and at most %d with at most %d decimals, such as \"1\" or \"0.5\", got %q",
+			MaxQuantity, QuantityDecimals, row.Quantity)
+	}
+	if row.TaxRate != "" {
+		tr, err := money.ParseDecimal(row.TaxRate)
+		if err != nil || tr.Sign() < 0 || tr.CmpInt(100) > 0 || tr.Scale() > TaxRateDecimals {
+			return bad("taxRate", "must be a percentage from 0 to 100 with at most %d decimals, such as \"25\", got %q", TaxRateDecimals, row.TaxRate)
+		}
+	}
+	if row.TotalAmount == 0 || row.TotalAmount > MaxAmount || row.TotalAmount < -MaxAmount {
+		return bad("totalAmount", "required, not 0, and at most %s either way", MaxAmount)
+	}
+	if row.UnitPrice > MaxAmount || row.UnitPrice < -MaxAmount {
+		return bad("unitPrice", "at most %s either way", MaxAmount)
+	}
+	if row.UnitPrice != 0 {
+		if t, err := q.MulAmount(row.UnitPrice); err != nil || t != row.TotalAmount {
+			return bad("totalAmount", "%s is not quantity %s x unitPrice %s", row.TotalAmount, row.Quantity, row.UnitPrice)
+		}
+	}
+	if err := line(path+"sku", row.SKU, MaxID); err != nil {
+		return err
+	}
+	if row.EAN != "" && (len(row.EAN) < 8 || len(row.EAN) > 14 || strings.Trim(row.EAN, "0123456789") != "") {
+		return bad("ean", "must be 8 to 14 digits")
+	}
+	return nil
 }
 
-func parseDecimal(s string) (decimal, bool) {
-	intPart, frac, hasDot := strings.Cut(s, ".")
-	if intPart == "" || (hasDot && frac == "") || len(s) > 24 {
-		return decimal{}, false
+// validateCustomer checks the optional pre-fill for the provider's
+// checkout: the shapes only, since the provider checks the rest (a
+// personnummer's checksum, whether a number takes SMS).
+func validateCustomer(c *payment.Customer) error {
+	if c == nil {
+		return nil
 	}
-	digits := intPart + frac
-	if strings.Trim(digits, "0123456789") != "" {
-		return decimal{}, false
+	bad := func(field, msg string) error { return &ValidationError{Field: "customer." + field, Message: msg} }
+	if c.GovernmentID != "" && !isGovernmentID(c.GovernmentID) {
+		return bad("governmentId", "must be a Swedish personal or organisation number: YYMMDD-NNNN, YYYYMMDDNNNN or NNNNNN-NNNN")
 	}
-	n, ok := new(big.Int).SetString(digits, 10)
-	if !ok {
-		return decimal{}, false
+	if c.Mobile != "" && !isMobile(c.Mobile) {
+		return bad("mobile", "must be a phone number of 7 to 15 digits, optionally starting with +, such as +46701234567")
 	}
-	return decimal{num: n, scale: len(frac)}, true
+	if c.Email != "" {
+		if err := line("customer.email", c.Email, MaxEmail); err != nil {
+			return err
+		}
+		local, domain, ok := strings.Cut(c.Email, "@")
+		if !ok || local == "" || domain == "" || strings.ContainsAny(c.Email, " ") || strings.Contains(domain, "@") || !strings.Contains(domain, ".") {
+			return bad("email", "must be an e-mail address such as name@example.se")
+		}
+	}
+	return nil
 }
 
-func pow10(n int) *big.Int { return new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil) }
-
-// cmp compares d with the integer v.
-func (d decimal) cmp(v int64) int {
-	return d.num.Cmp(new(big.Int).Mul(big.NewInt(v), pow10(d.scale)))
+// isGovernmentID: 10 or 12 digits, with an optional "-" or "+" (a
+// centenarian's personnummer) before the last four.
+func isGovernmentID(s string) bool {
+	if n := len(s); n == 11 || n == 13 {
+		if c := s[n-5]; c != '-' && c != '+' {
+			return false
+		}
+		s = s[:n-5] + s[n-4:]
+	}
+	return (len(s) == 10 || len(s) == 12) && strings.Trim(s, "0123456789") == ""
 }
 
-// timesEquals reports whether d x unit == total exactly (minor units).
-func (d decimal) timesEquals(unit, total money.Amount) bool {
-	lhs := new(big.Int).Mul(d.num, big.NewInt(int64(unit)))
-	rhs := new(big.Int).Mul(big.NewInt(int64(total)), pow10(d.scale))
-	return lhs.Cmp(rhs) == 0
+func isMobile(s string) bool {
+	digits := strings.TrimPrefix(s, "+")
+	return len(digits) >= 7 && len(digits) <= 15 && strings.Trim(digits, "0123456789") == ""
+}
+
+// ValidateRefund checks a refund request before anything is looked up. It
+// needs no state, so the API calls it too (and answers 422 before the
+// register is asked); Refund calls it again.
+func ValidateRefund(req RefundRequest) error {
+	if req.Amount <= 0 {
+		return &ValidationError{Field: "amount", Message: fmt.Sprintf("must be greater than 0, got %s", req.Amount)}
+	}
+	if req.Amount > MaxAmount {
+		return &ValidationError{Field: "amount", Message: fmt.Sprintf("at most %s", MaxAmount)}
+	}
+	if err := line("cashierId", req.CashierID, MaxID); err != nil {
+		return err
+	}
+	return line("reason", req.Reason, MaxReason)
+}
+
+// ValidateTerminalRequest checks a registration before SEQR is called. The
+// password is checked for presence and length only, and never echoed. Like
+// ValidateRefund it needs no state: the API calls it, RegisterTerminal again.
+func ValidateTerminalRequest(req RegisterTerminalRequest) error {
+	for _, f := range []struct {
+		name, v string
+		max     int
+	}{
+		{"resellerId", req.ResellerID, MaxCredential}, {"resellerUserId", req.ResellerUserID, MaxCredential},
+		{"resellerPassword", req.ResellerPassword, 0}, {"externalTerminalId", req.ExternalTerminalID, MaxCredential},
+		{"name", req.Name, MaxTerminalName},
+	} {
+		if strings.TrimSpace(f.v) == "" {
+			return &ValidationError{Field: f.name, Message: "required"}
+		}
+		if f.max == 0 {
+			continue
+		}
+		if err := line(f.name, f.v, f.max); err != nil {
+			return err
+		}
+	}
+	if len(req.ResellerPassword) > MaxPassword {
+		return &ValidationError{Field: "resellerPassword", Message: fmt.Sprintf("at most %d bytes", MaxPassword)}
+	}
+	return nil
+}
+
+// clipText keeps a message short whatever the input's length.
+func clipText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }

@@ -83,11 +83,13 @@ func (e *enc) decimal(name, s string) {
 	if s == "" {
 		return
 	}
-	if !isDecimal(s) {
+	d, err := money.ParseDecimal(s)
+	if err != nil {
 		e.fail(name, "%q is not a decimal number", s)
 		return
 	}
-	e.elem(name, s)
+	// Written as parsed: same digits and scale as given, minus leading zeros.
+	e.elem(name, d.String())
 }
 
 // amount writes an amount type: currency then value, the value exactly as
@@ -144,24 +146,6 @@ func (e *enc) text(field, s string) {
 		i += size
 	}
 	e.b = append(e.b, s[start:]...)
-}
-
-func isDecimal(s string) bool {
-	if s != "" && s[0] == '-' {
-		s = s[1:]
-	}
-	digits, dot := 0, false
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c >= '0' && c <= '9':
-			digits++
-		case c == '.' && !dot && digits > 0 && i < len(s)-1:
-			dot = true
-		default:
-			return false
-		}
-	}
-	return digits > 0
 }
 
 // begin writes the envelope, the operation wrapper and the context.
