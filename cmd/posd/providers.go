@@ -11,6 +11,7 @@ import (
 	"github.com/posd/posd/internal/config"
 	"github.com/posd/posd/internal/payment"
 	"github.com/posd/posd/internal/payson"
+	"github.com/posd/posd/internal/resurs"
 	"github.com/posd/posd/internal/seqr"
 	"github.com/posd/posd/internal/store"
 	"github.com/posd/posd/internal/store/seqrreg"
@@ -38,6 +39,18 @@ func newProviders(cfg config.Config, db *store.DB, log *zap.Logger, hc providerC
 		}}, time.Now)
 		if err != nil {
 			return nil, fmt.Errorf("providers.seqr: %w", err)
+		}
+		out = append(out, a)
+	}
+	if c := cfg.Providers.Resurs; c.POSURL != "" {
+		a, err := resurs.NewAdapter(resurs.AdapterConfig{POSURL: c.POSURL, AfterShopURL: c.AfterShopURL, MAPIURL: c.MAPIURL,
+			Username: c.Username, Password: c.Password.Reveal(), ClientID: c.ClientID, ClientSecret: c.ClientSecret.Reveal(),
+			MAPIScope: c.MAPIScope, StoreID: c.StoreID, SuccessURL: c.SuccessURL, BackURL: c.BackURL,
+			CallbackURL: c.CallbackURL, ShopURL: c.ShopURL, RefPrefix: c.RefPrefix, CheckInterval: c.CheckInterval,
+			Window: c.Window, DecisionLimit: c.DecisionLimit, LaterCheckInterval: c.LaterInterval, LaterValidity: c.LaterValidity,
+			Transport: resurs.Transport{HTTP: hc.resurs, Logger: log.Named("resurs")}})
+		if err != nil {
+			return nil, &configError{err: fmt.Errorf("providers.resurs: %w", err)}
 		}
 		out = append(out, a)
 	}

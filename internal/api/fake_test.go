@@ -2,7 +2,9 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -95,6 +97,11 @@ func (f *fakeRegister) UnregisterTerminal(ctx context.Context) error {
 }
 
 func (f *fakeRegister) AssignSeqrID(ctx context.Context, seqrID string) (register.Terminal, error) {
+	// As the real register: its provider's rule (SEQR: 1 to 64 letters or
+	// digits) is checked before anything changes.
+	if seqrID == "" || len(seqrID) > 64 || strings.Trim(seqrID, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") != "" {
+		return register.Terminal{}, &register.ValidationError{Field: "seqrId", Message: fmt.Sprintf("must be 1 to 64 letters or digits, got %.64q", seqrID)}
+	}
 	f.mutate()
 	if err := f.fail(); err != nil {
 		return register.Terminal{}, err

@@ -97,6 +97,8 @@ type Resurs struct {
 	ClientSecret     Secret // from ClientSecretFile or the resurs-client-secret credential
 	ClientSecretFile string
 	StoreID          string
+	RefPrefix        string // starts every order reference: store and till, at most 12 of [A-Za-z0-9-]
+	MAPIScope        string // the Merchant API token scope ("merchant-api" in production)
 	SuccessURL       string
 	BackURL          string
 	CallbackURL      string
@@ -203,7 +205,7 @@ func Default() Config {
 				Window:          30 * time.Second,
 				DecisionLimit:   5 * time.Minute,
 			},
-			Resurs: Resurs{CheckInterval: 2 * time.Second, LaterInterval: time.Minute, Window: 2 * time.Minute,
+			Resurs: Resurs{MAPIScope: "mock-merchant-api", CheckInterval: 2 * time.Second, LaterInterval: time.Minute, Window: 3 * time.Minute,
 				DecisionLimit: 10 * time.Minute, LaterValidity: 24 * time.Hour},
 			Payson: Payson{CheckInterval: 2 * time.Second, Window: time.Minute, DecisionLimit: 5 * time.Minute},
 		},

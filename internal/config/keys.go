@@ -94,6 +94,8 @@ func Keys() []Key {
 		{Name: "providers.resurs.client_secret", Help: "prefer client_secret_file or the resurs-client-secret credential", Secret: true, field: func(c *Config) any { return &c.Providers.Resurs.ClientSecret }},
 		{Name: "providers.resurs.client_secret_file", Help: "file holding the Merchant API client secret (mode 0600 or 0400)", field: func(c *Config) any { return &c.Providers.Resurs.ClientSecretFile }},
 		{Name: "providers.resurs.store_id", Help: "the store's id at Resurs", field: func(c *Config) any { return &c.Providers.Resurs.StoreID }},
+		{Name: "providers.resurs.ref_prefix", Help: "starts every order reference: store and till (order references are unique per web-service account), at most 12 of A-Z a-z 0-9 -", field: func(c *Config) any { return &c.Providers.Resurs.RefPrefix }},
+		{Name: "providers.resurs.mapi_scope", Help: "Merchant API token scope: mock-merchant-api (test) or merchant-api (production)", field: func(c *Config) any { return &c.Providers.Resurs.MAPIScope }},
 		{Name: "providers.resurs.success_url", Help: "where the checkout goes after a purchase", field: func(c *Config) any { return &c.Providers.Resurs.SuccessURL }},
 		{Name: "providers.resurs.back_url", Help: "where the checkout goes when the customer backs out", field: func(c *Config) any { return &c.Providers.Resurs.BackURL }},
 		{Name: "providers.resurs.callback_url", Help: "paymentCreatedCallbackUrl (a chain server; a till listens on loopback only)", field: func(c *Config) any { return &c.Providers.Resurs.CallbackURL }},

@@ -113,6 +113,10 @@ func (c Config) Validate() error {
 			bad(f.key, f.v, "allowed: one line of at most %d characters", f.max)
 		}
 	}
+	if len(rs.RefPrefix) > 12 || strings.Trim(rs.RefPrefix, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-") != "" {
+		bad("providers.resurs.ref_prefix", rs.RefPrefix, "allowed: at most 12 of A-Z a-z 0-9 -, e.g. S12T3-")
+	}
+	oneOf("providers.resurs.mapi_scope", rs.MAPIScope, "mock-merchant-api", "merchant-api")
 	if ps.AgentID != "" && strings.Trim(ps.AgentID, "0123456789") != "" {
 		bad("providers.payson.agent_id", ps.AgentID, "allowed: Payson's numeric agent id, e.g. 4")
 	}

@@ -7,7 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -151,14 +151,10 @@ func (r *Register) CreatePayment(ctx context.Context, idempotencyKey string, req
 		return Payment{}, false, err
 	}
 	req = r.normalize(req)
-	pv := r.byMethod[req.Method]
-	if pv == nil {
-		return Payment{}, false, &ValidationError{Field: "method",
-			Message: fmt.Sprintf("payment method %q is not configured on this till (configured: %s)", req.Method, strings.Join(r.methods(), ", "))}
-	}
 	if err := r.validate(req); err != nil {
 		return Payment{}, false, err
 	}
+	pv := r.byMethod[req.Method]
 	hash := requestHash(req)
 
 	if sp, err := r.db.PaymentByKey(ctx, idempotencyKey); err == nil {
@@ -196,10 +192,11 @@ func (r *Register) defaultMethod() string {
 }
 
 func (r *Register) methods() []string {
-	var out []string
-	for _, pv := range r.provs {
-		out = append(out, pv.Methods()...)
+	out := make([]string, 0, len(r.byMethod))
+	for m := range r.byMethod {
+		out = append(out, m)
 	}
+	slices.Sort(out)
 	return out
 }
 

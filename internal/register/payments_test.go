@@ -294,7 +294,7 @@ func TestSendInvoiceOutcomes(t *testing.T) {
 }
 
 func TestAmountBoundsPreventOverflow(t *testing.T) {
-	r := &Register{cfg: DefaultConfig()}
+	r := validatingRegister(time.Now)
 	huge := money.Amount(4_611_686_018_427_387_904) // 2^62: two of them wrap int64
 	req := PaymentRequest{Method: "seqr", Amount: 100, Currency: "SEK", ReceiptTotal: 100, Rows: []Row{
 		{Description: "a", Quantity: "1", TotalAmount: huge},

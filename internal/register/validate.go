@@ -111,6 +111,9 @@ func (r *Register) validate(req PaymentRequest) error {
 	if !knownMethod(req.Method) {
 		return bad("method", "unsupported payment method %q (one of seqr, resurs, resurs_later, payson)", req.Method)
 	}
+	if r.byMethod[req.Method] == nil {
+		return bad("method", "payment method %q is not configured on this till (configured: %s)", req.Method, strings.Join(r.methods(), ", "))
+	}
 	if req.Amount <= 0 {
 		return bad("amount", "must be greater than 0, got %s", req.Amount)
 	}

@@ -23,7 +23,7 @@ func FuzzValidatePayment(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	r := &Register{cfg: DefaultConfig(), now: time.Now}
+	r := validatingRegister(time.Now)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var req PaymentRequest
 		if json.Unmarshal(body, &req) != nil {

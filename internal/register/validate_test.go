@@ -13,7 +13,7 @@ import (
 )
 
 func validatorAt(now time.Time) *Register {
-	return &Register{cfg: DefaultConfig(), now: func() time.Time { return now }}
+	return validatingRegister(func() time.Time { return now })
 }
 
 func requireField(t *testing.T, err error, field string) {
@@ -135,4 +135,11 @@ func TestRefundAndTerminalTextRules(t *testing.T) {
 	bad = ok
 	bad.ResellerPassword = strings.Repeat("p", MaxPassword+1)
 	requireField(t, ValidateTerminalRequest(bad), "resellerPassword")
+}
+
+// validatingRegister is a register that only validates: SEQR is its one
+// configured method (the provider itself is never called).
+func validatingRegister(now func() time.Time) *Register {
+	pv := &prov{name: "seqr"}
+	return &Register{cfg: DefaultConfig(), now: now, byName: map[string]*prov{"seqr": pv}, byMethod: map[string]*prov{"seqr": pv}}
 }

@@ -72,6 +72,8 @@ type AdapterConfig struct {
 	RefPrefix string
 
 	CheckInterval      time.Duration // "resurs"; default 2 s
+	Window             time.Duration // "resurs": the cashier's window; default 3 min (the customer e-signs)
+	DecisionLimit      time.Duration // "resurs": how long a payment may await the cashier; default 10 min
 	LaterCheckInterval time.Duration // "resurs_later"; default 1 min
 	LaterValidity      time.Duration // "Betala sen" valid-to when the order gives none; default 24 h
 
@@ -129,6 +131,12 @@ func NewAdapter(cfg AdapterConfig) (*Adapter, error) {
 	if a.cfg.LaterValidity <= 0 {
 		a.cfg.LaterValidity = DefaultLaterValidity
 	}
+	if a.cfg.Window <= 0 {
+		a.cfg.Window = 3 * time.Minute
+	}
+	if a.cfg.DecisionLimit < a.cfg.Window {
+		a.cfg.DecisionLimit = max(10*time.Minute, a.cfg.Window)
+	}
 	return a, nil
 }
 
@@ -139,8 +147,8 @@ func (a *Adapter) Name() string { return Name }
 func (a *Adapter) Methods() []string { return []string{MethodPOS, MethodLater} }
 
 // Policy: POS payments are followed every CheckInterval in windows of
-// 3 minutes (the customer e-signs with BankID); "Betala sen" is long-lived,
-// checked every LaterCheckInterval, without a window.
+// Window (3 minutes: the customer e-signs with BankID); "Betala sen" is
+// long-lived, checked every LaterCheckInterval, without a window.
 func (a *Adapter) Policy(method string) payment.Policy {
 	if method == MethodLater {
 		return payment.Policy{
@@ -154,8 +162,8 @@ func (a *Adapter) Policy(method string) payment.Policy {
 		CheckInterval: a.cfg.CheckInterval,
 		CheckTimeout:  10 * time.Second,
 		CallTimeout:   20 * time.Second,
-		Window:        3 * time.Minute,
-		DecisionLimit: 10 * time.Minute,
+		Window:        a.cfg.Window,
+		DecisionLimit: a.cfg.DecisionLimit,
 	}
 }
 
