@@ -192,16 +192,16 @@ func TestContextCancellation(t *testing.T) {
 
 func TestDefaultHTTPClient(t *testing.T) {
 	c := newTestClient(t, testConfig("https://extdev.seqr.com/soap/merchant/cashregister-2"))
-	require.NotSame(t, http.DefaultClient, c.http)
-	assert.Equal(t, 10*time.Second, c.http.Timeout)
-	tr, ok := c.http.Transport.(*http.Transport)
+	hc := c.soap.HTTP
+	require.NotSame(t, http.DefaultClient, hc)
+	assert.Equal(t, 10*time.Second, hc.Timeout)
+	tr, ok := hc.Transport.(*http.Transport)
 	require.True(t, ok)
 	assert.Equal(t, 5*time.Second, tr.TLSHandshakeTimeout)
 	assert.Equal(t, 10*time.Second, tr.ResponseHeaderTimeout)
 	require.NotNil(t, tr.TLSClientConfig)
 	assert.Equal(t, uint16(tls.VersionTLS12), tr.TLSClientConfig.MinVersion)
 	assert.False(t, tr.TLSClientConfig.InsecureSkipVerify)
-	assert.True(t, c.tracesConn)
 }
 
 // TestTLS is reliability.md S1: no handshake below TLS 1.2, no unverified
