@@ -29,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/posd/posd/internal/seqr/seqrsim"
 	"github.com/posd/posd/test/harness"
 )
 
@@ -106,7 +107,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(stateDir)
-	posd, ready, err := harness.StartPosd(cfg.bin, stateDir, base+"/soap/merchant/cashregister-2")
+	posd, ready, err := harness.StartPosd(cfg.bin, stateDir, base+seqrsim.PathCashRegister2)
 	if err != nil {
 		return err
 	}

@@ -15,9 +15,15 @@ import (
 	"go.uber.org/zap"
 )
 
+// PathCashRegister2 is the path of SEQR's cash register endpoint (spec 1.1),
+// the one posd is configured with: Config.URL is a host plus this path.
+// seqrsim serves it under the same name; the emulator keeps its own copy on
+// purpose, so that a change here is caught against it.
+const PathCashRegister2 = "/soap/merchant/cashregister-2"
+
 // Config is the client's identity and transport.
 type Config struct {
-	URL             string         // SOAP endpoint, e.g. https://extdev.seqr.com/soap/merchant/cashregister-2
+	URL             string         // SOAP endpoint: a host plus PathCashRegister2, e.g. SEQR's test host https://extdev.seqr.com
 	ClientID        string         // company / software name
 	ClientReference string         // at most 32 characters
 	Channel         string         // default "WS"; at most 40 characters

@@ -39,7 +39,7 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func TestNotSentConnectionRefused(t *testing.T) {
-	url := "http://" + closedAddr(t) + "/soap/merchant/cashregister-2"
+	url := "http://" + closedAddr(t) + PathCashRegister2
 	wrapped := &http.Transport{}
 	t.Cleanup(wrapped.CloseIdleConnections)
 	clients := map[string]*http.Client{
@@ -191,7 +191,7 @@ func TestContextCancellation(t *testing.T) {
 }
 
 func TestDefaultHTTPClient(t *testing.T) {
-	c := newTestClient(t, testConfig("https://extdev.seqr.com/soap/merchant/cashregister-2"))
+	c := newTestClient(t, testConfig("https://extdev.seqr.com"+PathCashRegister2))
 	hc := c.soap.HTTP
 	require.NotSame(t, http.DefaultClient, hc)
 	assert.Equal(t, 10*time.Second, hc.Timeout)
