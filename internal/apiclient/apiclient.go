@@ -154,6 +154,18 @@ func ProblemOf(err error) (Problem, bool) {
 // JSON answer into out (nil: ignored; an empty answer leaves out as it is).
 // It is the way to any route the typed calls do not cover.
 func (c *Client) Do(ctx context.Context, method, path string, body, out any, hdr http.Header) error {
+	b, err := c.roundTrip(ctx, method, path, body, hdr)
+	if err != nil || out == nil || len(b) == 0 {
+		return err
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+	}
+	return nil
+}
+
+// roundTrip sends one request and returns a 2xx answer's body.
+func (c *Client) roundTrip(ctx context.Context, method, path string, body any, hdr http.Header) ([]byte, error) {
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
@@ -161,26 +173,20 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any, hdr
 	}
 	resp, err := c.send(ctx, method, path, body, hdr)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("%s %s: read answer: %w", method, path, ctx.Err())
+			return nil, fmt.Errorf("%s %s: read answer: %w", method, path, ctx.Err())
 		}
-		return fmt.Errorf("%s %s: read answer: %w: %w", method, path, ErrUnreachable, err)
+		return nil, fmt.Errorf("%s %s: read answer: %w: %w", method, path, ErrUnreachable, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		return apiError(method, path, resp.StatusCode, b)
+		return nil, apiError(method, path, resp.StatusCode, b)
 	}
-	if out == nil || len(b) == 0 {
-		return nil
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
-	}
-	return nil
+	return b, nil
 }
 
 func (c *Client) send(ctx context.Context, method, path string, body any, hdr http.Header) (*http.Response, error) {
@@ -226,6 +232,11 @@ func apiError(method, path string, status int, body []byte) *Error {
 	}
 	e.Body = strings.TrimSpace(strings.ToValidUTF8(string(body), "?"))
 	return e
+}
+
+// Metrics is GET /metrics: the Prometheus text exposition.
+func (c *Client) Metrics(ctx context.Context) ([]byte, error) {
+	return c.roundTrip(ctx, http.MethodGet, "/metrics", nil, nil)
 }
 
 // Status is GET /v1/status.

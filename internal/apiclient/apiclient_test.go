@@ -215,3 +215,13 @@ func TestEventsOfAnUnknownPayment(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, "not-found", p.Slug())
 }
+
+func TestMetricsIsText(t *testing.T) {
+	c := serve(t, Config{}, func(w http.ResponseWriter, r *http.Request) {
+		assert.Equal(t, "/metrics", r.URL.Path)
+		fmt.Fprint(w, "posd_up 1\n")
+	})
+	b, err := c.Metrics(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, "posd_up 1\n", string(b))
+}
