@@ -15,7 +15,7 @@ import (
 // P1: getPaymentStatus at 1 Hz, 30 +- 1 calls per 30 s window, never more
 // than one in flight, each carrying the last invoiceVersion received; the
 // cadence does not drift with the round trip.
-func TestPollCadenceP1(t *testing.T) {
+func TestCheckCadenceIsFixedWithOneCallInFlight(t *testing.T) {
 	for _, latency := range []time.Duration{0, 300 * time.Millisecond, 900 * time.Millisecond} {
 		t.Run(latency.String(), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
