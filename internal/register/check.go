@@ -523,11 +523,13 @@ func (l *loop) onCancel(ctx context.Context, res cancelResult) bool {
 	}
 	switch {
 	case res.err == nil && res.outcome == payment.Cancelled:
-		detail := "canceled at the provider"
+		detail, reason := "canceled at the provider", ""
 		if res.auto {
+			// Not the cashier's doing: the payment says why it ended.
 			detail += " (decision limit reached)"
+			reason = fmt.Sprintf("canceled by posd: nobody chose try again or cancel within %s", l.pol.DecisionLimit)
 		}
-		done := l.final(ctx, StateCanceled, res.actor, detail, "")
+		done := l.final(ctx, StateCanceled, res.actor, detail, reason)
 		reply(nil)
 		return done
 	case res.err == nil && res.outcome == payment.TooLate:

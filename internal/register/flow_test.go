@@ -358,6 +358,25 @@ func TestDecisionLimitCancels(t *testing.T) {
 		trail, err := h.db.AuditTrail(context.Background(), ev.PaymentID)
 		require.NoError(t, err)
 		assert.Equal(t, "posd", trail[len(trail)-1].Actor)
+		assert.Contains(t, ev.Payment.Error, "canceled by posd", "a payment that ends by anything but the cashier says why")
+	})
+}
+
+// A payment the provider ends (SEQR status CANCELED, FAILED) carries the
+// provider's reason, so the cashier sees why the sale did not go through.
+func TestPaymentEndedByTheProviderSaysWhy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fake := &fakeSEQR{status: func(n int, ref string, v int) (seqr.PaymentStatus, error) {
+			return seqr.PaymentStatus{Status: seqr.StatusCanceled, Version: v + 1}, nil
+		}}
+		h := newHarness(t, fake, harnessOpt{})
+		defer h.close()
+		p, _, err := h.r.CreatePayment(context.Background(), "k1", sale("20.00"))
+		require.NoError(t, err)
+		ch, cancel := h.r.Subscribe(p.ID)
+		defer cancel()
+		ev := waitState(t, ch, StateCanceled)
+		assert.Contains(t, ev.Payment.Error, "CANCELED")
 	})
 }
 
