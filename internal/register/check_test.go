@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/posd/posd/internal/payment"
 	"github.com/posd/posd/internal/seqr"
 )
 
@@ -146,5 +147,31 @@ func TestEventsCountdownAndSlowSubscriber(t *testing.T) {
 			}
 		}
 		t.Fatal("the awaiting_decision state event was dropped")
+	})
+}
+
+// A provider's notification is a hint: the payment is checked at once, and
+// only the check decides.
+func TestHintTriggersACheckNotADecision(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fake := &fakeSEQR{}
+		h := newHarness(t, fake, harnessOpt{policy: payment.Policy{CheckInterval: 10 * time.Second}})
+		defer h.close()
+		ctx := context.Background()
+		p, _, err := h.r.CreatePayment(ctx, "k1", sale("20.00"))
+		require.NoError(t, err)
+		synctest.Wait()
+		before := fake.count("getPaymentStatus")
+		found, err := h.r.Hint(ctx, "seqr", p.ProviderRef)
+		require.NoError(t, err)
+		assert.True(t, found)
+		synctest.Wait()
+		assert.Equal(t, before+1, fake.count("getPaymentStatus"), "checked at once, not at the next tick")
+		got, err := h.r.Payment(ctx, p.ID)
+		require.NoError(t, err)
+		assert.Equal(t, StatePolling, got.State, "a hint decides nothing")
+		found, err = h.r.Hint(ctx, "seqr", "no-such-session")
+		require.NoError(t, err)
+		assert.False(t, found)
 	})
 }

@@ -459,3 +459,17 @@ func (db *DB) eachPair(ctx context.Context, what, q string, fn func(a, b string)
 	}
 	return nil
 }
+
+// PaymentBySession returns the id of the payment with this provider session, or ErrNotFound.
+func (db *DB) PaymentBySession(ctx context.Context, provider, sessionRef string) (string, error) {
+	var id string
+	err := db.r.QueryRowContext(ctx, "SELECT id FROM payments WHERE provider = ? AND session_ref = ? ORDER BY created_at DESC LIMIT 1",
+		provider, sessionRef).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("payment with %s session %s: %w", provider, sessionRef, ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("payment with %s session %s: %w", provider, sessionRef, err)
+	}
+	return id, nil
+}
