@@ -53,6 +53,7 @@ type httpError struct {
 	detail string
 
 	invalidToken bool
+	retryAfter   int // seconds; 0 = no Retry-After header
 }
 
 func (e *httpError) Error() string { return e.detail }
@@ -76,7 +77,8 @@ func problemFor(err error) Problem {
 	}
 	switch {
 	case errors.As(err, &he):
-		return Problem{Type: ProblemBase + he.slug, Title: he.title, Status: he.status, Detail: he.detail, invalidToken: he.invalidToken}
+		return Problem{Type: ProblemBase + he.slug, Title: he.title, Status: he.status, Detail: he.detail,
+			invalidToken: he.invalidToken, retryAfter: he.retryAfter}
 	case errors.As(err, &mbe):
 		return Problem{Type: ProblemBase + "payload-too-large", Title: "Request body too large", Status: http.StatusRequestEntityTooLarge,
 			Detail: "request body is larger than " + strconv.FormatInt(mbe.Limit, 10) + " bytes"}
