@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"runtime/debug"
 	"sync"
@@ -123,8 +122,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	log.Info("starting posd", zap.String("version", version()), zap.String("stateDir", cfg.StateDir),
 		zap.String("api", cfg.API.Listen), zap.String("seqr", cfg.Seqr.URL))
 
-	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
-		return fmt.Errorf("create state dir: %w", err)
+	if was, err := prepareStateDir(cfg.StateDir); err != nil {
+		return err
+	} else if was != 0 {
+		log.Warn("state dir was open to group or others; tightened to 0700", zap.String("dir", cfg.StateDir),
+			zap.String("mode", fmt.Sprintf("%04o", was)))
 	}
 	// The database check (quick_check) and the receipt file scan each read
 	// their whole file: do them side by side, they share nothing.
@@ -232,6 +234,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		tok, err := config.ReadSecret(cfg.API.TokenFile)
 		if err != nil {
 			return &configError{err: fmt.Errorf("api.token_file: %w", err)}
+		}
+		if err := checkTokenFileOwner(cfg.API.TokenFile); err != nil {
+			return &configError{err: err}
 		}
 		if n := len(tok.Reveal()); n < api.MinTokenLength {
 			src := "api.token_file " + cfg.API.TokenFile
