@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/posd/posd/internal/register"
 )
 
 // connEvents collects the server's ConnState changes, keyed by the
@@ -254,4 +257,98 @@ func TestRawProblemIsHTTP(t *testing.T) {
 	require.Equal(t, 503, resp.StatusCode)
 	p := readProblem(t, resp)
 	assert.Equal(t, "Too many connections", p.Title)
+}
+
+// TestNonReadingStreamDroppedEarly: a stream client that stops reading, with
+// the kernel's default buffers (about 120 KB on loopback before a write
+// blocks), is dropped after tens of kilobytes of small events, not after
+// its whole receive buffer filled. Counting bytes, not time, keeps this
+// independent of the machine's speed.
+func TestNonReadingStreamDroppedEarly(t *testing.T) {
+	fake := newFake()
+	p := pollingPayment("p1")
+	fake.put(p)
+	srv, _ := startHooked(t, fake, nil)
+	conn, err := net.Dial("tcp", srv.Addr().String())
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = fmt.Fprintf(conn, "GET /v1/payments/p1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n\r\n", testToken)
+	require.NoError(t, err)
+	<-fake.subscribed
+
+	// About 600 bytes on the wire each, like a poll event.
+	ev := register.Event{Type: "poll", PaymentID: "p1", State: register.StatePolling, Payment: p, Message: strings.Repeat("x", 300)}
+	sent := 0
+	for sent < 400 {
+		select {
+		case id := <-fake.unsubscribed:
+			assert.Equal(t, "p1", id)
+			t.Logf("dropped after %d events", sent)
+			assert.Less(t, sent, 120, "dropped only after the kernel's receive buffer filled (about 200 such events)")
+			return
+		default:
+		}
+		fake.publish(ev)
+		sent++
+		drained(fake, "p1") // the handler has taken it (and written it, or failed)
+	}
+	t.Fatalf("a client that never reads still streams after %d events", sent)
+}
+
+// drained waits until the subscribers of id have taken every event (the
+// handler is writing the last one, or has stopped).
+func drained(f *fakeRegister, id string) {
+	for {
+		f.mu.Lock()
+		n := 0
+		for _, s := range f.subs[id] {
+			if !s.closed {
+				n += len(s.ch)
+			}
+		}
+		f.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		runtime.Gosched()
+	}
+}
+
+// TestReadingStreamNotDropped: a client that reads keeps its stream through
+// many more events than a stalled one is allowed.
+func TestReadingStreamNotDropped(t *testing.T) {
+	fake := newFake()
+	p := pollingPayment("p1")
+	fake.put(p)
+	srv, _ := startHooked(t, fake, nil)
+	resp := get(t, srv, "/v1/payments/p1/events", true)
+	require.Equal(t, 200, resp.StatusCode)
+	<-fake.subscribed
+	const n = 400
+	got := make(chan int, 1)
+	go func() {
+		br := bufio.NewReader(resp.Body)
+		polls := 0
+		for polls < n {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				break
+			}
+			if line == "event: poll\n" {
+				polls++
+			}
+		}
+		got <- polls
+	}()
+	ev := register.Event{Type: "poll", PaymentID: "p1", State: register.StatePolling, Payment: p, Message: strings.Repeat("x", 300)}
+	for range n {
+		fake.publish(ev)
+		drained(fake, "p1")
+	}
+	assert.Equal(t, n, <-got, "every event reached the reading client")
+	select {
+	case <-fake.unsubscribed:
+		t.Fatal("a reading client's stream was dropped")
+	default:
+	}
 }
