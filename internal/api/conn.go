@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/sys/unix"
 )
 
 // Connection limits. A till has one front end and a cashier page: a few
@@ -26,16 +25,11 @@ const (
 	DefaultMaxStreams        = 64
 	DefaultUnauthIdleTimeout = 5 * time.Second
 	// streamSendBuffer is SO_SNDBUF of a connection carrying an event
-	// stream. Events are a few hundred bytes; a large kernel buffer would
-	// only let a client that stopped reading hide behind it for minutes
-	// before a write blocks and the per-write deadline can drop it.
+	// stream. Events are about 1 KB; a large kernel buffer would only let
+	// a client that stopped reading hide behind it longer before a write
+	// blocks and the per-write deadline can drop it (over TCP the client's
+	// receive buffer still takes about 128 KB: see stallMonitor).
 	streamSendBuffer = 4 << 10
-	// maxStreamBacklog is how many bytes a stream's client may have
-	// received and not read (peerBacklog) before the stream is dropped.
-	// A client that reads has none on loopback (its kernel only starts
-	// shrinking the window after some 24 KB unread, so in practice a
-	// stalled client is seen after about 30 KB); events are about 1 KB.
-	maxStreamBacklog = 8 << 10
 	// maxRefusing bounds the goroutines answering connections over the cap
 	// with a 503; past it such connections are closed without an answer.
 	maxRefusing = 32
@@ -79,7 +73,6 @@ type trackedConn struct {
 	handlers  atomic.Int32 // requests of this connection inside the handler
 	idleSince atomic.Int64 // UnixNano since it waits for a request; 0 while a request is read or served
 	idleWait  atomic.Bool  // the next SetReadDeadline is net/http's keep-alive wait
-	maxWnd    atomic.Int64 // the largest receive window the peer advertised (TCP)
 }
 
 type connKey struct{}
@@ -242,41 +235,6 @@ func (c *trackedConn) setSendBuffer(n int) error {
 		return fmt.Errorf("set send buffer: %T has none", c.Conn)
 	}
 	return sb.SetWriteBuffer(n)
-}
-
-// peerBacklog estimates how many bytes the peer has received and not read:
-// how far its advertised receive window has shrunk from the largest seen,
-// plus what waits unsent in our buffer. A client that reads keeps its
-// window open (on loopback it is read as soon as it arrives); one that
-// stopped reading shrinks it by every byte we send. This sees a stalled
-// client after tens of kilobytes, where a blocked write (which the write
-// deadline ends) comes only once the peer's whole receive buffer, about
-// 120 KB by default and more with autotuning, is full: at one small event
-// a second, minutes. ok is false when the connection is not TCP (a unix
-// socket's small send buffer blocks the writer soon enough).
-func (c *trackedConn) peerBacklog() (n int, ok bool) {
-	tc, isTCP := c.Conn.(*net.TCPConn)
-	if !isTCP {
-		return 0, false
-	}
-	rc, err := tc.SyscallConn()
-	if err != nil {
-		return 0, false
-	}
-	var ti *unix.TCPInfo
-	cerr := rc.Control(func(fd uintptr) {
-		ti, err = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
-	})
-	if cerr != nil || err != nil || ti == nil {
-		return 0, false
-	}
-	wnd := int64(ti.Snd_wnd)
-	maxWnd := c.maxWnd.Load()
-	for wnd > maxWnd && !c.maxWnd.CompareAndSwap(maxWnd, wnd) {
-		maxWnd = c.maxWnd.Load()
-	}
-	maxWnd = max(maxWnd, wnd)
-	return int(maxWnd-wnd) + int(ti.Notsent_bytes), true
 }
 
 // goErrorHeaders is how net/http ends the header of the plain-text answers

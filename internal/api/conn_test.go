@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime"
 	"strings"
 	"sync"
@@ -259,16 +260,25 @@ func TestRawProblemIsHTTP(t *testing.T) {
 	assert.Equal(t, "Too many connections", p.Title)
 }
 
-// TestNonReadingStreamDroppedEarly: a stream client that stops reading, with
-// the kernel's default buffers (about 120 KB on loopback before a write
-// blocks), is dropped after tens of kilobytes of small events, not after
-// its whole receive buffer filled. Counting bytes, not time, keeps this
-// independent of the machine's speed.
-func TestNonReadingStreamDroppedEarly(t *testing.T) {
+// TestNonReadingStreamDropped: a stream client that stops reading, with the
+// kernel's default buffers (about 128 KB on loopback before a write would
+// block), is dropped by the stall monitor once it holds more than 8 KB
+// unread at two scans in a row; one that reads is not. Scans are called
+// by the test (StallScan is an hour), so no timing is involved.
+func TestNonReadingStreamDropped(t *testing.T) {
 	fake := newFake()
 	p := pollingPayment("p1")
 	fake.put(p)
-	srv, _ := startHooked(t, fake, nil)
+	srv, _ := startHooked(t, fake, func(c *Config) { c.StallScan = time.Hour })
+
+	// A reader and a non-reader of the same payment.
+	rconn, err := net.Dial("tcp", srv.Addr().String())
+	require.NoError(t, err)
+	defer rconn.Close()
+	_, err = fmt.Fprintf(rconn, "GET /v1/payments/p1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n\r\n", testToken)
+	require.NoError(t, err)
+	<-fake.subscribed
+	go func() { _, _ = io.Copy(io.Discard, rconn) }()
 	conn, err := net.Dial("tcp", srv.Addr().String())
 	require.NoError(t, err)
 	defer conn.Close()
@@ -276,23 +286,71 @@ func TestNonReadingStreamDroppedEarly(t *testing.T) {
 	require.NoError(t, err)
 	<-fake.subscribed
 
-	// About 600 bytes on the wire each, like a poll event.
+	// 20 events of about 600 bytes: 12 KB, a tenth of what the kernel
+	// would take before a write blocked.
 	ev := register.Event{Type: "poll", PaymentID: "p1", State: register.StatePolling, Payment: p, Message: strings.Repeat("x", 300)}
-	sent := 0
-	for sent < 400 {
-		select {
-		case id := <-fake.unsubscribed:
-			assert.Equal(t, "p1", id)
-			t.Logf("dropped after %d events", sent)
-			assert.Less(t, sent, 120, "dropped only after the kernel's receive buffer filled (about 200 such events)")
-			return
-		default:
-		}
+	for range 20 {
 		fake.publish(ev)
-		sent++
-		drained(fake, "p1") // the handler has taken it (and written it, or failed)
+		drained(fake, "p1")
 	}
-	t.Fatalf("a client that never reads still streams after %d events", sent)
+	waitUnread(t, conn, func(q int) bool { return q > 8<<10 })
+	waitUnread(t, rconn, func(q int) bool { return q == 0 }) // the reader has read it all
+
+	srv.stalls.scan()
+	select {
+	case <-fake.unsubscribed:
+		t.Fatal("dropped at the first scan: a client busy for a moment would be too")
+	default:
+	}
+	srv.stalls.scan()
+	select {
+	case <-fake.unsubscribed:
+	case <-time.After(10 * time.Second): // a bound on failure only
+		t.Fatal("a client that stopped reading still has its stream after two scans")
+	}
+	select {
+	case <-fake.unsubscribed:
+		t.Fatal("the reading client's stream was dropped too")
+	default:
+	}
+	assert.Equal(t, int32(1), srv.streams.Load(), "the non-reader's slot is free again")
+}
+
+// waitUnread waits until conn's own receive queue (what the test has not
+// read), as /proc/self/net/tcp shows it, satisfies ok.
+func waitUnread(t *testing.T, conn net.Conn, ok func(int) bool) {
+	t.Helper()
+	local := netip.MustParseAddrPort(conn.LocalAddr().String())
+	remote := netip.MustParseAddrPort(conn.RemoteAddr().String())
+	key := sockKey{local.Addr().Unmap(), local.Port(), remote.Addr().Unmap(), remote.Port()}
+	deadline := time.Now().Add(10 * time.Second) // a bound on failure only
+	for {
+		table, err := readTCPTables()
+		require.NoError(t, err)
+		q := rxQueues(table)[key]
+		if ok(q) {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "unread bytes stay at %d", q)
+		runtime.Gosched()
+	}
+}
+
+func TestRxQueues(t *testing.T) {
+	table := "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n" +
+		"   0: 0100007F:1F90 0100007F:D431 01 00000000:00002328 00:00000000 00000000     0        0 1 1 0 20 4 30 10 -1\n" +
+		"   1: 0100007F:9989 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2 1 0 100 0 0 10 0\n" +
+		"  sl  local_address                         remote_address                        st tx_queue rx_queue\n" +
+		"   0: 00000000000000000000000001000000:D432 00000000000000000000000001000000:1F90 01 00000000:00000400 00:0 0 0\n" +
+		"   1: 0000000000000000FFFF00000100007F:D433 0000000000000000FFFF00000100007F:1F90 01 00000010:00000020 00:0 0 0\n" +
+		"garbage\n"
+	q := rxQueues([]byte(table))
+	lo := netip.MustParseAddr("127.0.0.1")
+	six := netip.MustParseAddr("::1")
+	assert.Equal(t, 0x2328, q[sockKey{lo, 8080, lo, 0xD431}])
+	assert.Equal(t, 0x400, q[sockKey{six, 0xD432, six, 8080}])
+	assert.Equal(t, 0x20, q[sockKey{lo, 0xD433, lo, 8080}], "a v4-mapped address is the v4 one")
+	assert.Len(t, q, 4)
 }
 
 // drained waits until the subscribers of id have taken every event (the

@@ -3,7 +3,6 @@ package api
 import (
 	"crypto/sha256"
 	"crypto/subtle"
-	"errors"
 	"net"
 	"net/http"
 	"net/url"
@@ -82,7 +81,8 @@ func (s *Server) handler(unix bool, stopping <-chan struct{}) http.Handler {
 				if err := conn.setSendBuffer(streamSendBuffer); err != nil {
 					s.log.Warn("event stream: small send buffer", zap.Error(err))
 				}
-				w = &stallWriter{ResponseWriter: w, conn: conn, s: s, r: r}
+				s.stalls.add(conn)
+				defer s.stalls.remove(conn)
 			}
 		}
 		if r.ContentLength > MaxBodyBytes {
@@ -99,37 +99,6 @@ func (s *Server) handler(unix bool, stopping <-chan struct{}) http.Handler {
 		mux.ServeHTTP(w, r)
 	})
 }
-
-// errStalled ends an event stream whose client stopped reading.
-var errStalled = errors.New("event stream client stopped reading")
-
-// stallWriter fails the writes of an event stream once its client has
-// more than maxStreamBacklog bytes it has not read: the handler then
-// returns and its slot (one of MaxStreams) and the register's subscription
-// are freed within tens of kilobytes, not once the peer's whole receive
-// buffer is full. Flush and SetWriteDeadline reach the real writer
-// through Unwrap (http.ResponseController).
-type stallWriter struct {
-	http.ResponseWriter
-	conn    *trackedConn
-	s       *Server
-	r       *http.Request
-	stalled bool
-}
-
-func (w *stallWriter) Write(b []byte) (int, error) {
-	if w.stalled {
-		return 0, errStalled
-	}
-	if n, ok := w.conn.peerBacklog(); ok && n > maxStreamBacklog {
-		w.stalled = true
-		w.s.log.Info("event stream dropped: the client stopped reading", zap.String("path", w.r.URL.Path), zap.Int("unreadBytes", n))
-		return 0, errStalled
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *stallWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // streamPattern is the event-stream route's pattern (routes.go): streams
 // are counted, capped and get a small send buffer.

@@ -93,6 +93,9 @@ type Config struct {
 	// token may wait between requests (default 5 s; with the token the
 	// wait is 2 minutes).
 	UnauthIdleTimeout time.Duration
+	// StallScan is how often event streams are checked for clients that
+	// stopped reading (default 2 s; see stallMonitor).
+	StallScan time.Duration
 }
 
 // Server is the local API. New starts nothing; Run or Serve serve.
@@ -105,6 +108,7 @@ type Server struct {
 	origins map[string]bool // trusted origins, lower-case
 
 	streams atomic.Int32 // event streams being served
+	stalls  *stallMonitor
 	// connHook, when set (tests) before Serve, sees every ConnState change.
 	connHook func(*trackedConn, http.ConnState)
 
@@ -141,6 +145,9 @@ func New(cfg Config, reg Register) (*Server, error) {
 	if cfg.UnauthIdleTimeout <= 0 {
 		cfg.UnauthIdleTimeout = DefaultUnauthIdleTimeout
 	}
+	if cfg.StallScan <= 0 {
+		cfg.StallScan = DefaultStallScan
+	}
 	if err := checkListen(cfg.Listen); err != nil {
 		return nil, err
 	}
@@ -167,6 +174,7 @@ func New(cfg Config, reg Register) (*Server, error) {
 		origins:  map[string]bool{},
 		listened: make(chan struct{}),
 	}
+	s.stalls = newStallMonitor(s.log)
 	for _, o := range cfg.TrustedOrigins {
 		if err := s.cop.AddTrustedOrigin(o); err != nil {
 			return nil, fmt.Errorf("api: trusted origin %q: %w", o, err)
@@ -252,6 +260,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	scanCtx, stopScan := context.WithCancel(ctx)
+	scanDone := make(chan struct{})
+	go func() {
+		defer close(scanDone)
+		s.stalls.run(scanCtx, s.cfg.StallScan)
+	}()
+	defer func() { stopScan(); <-scanDone }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("api: serve %s: %w", ln.Addr(), err)
