@@ -269,7 +269,7 @@ func TestNonReadingStreamDropped(t *testing.T) {
 	fake := newFake()
 	p := pollingPayment("p1")
 	fake.put(p)
-	srv, _ := startHooked(t, fake, func(c *Config) { c.StallScan = time.Hour })
+	srv, ev := startHooked(t, fake, func(c *Config) { c.StallScan = time.Hour })
 
 	// A reader and a non-reader of the same payment.
 	rconn, err := net.Dial("tcp", srv.Addr().String())
@@ -288,9 +288,9 @@ func TestNonReadingStreamDropped(t *testing.T) {
 
 	// 20 events of about 600 bytes: 12 KB, a tenth of what the kernel
 	// would take before a write blocked.
-	ev := register.Event{Type: "poll", PaymentID: "p1", State: register.StatePolling, Payment: p, Message: strings.Repeat("x", 300)}
+	poll := register.Event{Type: "poll", PaymentID: "p1", State: register.StatePolling, Payment: p, Message: strings.Repeat("x", 300)}
 	for range 20 {
-		fake.publish(ev)
+		fake.publish(poll)
 		drained(fake, "p1")
 	}
 	waitUnread(t, conn, func(q int) bool { return q > 8<<10 })
@@ -313,6 +313,7 @@ func TestNonReadingStreamDropped(t *testing.T) {
 		t.Fatal("the reading client's stream was dropped too")
 	default:
 	}
+	ev.waitFor(t, conn, http.StateClosed) // after the middleware gave the slot back
 	assert.Equal(t, int32(1), srv.streams.Load(), "the non-reader's slot is free again")
 }
 
@@ -324,10 +325,11 @@ func waitUnread(t *testing.T, conn net.Conn, ok func(int) bool) {
 	remote := netip.MustParseAddrPort(conn.RemoteAddr().String())
 	key := sockKey{local.Addr().Unmap(), local.Port(), remote.Addr().Unmap(), remote.Port()}
 	deadline := time.Now().Add(10 * time.Second) // a bound on failure only
+	m := newStallMonitor(nil)
 	for {
-		table, err := readTCPTables()
-		require.NoError(t, err)
-		q := rxQueues(table)[key]
+		want := map[sockKey]int{key: -1}
+		require.NoError(t, m.rxQueues(want))
+		q := want[key]
 		if ok(q) {
 			return
 		}
@@ -344,13 +346,20 @@ func TestRxQueues(t *testing.T) {
 		"   0: 00000000000000000000000001000000:D432 00000000000000000000000001000000:1F90 01 00000000:00000400 00:0 0 0\n" +
 		"   1: 0000000000000000FFFF00000100007F:D433 0000000000000000FFFF00000100007F:1F90 01 00000010:00000020 00:0 0 0\n" +
 		"garbage\n"
-	q := rxQueues([]byte(table))
 	lo := netip.MustParseAddr("127.0.0.1")
 	six := netip.MustParseAddr("::1")
-	assert.Equal(t, 0x2328, q[sockKey{lo, 8080, lo, 0xD431}])
-	assert.Equal(t, 0x400, q[sockKey{six, 0xD432, six, 8080}])
-	assert.Equal(t, 0x20, q[sockKey{lo, 0xD433, lo, 8080}], "a v4-mapped address is the v4 one")
-	assert.Len(t, q, 4)
+	want := map[sockKey]int{
+		{lo, 8080, lo, 0xD431}:   -1,
+		{six, 0xD432, six, 8080}: -1,
+		{lo, 0xD433, lo, 8080}:   -1,
+		{lo, 1, lo, 2}:           -1, // not in the table
+	}
+	require.NoError(t, rxQueues(strings.NewReader(table), want))
+	assert.Equal(t, 0x2328, want[sockKey{lo, 8080, lo, 0xD431}])
+	assert.Equal(t, 0x400, want[sockKey{six, 0xD432, six, 8080}])
+	assert.Equal(t, 0x20, want[sockKey{lo, 0xD433, lo, 8080}], "a v4-mapped address is the v4 one")
+	assert.Equal(t, -1, want[sockKey{lo, 1, lo, 2}])
+	assert.Len(t, want, 4, "only the wanted sockets")
 }
 
 // drained waits until the subscribers of id have taken every event (the

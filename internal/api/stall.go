@@ -2,9 +2,10 @@ package api
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/hex"
+	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -44,27 +45,37 @@ const (
 // buffer (streamSendBuffer) is charged until the client reads, so the
 // write deadline ends it soon.
 type stallMonitor struct {
-	log  *zap.Logger
-	read func() ([]byte, error) // the tcp and tcp6 tables, concatenated
+	log    *zap.Logger
+	tables []string // /proc/self/net/tcp and tcp6
 
 	mu      sync.Mutex
 	streams map[*trackedConn]int // strikes
 }
 
 func newStallMonitor(log *zap.Logger) *stallMonitor {
-	return &stallMonitor{log: log, read: readTCPTables, streams: map[*trackedConn]int{}}
+	return &stallMonitor{log: log, tables: []string{"/proc/self/net/tcp", "/proc/self/net/tcp6"}, streams: map[*trackedConn]int{}}
 }
 
-func readTCPTables() ([]byte, error) {
-	var all []byte
-	for _, name := range []string{"/proc/self/net/tcp", "/proc/self/net/tcp6"} {
-		b, err := os.ReadFile(name)
-		if err != nil && !os.IsNotExist(err) { // no tcp6 without IPv6
-			return nil, err
+// rxQueues reads the receive queues of the sockets in want from the TCP
+// tables. The tables list every socket of the namespace (20 000 lines
+// under a connection flood), so they are read line by line and only the
+// wanted sockets are kept: memory stays proportional to the streams.
+func (m *stallMonitor) rxQueues(want map[sockKey]int) error {
+	for _, name := range m.tables {
+		f, err := os.Open(name)
+		if os.IsNotExist(err) {
+			continue // no tcp6 without IPv6
 		}
-		all = append(all, b...)
+		if err != nil {
+			return err
+		}
+		err = rxQueues(f, want)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("read %s: %w", name, err)
+		}
 	}
-	return all, nil
+	return nil
 }
 
 func (m *stallMonitor) add(c *trackedConn) {
@@ -105,22 +116,35 @@ func (m *stallMonitor) scan() {
 	if n == 0 {
 		return
 	}
-	table, err := m.read()
-	if err != nil {
-		m.log.Warn("event streams: cannot read the TCP table to find clients that stopped reading", zap.Error(err))
-		return
-	}
-	queues := rxQueues(table)
-	var drop []*trackedConn
+	// The clients' sockets: their local address is our remote one.
 	m.mu.Lock()
-	for c, strikes := range m.streams {
-		// The client's socket: its local address is our remote one.
+	keys := make(map[*trackedConn]sockKey, len(m.streams))
+	want := make(map[sockKey]int, len(m.streams))
+	for c := range m.streams {
 		local, err1 := netip.ParseAddrPort(c.RemoteAddr().String())
 		remote, err2 := netip.ParseAddrPort(c.LocalAddr().String())
 		if err1 != nil || err2 != nil {
 			continue // not TCP
 		}
-		q := queues[sockKey{local.Addr().Unmap(), local.Port(), remote.Addr().Unmap(), remote.Port()}]
+		k := sockKey{local.Addr().Unmap(), local.Port(), remote.Addr().Unmap(), remote.Port()}
+		keys[c], want[k] = k, 0
+	}
+	m.mu.Unlock()
+	if len(want) == 0 {
+		return
+	}
+	if err := m.rxQueues(want); err != nil {
+		m.log.Warn("event streams: cannot read the TCP table to find clients that stopped reading", zap.Error(err))
+		return
+	}
+	var drop []*trackedConn
+	m.mu.Lock()
+	for c, k := range keys {
+		strikes, ok := m.streams[c]
+		if !ok {
+			continue // ended meanwhile
+		}
+		q := want[k]
 		if q <= maxStreamBacklog {
 			m.streams[c] = 0
 			continue
@@ -147,10 +171,10 @@ type sockKey struct {
 }
 
 // rxQueues parses /proc/net/tcp{,6} lines ("sl local rem st tx:rx ...")
-// into each socket's receive queue; lines it cannot parse are skipped.
-func rxQueues(table []byte) map[sockKey]int {
-	out := map[sockKey]int{}
-	sc := bufio.NewScanner(bytes.NewReader(table))
+// and sets the receive queue of each socket that is a key of want; lines
+// it cannot parse are skipped.
+func rxQueues(r io.Reader, want map[sockKey]int) error {
+	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
 		if len(f) < 5 || !strings.HasSuffix(f[0], ":") {
@@ -159,17 +183,23 @@ func rxQueues(table []byte) map[sockKey]int {
 		la, lp, ok1 := parseProcAddr(f[1])
 		ra, rp, ok2 := parseProcAddr(f[2])
 		_, rx, ok3 := strings.Cut(f[4], ":")
-		q, err := strconv.ParseUint(rx, 16, 32)
-		if !ok1 || !ok2 || !ok3 || err != nil {
+		if !ok1 || !ok2 || !ok3 {
 			continue
 		}
-		out[sockKey{la, lp, ra, rp}] = int(q)
+		k := sockKey{la, lp, ra, rp}
+		if _, ok := want[k]; !ok {
+			continue
+		}
+		if q, err := strconv.ParseUint(rx, 16, 32); err == nil {
+			want[k] = int(q)
+		}
 	}
-	return out
+	return sc.Err()
 }
 
 // parseProcAddr parses "0100007F:1F90": the address as the kernel's 32-bit
-// words in host (little-endian) order, hex; the port in hex.
+// words in host order, hex (little-endian: the x86 and ARM tills posd
+// runs on); the port in hex.
 func parseProcAddr(s string) (netip.Addr, uint16, bool) {
 	a, p, ok := strings.Cut(s, ":")
 	if !ok {
