@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/posd/posd/internal/money"
+	"github.com/posd/posd/internal/payment"
 	"github.com/posd/posd/internal/printer"
 	"github.com/posd/posd/internal/scanner"
 )
@@ -85,6 +86,10 @@ type PaymentRequest struct {
 	Currency     string       `json:"currency"`     // "SEK"
 	ReceiptTotal money.Amount `json:"receiptTotal"` // sum of rows
 	Rows         []Row        `json:"rows"`
+	// Customer pre-fills the provider's checkout (Resurs); optional.
+	Customer *payment.Customer `json:"customer,omitempty"`
+	// ValidUntil is when a "Betala sen" link expires (resurs_later); optional.
+	ValidUntil *time.Time `json:"validUntil,omitempty"`
 }
 
 // Balancing says how the invoice rows were made to sum to the amount taken.
