@@ -11,8 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"go.uber.org/zap"
 )
 
 // Connection limits. A till has one front end and a cashier page: a few
@@ -45,7 +43,6 @@ const (
 type connTracker struct {
 	max        int
 	unauthIdle time.Duration
-	log        *zap.Logger
 	now        func() time.Time
 	// hook, when set (tests), is called after each ConnState change.
 	hook func(*trackedConn, http.ConnState)
@@ -58,8 +55,8 @@ type connTracker struct {
 	refused  atomic.Int64
 }
 
-func newConnTracker(max int, unauthIdle time.Duration, log *zap.Logger) *connTracker {
-	return &connTracker{max: max, unauthIdle: unauthIdle, log: log, now: time.Now, conns: map[*trackedConn]struct{}{}}
+func newConnTracker(max int, unauthIdle time.Duration) *connTracker {
+	return &connTracker{max: max, unauthIdle: unauthIdle, now: time.Now, conns: map[*trackedConn]struct{}{}}
 }
 
 // trackedConn is the net.Conn net/http sees. Besides its bookkeeping it

@@ -216,7 +216,7 @@ func TestStreamCap(t *testing.T) {
 func TestUnauthIdleTimeout(t *testing.T) {
 	t.Run("deadline", func(t *testing.T) {
 		now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-		tr := newConnTracker(10, 5*time.Second, nil)
+		tr := newConnTracker(10, 5*time.Second)
 		tr.now = func() time.Time { return now }
 		rec := &deadlineConn{}
 		c := tr.admit(rec)

@@ -233,7 +233,7 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	unix := ln.Addr().Network() == "unix"
 	stopping := make(chan struct{})
-	conns := newConnTracker(s.cfg.MaxConns, s.cfg.UnauthIdleTimeout, s.log)
+	conns := newConnTracker(s.cfg.MaxConns, s.cfg.UnauthIdleTimeout)
 	conns.hook = s.connHook
 	ln = conns.listener(ln)
 	srv := &http.Server{
