@@ -65,6 +65,9 @@ type Main struct {
 	StatusInterval time.Duration
 	// Clients, when set, are the providers' HTTP clients (tests, the demo).
 	Clients providerClients
+	// Scanner, when set and no scanner.device is configured, stands in for
+	// the scanner (the demo feeds its scans to Register().HandleScan).
+	Scanner register.ScannerStatus
 
 	ready    chan struct{}
 	mu       sync.Mutex
@@ -237,6 +240,8 @@ func (m *Main) wire(st state, provs []payment.Provider) (w wired, err error) {
 			return w, &configError{err: fmt.Errorf("scanner: %w", err)}
 		}
 		deps.Scanner = w.scan
+	} else if m.Scanner != nil {
+		deps.Scanner = m.Scanner
 	}
 	if cfg.Printer.Device != "" {
 		w.pw, err = printer.NewWorker(printer.WorkerConfig{
