@@ -69,21 +69,11 @@ func (s *Server) handler(unix bool, stopping <-chan struct{}) http.Handler {
 			}
 		}
 		if pattern == streamPattern {
-			if n := s.streams.Add(1); int(n) > s.cfg.MaxStreams {
-				s.streams.Add(-1)
-				s.writeProblem(w, r, &httpError{status: http.StatusServiceUnavailable, slug: "too-many-streams", title: "Too many event streams",
-					detail:     "posd serves at most " + strconv.Itoa(s.cfg.MaxStreams) + " event streams at once; close one or try again",
-					retryAfter: 5})
+			release, ok := s.admitStream(w, r, conn)
+			if !ok {
 				return
 			}
-			defer s.streams.Add(-1)
-			if conn != nil {
-				if err := conn.setSendBuffer(streamSendBuffer); err != nil {
-					s.log.Warn("event stream: small send buffer", zap.Error(err))
-				}
-				s.stalls.add(conn)
-				defer s.stalls.remove(conn)
-			}
+			defer release()
 		}
 		if r.ContentLength > MaxBodyBytes {
 			s.writeProblem(w, r, &http.MaxBytesError{Limit: MaxBodyBytes})
@@ -98,6 +88,30 @@ func (s *Server) handler(unix bool, stopping <-chan struct{}) http.Handler {
 		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// admitStream counts an event stream against MaxStreams (a 503 problem past
+// it), gives its connection a small send buffer and puts it under the stall
+// monitor. release undoes it when the stream ends.
+func (s *Server) admitStream(w http.ResponseWriter, r *http.Request, conn *trackedConn) (release func(), ok bool) {
+	if n := s.streams.Add(1); int(n) > s.cfg.MaxStreams {
+		s.streams.Add(-1)
+		s.writeProblem(w, r, &httpError{status: http.StatusServiceUnavailable, slug: "too-many-streams", title: "Too many event streams",
+			detail:     "posd serves at most " + strconv.Itoa(s.cfg.MaxStreams) + " event streams at once; close one or try again",
+			retryAfter: 5})
+		return nil, false
+	}
+	if conn == nil {
+		return func() { s.streams.Add(-1) }, true
+	}
+	if err := conn.setSendBuffer(streamSendBuffer); err != nil {
+		s.log.Warn("event stream: small send buffer", zap.Error(err))
+	}
+	s.stalls.add(conn)
+	return func() {
+		s.stalls.remove(conn)
+		s.streams.Add(-1)
+	}, true
 }
 
 // streamPattern is the event-stream route's pattern (routes.go): streams
