@@ -37,6 +37,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/posd/posd/internal/seqr/seqrsim"
 	"github.com/posd/posd/test/harness"
 )
 
@@ -105,7 +106,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	posd, _, err := harness.StartPosd(c.bin, stateDir, base+"/soap/merchant/cashregister-2", "POSD_API_LISTEN="+addr)
+	posd, _, err := harness.StartPosd(c.bin, stateDir, base+seqrsim.PathCashRegister2, "POSD_API_LISTEN="+addr)
 	if err != nil {
 		return err
 	}
@@ -115,11 +116,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	api := &harness.API{Token: strings.TrimSpace(string(tok)), HTTP: &http.Client{Timeout: 30 * time.Second,
-		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "tcp", addr)
-		}}}}
+	api := harness.NewAPIAt(addr, strings.TrimSpace(string(tok)))
 	if err := harness.Setup(ctx, api, "CONNBENCH"); err != nil {
 		return err
 	}

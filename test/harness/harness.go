@@ -199,20 +199,29 @@ func SocketPath(stateDir string) string { return filepath.Join(stateDir, "api.so
 // order.
 type API struct {
 	Client *apiclient.Client
+	// Token is for the raw requests no client makes (a stream never read).
+	Token string
 }
 
-// NewAPI reads the token posd created in stateDir.
+// NewAPI reads the token posd created in stateDir and reaches posd on its
+// unix socket there.
 func NewAPI(stateDir string) (*API, error) {
 	tok, err := os.ReadFile(filepath.Join(stateDir, "api-token"))
 	if err != nil {
 		return nil, fmt.Errorf("read api token: %w", err)
 	}
-	return &API{Client: apiclient.New(apiclient.Config{
-		Listen:       "unix:" + SocketPath(stateDir),
-		Token:        strings.TrimSpace(string(tok)),
+	return NewAPIAt("unix:"+SocketPath(stateDir), strings.TrimSpace(string(tok))), nil
+}
+
+// NewAPIAt reaches posd at listen (its api.listen: "host:port" or
+// "unix:/path") with token.
+func NewAPIAt(listen, token string) *API {
+	return &API{Token: token, Client: apiclient.New(apiclient.Config{
+		Listen:       listen,
+		Token:        token,
 		Timeout:      30 * time.Second,
 		MaxIdleConns: 256, // the benches run that many calls at once
-	})}, nil
+	})}
 }
 
 // StatusError is a non-2xx answer of paysim's control API. (posd's API

@@ -132,11 +132,7 @@ func TestUnitUnderSystemdK4(t *testing.T) {
 
 	tok, err := os.ReadFile(fmt.Sprintf("/proc/%d/root/var/lib/posd/api-token", pid))
 	require.NoError(t, err, "the token posd made in its StateDirectory")
-	c := &harness.API{Token: strings.TrimSpace(string(tok)), HTTP: &http.Client{Timeout: 30 * time.Second,
-		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "tcp", api)
-		}}}}
+	c := harness.NewAPIAt(api, strings.TrimSpace(string(tok)))
 	require.NoError(t, harness.Setup(ctx, c, "K4TILL"))
 	var p harness.Payment
 	require.NoError(t, c.Do(ctx, "POST", "/v1/payments", harness.Sale("k4-1", "10.00"), map[string]string{"Idempotency-Key": "k4-1"}, &p))
