@@ -9,7 +9,11 @@
 // operation wrapper is namespaced, children are unqualified) cannot be lost to
 // a struct tag. Responses are read by namespace and local name, whatever the
 // prefixes, because SOAP stacks choose their own (ns2/ns3 swap between
-// Resurs's responses).
+// Resurs's responses): Body and Caller.Call check the namespaces (Resurs),
+// BodyLocal and Caller.CallLocal read by local name alone (SEQR's spec 1.4
+// asks for it, and it saves encoding/xml's namespace bookkeeping on every
+// poll). The emulators keep their own independent parsers on purpose, so
+// that a bug here is not mirrored there.
 package soap
 
 import (
