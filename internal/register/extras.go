@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -135,8 +134,7 @@ func (r *Register) slipDocument(sp store.Payment, slip payment.Slip) (receipt.Do
 		Total:     sp.Amount,
 		Currency:  sp.Currency,
 		Time:      r.now().UTC(),
-		SaleID:    sp.SaleID,
-		CashierID: sp.CashierID,
+		CashierID: sp.CashierID, // no SaleID: the layout would call the slip "Kvitto"
 		Barcode:   slip.Reference,
 		BarcodeAs: r.cfg.ReferenceCode,
 	}
@@ -145,9 +143,13 @@ func (r *Register) slipDocument(sp store.Payment, slip payment.Slip) (receipt.Do
 			UnitPrice: row.UnitPrice, Total: row.TotalAmount, TaxRate: row.TaxRate})
 	}
 	doc.Footer = append(doc.Footer, "Referens: "+slip.Reference)
+	if sp.SaleID != "" {
+		doc.Footer = append(doc.Footer, "Köp: "+sp.SaleID)
+	}
 	if !slip.ValidUntil.IsZero() {
-		// The till's local time: the customer reads it at the counter.
-		doc.Footer = append(doc.Footer, "Giltig till: "+slip.ValidUntil.In(time.Local).Format("2006-01-02 15:04"))
+		// In the receipts' time zone, so the slip's clock agrees with the
+		// time printed at its top.
+		doc.Footer = append(doc.Footer, "Giltig till: "+slip.ValidUntil.In(receipt.Stockholm()).Format("2006-01-02 15:04"))
 	}
 	doc.Footer = append(doc.Footer, slip.Lines...)
 	doc.Footer = append(doc.Footer, "Detta är inget kvitto / Not a receipt")

@@ -97,7 +97,9 @@ func TestPayLaterSlip(t *testing.T) {
 	text := strings.Join(append(append([]string(nil), slip.Header...), slip.Footer...), "\n")
 	assert.Contains(t, text, "BETALA SEN")
 	assert.Contains(t, text, "Referens: "+p.ProviderRef)
-	assert.Contains(t, text, "Giltig till: "+until.In(time.Local).Format("2006-01-02 15:04"))
+	assert.Contains(t, text, "Giltig till: "+until.In(receipt.Stockholm()).Format("2006-01-02 15:04"))
+	assert.Contains(t, text, "Köp: sale-1")
+	assert.Empty(t, slip.SaleID, "a slip is not a receipt (\"Kvitto\")")
 	assert.Contains(t, text, "Not a receipt")
 	assert.Empty(t, slip.Payments, "a slip records no payment")
 	assert.Equal(t, p.ProviderRef, slip.Barcode)
@@ -112,7 +114,7 @@ func TestPayLaterSlip(t *testing.T) {
 	docs = printedDocs(t, rig.db, p2.ID)
 	require.Len(t, docs, 1)
 	assert.Contains(t, strings.Join(docs[0].Footer, "\n"),
-		"Giltig till: "+time.Now().Add(resurs.DefaultLaterValidity).In(time.Local).Format("2006-01-02"))
+		"Giltig till: "+time.Now().Add(resurs.DefaultLaterValidity).In(receipt.Stockholm()).Format("2006-01-02"))
 
 	pos := resursRequest("resurs")
 	pos.SaleID = "sale-3"
