@@ -26,7 +26,7 @@ type payOptions struct {
 	title       string
 	cashier     string
 	currency    string
-	interactive bool // ask "try again / cancel" on stdin
+	interactive bool              // ask "try again / cancel" on stdin
 	method      string            // "" lets posd choose (SEQR when configured)
 	customer    *payment.Customer // Resurs pre-fill
 	validUntil  *time.Time        // "Betala sen"
