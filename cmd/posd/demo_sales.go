@@ -184,9 +184,17 @@ func playLater(ctx context.Context, after time.Duration, step func() error) <-ch
 	return done
 }
 
+// demoSaleLimit bounds following one sale: the customer acts after
+// --pay-after and posd checks every few seconds, so this is only reached
+// when something is broken, and the demo then fails with the reason
+// instead of hanging until CI's timeout.
+const demoSaleLimit = 90 * time.Second
+
 // demoFollowSale follows a sale to paid and reads its printed receipt.
 func demoFollowSale(ctx context.Context, c *cli, ac *apiClient, m *Main, printDir string, p register.Payment, customer <-chan error, what string) (demoSale, error) {
-	p, err := follow(ctx, c, ac, p, false)
+	fctx, cancel := context.WithTimeout(ctx, demoSaleLimit)
+	defer cancel()
+	p, err := follow(fctx, c, ac, p, false)
 	if err != nil {
 		return demoSale{}, fmt.Errorf("demo: the %s did not complete: %w", what, err)
 	}

@@ -3,8 +3,6 @@ package payment
 import (
 	"context"
 	"time"
-
-	"github.com/posd/posd/internal/money"
 )
 
 // Optional capabilities beyond the contract, one interface each, asserted
@@ -26,24 +24,6 @@ type Widget interface {
 	// PaymentMethodTypes maps the provider's payment method ids to their
 	// types for customerType ("B2C", "B2B").
 	PaymentMethodTypes(ctx context.Context, customerType string, methodIDs []string) (map[string]string, error)
-}
-
-// Annuller is the capability of a provider that can annul what is booked
-// and not yet finalized (Resurs annulPayment). It checks the provider's own
-// amount and status rules before sending and refuses with a *RefusedError
-// that also matches ErrNotSent when they forbid it.
-type Annuller interface {
-	// Annul annuls amount (0: everything left) of the payment with the
-	// provider's transaction reference; vatPct is the rate of the annulled
-	// amount ("" for 0 %).
-	Annul(ctx context.Context, transactionRef string, amount money.Amount, vatPct string) error
-}
-
-// AdditionalDebiter is the capability of a provider that can add rows to a
-// paid payment within its limit (Resurs additionalDebitOfPayment), with
-// the same refusals as Annuller.
-type AdditionalDebiter interface {
-	AdditionalDebit(ctx context.Context, transactionRef string, rows []Row) error
 }
 
 // Slip is what a slip printed at the start of a long-lived payment says

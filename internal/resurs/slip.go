@@ -31,8 +31,6 @@ func (a *Adapter) StartSlip(s payment.Session) (payment.Slip, bool) {
 
 // The adapter's optional capabilities, checked at compile time.
 var (
-	_ payment.Widget            = (*Adapter)(nil)
-	_ payment.Annuller          = (*Adapter)(nil)
-	_ payment.AdditionalDebiter = (*Adapter)(nil)
-	_ payment.Slipper           = (*Adapter)(nil)
+	_ payment.Widget  = (*Adapter)(nil)
+	_ payment.Slipper = (*Adapter)(nil)
 )
