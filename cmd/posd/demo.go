@@ -102,8 +102,7 @@ func demo(ctx context.Context, c *cli, opt demoOptions) (err error) {
 		}
 	}()
 
-	// 1. The SEQR emulator, as paysim serves it, on a loopback port.
-	// The SEQR, Resurs and Payson emulators, as paysim serves them, on a loopback port.
+	// 1. The SEQR, Resurs and Payson emulators, as paysim serves them, on a loopback port.
 	sims := newDemoSims(log)
 	sim := sims.seqr
 	reseller := [3]string{seqrsim.TestResellerID, seqrsim.TestResellerUserID, seqrsim.TestResellerPassword}
@@ -152,6 +151,7 @@ func demo(ctx context.Context, c *cli, opt demoOptions) (err error) {
 	}
 	m := NewMain(cfg, log)
 	m.Notify = func(string) {} // the demo is never the systemd service
+	m.Scanner = demoScanner{}  // its scans come from demoScan
 	runErr := make(chan error, 1)
 	posdStarted = true
 	g.Go(func() error {
@@ -487,4 +487,13 @@ func pseudoVersionRevision(v string) (string, bool) {
 		}
 	}
 	return rev, true
+}
+
+// demoScanner is the demo's stand-in scanner as Status shows it; demoScan
+// delivers its scans through the register's HandleScan, the scanner
+// supervisor's own way in.
+type demoScanner struct{}
+
+func (demoScanner) Status() scanner.Status {
+	return scanner.Status{Device: "simulated (posd demo)", Connected: true}
 }

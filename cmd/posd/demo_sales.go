@@ -33,82 +33,118 @@ const (
 // outbox does; the whole demo stays far inside CI's 300 s.
 const demoWait = 30 * time.Second
 
+// demoRun is what the provider sales of the demo share.
+type demoRun struct {
+	c        *cli
+	ac       *apiClient
+	m        *Main
+	sims     *demoSims
+	printDir string
+	opt      demoOptions
+	currency string
+	customer *payment.Customer
+}
+
 // demoProviderSales runs the sales after the SEQR one: a Resurs Checkout
 // POS sale, a "Betala sen" sale that frees the till at once, a Payson sale
 // while the "Betala sen" customer has not paid yet, and then that
 // customer paying through the link, which posd finalizes through its
 // outbox. The customer plays through the emulators' control functions.
 func demoProviderSales(ctx context.Context, c *cli, ac *apiClient, m *Main, sims *demoSims, printDir string, opt demoOptions, currency string) ([]demoSale, error) {
-	out := c.stdout
-	var sales []demoSale
-	customer := &payment.Customer{GovernmentID: demoGovID, Mobile: demoMobile, Email: demoEmail}
-
-	// A Resurs Checkout POS sale: the cashier enters the customer's data in
-	// Resurs's iframe, the customer picks invoice and signs.
-	sofa := []register.Row{{Description: "Fåtölj", Quantity: "1", UnitPrice: money.MustParse("1995.00"), TotalAmount: money.MustParse("1995.00"), TaxRate: "25"}}
-	p, err := createPayment(ctx, ac, payOptions{method: "resurs", amount: money.MustParse("1995.00"), rows: sofa, title: "Demobutiken",
-		cashier: "demo", currency: currency, customer: customer})
-	if err != nil {
-		return nil, fmt.Errorf("demo: start the Resurs sale: %w", err)
-	}
-	fmt.Fprintf(out, "\n5. Resurs Bank Checkout POS sale, %s %s: payment %s; the customer signs in the checkout in %s\n", p.Amount, p.Currency, p.ID, opt.payAfter)
-	sid, err := resursSession(p)
-	if err != nil {
-		return nil, fmt.Errorf("demo: the Resurs sale: %w", err)
-	}
-	fmt.Fprintf(out, "   checkout: %s\n", p.CustomerView.URL)
-	done := playLater(ctx, opt.payAfter, func() error {
-		_, err := sims.resurs.CompleteSession(sid, resurssim.Complete{GovernmentID: demoGovID, Method: "invoice", Mobile: demoMobile, Email: demoEmail})
-		return err
-	})
-	sale, err := demoFollowSale(ctx, c, ac, m, printDir, p, done, "Resurs sale")
+	d := &demoRun{c: c, ac: ac, m: m, sims: sims, printDir: printDir, opt: opt, currency: currency,
+		customer: &payment.Customer{GovernmentID: demoGovID, Mobile: demoMobile, Email: demoEmail}}
+	pos, err := d.resursPOS(ctx)
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(out, "\n   the printed receipt:\n\n%s\n", indent(sale.Receipt))
-	sales = append(sales, sale)
+	later, laterSID, slip, err := d.laterStart(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := d.payson(ctx)
+	if err != nil {
+		return nil, err
+	}
+	paid, err := d.laterPaid(ctx, later, laterSID)
+	if err != nil {
+		return nil, err
+	}
+	paid.Slip = slip
+	return []demoSale{pos, ps, paid}, nil
+}
 
-	// "Betala sen": the till is free as soon as the link is sent.
+// resursPOS is a Resurs Checkout POS sale: the cashier enters the
+// customer's data in Resurs's iframe, the customer picks invoice and signs.
+func (d *demoRun) resursPOS(ctx context.Context) (demoSale, error) {
+	out := d.c.stdout
+	sofa := []register.Row{{Description: "Fåtölj", Quantity: "1", UnitPrice: money.MustParse("1995.00"), TotalAmount: money.MustParse("1995.00"), TaxRate: "25"}}
+	p, err := createPayment(ctx, d.ac, payOptions{method: "resurs", amount: money.MustParse("1995.00"), rows: sofa, title: "Demobutiken",
+		cashier: "demo", currency: d.currency, customer: d.customer})
+	if err != nil {
+		return demoSale{}, fmt.Errorf("demo: start the Resurs sale: %w", err)
+	}
+	fmt.Fprintf(out, "\n5. Resurs Bank Checkout POS sale, %s %s: payment %s; the customer signs in the checkout in %s\n", p.Amount, p.Currency, p.ID, d.opt.payAfter)
+	sid, err := resursSession(p)
+	if err != nil {
+		return demoSale{}, fmt.Errorf("demo: the Resurs sale: %w", err)
+	}
+	fmt.Fprintf(out, "   checkout: %s\n", p.CustomerView.URL)
+	done := playLater(ctx, d.opt.payAfter, func() error {
+		_, err := d.sims.resurs.CompleteSession(sid, resurssim.Complete{GovernmentID: demoGovID, Method: "invoice", Mobile: demoMobile, Email: demoEmail})
+		return err
+	})
+	sale, err := d.followSale(ctx, p, done, "Resurs sale")
+	if err != nil {
+		return demoSale{}, err
+	}
+	fmt.Fprintf(out, "\n   the printed receipt:\n\n%s\n", indent(sale.Receipt))
+	return sale, nil
+}
+
+// laterStart starts a "Betala sen" sale: the till is free as soon as the
+// cashier has sent the customer Resurs's link, and the pay-later slip prints.
+func (d *demoRun) laterStart(ctx context.Context) (p register.Payment, sid, slip string, err error) {
 	lamp := []register.Row{{Description: "Golvlampa", Quantity: "1", UnitPrice: money.MustParse("799.00"), TotalAmount: money.MustParse("799.00"), TaxRate: "25"}}
 	until := time.Now().Add(48 * time.Hour).Truncate(time.Minute)
-	later, err := createPayment(ctx, ac, payOptions{method: "resurs_later", amount: money.MustParse("799.00"), rows: lamp, title: "Demobutiken",
-		cashier: "demo", currency: currency, customer: customer, validUntil: &until})
+	p, err = createPayment(ctx, d.ac, payOptions{method: "resurs_later", amount: money.MustParse("799.00"), rows: lamp, title: "Demobutiken",
+		cashier: "demo", currency: d.currency, customer: d.customer, validUntil: &until})
 	if err != nil {
-		return nil, fmt.Errorf("demo: start the Betala sen sale: %w", err)
+		return p, "", "", fmt.Errorf("demo: start the Betala sen sale: %w", err)
 	}
-	if later.State.Final() {
-		return nil, fmt.Errorf("demo: the Betala sen sale %s: %s%s", later.ID, later.State, errText(later))
-	}
-	laterSID, err := resursSession(later)
-	if err != nil {
-		return nil, fmt.Errorf("demo: the Betala sen sale: %w", err)
+	if sid, err = resursSession(p); err != nil {
+		return p, "", "", fmt.Errorf("demo: the Betala sen sale: %w", err)
 	}
 	// The cashier chooses "Betala sen" in the checkout: Resurs sends the link.
-	if _, err := sims.resurs.SendLater(laterSID, until); err != nil {
-		return nil, fmt.Errorf("demo: send the Betala sen link: %w", err)
+	if _, err := d.sims.resurs.SendLater(sid, until); err != nil {
+		return p, "", "", fmt.Errorf("demo: send the Betala sen link: %w", err)
 	}
-	fmt.Fprintf(out, "\n6. Betala sen sale, %s %s: payment %s (reference %s) is %s; the till is free at once, the customer pays through\n"+
-		"   Resurs's link before %s\n", later.Amount, later.Currency, later.ID, later.ProviderRef, later.State, until.Local().Format("2006-01-02 15:04"))
-	slip, err := demoPrinted(ctx, m, printDir, "Referens: "+later.ProviderRef, "")
-	if err != nil {
-		return nil, fmt.Errorf("demo: the pay-later slip: %w", err)
+	fmt.Fprintf(d.c.stdout, "\n6. Betala sen sale, %s %s: payment %s (reference %s) is %s; the till is free at once, the customer pays through\n"+
+		"   Resurs's link before %s\n", p.Amount, p.Currency, p.ID, p.ProviderRef, p.State, until.Local().Format("2006-01-02 15:04"))
+	if slip, err = demoPrinted(ctx, d.m, d.printDir, "Referens: "+p.ProviderRef, ""); err != nil {
+		return p, "", "", fmt.Errorf("demo: the pay-later slip: %w", err)
 	}
 	if slip != "" {
-		fmt.Fprintf(out, "\n   the pay-later slip:\n\n%s\n", indent(slip))
+		fmt.Fprintf(d.c.stdout, "\n   the pay-later slip:\n\n%s\n", indent(slip))
 	}
+	return p, sid, slip, nil
+}
 
-	// A Payson sale while "Betala sen" is still open.
+// payson is a Payson sale, run while "Betala sen" is still open: the
+// customer opens the checkout from the QR code and pays by card; posd
+// ships it through its outbox, which captures the money.
+func (d *demoRun) payson(ctx context.Context) (demoSale, error) {
+	out := d.c.stdout
 	basket := []register.Row{
 		{Description: "Te", Quantity: "1", UnitPrice: money.MustParse("35.00"), TotalAmount: money.MustParse("35.00"), TaxRate: "12"},
 		{Description: "Mugg", Quantity: "2", UnitPrice: money.MustParse("60.00"), TotalAmount: money.MustParse("120.00"), TaxRate: "25"},
 	}
-	p, err = createPayment(ctx, ac, payOptions{method: "payson", amount: money.MustParse("155.00"), rows: basket, title: "Demobutiken",
-		cashier: "demo", currency: currency})
+	p, err := createPayment(ctx, d.ac, payOptions{method: "payson", amount: money.MustParse("155.00"), rows: basket, title: "Demobutiken",
+		cashier: "demo", currency: d.currency})
 	if err != nil {
-		return nil, fmt.Errorf("demo: start the Payson sale: %w", err)
+		return demoSale{}, fmt.Errorf("demo: start the Payson sale: %w", err)
 	}
 	fmt.Fprintf(out, "\n7. Payson sale, %s %s, while the Betala sen customer has not paid: payment %s; the customer pays by card in %s\n",
-		p.Amount, p.Currency, p.ID, opt.payAfter)
+		p.Amount, p.Currency, p.ID, d.opt.payAfter)
 	if p.CustomerView != nil && p.CustomerView.URL != "" {
 		fmt.Fprintf(out, "   checkout (for the customer's phone): %s\n", p.CustomerView.URL)
 		if qr, err := terminalQR(p.CustomerView.URL); err == nil {
@@ -116,45 +152,46 @@ func demoProviderSales(ctx context.Context, c *cli, ac *apiClient, m *Main, sims
 		}
 	}
 	checkout := p.ProviderRef
-	done = playLater(ctx, opt.payAfter, func() error {
-		return sims.payson.Pay(checkout, paysonsim.PayRequest{Method: "card"})
+	done := playLater(ctx, d.opt.payAfter, func() error {
+		return d.sims.payson.Pay(checkout, paysonsim.PayRequest{Method: "card"})
 	})
-	sale, err = demoFollowSale(ctx, c, ac, m, printDir, p, done, "Payson sale")
+	sale, err := d.followSale(ctx, p, done, "Payson sale")
 	if err != nil {
-		return nil, err
+		return demoSale{}, err
 	}
-	// Shipping follows "paid" through the outbox: the money is captured.
 	if err := demoWaitFor(ctx, "Payson checkout "+checkout+" shipped", func() (bool, error) {
-		st, err := sims.payson.Status(checkout)
+		st, err := d.sims.payson.Status(checkout)
 		return strings.EqualFold(st, "shipped"), err
 	}); err != nil {
-		return nil, fmt.Errorf("demo: %w", err)
+		return demoSale{}, fmt.Errorf("demo: %w", err)
 	}
 	fmt.Fprintf(out, "   posd shipped checkout %s through its outbox\n\n   the printed receipt:\n\n%s\n", checkout, indent(sale.Receipt))
-	sales = append(sales, sale)
+	return sale, nil
+}
 
-	// The "Betala sen" customer pays through the link; posd sees it at its
-	// slow cadence, records the sale and finalizes it through the outbox.
-	fmt.Fprintf(out, "\n8. the Betala sen customer pays payment %s through the link\n", later.ID)
-	if _, err := sims.resurs.CompleteSession(laterSID, resurssim.Complete{GovernmentID: demoGovID, Method: "invoice", Later: true}); err != nil {
-		return nil, fmt.Errorf("demo: the Betala sen customer: %w", err)
+// laterPaid is the "Betala sen" customer paying through the link: posd
+// sees it at its slow cadence, records the sale and finalizes it through
+// the outbox.
+func (d *demoRun) laterPaid(ctx context.Context, later register.Payment, sid string) (demoSale, error) {
+	fmt.Fprintf(d.c.stdout, "\n8. the Betala sen customer pays payment %s through the link\n", later.ID)
+	if _, err := d.sims.resurs.CompleteSession(sid, resurssim.Complete{GovernmentID: demoGovID, Method: "invoice", Later: true}); err != nil {
+		return demoSale{}, fmt.Errorf("demo: the Betala sen customer: %w", err)
 	}
 	paid := make(chan error, 1)
 	paid <- nil
-	sale, err = demoFollowSale(ctx, c, ac, m, printDir, later, paid, "Betala sen sale")
+	sale, err := d.followSale(ctx, later, paid, "Betala sen sale")
 	if err != nil {
-		return nil, err
+		return demoSale{}, err
 	}
-	sale.Slip = slip
 	if err := demoWaitFor(ctx, "Resurs payment "+sale.Payment.TransactionRef+" finalized", func() (bool, error) {
-		ps, err := sims.resurs.Payment(sale.Payment.TransactionRef)
+		ps, err := d.sims.resurs.Payment(sale.Payment.TransactionRef)
 		return ps.Finalized, err
 	}); err != nil {
-		return nil, fmt.Errorf("demo: %w", err)
+		return demoSale{}, fmt.Errorf("demo: %w", err)
 	}
-	fmt.Fprintf(out, "   posd finalized Resurs payment %s through its outbox\n\n   the printed receipt:\n\n%s\n", sale.Payment.TransactionRef, indent(sale.Receipt))
-	sales = append(sales, sale)
-	return sales, nil
+	fmt.Fprintf(d.c.stdout, "   posd finalized Resurs payment %s through its outbox\n\n   the printed receipt:\n\n%s\n",
+		sale.Payment.TransactionRef, indent(sale.Receipt))
+	return sale, nil
 }
 
 // resursSession is the checkout session of a started Resurs payment.
@@ -190,18 +227,18 @@ func playLater(ctx context.Context, after time.Duration, step func() error) <-ch
 // instead of hanging until CI's timeout.
 const demoSaleLimit = 90 * time.Second
 
-// demoFollowSale follows a sale to paid and reads its printed receipt.
-func demoFollowSale(ctx context.Context, c *cli, ac *apiClient, m *Main, printDir string, p register.Payment, customer <-chan error, what string) (demoSale, error) {
+// followSale follows a sale to paid and reads its printed receipt.
+func (d *demoRun) followSale(ctx context.Context, p register.Payment, customer <-chan error, what string) (demoSale, error) {
 	fctx, cancel := context.WithTimeout(ctx, demoSaleLimit)
 	defer cancel()
-	p, err := follow(fctx, c, ac, p, false)
+	p, err := follow(fctx, d.c, d.ac, p, false)
 	if err != nil {
 		return demoSale{}, fmt.Errorf("demo: the %s did not complete: %w", what, err)
 	}
 	if cerr := <-customer; cerr != nil {
 		return demoSale{}, fmt.Errorf("demo: the %s's customer: %w", what, cerr)
 	}
-	text, err := demoReceipt(ctx, m, printDir, p, p.TransactionRef)
+	text, err := demoReceipt(ctx, d.m, d.printDir, p, p.TransactionRef)
 	if err != nil {
 		return demoSale{}, fmt.Errorf("demo: the %s's receipt: %w", what, err)
 	}
