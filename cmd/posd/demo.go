@@ -51,11 +51,14 @@ type demoInfo struct {
 
 func runDemo(ctx context.Context, c *cli, args []string) error {
 	fs := c.newFlagSet("demo", "[--once] [flags]",
-		"Run a whole SEQR sale with no configuration and no hardware: the SEQR emulator in-process on\n"+
-			"loopback, a posd with a fresh state directory, the till registered with the public test\n"+
-			"reseller, its SEQR id assigned by a simulated scan, a sale of three rows that the simulated\n"+
-			"customer pays after a few seconds, and the printed receipt. Then it keeps serving until\n"+
-			"Ctrl-C. With --once it exits after the sale: 0 when it worked, non-zero with the reason.")
+		"Run whole sales with no configuration and no hardware: the SEQR, Resurs Bank and Payson\n"+
+			"emulators in-process on loopback, a posd with a fresh state directory, the till registered\n"+
+			"with SEQR's public test reseller, its SEQR id assigned by a simulated scan, a SEQR sale of\n"+
+			"three rows, a Resurs Checkout POS sale, a \"Betala sen\" sale (the till is free at once; the\n"+
+			"customer pays later and posd finalizes it through its outbox) and a Payson sale, each paid\n"+
+			"by the simulated customer after a few seconds, with the printed receipts. Then it keeps\n"+
+			"serving until Ctrl-C. With --once it exits after the sales: 0 when they all worked,\n"+
+			"non-zero with the reason.")
 	opt := demoOptions{}
 	fs.BoolVar(&opt.once, "once", false, "exit after the scripted sale")
 	fs.DurationVar(&opt.payAfter, "pay-after", 3*time.Second, "how long the simulated customer takes to pay")
