@@ -122,8 +122,9 @@ func (r *Register) startSlip(pv *prov, sp store.Payment, sess payment.Session) [
 }
 
 // slipDocument lays a slip out as a receipt document without a payment
-// line: the sale's rows and total (what the customer will pay), the
-// reference as text and as a code, and the valid-to.
+// line: the sale's rows and total (with what is paid otherwise, as the
+// receipt will show it), the reference as text and as a code, and the
+// valid-to.
 func (r *Register) slipDocument(sp store.Payment, slip payment.Slip) (receipt.Document, error) {
 	req, err := requestOf(sp)
 	if err != nil {
@@ -131,7 +132,7 @@ func (r *Register) slipDocument(sp store.Payment, slip payment.Slip) (receipt.Do
 	}
 	doc := receipt.Document{
 		Header:    append(append([]string(nil), r.cfg.ReceiptHeader...), "", slip.Title),
-		Total:     sp.Amount,
+		Total:     sp.ReceiptTotal,
 		Currency:  sp.Currency,
 		Time:      r.now().UTC(),
 		CashierID: sp.CashierID, // no SaleID: the layout would call the slip "Kvitto"
@@ -141,6 +142,9 @@ func (r *Register) slipDocument(sp store.Payment, slip payment.Slip) (receipt.Do
 	for _, row := range req.Rows {
 		doc.Rows = append(doc.Rows, receipt.Row{Description: row.Description, Quantity: row.Quantity,
 			UnitPrice: row.UnitPrice, Total: row.TotalAmount, TaxRate: row.TaxRate})
+	}
+	if Balancing(sp.Balancing) == BalancingOther {
+		doc.LeftToPay = sp.ReceiptTotal - sp.Amount // the rest is paid otherwise, as on the receipt
 	}
 	doc.Footer = append(doc.Footer, "Referens: "+slip.Reference)
 	if sp.SaleID != "" {

@@ -116,6 +116,17 @@ func TestPayLaterSlip(t *testing.T) {
 	assert.Contains(t, strings.Join(docs[0].Footer, "\n"),
 		"Giltig till: "+time.Now().Add(resurs.DefaultLaterValidity).In(receipt.Stockholm()).Format("2006-01-02"))
 
+	// Split tender: Resurs takes part of the sale; the slip shows the whole
+	// sale and what is paid otherwise, as the receipt will.
+	split := resursRequest("resurs_later")
+	split.SaleID, split.Amount = "sale-4", money.MustParse("200.00")
+	p4, _, err := rig.r.CreatePayment(ctx, "k-later-split", split)
+	require.NoError(t, err)
+	docs = printedDocs(t, rig.db, p4.ID)
+	require.Len(t, docs, 1, p4.Error)
+	assert.Equal(t, money.MustParse("250.00"), docs[0].Total)
+	assert.Equal(t, money.MustParse("50.00"), docs[0].LeftToPay)
+
 	pos := resursRequest("resurs")
 	pos.SaleID = "sale-3"
 	p3, _, err := rig.r.CreatePayment(ctx, "k-pos", pos)
