@@ -264,6 +264,7 @@ func (m *Main) wire(st state, provs []payment.Provider) (w wired, err error) {
 		Currency:       cfg.Register.Currency,
 		ReceiptHeader:  receiptHeader(cfg.Receipt),
 		ReceiptFooter:  cfg.Receipt.Footer,
+		ReferenceCode:  referenceCode(cfg),
 		Version:        version(),
 	}, deps)
 	if err != nil {
@@ -285,7 +286,8 @@ func (m *Main) wire(st state, provs []payment.Provider) (w wired, err error) {
 // or given (a systemd credential or a file of the operator's choosing).
 func (m *Main) newAPI(reg *register.Register, mreg *metrics.Registry) (*api.Server, error) {
 	cfg := m.Config
-	apiCfg := api.Config{Listen: cfg.API.Listen, StateDir: cfg.StateDir, Logger: m.Log.Named("api"), Metrics: mreg.Handler()}
+	apiCfg := api.Config{Listen: cfg.API.Listen, StateDir: cfg.StateDir, Logger: m.Log.Named("api"), Metrics: mreg.Handler(),
+		FrameOrigins: frameOrigins(cfg)}
 	if cfg.API.TokenFile != filepath.Join(cfg.StateDir, "api-token") {
 		tok, err := config.ReadSecret(cfg.API.TokenFile)
 		if err != nil {

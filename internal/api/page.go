@@ -5,7 +5,10 @@ import (
 	"io/fs"
 	"mime"
 	"net/http"
+	"net/url"
 	"path"
+	"slices"
+	"strings"
 )
 
 // web holds the cashier page: plain HTML, CSS and JS, no external assets,
@@ -18,6 +21,34 @@ var web embed.FS
 // page talks to the API with fetch, so connect-src 'self' is all it needs.
 const pageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; " +
 	"frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+// pageCSPFor is pageCSP plus frame-src for the given checkout origins (the
+// Resurs iframe, the Payson snippet): the page frames those and nothing
+// else. Anything that is not a plain http(s) origin is left out, so a
+// config value can never add a directive of its own.
+func pageCSPFor(origins []string) string {
+	var srcs []string
+	for _, o := range origins {
+		if src, ok := frameOrigin(o); ok && !slices.Contains(srcs, src) {
+			srcs = append(srcs, src)
+		}
+	}
+	if len(srcs) == 0 {
+		return pageCSP
+	}
+	return pageCSP + "; frame-src " + strings.Join(srcs, " ")
+}
+
+// frameOrigin is o as scheme://host[:port] when it is exactly an http or
+// https origin.
+func frameOrigin(o string) (string, bool) {
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(u.Host, " ;,'\"") {
+		return "", false
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host), true
+}
 
 func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	s.serveWeb(w, r, "index.html")
@@ -44,7 +75,7 @@ func (s *Server) serveWeb(w http.ResponseWriter, r *http.Request, name string) {
 	}
 	h := w.Header()
 	h.Set("Content-Type", ct)
-	h.Set("Content-Security-Policy", pageCSP)
+	h.Set("Content-Security-Policy", pageCSPFor(s.cfg.FrameOrigins))
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(b)

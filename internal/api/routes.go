@@ -26,7 +26,7 @@ type route struct {
 func (rt route) OpenAPIPath() string { return strings.TrimSuffix(rt.Pattern, "{$}") }
 
 func (s *Server) routes(stopping <-chan struct{}) []route {
-	return []route{
+	return append([]route{
 		{"GET", "/healthz", true, s.healthz},
 		{"GET", "/{$}", true, s.page},
 		{"GET", "/assets/{name}", true, s.asset},
@@ -47,7 +47,7 @@ func (s *Server) routes(stopping <-chan struct{}) []route {
 		{"POST", "/v1/payments/{id}/receipt/print", false, s.reprint},
 		{"GET", "/v1/journal", false, s.journal},
 		{"POST", "/v1/periods/close", false, s.closePeriod},
-	}
+	}, s.providerRoutes()...)
 }
 
 // writeJSON marshals first, so a marshal error is still a clean 500.

@@ -73,6 +73,9 @@ type Config struct {
 	// Metrics serves GET /metrics (Prometheus text) behind the token; nil
 	// answers 404.
 	Metrics http.Handler
+	// FrameOrigins are the payment providers' checkout origins
+	// ("https://postest.resurs.com") the cashier page may frame; no others.
+	FrameOrigins []string
 	// TrustedOrigins are extra origins (e.g. "http://localhost:3000", a
 	// front end served elsewhere on this machine) allowed to make writes.
 	TrustedOrigins []string

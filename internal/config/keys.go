@@ -114,6 +114,7 @@ func Keys() []Key {
 		{Name: "providers.payson.confirmation_uri", Help: "merchant confirmationUri", field: func(c *Config) any { return &c.Providers.Payson.ConfirmationURI }},
 		{Name: "providers.payson.notification_uri", Help: "merchant notificationUri (a chain server; posd checks by polling)", field: func(c *Config) any { return &c.Providers.Payson.NotificationURI }},
 		{Name: "providers.payson.terms_uri", Help: "merchant termsUri", field: func(c *Config) any { return &c.Providers.Payson.TermsURI }},
+		{Name: "providers.payson.snippet_origin", Help: "origin of Payson's checkout snippet (the cashier page may frame it); empty: the origin of url", field: func(c *Config) any { return &c.Providers.Payson.SnippetOrigin }},
 		{Name: "providers.payson.check_interval", Help: "how often an open Payson checkout is checked", field: func(c *Config) any { return &c.Providers.Payson.CheckInterval }},
 		{Name: "providers.payson.window", Help: "how long the cashier waits for the customer before try again or cancel", field: func(c *Config) any { return &c.Providers.Payson.Window }},
 		{Name: "providers.payson.decision_limit", Help: "how long a payment may await the cashier's decision", field: func(c *Config) any { return &c.Providers.Payson.DecisionLimit }},
@@ -142,6 +143,7 @@ func Keys() []Key {
 		{Name: "receipt.org_number", Help: "organisation number, NNNNNN-NNNN", field: func(c *Config) any { return &c.Receipt.OrgNumber }},
 		{Name: "receipt.footer", Help: "lines at the bottom of every receipt (env and flags: separated by |)", field: func(c *Config) any { return &c.Receipt.Footer }},
 		{Name: "receipt.journal", Help: "the receipt file (relative to state_dir)", field: func(c *Config) any { return &c.Receipt.Journal }},
+		{Name: "receipt.reference_code", Help: "the payment's reference printed as code128 or qr", field: func(c *Config) any { return &c.Receipt.ReferenceCode }},
 	}
 }
 

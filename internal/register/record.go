@@ -351,6 +351,7 @@ func (r *Register) document(p store.Payment, refunds []store.Refund) (receipt.Do
 		SaleID:    p.SaleID,
 		CashierID: p.CashierID,
 		Barcode:   p.TransactionRef,
+		BarcodeAs: r.cfg.ReferenceCode,
 		Footer:    append([]string(nil), r.cfg.ReceiptFooter...),
 	}
 	for _, row := range req.Rows {
