@@ -69,7 +69,7 @@ func TestCashierPage(t *testing.T) {
 	fake.publish(register.Event{Type: "state", PaymentID: id, State: register.StateAwaitingDecision, Payment: waiting})
 	before := fake.Mutations()
 	require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible("#retry"), chromedp.Click("#retry")))
-	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("pay-state").textContent === "polling"`))
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("pay-state").textContent === "waiting for the customer"`))
 	require.NoError(t, err)
 	assert.Equal(t, before+1, fake.Mutations(), "try again reached the register once")
 
