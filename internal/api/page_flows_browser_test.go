@@ -4,7 +4,7 @@
 // (real SQLite and receipt file in a temp dir) with the SEQR and Payson
 // emulators over loopback:
 //
-//	npm install --prefix internal/api/testdata/axe   # axe-core, once
+//	npm install --prefix internal/api/testdata/browser   # axe-core and jsQR, once
 //	CGO_ENABLED=1 go test -tags browser -run TestPage ./internal/api/
 //
 // Each test asserts what the cashier sees, runs axe-core in the page (no
@@ -14,11 +14,13 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,8 +32,10 @@ import (
 	"github.com/posd/posd/internal/payment"
 	"github.com/posd/posd/internal/payson"
 	"github.com/posd/posd/internal/payson/paysonsim"
+	"github.com/posd/posd/internal/printer"
 	"github.com/posd/posd/internal/receipt"
 	"github.com/posd/posd/internal/register"
+	"github.com/posd/posd/internal/scanner"
 	"github.com/posd/posd/internal/seqr"
 	"github.com/posd/posd/internal/seqr/seqrsim"
 	"github.com/posd/posd/internal/simctl"
@@ -50,6 +54,36 @@ type pageEnv struct {
 	sim    *seqrsim.Sim
 	calls  *simctl.CallLog
 	payson *paysonsim.Sim
+	dev    *devices
+}
+
+// devices stands in for the print worker and the scanner as Status sees
+// them; a test changes what they report.
+type devices struct {
+	mu sync.Mutex
+	pr printer.Status
+	sc scanner.Status
+}
+
+type devPrinter struct{ d *devices }
+type devScanner struct{ d *devices }
+
+func (p devPrinter) Status() printer.Status {
+	p.d.mu.Lock()
+	defer p.d.mu.Unlock()
+	return p.d.pr
+}
+
+func (s devScanner) Status() scanner.Status {
+	s.d.mu.Lock()
+	defer s.d.mu.Unlock()
+	return s.d.sc
+}
+
+func (d *devices) set(f func(pr *printer.Status, sc *scanner.Status)) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	f(&d.pr, &d.sc)
 }
 
 // seqrWindow is short so that a test sees the window run out without
@@ -84,9 +118,11 @@ func startPageEnv(t *testing.T, enrolled bool) *pageEnv {
 		CheckInterval: 200 * time.Millisecond, HTTPClient: psimSrv.Client()})
 	require.NoError(t, err)
 
+	dev := &devices{pr: printer.Status{Device: "/dev/usb/lp0", Online: true, Paper: "ok"}, sc: scanner.Status{Device: "/dev/ttyACM0", Connected: true}}
 	cfg := register.DefaultConfig()
 	cfg.ReportRetry = 100 * time.Millisecond
-	reg, err := register.New(cfg, register.Deps{Store: db, Providers: []payment.Provider{seqrProv, paysonProv}, Journal: journal})
+	reg, err := register.New(cfg, register.Deps{Store: db, Providers: []payment.Provider{seqrProv, paysonProv}, Journal: journal,
+		Printer: devPrinter{dev}, Scanner: devScanner{dev}})
 	require.NoError(t, err)
 	regDone := make(chan error, 1)
 	go func() { regDone <- reg.Run(ctx) }()
@@ -120,7 +156,7 @@ func startPageEnv(t *testing.T, enrolled bool) *pageEnv {
 		_ = journal.Close()
 		_ = db.Close()
 	})
-	return &pageEnv{base: "http://" + srv.Addr().String(), reg: reg, sim: sim, calls: calls, payson: psim}
+	return &pageEnv{base: "http://" + srv.Addr().String(), reg: reg, sim: sim, calls: calls, payson: psim, dev: dev}
 }
 
 // paidSale records a paid SEQR payment through the register (not the page).
@@ -229,21 +265,30 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	require.NoError(t, os.WriteFile(filepath.Join(screenshotDir, name+".png"), b, 0o644))
 }
 
-// axeCheck runs axe-core in the page: no serious or critical violation.
-// axe-core is an npm package; without it the check is reported, and under
-// CI=true it fails.
-func axeCheck(t *testing.T, ctx context.Context, screen string) {
+// npmScript loads a third-party script installed by npm into the page (by
+// the DevTools protocol, which the page's CSP does not govern). Without it
+// the check is reported and skipped, and under CI=true it fails.
+func npmScript(t *testing.T, ctx context.Context, rel, what string) bool {
 	t.Helper()
-	src, err := os.ReadFile(filepath.Join("testdata", "axe", "node_modules", "axe-core", "axe.min.js"))
+	src, err := os.ReadFile(filepath.Join("testdata", "browser", "node_modules", rel))
 	if err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("axe-core is not installed (npm install --prefix internal/api/testdata/axe): %v", err)
+			t.Fatalf("%s is not installed (npm install --prefix internal/api/testdata/browser): %v", what, err)
 		}
-		t.Logf("axe check of %s not run: axe-core is not installed (npm install --prefix internal/api/testdata/axe): %v", screen, err)
-		return
+		t.Logf("%s check not run: not installed (npm install --prefix internal/api/testdata/browser): %v", what, err)
+		return false
 	}
 	_, err = chromedp.Run(ctx, chromedp.Evaluate[bool](string(src)+";true"))
 	require.NoError(t, err)
+	return true
+}
+
+// axeCheck runs axe-core in the page: no serious or critical violation.
+func axeCheck(t *testing.T, ctx context.Context, screen string) {
+	t.Helper()
+	if !npmScript(t, ctx, "axe-core/axe.min.js", "axe-core") {
+		return
+	}
 	out, err := chromedp.Run(ctx, chromedp.Evaluate[string](`axe.run(document).then(r => JSON.stringify({
 		passes: r.passes.length,
 		bad: r.violations.filter(v => v.impact === "serious" || v.impact === "critical")
@@ -394,6 +439,44 @@ func TestPageHistoryRefund(t *testing.T) {
 	assert.Equal(t, "10.00", p.Refunded.String())
 	axeCheck(t, ctx, "payment detail")
 	screenshot(t, ctx, "history-detail-refunded")
+
+	// Reprint, marked COPY by the register.
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click("#d-reprint")))
+	waitJS(t, ctx, `document.getElementById("d-message").textContent === "Copy queued for the printer."`, "the copy queued")
+}
+
+// TestPageHistoryPaging: more payments than a page; the cashier pages on
+// and filters by state.
+func TestPageHistoryPaging(t *testing.T) {
+	env := startPageEnv(t, true)
+	const n = 57
+	for i := range n {
+		a, err := money.Parse("1.00")
+		require.NoError(t, err)
+		p, _, err := env.reg.CreatePayment(context.Background(), fmt.Sprintf("page-%02d", i), register.PaymentRequest{
+			Method: "seqr", SaleID: fmt.Sprintf("S-%02d", i), Amount: a, Currency: "SEK", ReceiptTotal: a,
+			Rows: []register.Row{{Description: "Bulle", Quantity: "1", TotalAmount: a, TaxRate: "12"}}})
+		require.NoError(t, err)
+		_, err = env.reg.Cancel(context.Background(), p.ID)
+		require.NoError(t, err)
+	}
+	paid := env.paidSale(t, "paid-1", "42.00", "S-PAID")
+	ctx := browser(t, "en-US")
+	login(t, ctx, env.base)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click("#tab-history")))
+	waitJS(t, ctx, `document.querySelectorAll("#history-table tbody tr").length === 50`, "one page of 50")
+	assert.Contains(t, text(t, ctx, "#history-status"), "there are more")
+	assert.Contains(t, text(t, ctx, "#history-table tbody tr:first-child"), "42.00 SEK", "newest first")
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click("#more")))
+	waitJS(t, ctx, `document.querySelectorAll("#history-table tbody tr").length === 58`, "the next page")
+	assert.False(t, must(chromedp.Run(ctx, chromedp.Evaluate[bool](`!document.getElementById("more").hidden`))), "no more after the last page")
+
+	require.NoError(t, chromedp.Do(ctx, chromedp.SetValue("#f-state", "paid"), chromedp.Click(`#search-form button[type="submit"]`)))
+	waitJS(t, ctx, `document.querySelectorAll("#history-table tbody tr").length === 1`, "only the paid one")
+	assert.Contains(t, text(t, ctx, "#history-table tbody"), paid.TransactionRef)
+	require.NoError(t, chromedp.Do(ctx, chromedp.SetValue("#f-state", ""), chromedp.SendKeys("#f-amount", "42"),
+		chromedp.Click(`#search-form button[type="submit"]`)))
+	waitJS(t, ctx, `document.querySelectorAll("#history-table tbody tr").length === 1`, "the amount filter")
 }
 
 // TestPageDayClose: the period is closed and the reconciliation shown.
@@ -447,6 +530,32 @@ func TestPageTillSetup(t *testing.T) {
 	assert.Equal(t, "KASSA9", tm.SeqrID)
 	screenshot(t, ctx, "till-registered")
 
+	// By scan: the page waits live and shows what was read.
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click("#scan-btn")))
+	waitJS(t, ctx, `document.getElementById("scan-status").textContent.startsWith("Waiting for the scan")`, "waiting for the scan")
+	// The scan is delivered until the register is waiting for it (the
+	// page's request may not have reached it yet): the bound is the poll's.
+	for i := 0; ; i++ {
+		env.reg.HandleScan(scanner.Scan{Code: "STICKER42", At: time.Now()})
+		_, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("scan-status").textContent.startsWith("Read: STICKER42")`,
+			chromedp.WithPollingTimeout(500*time.Millisecond)))
+		if err == nil {
+			break
+		}
+		require.Less(t, i, 40, "the scan was never shown")
+	}
+	waitJS(t, ctx, `document.getElementById("st-seqr").textContent === "STICKER42"`, "the scanned SEQR id")
+
+	// Printer and scanner status, refreshed live.
+	assert.Contains(t, text(t, ctx, "#st-printer"), "online, paper ok")
+	env.dev.set(func(pr *printer.Status, sc *scanner.Status) {
+		pr.Paper, pr.CoverOpen, pr.Queued = "out", true, 2
+		sc.Connected, sc.LastError = false, "device gone"
+	})
+	waitJS(t, ctx, `document.getElementById("st-printer").textContent === "online, paper OUT, cover open, 2 queued"`, "the printer's news shown live")
+	waitJS(t, ctx, `document.getElementById("st-scanner").textContent.startsWith("disconnected")`, "the scanner's news shown live")
+	screenshot(t, ctx, "till-devices")
+
 	require.NoError(t, chromedp.Do(ctx, chromedp.Click("#unreg-btn"), chromedp.WaitVisible("#unreg-confirm")))
 	assert.Zero(t, env.count("unregisterTerminal"), "nothing before the confirmation")
 	require.NoError(t, chromedp.Do(ctx, chromedp.Click("#unreg-yes")))
@@ -470,8 +579,25 @@ func TestPagePaysonCustomerView(t *testing.T) {
 	assert.Equal(t, p.CustomerView.URL, text(t, ctx, "#cv-url"))
 	assert.Equal(t, p.CustomerView.URL, must(chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("cv-frame").getAttribute("src")`))))
 	assert.True(t, must(chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector("#cv-qr svg path").getAttribute("d").length > 100`))), "a QR code is drawn")
-	// The drawn code holds the URL: the page's own encoder, read back by
-	// its matrix (jsQR checks the encoder itself in TestQRWithJSQR).
+	// jsQR reads the drawn code back: it holds the URL.
+	if npmScript(t, ctx, "jsqr/dist/jsQR.js", "jsQR") {
+		read, err := chromedp.Run(ctx, chromedp.Evaluate[string](`new Promise((resolve, reject) => {
+			const svg = document.querySelector("#cv-qr svg");
+			const img = new Image();
+			img.onload = () => {
+				const c = document.createElement("canvas");
+				c.width = img.width; c.height = img.height;
+				const g = c.getContext("2d");
+				g.drawImage(img, 0, 0);
+				const code = jsQR(g.getImageData(0, 0, c.width, c.height).data, c.width, c.height);
+				resolve(code ? code.data : "(no code read)");
+			};
+			img.onerror = () => reject(new Error("the QR svg did not load as an image"));
+			img.src = "data:image/svg+xml;base64," + btoa(new XMLSerializer().serializeToString(svg));
+		})`, chromedp.EvalAwaitPromise))
+		require.NoError(t, err)
+		assert.Equal(t, p.CustomerView.URL, read, "the QR code holds the checkout's URL")
+	}
 	assert.Equal(t, "Payson", text(t, ctx, "#pay-provider"))
 	axeCheck(t, ctx, "customer view")
 	screenshot(t, ctx, "sale-payson-customer-view")
