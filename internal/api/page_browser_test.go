@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/posd/posd/internal/money"
 	"github.com/posd/posd/internal/register"
 )
 
@@ -109,4 +110,31 @@ func TestCashierPage(t *testing.T) {
 	state, err := chromedp.Run(ctx, chromedp.Text("#pay-state"))
 	require.NoError(t, err)
 	assert.Equal(t, "paid", state)
+}
+
+// TestPageUnknownHighlighted: a payment whose outcome is unknown stands out
+// in the history, and its detail says what to do; it cannot be refunded.
+func TestPageUnknownHighlighted(t *testing.T) {
+	fake := newFake()
+	now := time.Now().UTC()
+	amount, err := money.Parse("99.00")
+	require.NoError(t, err)
+	fake.put(register.Payment{ID: "p-paid", Method: "seqr", Provider: "seqr", State: register.StatePaid, Amount: amount,
+		ReceiptTotal: amount, Currency: "SEK", TransactionRef: "ers-1", CreatedAt: now.Add(-time.Hour), UpdatedAt: now.Add(-time.Hour)})
+	fake.put(register.Payment{ID: "p-unknown", Method: "seqr", Provider: "seqr", State: register.StateUnknown, Amount: amount,
+		ReceiptTotal: amount, Currency: "SEK", ProviderRef: "inv-7", SaleID: "S-7", CreatedAt: now, UpdatedAt: now})
+	ts := startServer(t, fake, nil)
+	ctx := browser(t, "en-US")
+	login(t, ctx, ts.base)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click("#tab-history")))
+	waitJS(t, ctx, `document.querySelectorAll("#history-table tbody tr").length === 2`, "both listed")
+	assert.Equal(t, "unknown-row", must(chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#history-table tbody tr:first-child").className`))),
+		"the unknown payment (newest) is highlighted")
+	assert.Empty(t, must(chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#history-table tbody tr:last-child").className`))))
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click("#history-table tbody tr:first-child button")))
+	waitJS(t, ctx, `!document.getElementById("detail").hidden && !document.getElementById("d-unknown").hidden`, "the unknown warning")
+	assert.Contains(t, text(t, ctx, "#d-unknown"), "Do not hand over the goods or charge again")
+	assert.True(t, must(chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("d-refund").hidden`))), "no refund of an unknown payment")
+	axeCheck(t, ctx, "unknown payment")
+	screenshot(t, ctx, "history-unknown")
 }
