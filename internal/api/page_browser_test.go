@@ -10,6 +10,12 @@ package api
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -137,4 +143,71 @@ func TestPageUnknownHighlighted(t *testing.T) {
 	assert.True(t, must(chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("d-refund").hidden`))), "no refund of an unknown payment")
 	axeCheck(t, ctx, "unknown payment")
 	screenshot(t, ctx, "history-unknown")
+}
+
+// TestPageHistoryCursor: against a list that pages with a cursor (GET
+// /v1/payments answering {"payments", "next"}), the page sends its filters
+// as query parameters and follows next. posd's own list answers before the
+// cursor lands, so the list route is played here in front of the real API,
+// which serves everything else.
+func TestPageHistoryCursor(t *testing.T) {
+	fake := newFake()
+	ts := startServer(t, fake, nil)
+	target, err := url.Parse(ts.base)
+	require.NoError(t, err)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	queries := make(chan url.Values, 8)
+	amount, err := money.Parse("12.00")
+	require.NoError(t, err)
+	page := func(from, n int) []register.Payment {
+		var ps []register.Payment
+		for i := from; i < from+n; i++ {
+			ps = append(ps, register.Payment{ID: fmt.Sprintf("p%03d", i), Method: "seqr", Provider: "seqr", State: register.StatePaid,
+				Amount: amount, ReceiptTotal: amount, Currency: "SEK", CreatedAt: time.Now().UTC(), UpdatedAt: time.Now().UTC()})
+		}
+		return ps
+	}
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && r.URL.Path == "/v1/payments" {
+			q := r.URL.Query()
+			queries <- q
+			w.Header().Set("Content-Type", "application/json")
+			if q.Get("cursor") == "" {
+				_ = json.NewEncoder(w).Encode(map[string]any{"payments": page(0, 50), "next": "C2"})
+			} else {
+				_ = json.NewEncoder(w).Encode(map[string]any{"payments": page(50, 7)})
+			}
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+
+	ctx := browser(t, "en-US")
+	login(t, ctx, front.URL)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click("#tab-history")))
+	first := <-queries
+	assert.Equal(t, "50", first.Get("limit"))
+	waitJS(t, ctx, `document.querySelectorAll("#history-table tbody tr").length === 50`, "the first page")
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click("#more")))
+	second := <-queries
+	assert.Equal(t, "C2", second.Get("cursor"))
+	waitJS(t, ctx, `document.querySelectorAll("#history-table tbody tr").length === 57`, "the second page")
+	assert.True(t, must(chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("more").hidden`))), "no next: no more")
+
+	// The filters go to the server as its query parameters.
+	require.NoError(t, chromedp.Do(ctx, chromedp.SetValue("#f-state", "paid"), chromedp.SetValue("#f-provider", "seqr"),
+		chromedp.SendKeys("#f-q", "ers-9"), chromedp.SetValue("#f-from", "2026-12-01"), chromedp.SetValue("#f-to", "2026-12-02"),
+		chromedp.Click(`#search-form button[type="submit"]`)))
+	q := <-queries
+	assert.Equal(t, "paid", q.Get("state"))
+	assert.Equal(t, "seqr", q.Get("provider"))
+	assert.Equal(t, "ers-9", q.Get("q"))
+	assert.Empty(t, q.Get("cursor"), "a new search starts at the first page")
+	from, err := time.Parse(time.RFC3339, q.Get("from"))
+	require.NoError(t, err, q.Get("from"))
+	to, err := time.Parse(time.RFC3339, q.Get("to"))
+	require.NoError(t, err, q.Get("to"))
+	assert.True(t, to.After(from))
+	assert.Equal(t, 48*time.Hour, to.Sub(from).Round(time.Hour), "from the start of the first day to the end of the last")
 }

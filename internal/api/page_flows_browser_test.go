@@ -633,3 +633,43 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// TestPageRefundAfterReload: the page sent a refund and was reloaded
+// before the answer came; the cashier does it again and the page reuses the
+// refund's Idempotency-Key, so the payment is refunded once.
+func TestPageRefundAfterReload(t *testing.T) {
+	env := startPageEnv(t, true)
+	paid := env.paidSale(t, "k1", "30.00", "S-30")
+	ctx := browser(t, "en-US")
+	login(t, ctx, env.base)
+	openRefund := func() {
+		require.NoError(t, chromedp.Do(ctx, chromedp.Click("#tab-history")))
+		waitJS(t, ctx, `document.querySelectorAll("#history-table tbody button").length === 1`, "listed")
+		require.NoError(t, chromedp.Do(ctx, chromedp.Click("#history-table tbody button"), chromedp.WaitVisible("#d-refund"),
+			chromedp.Click("#d-refund"), chromedp.WaitVisible("#refund-form"),
+			chromedp.SetValue("#r-amount", "5.00"), chromedp.Click("#r-next"), chromedp.WaitVisible("#r-confirm")))
+	}
+	openRefund()
+	key := must(chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.parse(sessionStorage.getItem("posd.refund.`+paid.ID+`")).key`)))
+	require.NotEmpty(t, key)
+
+	// The request the page sent before the reload, with its key and body.
+	a, err := money.Parse("5.00")
+	require.NoError(t, err)
+	_, created, err := env.reg.Refund(context.Background(), paid.ID, key, register.RefundRequest{Amount: a, CashierID: "1"})
+	require.NoError(t, err)
+	require.True(t, created)
+	require.Equal(t, 1, env.count("refundPayment"))
+
+	require.NoError(t, chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible("#app")))
+	openRefund()
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click("#r-yes")))
+	waitJS(t, ctx, `!document.getElementById("r-result").hidden`, "the refund's result")
+	assert.Contains(t, text(t, ctx, "#r-result-text"), "5.00 SEK")
+	assert.Equal(t, 1, env.count("refundPayment"), "the same key: no second refund")
+	p, err := env.reg.Payment(context.Background(), paid.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "5.00", p.Refunded.String())
+	assert.Empty(t, must(chromedp.Run(ctx, chromedp.Evaluate[string](`sessionStorage.getItem("posd.refund.`+paid.ID+`") || ""`))),
+		"the key is dropped once the refund is answered: the next refund is a new one")
+}
