@@ -153,6 +153,7 @@ func demo(ctx context.Context, c *cli, opt demoOptions) (err error) {
 	}
 	m := NewMain(cfg, log)
 	m.Notify = func(string) {} // the demo is never the systemd service
+	m.Scanner = demoScanner{}  // its scans come from demoScan
 	runErr := make(chan error, 1)
 	posdStarted = true
 	g.Go(func() error {
@@ -462,4 +463,13 @@ func pseudoVersionRevision(v string) (string, bool) {
 		}
 	}
 	return rev, true
+}
+
+// demoScanner is the demo's stand-in scanner as Status shows it; demoScan
+// delivers its scans through the register's HandleScan, the scanner
+// supervisor's own way in.
+type demoScanner struct{}
+
+func (demoScanner) Status() scanner.Status {
+	return scanner.Status{Device: "simulated (posd demo)", Connected: true}
 }

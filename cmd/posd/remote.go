@@ -65,18 +65,24 @@ func printStatus(c *cli, st register.Status) {
 	default:
 		fmt.Fprintf(w, "terminal:  %s (%s), SEQR id %s\n", t.TerminalID, t.Name, t.SeqrID)
 	}
-	reach := "reachable"
-	if !st.Provider.Reachable {
-		reach = "UNREACHABLE"
-		if st.Provider.LastError != "" {
-			reach += " (" + st.Provider.LastError + ")"
+	for _, p := range st.Providers {
+		reach := "reachable"
+		if !p.Reachable {
+			reach = "UNREACHABLE"
+			if p.LastError != "" {
+				reach += " (" + p.LastError + ")"
+			}
 		}
+		checked := "never checked"
+		if p.LastChecked != nil {
+			checked = "checked " + p.LastChecked.Local().Format("15:04:05")
+		}
+		ready := ""
+		if !p.Ready && p.NotReady != "" {
+			ready = "; not ready: " + p.NotReady
+		}
+		fmt.Fprintf(w, "%-10s %s, %s%s\n", p.Name+":", reach, checked, ready)
 	}
-	checked := "never checked"
-	if st.Provider.LastChecked != nil {
-		checked = "checked " + st.Provider.LastChecked.Local().Format("15:04:05")
-	}
-	fmt.Fprintf(w, "seqr:      %s, %s\n", reach, checked)
 	fmt.Fprintf(w, "payments:  %d open\n", st.Open)
 	if s := st.Scanner; s != nil {
 		state := "connected"
