@@ -211,3 +211,40 @@ func TestPageHistoryCursor(t *testing.T) {
 	assert.True(t, to.After(from))
 	assert.Equal(t, 48*time.Hour, to.Sub(from).Round(time.Hour), "from the start of the first day to the end of the last")
 }
+
+// TestPageDayCloseDiscrepancy: a reconciliation that does not match is
+// shown as such, each reference found on one side only highlighted. (The
+// emulator's reports always match posd's records, so the report is played
+// here in front of the real API, which serves the page and the rest.)
+func TestPageDayCloseDiscrepancy(t *testing.T) {
+	ts := startServer(t, newFake(), nil)
+	target, err := url.Parse(ts.base)
+	require.NoError(t, err)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	closes := make(chan string, 2)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/v1/periods/close" {
+			closes <- r.URL.Query().Get("provider")
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"provider":"seqr","periodRef":"tp-77","markedAt":"2026-12-01T21:00:00Z","remoteCount":3,"remoteTotal":"60.00",` +
+				`"localCount":2,"localTotal":"45.00","match":false,"onlyRemote":["ers-901"],"onlyLocal":[]}`))
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+
+	ctx := browser(t, "sv-SE")
+	login(t, ctx, front.URL)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click("#tab-close"), chromedp.WaitVisible("#close-btn"), chromedp.Click("#close-btn")))
+	assert.Equal(t, "seqr", <-closes)
+	waitJS(t, ctx, `!document.getElementById("report").hidden`, "the report")
+	assert.Equal(t, "AVVIKELSE", text(t, ctx, "#rep-match"))
+	assert.Equal(t, "badge bad", must(chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("rep-match").className`))))
+	assert.Equal(t, "60,00", text(t, ctx, "#rep-rt"))
+	assert.Equal(t, "45,00", text(t, ctx, "#rep-lt"))
+	assert.Equal(t, "Bara hos leverantören", text(t, ctx, "#rep-diff h4"))
+	assert.Equal(t, "ers-901", text(t, ctx, "#rep-diff li.discrepancy"), "the reference only the provider has is highlighted")
+	axeCheck(t, ctx, "day close with a discrepancy")
+	screenshot(t, ctx, "day-close-discrepancy")
+}

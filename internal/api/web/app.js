@@ -18,7 +18,7 @@ let windowEndsAt = null;   // Date, for the local countdown between poll events
 let lastAnnounced = null;  // seconds last announced to a screen reader
 let providers = [];        // GET /v1/status providers
 let lang = "sv";
-let history = { next: null, legacy: null, shown: 0, loaded: false };
+let hist = { next: null, legacy: null, shown: 0, loaded: false };
 let detail = null;         // the payment shown in the history's detail
 let scanning = false;
 
@@ -156,7 +156,7 @@ function applyLang() {
   document.title = "posd · " + t("tabSale");
   fillMethods();
   recompute();
-  if (current) render(current, undefined, $("pay-message").textContent);
+  if (current) render(current, undefined, "");
   if (detail) showDetail(detail);
 }
 
@@ -320,7 +320,7 @@ function show(view) {
     const tab = $("tab-" + v);
     if (v === view) tab.setAttribute("aria-current", "page"); else tab.removeAttribute("aria-current");
   }
-  if (view === "history" && !history.loaded) search();
+  if (view === "history" && !hist.loaded) search();
   if (view === "till") refreshStatus().catch(() => {});
 }
 
@@ -740,7 +740,7 @@ function localMatch(p, all) {
 
 async function search(ev) {
   if (ev) ev.preventDefault();
-  history = { next: null, legacy: null, shown: 0, loaded: true };
+  hist = { next: null, legacy: null, shown: 0, loaded: true };
   $("history-table").tBodies[0].replaceChildren();
   $("detail").hidden = true;
   detail = null;
@@ -751,27 +751,27 @@ async function loadMore() {
   $("history-error").textContent = "";
   $("history-status").textContent = t("loading");
   try {
-    if (history.legacy) {
-      appendRows(history.legacy.slice(history.shown, history.shown + PAGE));
+    if (hist.legacy) {
+      appendRows(hist.legacy.slice(hist.shown, hist.shown + PAGE));
     } else {
-      const data = await api("GET", "/v1/payments?" + searchParams(history.next).toString());
+      const data = await api("GET", "/v1/payments?" + searchParams(hist.next).toString());
       const ps = data.payments || [];
-      if ("next" in data || history.next) {
-        history.next = data.next || null;
+      if ("next" in data || hist.next) {
+        hist.next = data.next || null;
         appendRows(ps.filter((p) => localMatch(p, false)));
       } else {
         // No cursor: this posd answers the whole list; page through it here, newest first.
-        history.legacy = ps.filter((p) => localMatch(p, true))
+        hist.legacy = ps.filter((p) => localMatch(p, true))
           .sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
-        appendRows(history.legacy.slice(0, PAGE));
+        appendRows(hist.legacy.slice(0, PAGE));
       }
     }
   } catch (e) {
     $("history-error").textContent = problemText(e);
   }
-  const more = history.legacy ? history.shown < history.legacy.length : !!history.next;
+  const more = hist.legacy ? hist.shown < hist.legacy.length : !!hist.next;
   $("more").hidden = !more;
-  $("history-status").textContent = (history.shown === 0 ? t("nothing") : t(more ? "foundMore" : "found", { n: history.shown })) +
+  $("history-status").textContent = (hist.shown === 0 ? t("nothing") : t(more ? "foundMore" : "found", { n: hist.shown })) +
     ($("f-amount").value.trim() ? " " + t("amountFiltered") : "");
 }
 
@@ -793,7 +793,7 @@ function appendRows(ps) {
       el("td", p.transactionRef || p.ersReference || p.providerRef || p.invoiceReference || ""));
     tb.appendChild(tr);
   }
-  history.shown += ps.length;
+  hist.shown += ps.length;
 }
 
 async function openDetail(id) {
