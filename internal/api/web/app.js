@@ -360,7 +360,9 @@ async function refreshStatus() {
   $("st-printer").textContent = pr ? ((pr.online ? t("online") : t("offline")) + ", " + t("paper") + " " + paper +
     (pr.coverOpen ? ", " + t("coverOpen") : "") + (pr.queued ? ", " + pr.queued + " " + t("queued") : "") +
     (pr.lastError ? " (" + pr.lastError + ")" : "")) : t("none");
+  $("st-printer").className = pr && (!pr.online || pr.paper === "out" || pr.coverOpen) ? "bad-text" : "";
   const sc = st.scanner;
+  $("st-scanner").className = sc && !sc.connected ? "bad-text" : "";
   $("st-scanner").textContent = sc ? ((sc.connected ? t("connected") : t("disconnected")) +
     (sc.lastScanAt ? ", " + fmtTime(sc.lastScanAt) : "") + (sc.lastError ? " (" + sc.lastError + ")" : "")) : t("none");
   $("st-storage").textContent = st.storage;
@@ -528,7 +530,9 @@ async function startPayment(ev) {
 
 function isFinal(s) { return s === "paid" || s === "canceled" || s === "failed"; }
 
-function render(p, secondsLeft, message) {
+// render shows the payment; message is the page's word (the printer's
+// news), note the provider's own status text, shown small and untranslated.
+function render(p, secondsLeft, message, note) {
   const prevState = current && current.id === p.id ? current.state : null;
   current = p;
   $("payment").hidden = false;
@@ -550,6 +554,7 @@ function render(p, secondsLeft, message) {
   if (p.state === "unknown") msg = t("unknownHelp") + " " + msg;
   if (p.error) msg += " " + p.error;
   $("pay-message").textContent = msg.trim();
+  if (note !== undefined) $("pay-note").textContent = note;
   const ref = p.transactionRef || p.ersReference;
   $("pay-ers").textContent = ref ? t("reference_", { r: ref }) : "";
   renderCustomerView(p);
@@ -639,7 +644,7 @@ async function watch(p) {
           printerMsg = t("printerSays", { m: ev.message || "" });
           render(ev.payment, ev.secondsLeft, printerMsg);
         } else {
-          render(ev.payment, ev.secondsLeft, ((ev.message || "") + " " + printerMsg).trim());
+          render(ev.payment, ev.secondsLeft, printerMsg, ev.message || "");
         }
       });
     } catch (e) {
@@ -698,6 +703,7 @@ function newSale() {
   $("customer-view").hidden = true;
   $("cv-frame").removeAttribute("src");
   $("action-error").textContent = "";
+  $("pay-note").textContent = "";
   $("amount").value = "";
   recompute();
   $("rows").querySelector("input") && $("rows").querySelector("input").focus();
