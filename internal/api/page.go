@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"embed"
 	"io/fs"
 	"mime"
@@ -9,6 +10,8 @@ import (
 	"path"
 	"slices"
 	"strings"
+
+	"golang.org/x/text/language"
 )
 
 // web holds the cashier page: plain HTML, CSS and JS, no external assets,
@@ -50,8 +53,34 @@ func frameOrigin(o string) (string, bool) {
 	return strings.ToLower(u.Scheme + "://" + u.Host), true
 }
 
+// pageLangs are the page's languages, Swedish first: a till whose browser
+// asks for neither gets Swedish, the language of the shops posd serves.
+var pageLangs = language.NewMatcher([]language.Tag{language.Swedish, language.English})
+
+// pageLang picks the page's language from Accept-Language ("sv" or "en").
+// The page may still be switched by the cashier; that choice stays in the
+// browser.
+func pageLang(r *http.Request) string {
+	tags, _, err := language.ParseAcceptLanguage(r.Header.Get("Accept-Language"))
+	if err != nil || len(tags) == 0 {
+		return "sv"
+	}
+	_, i, conf := pageLangs.Match(tags...)
+	if conf == language.No || i != 1 {
+		return "sv"
+	}
+	return "en"
+}
+
 func (s *Server) page(w http.ResponseWriter, r *http.Request) {
-	s.serveWeb(w, r, "index.html")
+	lang := pageLang(r)
+	w.Header().Set("Vary", "Accept-Language")
+	s.serveWeb(w, r, "index.html", func(b []byte) []byte {
+		if lang == "sv" {
+			return b
+		}
+		return bytes.Replace(b, []byte(`<html lang="sv">`), []byte(`<html lang="`+lang+`">`), 1)
+	})
 }
 
 func (s *Server) asset(w http.ResponseWriter, r *http.Request) {
@@ -60,14 +89,19 @@ func (s *Server) asset(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, &httpError{status: http.StatusNotFound, slug: "not-found", title: "Not found", detail: "no asset " + name})
 		return
 	}
-	s.serveWeb(w, r, name)
+	s.serveWeb(w, r, name, nil)
 }
 
-func (s *Server) serveWeb(w http.ResponseWriter, r *http.Request, name string) {
+// serveWeb answers an embedded file; edit, when given, adapts it to the
+// request (the page's language).
+func (s *Server) serveWeb(w http.ResponseWriter, r *http.Request, name string, edit func([]byte) []byte) {
 	b, err := fs.ReadFile(web, "web/"+name)
 	if err != nil {
 		s.writeProblem(w, r, &httpError{status: http.StatusNotFound, slug: "not-found", title: "Not found", detail: "no asset " + name})
 		return
+	}
+	if edit != nil {
+		b = edit(b)
 	}
 	ct := mime.TypeByExtension(path.Ext(name))
 	if ct == "" {

@@ -10,6 +10,12 @@ package api
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -19,6 +25,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/posd/posd/internal/money"
 	"github.com/posd/posd/internal/register"
 )
 
@@ -69,7 +76,7 @@ func TestCashierPage(t *testing.T) {
 	fake.publish(register.Event{Type: "state", PaymentID: id, State: register.StateAwaitingDecision, Payment: waiting})
 	before := fake.Mutations()
 	require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible("#retry"), chromedp.Click("#retry")))
-	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("pay-state").textContent === "polling"`))
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("pay-state").textContent === "waiting for the customer"`))
 	require.NoError(t, err)
 	assert.Equal(t, before+1, fake.Mutations(), "try again reached the register once")
 
@@ -109,4 +116,135 @@ func TestCashierPage(t *testing.T) {
 	state, err := chromedp.Run(ctx, chromedp.Text("#pay-state"))
 	require.NoError(t, err)
 	assert.Equal(t, "paid", state)
+}
+
+// TestPageUnknownHighlighted: a payment whose outcome is unknown stands out
+// in the history, and its detail says what to do; it cannot be refunded.
+func TestPageUnknownHighlighted(t *testing.T) {
+	fake := newFake()
+	now := time.Now().UTC()
+	amount, err := money.Parse("99.00")
+	require.NoError(t, err)
+	fake.put(register.Payment{ID: "p-paid", Method: "seqr", Provider: "seqr", State: register.StatePaid, Amount: amount,
+		ReceiptTotal: amount, Currency: "SEK", TransactionRef: "ers-1", CreatedAt: now.Add(-time.Hour), UpdatedAt: now.Add(-time.Hour)})
+	fake.put(register.Payment{ID: "p-unknown", Method: "seqr", Provider: "seqr", State: register.StateUnknown, Amount: amount,
+		ReceiptTotal: amount, Currency: "SEK", ProviderRef: "inv-7", SaleID: "S-7", CreatedAt: now, UpdatedAt: now})
+	ts := startServer(t, fake, nil)
+	ctx := browser(t, "en-US")
+	login(t, ctx, ts.base)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click("#tab-history")))
+	waitJS(t, ctx, `document.querySelectorAll("#history-table tbody tr").length === 2`, "both listed")
+	assert.Equal(t, "unknown-row", must(chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#history-table tbody tr:first-child").className`))),
+		"the unknown payment (newest) is highlighted")
+	assert.Empty(t, must(chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#history-table tbody tr:last-child").className`))))
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click("#history-table tbody tr:first-child button")))
+	waitJS(t, ctx, `!document.getElementById("detail").hidden && !document.getElementById("d-unknown").hidden`, "the unknown warning")
+	assert.Contains(t, text(t, ctx, "#d-unknown"), "Do not hand over the goods or charge again")
+	assert.True(t, must(chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("d-refund").hidden`))), "no refund of an unknown payment")
+	axeCheck(t, ctx, "unknown payment")
+	screenshot(t, ctx, "history-unknown")
+}
+
+// TestPageHistoryCursor: against a list that pages with a cursor (GET
+// /v1/payments answering {"payments", "next"}), the page sends its filters
+// as query parameters and follows next. posd's own list answers before the
+// cursor lands, so the list route is played here in front of the real API,
+// which serves everything else.
+func TestPageHistoryCursor(t *testing.T) {
+	fake := newFake()
+	ts := startServer(t, fake, nil)
+	target, err := url.Parse(ts.base)
+	require.NoError(t, err)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	queries := make(chan url.Values, 8)
+	amount, err := money.Parse("12.00")
+	require.NoError(t, err)
+	page := func(from, n int) []register.Payment {
+		var ps []register.Payment
+		for i := from; i < from+n; i++ {
+			ps = append(ps, register.Payment{ID: fmt.Sprintf("p%03d", i), Method: "seqr", Provider: "seqr", State: register.StatePaid,
+				Amount: amount, ReceiptTotal: amount, Currency: "SEK", CreatedAt: time.Now().UTC(), UpdatedAt: time.Now().UTC()})
+		}
+		return ps
+	}
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && r.URL.Path == "/v1/payments" {
+			q := r.URL.Query()
+			queries <- q
+			w.Header().Set("Content-Type", "application/json")
+			if q.Get("cursor") == "" {
+				_ = json.NewEncoder(w).Encode(map[string]any{"payments": page(0, 50), "next": "C2"})
+			} else {
+				_ = json.NewEncoder(w).Encode(map[string]any{"payments": page(50, 7)})
+			}
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+
+	ctx := browser(t, "en-US")
+	login(t, ctx, front.URL)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click("#tab-history")))
+	first := <-queries
+	assert.Equal(t, "50", first.Get("limit"))
+	waitJS(t, ctx, `document.querySelectorAll("#history-table tbody tr").length === 50`, "the first page")
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click("#more")))
+	second := <-queries
+	assert.Equal(t, "C2", second.Get("cursor"))
+	waitJS(t, ctx, `document.querySelectorAll("#history-table tbody tr").length === 57`, "the second page")
+	assert.True(t, must(chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("more").hidden`))), "no next: no more")
+
+	// The filters go to the server as its query parameters.
+	require.NoError(t, chromedp.Do(ctx, chromedp.SetValue("#f-state", "paid"), chromedp.SetValue("#f-provider", "seqr"),
+		chromedp.SendKeys("#f-q", "ers-9"), chromedp.SetValue("#f-from", "2026-12-01"), chromedp.SetValue("#f-to", "2026-12-02"),
+		chromedp.Click(`#search-form button[type="submit"]`)))
+	q := <-queries
+	assert.Equal(t, "paid", q.Get("state"))
+	assert.Equal(t, "seqr", q.Get("provider"))
+	assert.Equal(t, "ers-9", q.Get("q"))
+	assert.Empty(t, q.Get("cursor"), "a new search starts at the first page")
+	from, err := time.Parse(time.RFC3339, q.Get("from"))
+	require.NoError(t, err, q.Get("from"))
+	to, err := time.Parse(time.RFC3339, q.Get("to"))
+	require.NoError(t, err, q.Get("to"))
+	assert.True(t, to.After(from))
+	assert.Equal(t, 48*time.Hour, to.Sub(from).Round(time.Hour), "from the start of the first day to the end of the last")
+}
+
+// TestPageDayCloseDiscrepancy: a reconciliation that does not match is
+// shown as such, each reference found on one side only highlighted. (The
+// emulator's reports always match posd's records, so the report is played
+// here in front of the real API, which serves the page and the rest.)
+func TestPageDayCloseDiscrepancy(t *testing.T) {
+	ts := startServer(t, newFake(), nil)
+	target, err := url.Parse(ts.base)
+	require.NoError(t, err)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	closes := make(chan string, 2)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/v1/periods/close" {
+			closes <- r.URL.Query().Get("provider")
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"provider":"seqr","periodRef":"tp-77","markedAt":"2026-12-01T21:00:00Z","remoteCount":3,"remoteTotal":"60.00",` +
+				`"localCount":2,"localTotal":"45.00","match":false,"onlyRemote":["ers-901"],"onlyLocal":[]}`))
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+
+	ctx := browser(t, "sv-SE")
+	login(t, ctx, front.URL)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click("#tab-close"), chromedp.WaitVisible("#close-btn"), chromedp.Click("#close-btn")))
+	assert.Equal(t, "seqr", <-closes)
+	waitJS(t, ctx, `!document.getElementById("report").hidden`, "the report")
+	assert.Equal(t, "AVVIKELSE", text(t, ctx, "#rep-match"))
+	assert.Equal(t, "badge bad", must(chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("rep-match").className`))))
+	assert.Equal(t, "60,00", text(t, ctx, "#rep-rt"))
+	assert.Equal(t, "45,00", text(t, ctx, "#rep-lt"))
+	assert.Equal(t, "Bara hos leverantören", text(t, ctx, "#rep-diff h4"))
+	assert.Equal(t, "ers-901", text(t, ctx, "#rep-diff li.discrepancy"), "the reference only the provider has is highlighted")
+	axeCheck(t, ctx, "day close with a discrepancy")
+	screenshot(t, ctx, "day-close-discrepancy")
 }
