@@ -153,6 +153,19 @@ func (f *fakeRegister) put(p register.Payment) {
 	f.payments[p.ID] = p
 }
 
+func (f *fakeRegister) PaymentDetail(ctx context.Context, id string) (register.Detail, error) {
+	p, err := f.Payment(ctx, id)
+	if err != nil {
+		return register.Detail{}, err
+	}
+	return register.Detail{Payment: p, Rows: []register.Row{}, Audit: []register.AuditEntry{}}, nil
+}
+
+func (f *fakeRegister) TestPrint(ctx context.Context) error {
+	f.mutate()
+	return f.fail()
+}
+
 func (f *fakeRegister) Payment(ctx context.Context, id string) (register.Payment, error) {
 	if err := f.fail(); err != nil {
 		return register.Payment{}, err

@@ -45,6 +45,7 @@ func (s *Server) routes(stopping <-chan struct{}) []route {
 		{"POST", "/v1/payments/{id}/cancel", false, s.cancel},
 		{"POST", "/v1/payments/{id}/refunds", false, s.refund},
 		{"POST", "/v1/payments/{id}/receipt/print", false, s.reprint},
+		{"POST", "/v1/printer/test-print", false, s.testPrint},
 		{"GET", "/v1/journal", false, s.journal},
 		{"POST", "/v1/periods/close", false, s.closePeriod},
 	}, s.providerRoutes()...)
@@ -251,8 +252,18 @@ func (s *Server) listPayments(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) payment(w http.ResponseWriter, r *http.Request) {
-	p, err := s.reg.Payment(r.Context(), r.PathValue("id"))
-	s.respond(w, r, p, err)
+	d, err := s.reg.PaymentDetail(r.Context(), r.PathValue("id"))
+	s.respond(w, r, d, err)
+}
+
+func (s *Server) testPrint(w http.ResponseWriter, r *http.Request) {
+	if err := s.reg.TestPrint(detached(r)); err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	s.writeJSON(w, r, http.StatusAccepted, struct {
+		Status string `json:"status"`
+	}{"queued"})
 }
 
 func (s *Server) retry(w http.ResponseWriter, r *http.Request) {

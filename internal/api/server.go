@@ -37,6 +37,8 @@ type Register interface {
 	AssignSeqrIDByScan(ctx context.Context, timeout time.Duration) (register.Terminal, error)
 	CreatePayment(ctx context.Context, idempotencyKey string, req register.PaymentRequest) (register.Payment, bool, error)
 	Payment(ctx context.Context, id string) (register.Payment, error)
+	PaymentDetail(ctx context.Context, id string) (register.Detail, error)
+	TestPrint(ctx context.Context) error
 	Payments(ctx context.Context, state register.State) ([]register.Payment, error)
 	Subscribe(id string) (<-chan register.Event, func())
 	Retry(ctx context.Context, id string) (register.Payment, error)

@@ -508,7 +508,7 @@ func (r *Register) runTask(ctx context.Context, it store.OutboxItem) error {
 		if err != nil {
 			return err
 		}
-		t.Receipt = doc.Text(42)
+		t.Receipt = doc.Text(receiptColumns)
 	}
 	cctx, cancel := context.WithTimeout(ctx, r.policy(pv, "").CallTimeout)
 	defer cancel()
