@@ -51,6 +51,7 @@ var screenshotDir = filepath.Join("..", "..", "docs", "screenshots")
 type pageEnv struct {
 	base   string
 	reg    *register.Register
+	db     *store.DB
 	sim    *seqrsim.Sim
 	calls  *simctl.CallLog
 	payson *paysonsim.Sim
@@ -156,7 +157,7 @@ func startPageEnv(t *testing.T, enrolled bool) *pageEnv {
 		_ = journal.Close()
 		_ = db.Close()
 	})
-	return &pageEnv{base: "http://" + srv.Addr().String(), reg: reg, sim: sim, calls: calls, payson: psim, dev: dev}
+	return &pageEnv{base: "http://" + srv.Addr().String(), reg: reg, db: db, sim: sim, calls: calls, payson: psim, dev: dev}
 }
 
 // paidSale records a paid SEQR payment through the register (not the page).
@@ -555,6 +556,14 @@ func TestPageTillSetup(t *testing.T) {
 	waitJS(t, ctx, `document.getElementById("st-printer").textContent === "online, paper OUT, cover open, 2 queued"`, "the printer's news shown live")
 	waitJS(t, ctx, `document.getElementById("st-scanner").textContent.startsWith("disconnected")`, "the scanner's news shown live")
 	screenshot(t, ctx, "till-devices")
+
+	// A test print: a slip on the printer's queue, not a receipt.
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click("#test-print")))
+	waitJS(t, ctx, `document.getElementById("test-print-note").textContent === "The test print is queued for the printer."`, "test print queued")
+	job, ok, err := env.db.NextPrintJob(context.Background())
+	require.NoError(t, err)
+	require.True(t, ok, "a print job is queued")
+	assert.Contains(t, string(job.Payload), "TEST PRINT")
 
 	require.NoError(t, chromedp.Do(ctx, chromedp.Click("#unreg-btn"), chromedp.WaitVisible("#unreg-confirm")))
 	assert.Zero(t, env.count("unregisterTerminal"), "nothing before the confirmation")

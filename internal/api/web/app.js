@@ -47,7 +47,7 @@ const T = {
     closeBtn: "Stäng perioden", zReport: "Z-rapport", count: "Antal", sum: "Summa", remote: "Leverantören", local: "Kassan",
     printZ: "Skriv ut Z-rapport", status: "Status", terminal: "Terminal", seqrId: "SEQR-id", openPayments: "Öppna betalningar",
     printer: "Skrivare", scanner: "Skanner", storage: "Lagring", version: "Version", providers: "Leverantörer",
-    testPrint: "Testutskrift", testPrintNote: "API:et har ingen väg för testutskrift än.", forget: "Glöm nyckeln",
+    testPrint: "Testutskrift", testPrintNote: "Skriver en testremsa (inget kvitto) på kvittoskrivaren.", testPrintQueued: "Testutskriften ligger i skrivarkön.", forget: "Glöm nyckeln",
     registration: "SEQR-registrering", resellerId: "Återförsäljar-id", resellerUser: "Användar-id",
     resellerPassword: "Lösenord (skickas en gång, sparas inte)", externalId: "Kassans id", tillName: "Namn",
     registerBtn: "Registrera", unregisterBtn: "Avregistrera", unregisterQ: "Avregistrera kassan hos SEQR?",
@@ -104,7 +104,7 @@ const T = {
     closeBtn: "Close the period", zReport: "Z report", count: "Count", sum: "Sum", remote: "Provider", local: "Till",
     printZ: "Print Z report", status: "Status", terminal: "Terminal", seqrId: "SEQR id", openPayments: "Open payments",
     printer: "Printer", scanner: "Scanner", storage: "Storage", version: "Version", providers: "Providers",
-    testPrint: "Test print", testPrintNote: "The API has no test print route yet.", forget: "Forget token",
+    testPrint: "Test print", testPrintNote: "Prints a test slip (not a receipt) on the receipt printer.", testPrintQueued: "The test print is queued for the printer.", forget: "Forget token",
     registration: "SEQR registration", resellerId: "Reseller id", resellerUser: "Reseller user id",
     resellerPassword: "Password (sent once, never kept)", externalId: "Till id", tillName: "Name",
     registerBtn: "Register", unregisterBtn: "Unregister", unregisterQ: "Unregister this till from SEQR?",
@@ -929,6 +929,16 @@ async function refundYes() {
   }
 }
 
+async function testPrint() {
+  const note = $("test-print-note");
+  try {
+    await api("POST", "/v1/printer/test-print");
+    note.textContent = t("testPrintQueued");
+  } catch (e) {
+    note.textContent = problemText(e);
+  }
+}
+
 async function detailReprint() {
   if (!detail) return;
   try {
@@ -1106,6 +1116,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("more").addEventListener("click", loadMore);
   $("d-refund").addEventListener("click", openRefund);
   $("d-reprint").addEventListener("click", detailReprint);
+  $("test-print").addEventListener("click", testPrint);
   $("refund-form").addEventListener("submit", refundNext);
   $("r-yes").addEventListener("click", refundYes);
   $("r-no").addEventListener("click", () => { $("r-confirm").hidden = true; $("r-next").hidden = false; });
