@@ -188,7 +188,9 @@ type FullProvider struct {
 }
 
 // WithEnroller gives f the Enroller capability.
-func WithEnroller(f *Fake, e *Enroller) EnrollingProvider { return EnrollingProvider{Fake: f, Enroller: e} }
+func WithEnroller(f *Fake, e *Enroller) EnrollingProvider {
+	return EnrollingProvider{Fake: f, Enroller: e}
+}
 
 // WithReconciler gives f the Reconciler capability.
 func WithReconciler(f *Fake, r *Reconciler) ReconcilingProvider {
