@@ -34,11 +34,18 @@ type testServer struct {
 
 func startServer(t testing.TB, fake *fakeRegister, mod func(*Config)) *testServer {
 	t.Helper()
+	return startServerWith(t, fake, fake, mod)
+}
+
+// startServerWith serves the API in front of reg; fake is reg when it is
+// the fake register (nil for the real one).
+func startServerWith(t testing.TB, reg Register, fake *fakeRegister, mod func(*Config)) *testServer {
+	t.Helper()
 	cfg := Config{Token: testToken, Heartbeat: time.Hour}
 	if mod != nil {
 		mod(&cfg)
 	}
-	srv, err := New(cfg, fake)
+	srv, err := New(cfg, reg)
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

@@ -7,8 +7,7 @@
 // pending), Cancel cancels, Refund makes a reference "fake-refund-N", and the
 // rest succeed. Every call is logged, and a test can wait for a call
 // without sleeping (WaitCalls). A Fake is safe for concurrent use; set its
-// fields before handing it over (or hold no reference across goroutines
-// while changing them: use Settle and the Set* helpers instead).
+// fields before handing it over, or later through Set (and Settle).
 //
 // The optional capabilities (payment.Enroller, payment.Reconciler) are
 // small wrappers, because the register discovers them by type assertion:
@@ -119,6 +118,16 @@ func (f *Fake) Calls(ops ...string) []Call {
 // Count is how many calls of op the Fake received.
 func (f *Fake) Count(op string) int { return len(f.Calls(op)) }
 
+// Set changes the Fake's fields under its lock, so a test may change a
+// function field while the register is using the Fake:
+//
+//	f.Set(func(f *Fake) { f.RefundFn = ... })
+func (f *Fake) Set(change func(f *Fake)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	change(f)
+}
+
 // WaitCalls blocks until the Fake has received at least n calls of op, or
 // ctx ends (then it returns ctx's error naming how many came).
 func (f *Fake) WaitCalls(ctx context.Context, op string, n int) error {
@@ -189,8 +198,11 @@ func (f *Fake) Methods() []string {
 // Policy implements payment.Provider; the default is the zero Policy (the
 // register's defaults: a check a second, no window).
 func (f *Fake) Policy(method string) payment.Policy {
-	if f.PolicyFn != nil {
-		return f.PolicyFn(method)
+	f.mu.Lock()
+	fn := f.PolicyFn
+	f.mu.Unlock()
+	if fn != nil {
+		return fn(method)
 	}
 	return payment.Policy{}
 }
@@ -198,8 +210,11 @@ func (f *Fake) Policy(method string) payment.Policy {
 // Ready implements payment.Provider (default: ready).
 func (f *Fake) Ready(ctx context.Context) error {
 	f.log(Call{Op: OpReady})
-	if f.ReadyFn != nil {
-		return f.ReadyFn(ctx)
+	f.mu.Lock()
+	fn := f.ReadyFn
+	f.mu.Unlock()
+	if fn != nil {
+		return fn(ctx)
 	}
 	return nil
 }
@@ -207,8 +222,11 @@ func (f *Fake) Ready(ctx context.Context) error {
 // Probe implements payment.Provider (default: reachable).
 func (f *Fake) Probe(ctx context.Context) error {
 	f.log(Call{Op: OpProbe})
-	if f.ProbeFn != nil {
-		return f.ProbeFn(ctx)
+	f.mu.Lock()
+	fn := f.ProbeFn
+	f.mu.Unlock()
+	if fn != nil {
+		return fn(ctx)
 	}
 	return nil
 }
@@ -216,8 +234,11 @@ func (f *Fake) Probe(ctx context.Context) error {
 // Start implements payment.Provider (default: session "fake-N").
 func (f *Fake) Start(ctx context.Context, o payment.Order) (payment.Session, error) {
 	f.log(Call{Op: OpStart, PaymentID: o.PaymentID, Method: o.Method})
-	if f.StartFn != nil {
-		return f.StartFn(ctx, o)
+	f.mu.Lock()
+	fn := f.StartFn
+	f.mu.Unlock()
+	if fn != nil {
+		return fn(ctx, o)
 	}
 	return payment.Session{Ref: fmt.Sprintf("fake-%d", f.next()), Method: o.Method, PaymentID: o.PaymentID}, nil
 }
@@ -225,8 +246,11 @@ func (f *Fake) Start(ctx context.Context, o payment.Order) (payment.Session, err
 // Check implements payment.Provider (default: what Settle recorded, else pending).
 func (f *Fake) Check(ctx context.Context, s payment.Session) (payment.Check, error) {
 	f.log(Call{Op: OpCheck, Ref: s.Ref, PaymentID: s.PaymentID, Method: s.Method})
-	if f.CheckFn != nil {
-		return f.CheckFn(ctx, s)
+	f.mu.Lock()
+	fn := f.CheckFn
+	f.mu.Unlock()
+	if fn != nil {
+		return fn(ctx, s)
 	}
 	if c, ok := f.settledCheck(s.Ref); ok {
 		return c, nil
@@ -238,8 +262,11 @@ func (f *Fake) Check(ctx context.Context, s payment.Session) (payment.Check, err
 // paid, else cancelled; a cancelled session then checks as canceled).
 func (f *Fake) Cancel(ctx context.Context, s payment.Session) (payment.CancelOutcome, error) {
 	f.log(Call{Op: OpCancel, Ref: s.Ref, PaymentID: s.PaymentID, Method: s.Method})
-	if f.CancelFn != nil {
-		return f.CancelFn(ctx, s)
+	f.mu.Lock()
+	fn := f.CancelFn
+	f.mu.Unlock()
+	if fn != nil {
+		return fn(ctx, s)
 	}
 	if c, ok := f.settledCheck(s.Ref); ok && c.Status == payment.Paid {
 		return payment.TooLate, nil
@@ -251,8 +278,11 @@ func (f *Fake) Cancel(ctx context.Context, s payment.Session) (payment.CancelOut
 // Refund implements payment.Provider (default: reference "fake-refund-N").
 func (f *Fake) Refund(ctx context.Context, r payment.RefundOrder) (payment.Refunded, error) {
 	f.log(Call{Op: OpRefund, Ref: r.RefundID, PaymentID: r.PaymentID, Method: r.Method})
-	if f.RefundFn != nil {
-		return f.RefundFn(ctx, r)
+	f.mu.Lock()
+	fn := f.RefundFn
+	f.mu.Unlock()
+	if fn != nil {
+		return fn(ctx, r)
 	}
 	return payment.Refunded{Ref: fmt.Sprintf("fake-refund-%d", f.next())}, nil
 }
@@ -260,8 +290,11 @@ func (f *Fake) Refund(ctx context.Context, r payment.RefundOrder) (payment.Refun
 // AfterPaid implements payment.Provider (default: no tasks).
 func (f *Fake) AfterPaid(o payment.Order, s payment.Session, paid payment.Check) []payment.Task {
 	f.log(Call{Op: OpAfterPaid, Ref: s.Ref, PaymentID: o.PaymentID, Method: o.Method})
-	if f.AfterPaidFn != nil {
-		return f.AfterPaidFn(o, s, paid)
+	f.mu.Lock()
+	fn := f.AfterPaidFn
+	f.mu.Unlock()
+	if fn != nil {
+		return fn(o, s, paid)
 	}
 	return nil
 }
@@ -269,8 +302,11 @@ func (f *Fake) AfterPaid(o payment.Order, s payment.Session, paid payment.Check)
 // RunTask implements payment.Provider (default: done).
 func (f *Fake) RunTask(ctx context.Context, t payment.Task) error {
 	f.log(Call{Op: OpRunTask, Ref: t.Kind, PaymentID: t.PaymentID})
-	if f.RunTaskFn != nil {
-		return f.RunTaskFn(ctx, t)
+	f.mu.Lock()
+	fn := f.RunTaskFn
+	f.mu.Unlock()
+	if fn != nil {
+		return fn(ctx, t)
 	}
 	return nil
 }
