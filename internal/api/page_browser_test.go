@@ -1,6 +1,7 @@
 //go:build browser
 
-// The cashier page in headless Chromium against the fake register:
+// The cashier page in headless Chromium against the real register (with a
+// fake provider) and hand-made event streams:
 //
 //	CGO_ENABLED=1 go test -tags browser -run TestCashierPage ./internal/api/
 //
@@ -23,8 +24,9 @@ import (
 )
 
 func TestCashierPage(t *testing.T) {
-	fake := newFake()
-	ts := startServer(t, fake, nil)
+	spy := newSpy(t)
+	spy.scriptEvery() // the test plays the register's events
+	ts := startServer(t, spy, nil)
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.NoSandbox)
 	if p := os.Getenv("CHROME_PATH"); p != "" {
@@ -48,30 +50,30 @@ func TestCashierPage(t *testing.T) {
 	stored, err := chromedp.Run(ctx, chromedp.Evaluate[string](`sessionStorage.getItem("posd.token")`))
 	require.NoError(t, err)
 	assert.Equal(t, testToken, stored)
-	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("st-terminal").textContent.includes("T1")`))
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("st-terminal").textContent.includes("fake-terminal")`))
 	require.NoError(t, err, "status shown")
 
 	// Start a payment of the default row (Kaffe 20.00).
 	require.NoError(t, chromedp.Do(ctx, chromedp.Click("#pay"), chromedp.WaitVisible("#payment")))
-	id := <-fake.subscribed // the page opened the event stream
-	p, err := fake.Payment(context.Background(), id)
+	id := <-spy.subscribed // the page opened the event stream
+	p, err := spy.Payment(context.Background(), id)
 	require.NoError(t, err)
 	assert.Equal(t, "20.00", p.Amount.String())
 
-	fake.publish(register.Event{Type: "poll", PaymentID: id, State: register.StatePolling, SecondsLeft: 17, Payment: p})
+	spy.publish(register.Event{Type: "poll", PaymentID: id, State: register.StatePolling, SecondsLeft: 17, Payment: p})
 	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("countdown").textContent === "17"`))
 	require.NoError(t, err, "countdown shows the poll event's seconds left")
 
-	// The window runs out: the cashier sees "try again" and presses it.
+	// The window runs out: the cashier sees "try again" and presses it (the
+	// register, still checking in its window, answers the payment polling).
 	waiting := p
 	waiting.State = register.StateAwaitingDecision
-	fake.put(waiting)
-	fake.publish(register.Event{Type: "state", PaymentID: id, State: register.StateAwaitingDecision, Payment: waiting})
-	before := fake.Mutations()
+	spy.publish(register.Event{Type: "state", PaymentID: id, State: register.StateAwaitingDecision, Payment: waiting})
+	before := spy.Mutations()
 	require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible("#retry"), chromedp.Click("#retry")))
 	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("pay-state").textContent === "polling"`))
 	require.NoError(t, err)
-	assert.Equal(t, before+1, fake.Mutations(), "try again reached the register once")
+	assert.Equal(t, before+1, spy.Mutations(), "try again reached the register once")
 
 	// Paid while the printer is out of paper: as the register does, the
 	// printer's problem comes just before the paid event and the stream stays
@@ -80,12 +82,12 @@ func TestCashierPage(t *testing.T) {
 	paid := p
 	paid.State = register.StatePaid
 	paid.ERSReference = "ers-42"
-	fake.receiptWaits(id)
+	spy.receiptWaits(id)
 	printer := func(msg string) register.Event {
 		return register.Event{Type: "printer", PaymentID: id, State: register.StatePaid, Message: msg, Payment: paid}
 	}
-	fake.publish(printer("printer out of paper: receipt waits"))
-	fake.publish(register.Event{Type: "state", PaymentID: id, State: register.StatePaid, Payment: paid})
+	spy.publish(printer("printer out of paper: receipt waits"))
+	spy.publish(register.Event{Type: "state", PaymentID: id, State: register.StatePaid, Payment: paid})
 	require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible("#done"), chromedp.WaitVisible("#reprint")))
 	ers, err := chromedp.Run(ctx, chromedp.Text("#pay-ers"))
 	require.NoError(t, err)
@@ -93,19 +95,19 @@ func TestCashierPage(t *testing.T) {
 	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("pay-message").textContent.includes("out of paper")`))
 	require.NoError(t, err, "the printer's problem is shown with the paid state")
 
-	fake.publish(printer("printer ok: printing"))
+	spy.publish(printer("printer ok: printing"))
 	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("pay-message").textContent === "Printer: printer ok: printing"`))
 	require.NoError(t, err, "printer events after paid are shown")
 
 	// The receipt is printed: the register ends the stream, which is no error.
-	fake.endReceipt(printer("printer ok: receipt printed"))
-	assert.Equal(t, id, <-fake.unsubscribed)
+	spy.endReceipt(printer("printer ok: receipt printed"))
+	assert.Equal(t, id, <-spy.unsubscribed)
 	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("pay-message").textContent.includes("receipt printed")`))
 	require.NoError(t, err)
 	actionErr, err := chromedp.Run(ctx, chromedp.Text("#action-error"))
 	require.NoError(t, err)
 	assert.Empty(t, actionErr, "the end of the stream is not an error")
-	assert.Empty(t, fake.subscribed, "the page does not reconnect after the stream ends")
+	assert.Empty(t, spy.subscribed, "the page does not reconnect after the stream ends")
 	state, err := chromedp.Run(ctx, chromedp.Text("#pay-state"))
 	require.NoError(t, err)
 	assert.Equal(t, "paid", state)

@@ -16,10 +16,10 @@ import (
 
 	"github.com/posd/posd/internal/payment"
 	"github.com/posd/posd/internal/payment/paymenttest"
-	"github.com/posd/posd/internal/register"
+	"github.com/posd/posd/internal/scanner"
 )
 
-// TestRoutes walks every route against the real register (with a fake
+// TestRoutes walks every route against the real register (with a spy
 // provider playing SEQR): an open payment, a paid one, the terminal's
 // lifecycle and a period close.
 func TestRoutes(t *testing.T) {
@@ -94,35 +94,69 @@ func TestRoutes(t *testing.T) {
 	assert.Equal(t, 1, st.prov.Count(paymenttest.OpMark), "one period marked")
 }
 
+// scanWith posts to the scan route while the scanner reads code: the
+// register takes a scan only while it waits for one, so the code is fed
+// until the request returns (a bounded loop, not a sleep).
+func scanWith(t *testing.T, ts *testServer, spy *spyRegister, body, code string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest("POST", ts.base+"/v1/terminal/seqr-id/scan", strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	req.Header.Set("Content-Type", "application/json")
+	type answer struct {
+		resp *http.Response
+		err  error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		resp, err := ts.client.Do(req)
+		done <- answer{resp, err}
+	}()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if code != "" {
+			spy.st.reg.HandleScan(scanner.Scan{Code: code, Symbology: "qr", At: time.Now()})
+		}
+		select {
+		case a := <-done:
+			require.NoError(t, a.err)
+			t.Cleanup(func() { a.resp.Body.Close() })
+			return a.resp
+		case <-tick.C:
+		}
+	}
+}
+
 func TestScanDefaultsAndTimeout(t *testing.T) {
-	fake := newFake()
-	ts := startServer(t, fake, nil)
-	resp := ts.do(t, "POST", "/v1/terminal/seqr-id/scan", "", nil)
-	require.Equal(t, 200, resp.StatusCode)
-	fake.mu.Lock()
-	assert.Equal(t, 30*time.Second, fake.scanWait)
-	fake.err = register.ErrScanTimeout
-	fake.mu.Unlock()
-	resp = ts.do(t, "POST", "/v1/terminal/seqr-id/scan", `{"timeoutSeconds":2}`, nil)
+	spy := newSpy(t)
+	ts := startServer(t, spy, nil)
+	resp := scanWith(t, ts, spy, "", "HTTP://SEQR.SE/QSCANNED1")
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, 200, resp.StatusCode, string(b))
+	assert.Contains(t, string(b), `"seqrId":"SCANNED1"`)
+	spy.mu.Lock()
+	assert.Equal(t, 30*time.Second, spy.scanWait, "the default wait")
+	spy.mu.Unlock()
+
+	resp = scanWith(t, ts, spy, `{"timeoutSeconds":1}`, "") // nothing scanned
 	require.Equal(t, http.StatusRequestTimeout, resp.StatusCode)
 	assert.Equal(t, ProblemBase+"scan-timeout", readProblem(t, resp).Type)
 
-	fake.mu.Lock()
-	fake.err = &register.ValidationError{Field: "seqrId", Message: `scanned "ABC-1?" is not alphanumeric`}
-	fake.mu.Unlock()
-	resp = ts.do(t, "POST", "/v1/terminal/seqr-id/scan", `{"timeoutSeconds":2}`, nil)
+	resp = scanWith(t, ts, spy, `{"timeoutSeconds":2}`, "ABC-1?")
 	require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode)
 	assert.Contains(t, readProblem(t, resp).Detail, "ABC-1?")
 }
 
 func TestMetricsDisabled(t *testing.T) {
-	ts := startServer(t, newFake(), nil)
+	ts := startServer(t, newSpy(t), nil)
 	resp := ts.do(t, "GET", "/metrics", "", nil)
 	require.Equal(t, 404, resp.StatusCode)
 }
 
 func TestPageHeaders(t *testing.T) {
-	ts := startServer(t, newFake(), nil)
+	ts := startServer(t, newSpy(t), nil)
 	for _, p := range []string{"/", "/assets/app.js", "/assets/app.css"} {
 		resp := ts.do(t, "GET", p, "", func(r *http.Request) { r.Header.Del("Authorization") })
 		require.Equal(t, 200, resp.StatusCode, p)
