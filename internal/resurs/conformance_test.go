@@ -22,16 +22,44 @@ import (
 // Checkout POS (method "resurs") through the real register against
 // resurssim on a loopback socket.
 func TestConformance(t *testing.T) {
-	conformance.Run(t, resursHarness{})
+	conformance.Run(t, resursHarness{method: resurs.MethodPOS})
 }
 
-type resursHarness struct{}
+// TestConformanceLater runs the suite for "Betala sen" (resurs_later): a
+// long-lived payment the customer pays later through a link, then
+// finalized by posd through the outbox.
+func TestConformanceLater(t *testing.T) {
+	conformance.Run(t, resursHarness{method: resurs.MethodLater})
+}
 
-func (resursHarness) Method() string                    { return resurs.MethodPOS }
-func (resursHarness) Traits() conformance.Traits        { return conformance.Traits{} }
-func (resursHarness) Skip(conformance.Behaviour) string { return "" }
-func (resursHarness) NewEmulator(t *testing.T) conformance.Emulator {
-	return newResursEmulator(t)
+type resursHarness struct{ method string }
+
+func (h resursHarness) Method() string           { return h.method }
+func (resursHarness) Traits() conformance.Traits { return conformance.Traits{} }
+
+func (h resursHarness) Skip(b conformance.Behaviour) string {
+	if h.method != resurs.MethodLater {
+		return ""
+	}
+	switch b {
+	case conformance.PaysAfterTryAgain, conformance.NeverAnswers:
+		return "a Betala sen payment has no window: it never holds the till, so the cashier never decides \"try again\" or \"cancel\" on a window's end"
+	case conformance.CancelAfterPaid:
+		// Found by this suite; reported to the lead, not changed here
+		// because the adapter's own test (TestCancel, "booked, not
+		// finalized: annulled") asserts today's behaviour on purpose.
+		return "OPEN QUESTION: the adapter's Check calls a booked, not yet finalized Betala sen payment paid " +
+			"(and queues finalizePayment), while its Cancel annuls that same payment; so a cancel after the customer " +
+			"paid ends canceled (annulled at Resurs) or paid, depending on whether a check ran between the booking and " +
+			"the cancel. Both ends are consistent with Resurs (no money taken when annulled), but the outcome is a race"
+	}
+	return ""
+}
+
+func (h resursHarness) NewEmulator(t *testing.T) conformance.Emulator {
+	e := newResursEmulator(t)
+	e.later = h.method == resurs.MethodLater
+	return e
 }
 
 // Test persons of the emulator (resurssim/testdata.go): one approved, one
@@ -42,6 +70,7 @@ const (
 )
 
 type resursEmulator struct {
+	later  bool // "Betala sen": the customer completes through the link
 	sim    *resurssim.Sim
 	srv    *httptest.Server
 	calls  *simctl.CallLog
@@ -63,7 +92,8 @@ func (e *resursEmulator) Provider(t *testing.T, _ *store.DB, timings payment.Pol
 		SuccessURL: "https://shop.example/success", BackURL: "https://shop.example/back", ShopURL: "https://shop.example",
 		RefPrefix:     "C1T1-",
 		CheckInterval: timings.CheckInterval, Window: timings.Window, DecisionLimit: timings.DecisionLimit,
-		Transport: resurs.Transport{HTTP: e.srv.Client(), Logger: zaptest.NewLogger(t).Named("resurs")},
+		LaterCheckInterval: timings.CheckInterval,
+		Transport:          resurs.Transport{HTTP: e.srv.Client(), Logger: zaptest.NewLogger(t).Named("resurs")},
 	})
 	require.NoError(t, err)
 	return a
@@ -88,7 +118,7 @@ func (e *resursEmulator) complete(s conformance.Session, person string) error {
 	if err != nil {
 		return err
 	}
-	_, err = e.sim.CompleteSession(id, resurssim.Complete{GovernmentID: person, Method: "invoice"})
+	_, err = e.sim.CompleteSession(id, resurssim.Complete{GovernmentID: person, Method: "invoice", Later: e.later})
 	return err
 }
 
