@@ -282,7 +282,7 @@ func (g *rig) waitFor(id, what string, cond func(register.Payment) bool) registe
 				t.Fatalf("payment %s ended %s (%s) without %s", id, p.State, p.Error, what)
 			}
 		case <-timer.C:
-			t.Fatalf("no %s within %s: payment %s is %s (%s)", what, waitLimit, id, p.State, p.Error)
+			t.Fatalf("waited %s for %s: payment %s is %s (%s)", waitLimit, what, id, p.State, p.Error)
 		}
 	}
 }
