@@ -19,7 +19,7 @@ import (
 	"github.com/posd/posd/internal/scanner"
 )
 
-// TestRoutes walks every route against the real register (with a spy
+// TestRoutes walks every route against the real register (with a fake
 // provider playing SEQR): an open payment, a paid one, the terminal's
 // lifecycle and a period close.
 func TestRoutes(t *testing.T) {
