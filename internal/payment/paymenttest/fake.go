@@ -82,6 +82,13 @@ type Fake struct {
 
 var _ payment.Provider = (*Fake)(nil)
 
+// field reads one of f's fields under its lock (Set may be changing it).
+func field[T any](f *Fake, p *T) T {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return *p
+}
+
 // log records a call and wakes WaitCalls.
 func (f *Fake) log(c Call) {
 	c.At = time.Now()
@@ -198,10 +205,7 @@ func (f *Fake) Methods() []string {
 // Policy implements payment.Provider; the default is the zero Policy (the
 // register's defaults: a check a second, no window).
 func (f *Fake) Policy(method string) payment.Policy {
-	f.mu.Lock()
-	fn := f.PolicyFn
-	f.mu.Unlock()
-	if fn != nil {
+	if fn := field(f, &f.PolicyFn); fn != nil {
 		return fn(method)
 	}
 	return payment.Policy{}
@@ -210,10 +214,7 @@ func (f *Fake) Policy(method string) payment.Policy {
 // Ready implements payment.Provider (default: ready).
 func (f *Fake) Ready(ctx context.Context) error {
 	f.log(Call{Op: OpReady})
-	f.mu.Lock()
-	fn := f.ReadyFn
-	f.mu.Unlock()
-	if fn != nil {
+	if fn := field(f, &f.ReadyFn); fn != nil {
 		return fn(ctx)
 	}
 	return nil
@@ -222,10 +223,7 @@ func (f *Fake) Ready(ctx context.Context) error {
 // Probe implements payment.Provider (default: reachable).
 func (f *Fake) Probe(ctx context.Context) error {
 	f.log(Call{Op: OpProbe})
-	f.mu.Lock()
-	fn := f.ProbeFn
-	f.mu.Unlock()
-	if fn != nil {
+	if fn := field(f, &f.ProbeFn); fn != nil {
 		return fn(ctx)
 	}
 	return nil
@@ -234,10 +232,7 @@ func (f *Fake) Probe(ctx context.Context) error {
 // Start implements payment.Provider (default: session "fake-N").
 func (f *Fake) Start(ctx context.Context, o payment.Order) (payment.Session, error) {
 	f.log(Call{Op: OpStart, PaymentID: o.PaymentID, Method: o.Method})
-	f.mu.Lock()
-	fn := f.StartFn
-	f.mu.Unlock()
-	if fn != nil {
+	if fn := field(f, &f.StartFn); fn != nil {
 		return fn(ctx, o)
 	}
 	return payment.Session{Ref: fmt.Sprintf("fake-%d", f.next()), Method: o.Method, PaymentID: o.PaymentID}, nil
@@ -246,10 +241,7 @@ func (f *Fake) Start(ctx context.Context, o payment.Order) (payment.Session, err
 // Check implements payment.Provider (default: what Settle recorded, else pending).
 func (f *Fake) Check(ctx context.Context, s payment.Session) (payment.Check, error) {
 	f.log(Call{Op: OpCheck, Ref: s.Ref, PaymentID: s.PaymentID, Method: s.Method})
-	f.mu.Lock()
-	fn := f.CheckFn
-	f.mu.Unlock()
-	if fn != nil {
+	if fn := field(f, &f.CheckFn); fn != nil {
 		return fn(ctx, s)
 	}
 	if c, ok := f.settledCheck(s.Ref); ok {
@@ -262,10 +254,7 @@ func (f *Fake) Check(ctx context.Context, s payment.Session) (payment.Check, err
 // paid, else cancelled; a cancelled session then checks as canceled).
 func (f *Fake) Cancel(ctx context.Context, s payment.Session) (payment.CancelOutcome, error) {
 	f.log(Call{Op: OpCancel, Ref: s.Ref, PaymentID: s.PaymentID, Method: s.Method})
-	f.mu.Lock()
-	fn := f.CancelFn
-	f.mu.Unlock()
-	if fn != nil {
+	if fn := field(f, &f.CancelFn); fn != nil {
 		return fn(ctx, s)
 	}
 	if c, ok := f.settledCheck(s.Ref); ok && c.Status == payment.Paid {
@@ -278,10 +267,7 @@ func (f *Fake) Cancel(ctx context.Context, s payment.Session) (payment.CancelOut
 // Refund implements payment.Provider (default: reference "fake-refund-N").
 func (f *Fake) Refund(ctx context.Context, r payment.RefundOrder) (payment.Refunded, error) {
 	f.log(Call{Op: OpRefund, Ref: r.RefundID, PaymentID: r.PaymentID, Method: r.Method})
-	f.mu.Lock()
-	fn := f.RefundFn
-	f.mu.Unlock()
-	if fn != nil {
+	if fn := field(f, &f.RefundFn); fn != nil {
 		return fn(ctx, r)
 	}
 	return payment.Refunded{Ref: fmt.Sprintf("fake-refund-%d", f.next())}, nil
@@ -290,10 +276,7 @@ func (f *Fake) Refund(ctx context.Context, r payment.RefundOrder) (payment.Refun
 // AfterPaid implements payment.Provider (default: no tasks).
 func (f *Fake) AfterPaid(o payment.Order, s payment.Session, paid payment.Check) []payment.Task {
 	f.log(Call{Op: OpAfterPaid, Ref: s.Ref, PaymentID: o.PaymentID, Method: o.Method})
-	f.mu.Lock()
-	fn := f.AfterPaidFn
-	f.mu.Unlock()
-	if fn != nil {
+	if fn := field(f, &f.AfterPaidFn); fn != nil {
 		return fn(o, s, paid)
 	}
 	return nil
@@ -302,10 +285,7 @@ func (f *Fake) AfterPaid(o payment.Order, s payment.Session, paid payment.Check)
 // RunTask implements payment.Provider (default: done).
 func (f *Fake) RunTask(ctx context.Context, t payment.Task) error {
 	f.log(Call{Op: OpRunTask, Ref: t.Kind, PaymentID: t.PaymentID})
-	f.mu.Lock()
-	fn := f.RunTaskFn
-	f.mu.Unlock()
-	if fn != nil {
+	if fn := field(f, &f.RunTaskFn); fn != nil {
 		return fn(ctx, t)
 	}
 	return nil
