@@ -14,6 +14,7 @@ import (
 	"github.com/posd/posd/internal/payment/paymenttest"
 	"github.com/posd/posd/internal/receipt"
 	"github.com/posd/posd/internal/register"
+	"github.com/posd/posd/internal/scanner"
 	"github.com/posd/posd/internal/store"
 )
 
@@ -60,7 +61,8 @@ func newFakeStack(t testing.TB) *fakeStack {
 	s := &fakeStack{prov: fake, enr: enr, db: db, t: t}
 	s.rec = &paymenttest.Reconciler{Log: fake, ReportFn: s.report}
 	reg, err := register.New(register.Config{Version: "test", ReportRetry: 10 * time.Millisecond, OutboxInterval: 10 * time.Millisecond},
-		register.Deps{Store: db, Journal: journal, Providers: []payment.Provider{paymenttest.WithBoth(fake, enr, s.rec)}})
+		register.Deps{Store: db, Journal: journal, Providers: []payment.Provider{paymenttest.WithBoth(fake, enr, s.rec)},
+			Scanner: connectedScanner{}})
 	require.NoError(t, err)
 	s.reg = reg
 	t.Cleanup(func() {
@@ -69,6 +71,14 @@ func newFakeStack(t testing.TB) *fakeStack {
 		require.NoError(t, db.Close())
 	})
 	return s
+}
+
+// connectedScanner is the till's scanner as the register's Status sees it:
+// present, so assign-by-scan waits for a scan (the test feeds HandleScan).
+type connectedScanner struct{}
+
+func (connectedScanner) Status() scanner.Status {
+	return scanner.Status{Device: "/dev/pts/test", Connected: true}
 }
 
 // run runs the register until the test ends and waits until it is ready.
