@@ -60,13 +60,13 @@ func (e *connEvents) waitFor(t *testing.T, conn net.Conn, st http.ConnState) {
 	}
 }
 
-func startHooked(t *testing.T, fake *fakeRegister, mod func(*Config)) (*Server, *connEvents) {
+func startHooked(t *testing.T, spy *spyRegister, mod func(*Config)) (*Server, *connEvents) {
 	t.Helper()
 	cfg := Config{Token: testToken, Heartbeat: time.Hour}
 	if mod != nil {
 		mod(&cfg)
 	}
-	srv, err := New(cfg, fake)
+	srv, err := New(cfg, spy)
 	require.NoError(t, err)
 	ev := &connEvents{seen: map[string][]http.ConnState{}, ch: make(chan struct{}, 1)}
 	srv.connHook = ev.hook
@@ -130,7 +130,7 @@ func get(t *testing.T, srv *Server, path string, authed bool) *http.Response {
 // is served, and the connection closed for it is the one without the token
 // that has idled longest; a connection that showed the token survives.
 func TestConnCapEvictsLongestIdleUnauthenticated(t *testing.T) {
-	srv, ev := startHooked(t, newFake(), func(c *Config) { c.MaxConns = 3 })
+	srv, ev := startHooked(t, newSpy(t), func(c *Config) { c.MaxConns = 3 })
 	authed, authedR := idleConn(t, srv, ev, true) // oldest, but with the token
 	old, oldR := idleConn(t, srv, ev, false)
 	young, youngR := idleConn(t, srv, ev, false)
@@ -161,16 +161,17 @@ func TestConnCapEvictsLongestIdleUnauthenticated(t *testing.T) {
 // TestConnCapAllBusy: when every connection is inside a handler (here
 // event streams), a new one is answered 503 too-busy and closed.
 func TestConnCapAllBusy(t *testing.T) {
-	fake := newFake()
-	fake.put(pollingPayment("p1"))
-	srv, _ := startHooked(t, fake, func(c *Config) { c.MaxConns = 2 })
+	spy := newSpy(t)
+	pay := spy.st.open("k1")
+	spy.script(pay.ID) // no check events: the test is about connections
+	srv, _ := startHooked(t, spy, func(c *Config) { c.MaxConns = 2 })
 	for range 2 {
 		conn, err := net.Dial("tcp", srv.Addr().String())
 		require.NoError(t, err)
 		t.Cleanup(func() { conn.Close() })
-		_, err = fmt.Fprintf(conn, "GET /v1/payments/p1/events HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer %s\r\n\r\n", testToken)
+		_, err = fmt.Fprintf(conn, "GET /v1/payments/%s/events HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer %s\r\n\r\n", pay.ID, testToken)
 		require.NoError(t, err)
-		<-fake.subscribed // inside the handler
+		<-spy.subscribed // inside the handler
 	}
 	resp, body := rawRoundTrip(t, srv.Addr().String(), "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
 	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
@@ -183,20 +184,21 @@ func TestConnCapAllBusy(t *testing.T) {
 // TestStreamCap: the stream after MaxStreams is refused with a problem; once
 // one ends there is room again.
 func TestStreamCap(t *testing.T) {
-	fake := newFake()
-	fake.put(pollingPayment("p1"))
-	srv, ev := startHooked(t, fake, func(c *Config) { c.MaxStreams = 2 })
+	spy := newSpy(t)
+	pay := spy.st.open("k1")
+	spy.script(pay.ID) // no check events: the test is about connections
+	srv, ev := startHooked(t, spy, func(c *Config) { c.MaxStreams = 2 })
 	var open []net.Conn
 	for range 2 {
 		conn, err := net.Dial("tcp", srv.Addr().String())
 		require.NoError(t, err)
 		t.Cleanup(func() { conn.Close() })
-		_, err = fmt.Fprintf(conn, "GET /v1/payments/p1/events HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer %s\r\n\r\n", testToken)
+		_, err = fmt.Fprintf(conn, "GET /v1/payments/%s/events HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer %s\r\n\r\n", pay.ID, testToken)
 		require.NoError(t, err)
-		<-fake.subscribed
+		<-spy.subscribed
 		open = append(open, conn)
 	}
-	resp := get(t, srv, "/v1/payments/p1/events", true)
+	resp := get(t, srv, "/v1/payments/"+pay.ID+"/events", true)
 	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
 	p := readProblem(t, resp)
 	assert.Equal(t, ProblemBase+"too-many-streams", p.Type)
@@ -206,7 +208,7 @@ func TestStreamCap(t *testing.T) {
 	// Its connection closes after the handler (and the middleware that
 	// holds the slot) has returned.
 	ev.waitFor(t, open[0], http.StateClosed)
-	resp = get(t, srv, "/v1/payments/p1/events", true)
+	resp = get(t, srv, "/v1/payments/"+pay.ID+"/events", true)
 	require.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
 }
@@ -237,7 +239,7 @@ func TestUnauthIdleTimeout(t *testing.T) {
 		assert.Equal(t, far, rec.read, "a connection with the token keeps IdleTimeout")
 	})
 	t.Run("an idle connection without the token is closed", func(t *testing.T) {
-		srv, ev := startHooked(t, newFake(), func(c *Config) { c.UnauthIdleTimeout = 50 * time.Millisecond })
+		srv, ev := startHooked(t, newSpy(t), func(c *Config) { c.UnauthIdleTimeout = 50 * time.Millisecond })
 		conn, br := idleConn(t, srv, ev, false)
 		assert.True(t, closedByServer(t, br, conn))
 	})
@@ -266,50 +268,50 @@ func TestRawProblemIsHTTP(t *testing.T) {
 // unread at two scans in a row; one that reads is not. Scans are called
 // by the test (StallScan is an hour), so no timing is involved.
 func TestNonReadingStreamDropped(t *testing.T) {
-	fake := newFake()
-	p := pollingPayment("p1")
-	fake.put(p)
-	srv, ev := startHooked(t, fake, func(c *Config) { c.StallScan = time.Hour })
+	spy := newSpy(t)
+	p := spy.st.open("k1")
+	spy.script(p.ID)
+	srv, ev := startHooked(t, spy, func(c *Config) { c.StallScan = time.Hour })
 
 	// A reader and a non-reader of the same payment.
 	rconn, err := net.Dial("tcp", srv.Addr().String())
 	require.NoError(t, err)
 	defer rconn.Close()
-	_, err = fmt.Fprintf(rconn, "GET /v1/payments/p1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n\r\n", testToken)
+	_, err = fmt.Fprintf(rconn, "GET /v1/payments/%s/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n\r\n", p.ID, testToken)
 	require.NoError(t, err)
-	<-fake.subscribed
+	<-spy.subscribed
 	go func() { _, _ = io.Copy(io.Discard, rconn) }()
 	conn, err := net.Dial("tcp", srv.Addr().String())
 	require.NoError(t, err)
 	defer conn.Close()
-	_, err = fmt.Fprintf(conn, "GET /v1/payments/p1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n\r\n", testToken)
+	_, err = fmt.Fprintf(conn, "GET /v1/payments/%s/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n\r\n", p.ID, testToken)
 	require.NoError(t, err)
-	<-fake.subscribed
+	<-spy.subscribed
 
 	// 20 events of about 600 bytes: 12 KB, a tenth of what the kernel
 	// would take before a write blocked.
-	poll := register.Event{Type: "poll", PaymentID: "p1", State: register.StatePolling, Payment: p, Message: strings.Repeat("x", 300)}
+	poll := register.Event{Type: "poll", PaymentID: p.ID, State: register.StatePolling, Payment: p, Message: strings.Repeat("x", 300)}
 	for range 20 {
-		fake.publish(poll)
-		drained(fake, "p1")
+		spy.publish(poll)
+		drained(spy, p.ID)
 	}
 	waitUnread(t, conn, func(q int) bool { return q > 8<<10 })
 	waitUnread(t, rconn, func(q int) bool { return q == 0 }) // the reader has read it all
 
 	srv.stalls.scan()
 	select {
-	case <-fake.unsubscribed:
+	case <-spy.unsubscribed:
 		t.Fatal("dropped at the first scan: a client busy for a moment would be too")
 	default:
 	}
 	srv.stalls.scan()
 	select {
-	case <-fake.unsubscribed:
+	case <-spy.unsubscribed:
 	case <-time.After(10 * time.Second): // a bound on failure only
 		t.Fatal("a client that stopped reading still has its stream after two scans")
 	}
 	select {
-	case <-fake.unsubscribed:
+	case <-spy.unsubscribed:
 		t.Fatal("the reading client's stream was dropped too")
 	default:
 	}
@@ -364,7 +366,7 @@ func TestRxQueues(t *testing.T) {
 
 // drained waits until the subscribers of id have taken every event (the
 // handler is writing the last one, or has stopped).
-func drained(f *fakeRegister, id string) {
+func drained(f *spyRegister, id string) {
 	for {
 		f.mu.Lock()
 		n := 0
@@ -384,13 +386,13 @@ func drained(f *fakeRegister, id string) {
 // TestReadingStreamNotDropped: a client that reads keeps its stream through
 // many more events than a stalled one is allowed.
 func TestReadingStreamNotDropped(t *testing.T) {
-	fake := newFake()
-	p := pollingPayment("p1")
-	fake.put(p)
-	srv, _ := startHooked(t, fake, nil)
-	resp := get(t, srv, "/v1/payments/p1/events", true)
+	spy := newSpy(t)
+	p := spy.st.open("k1")
+	spy.script(p.ID)
+	srv, _ := startHooked(t, spy, nil)
+	resp := get(t, srv, "/v1/payments/"+p.ID+"/events", true)
 	require.Equal(t, 200, resp.StatusCode)
-	<-fake.subscribed
+	<-spy.subscribed
 	const n = 400
 	got := make(chan int, 1)
 	go func() {
@@ -407,14 +409,14 @@ func TestReadingStreamNotDropped(t *testing.T) {
 		}
 		got <- polls
 	}()
-	ev := register.Event{Type: "poll", PaymentID: "p1", State: register.StatePolling, Payment: p, Message: strings.Repeat("x", 300)}
+	ev := register.Event{Type: "poll", PaymentID: p.ID, State: register.StatePolling, Payment: p, Message: strings.Repeat("x", 300)}
 	for range n {
-		fake.publish(ev)
-		drained(fake, "p1")
+		spy.publish(ev)
+		drained(spy, p.ID)
 	}
 	assert.Equal(t, n, <-got, "every event reached the reading client")
 	select {
-	case <-fake.unsubscribed:
+	case <-spy.unsubscribed:
 		t.Fatal("a reading client's stream was dropped")
 	default:
 	}

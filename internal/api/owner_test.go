@@ -37,7 +37,7 @@ func TestTokenOfAnotherUserRefused(t *testing.T) {
 	assert.Contains(t, err.Error(), "uid "+strconv.Itoa(other))
 	assert.Contains(t, err.Error(), "chown "+strconv.Itoa(os.Geteuid())+" "+p)
 	assert.NotContains(t, err.Error(), strings.Repeat("b", 64))
-	_, err = New(Config{StateDir: dir}, newFake())
+	_, err = New(Config{StateDir: dir}, newSpy(t))
 	require.Error(t, err, "the server refuses to start")
 
 	fi, err := os.Stat(p)

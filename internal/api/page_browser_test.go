@@ -1,6 +1,7 @@
 //go:build browser
 
-// The cashier page in headless Chromium against the fake register:
+// The cashier page in headless Chromium against the real register (with a
+// fake provider) and hand-made event streams:
 //
 //	CGO_ENABLED=1 go test -tags browser -run TestCashierPage ./internal/api/
 //
@@ -11,6 +12,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -26,12 +28,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/posd/posd/internal/money"
+	"github.com/posd/posd/internal/payment"
+	"github.com/posd/posd/internal/payment/paymenttest"
 	"github.com/posd/posd/internal/register"
 )
 
 func TestCashierPage(t *testing.T) {
-	fake := newFake()
-	ts := startServer(t, fake, nil)
+	spy := newSpy(t)
+	spy.scriptEvery() // the test plays the register's events
+	ts := startServer(t, spy, nil)
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.NoSandbox)
 	if p := os.Getenv("CHROME_PATH"); p != "" {
@@ -55,30 +60,30 @@ func TestCashierPage(t *testing.T) {
 	stored, err := chromedp.Run(ctx, chromedp.Evaluate[string](`sessionStorage.getItem("posd.token")`))
 	require.NoError(t, err)
 	assert.Equal(t, testToken, stored)
-	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("st-terminal").textContent.includes("T1")`))
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("st-terminal").textContent.includes("fake-terminal")`))
 	require.NoError(t, err, "status shown")
 
 	// Start a payment of the default row (Kaffe 20.00).
 	require.NoError(t, chromedp.Do(ctx, chromedp.Click("#pay"), chromedp.WaitVisible("#payment")))
-	id := <-fake.subscribed // the page opened the event stream
-	p, err := fake.Payment(context.Background(), id)
+	id := <-spy.subscribed // the page opened the event stream
+	p, err := spy.Payment(context.Background(), id)
 	require.NoError(t, err)
 	assert.Equal(t, "20.00", p.Amount.String())
 
-	fake.publish(register.Event{Type: "poll", PaymentID: id, State: register.StatePolling, SecondsLeft: 17, Payment: p})
+	spy.publish(register.Event{Type: "poll", PaymentID: id, State: register.StatePolling, SecondsLeft: 17, Payment: p})
 	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("countdown").textContent === "17"`))
 	require.NoError(t, err, "countdown shows the poll event's seconds left")
 
-	// The window runs out: the cashier sees "try again" and presses it.
+	// The window runs out: the cashier sees "try again" and presses it (the
+	// register, still checking in its window, answers the payment polling).
 	waiting := p
 	waiting.State = register.StateAwaitingDecision
-	fake.put(waiting)
-	fake.publish(register.Event{Type: "state", PaymentID: id, State: register.StateAwaitingDecision, Payment: waiting})
-	before := fake.Mutations()
+	spy.publish(register.Event{Type: "state", PaymentID: id, State: register.StateAwaitingDecision, Payment: waiting})
+	before := spy.Mutations()
 	require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible("#retry"), chromedp.Click("#retry")))
 	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("pay-state").textContent === "waiting for the customer"`))
 	require.NoError(t, err)
-	assert.Equal(t, before+1, fake.Mutations(), "try again reached the register once")
+	assert.Equal(t, before+1, spy.Mutations(), "try again reached the register once")
 
 	// Paid while the printer is out of paper: as the register does, the
 	// printer's problem comes just before the paid event and the stream stays
@@ -87,12 +92,12 @@ func TestCashierPage(t *testing.T) {
 	paid := p
 	paid.State = register.StatePaid
 	paid.ERSReference = "ers-42"
-	fake.receiptWaits(id)
+	spy.receiptWaits(id)
 	printer := func(msg string) register.Event {
 		return register.Event{Type: "printer", PaymentID: id, State: register.StatePaid, Message: msg, Payment: paid}
 	}
-	fake.publish(printer("printer out of paper: receipt waits"))
-	fake.publish(register.Event{Type: "state", PaymentID: id, State: register.StatePaid, Payment: paid})
+	spy.publish(printer("printer out of paper: receipt waits"))
+	spy.publish(register.Event{Type: "state", PaymentID: id, State: register.StatePaid, Payment: paid})
 	require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible("#done"), chromedp.WaitVisible("#reprint")))
 	ers, err := chromedp.Run(ctx, chromedp.Text("#pay-ers"))
 	require.NoError(t, err)
@@ -100,19 +105,19 @@ func TestCashierPage(t *testing.T) {
 	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("pay-message").textContent.includes("out of paper")`))
 	require.NoError(t, err, "the printer's problem is shown with the paid state")
 
-	fake.publish(printer("printer ok: printing"))
+	spy.publish(printer("printer ok: printing"))
 	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("pay-message").textContent === "Printer: printer ok: printing"`))
 	require.NoError(t, err, "printer events after paid are shown")
 
 	// The receipt is printed: the register ends the stream, which is no error.
-	fake.endReceipt(printer("printer ok: receipt printed"))
-	assert.Equal(t, id, <-fake.unsubscribed)
+	spy.endReceipt(printer("printer ok: receipt printed"))
+	assert.Equal(t, id, <-spy.unsubscribed)
 	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("pay-message").textContent.includes("receipt printed")`))
 	require.NoError(t, err)
 	actionErr, err := chromedp.Run(ctx, chromedp.Text("#action-error"))
 	require.NoError(t, err)
 	assert.Empty(t, actionErr, "the end of the stream is not an error")
-	assert.Empty(t, fake.subscribed, "the page does not reconnect after the stream ends")
+	assert.Empty(t, spy.subscribed, "the page does not reconnect after the stream ends")
 	state, err := chromedp.Run(ctx, chromedp.Text("#pay-state"))
 	require.NoError(t, err)
 	assert.Equal(t, "paid", state)
@@ -121,15 +126,18 @@ func TestCashierPage(t *testing.T) {
 // TestPageUnknownHighlighted: a payment whose outcome is unknown stands out
 // in the history, and its detail says what to do; it cannot be refunded.
 func TestPageUnknownHighlighted(t *testing.T) {
-	fake := newFake()
-	now := time.Now().UTC()
-	amount, err := money.Parse("99.00")
+	stack := newFakeStack(t).run()
+	stack.paid("k-paid")
+	// The reply to the start is lost: the outcome is unknown, never resent.
+	stack.prov.Set(func(f *paymenttest.Fake) {
+		f.StartFn = func(context.Context, payment.Order) (payment.Session, error) {
+			return payment.Session{}, errors.New("read tcp 127.0.0.1:1: connection reset by peer")
+		}
+	})
+	unknown, _, err := stack.reg.CreatePayment(context.Background(), "k-unknown", stackSale())
 	require.NoError(t, err)
-	fake.put(register.Payment{ID: "p-paid", Method: "seqr", Provider: "seqr", State: register.StatePaid, Amount: amount,
-		ReceiptTotal: amount, Currency: "SEK", TransactionRef: "ers-1", CreatedAt: now.Add(-time.Hour), UpdatedAt: now.Add(-time.Hour)})
-	fake.put(register.Payment{ID: "p-unknown", Method: "seqr", Provider: "seqr", State: register.StateUnknown, Amount: amount,
-		ReceiptTotal: amount, Currency: "SEK", ProviderRef: "inv-7", SaleID: "S-7", CreatedAt: now, UpdatedAt: now})
-	ts := startServer(t, fake, nil)
+	require.Equal(t, register.StateUnknown, unknown.State)
+	ts := startServer(t, spyOn(stack), nil)
 	ctx := browser(t, "en-US")
 	login(t, ctx, ts.base)
 	require.NoError(t, chromedp.Do(ctx, chromedp.Click("#tab-history")))
@@ -151,8 +159,7 @@ func TestPageUnknownHighlighted(t *testing.T) {
 // cursor lands, so the list route is played here in front of the real API,
 // which serves everything else.
 func TestPageHistoryCursor(t *testing.T) {
-	fake := newFake()
-	ts := startServer(t, fake, nil)
+	ts := startServer(t, newSpy(t), nil)
 	target, err := url.Parse(ts.base)
 	require.NoError(t, err)
 	proxy := httputil.NewSingleHostReverseProxy(target)
@@ -217,7 +224,7 @@ func TestPageHistoryCursor(t *testing.T) {
 // emulator's reports always match posd's records, so the report is played
 // here in front of the real API, which serves the page and the rest.)
 func TestPageDayCloseDiscrepancy(t *testing.T) {
-	ts := startServer(t, newFake(), nil)
+	ts := startServer(t, newSpy(t), nil)
 	target, err := url.Parse(ts.base)
 	require.NoError(t, err)
 	proxy := httputil.NewSingleHostReverseProxy(target)

@@ -11,7 +11,7 @@ import (
 
 func pageCSPHeader(t *testing.T, origins []string) string {
 	t.Helper()
-	srv, err := New(Config{Token: testToken, FrameOrigins: origins}, newFake())
+	srv, err := New(Config{Token: testToken, FrameOrigins: origins}, newSpy(t))
 	require.NoError(t, err)
 	rec := httptest.NewRecorder()
 	srv.handler(false, nil).ServeHTTP(rec, httptest.NewRequest("GET", "http://127.0.0.1/", nil))

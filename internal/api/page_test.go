@@ -13,7 +13,7 @@ import (
 // TestPageLanguage: the page's language follows Accept-Language, Swedish
 // unless the browser prefers English; the answer varies on the header.
 func TestPageLanguage(t *testing.T) {
-	ts := startServer(t, newFake(), nil)
+	ts := startServer(t, newSpy(t), nil)
 	cases := []struct{ accept, want string }{
 		{"", "sv"},
 		{"sv-SE,sv;q=0.9,en;q=0.8", "sv"},
@@ -45,7 +45,7 @@ func TestPageLanguage(t *testing.T) {
 // TestPageAssets: every script and stylesheet the page names is served
 // from this origin (no inline code: the CSP forbids it).
 func TestPageAssets(t *testing.T) {
-	ts := startServer(t, newFake(), nil)
+	ts := startServer(t, newSpy(t), nil)
 	resp := ts.do(t, "GET", "/", "", nil)
 	b, err := io.ReadAll(resp.Body)
 	resp.Body.Close()

@@ -48,7 +48,7 @@ func requireProblem(t *testing.T, resp *http.Response, body []byte) Problem {
 // TestGoErrorsBecomeProblems: the answers net/http writes itself, before
 // any handler, to requests it cannot parse are problem documents too.
 func TestGoErrorsBecomeProblems(t *testing.T) {
-	ts := startServer(t, newFake(), nil)
+	ts := startServer(t, newSpy(t), nil)
 	addr := ts.srv.Addr().String()
 	auth := "Authorization: Bearer " + testToken + "\r\n"
 	for _, tc := range []struct {
@@ -76,15 +76,15 @@ func TestGoErrorsBecomeProblems(t *testing.T) {
 			assert.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"))
 		})
 	}
-	assert.Zero(t, ts.fake.Mutations())
+	assert.Zero(t, ts.spy.Mutations())
 }
 
 // TestNoRedirects: paths ServeMux would clean and redirect (307/301) are
 // answered with a problem instead.
 func TestNoRedirects(t *testing.T) {
-	fake := newFake()
-	fake.put(pollingPayment("p1"))
-	ts := startServer(t, fake, nil)
+	spy := newSpy(t)
+	p := spy.st.open("k1")
+	ts := startServer(t, spy, nil)
 	addr := ts.srv.Addr().String()
 	for _, tc := range []struct {
 		path   string
@@ -115,7 +115,7 @@ func TestNoRedirects(t *testing.T) {
 		}
 	}
 	t.Run("a clean path still works", func(t *testing.T) {
-		resp, body := rawRoundTrip(t, addr, "GET /v1/payments/p1 HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer "+testToken+"\r\n\r\n")
+		resp, body := rawRoundTrip(t, addr, "GET /v1/payments/"+p.ID+" HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer "+testToken+"\r\n\r\n")
 		require.Equal(t, 200, resp.StatusCode, "body: %s", body)
 	})
 }

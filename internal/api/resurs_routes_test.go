@@ -159,7 +159,7 @@ func TestResursWidgetNotConfigured(t *testing.T) {
 		}
 	})
 	t.Run("a register without the capability", func(t *testing.T) {
-		srv, err := New(Config{Token: testToken}, newFake())
+		srv, err := New(Config{Token: testToken}, newSpy(t))
 		require.NoError(t, err)
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest("GET", "http://127.0.0.1/v1/resurs/widget-session", nil)

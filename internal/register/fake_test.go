@@ -237,9 +237,11 @@ type harness struct {
 }
 
 type harnessOpt struct {
-	cfg        Config
-	policy     payment.Policy // SEQR's timings (zero fields: its defaults)
-	multiOpen  bool           // let several payments be open at once (tests of recovery, not of SEQR)
+	cfg    Config
+	policy payment.Policy // SEQR's timings (zero fields: its defaults)
+	// provider, when set, replaces SEQR: tests of the register's own rules
+	// (recovery) run against paymenttest.Fake.
+	provider   payment.Provider
 	noTerminal bool
 	noSeqrID   bool
 	dir        string // reuse a state directory (restart)
@@ -275,9 +277,9 @@ func newHarness(t testing.TB, fake *fakeSEQR, o harnessOpt) *harness {
 	if o.wrap != nil {
 		journal = o.wrap(j)
 	}
-	var prov payment.Provider = seqrProvider(t, fake, db, o.policy)
-	if o.multiOpen {
-		prov = multiOpen{seqrProvider(t, fake, db, o.policy)}
+	prov := o.provider
+	if prov == nil {
+		prov = seqrProvider(t, fake, db, o.policy)
 	}
 	r, err := New(o.cfg, Deps{Store: db, Providers: []payment.Provider{prov}, Journal: journal,
 		Logger: o.logger, Printer: o.printer, Scanner: o.scanner})
@@ -354,16 +356,6 @@ func allPosts(t testing.TB, j *receipt.Journal) []receipt.Post {
 	posts, err := j.Posts(0, 1<<30)
 	require.NoError(t, err)
 	return posts
-}
-
-// multiOpen is SEQR without its one-open-invoice rule, for tests that need
-// several open payments at once (recovery of each state).
-type multiOpen struct{ *seqr.Adapter }
-
-func (m multiOpen) Policy(method string) payment.Policy {
-	p := m.Adapter.Policy(method)
-	p.OneOpen = false
-	return p
 }
 
 // aScanner is a connected scanner as Status sees it.
