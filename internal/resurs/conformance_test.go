@@ -44,14 +44,6 @@ func (h resursHarness) Skip(b conformance.Behaviour) string {
 	switch b {
 	case conformance.PaysAfterTryAgain, conformance.NeverAnswers:
 		return "a Betala sen payment has no window: it never holds the till, so the cashier never decides \"try again\" or \"cancel\" on a window's end"
-	case conformance.CancelAfterPaid:
-		// Found by this suite; reported to the lead, not changed here
-		// because the adapter's own test (TestCancel, "booked, not
-		// finalized: annulled") asserts today's behaviour on purpose.
-		return "OPEN QUESTION: the adapter's Check calls a booked, not yet finalized Betala sen payment paid " +
-			"(and queues finalizePayment), while its Cancel annuls that same payment; so a cancel after the customer " +
-			"paid ends canceled (annulled at Resurs) or paid, depending on whether a check ran between the booking and " +
-			"the cancel. Both ends are consistent with Resurs (no money taken when annulled), but the outcome is a race"
 	}
 	return ""
 }
