@@ -10,7 +10,9 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -219,6 +221,31 @@ func (r *provRig) resursPayment(id string) resursPayState {
 	return p
 }
 
+// resursDiffs counts the diffs of each type (AUTHORIZE, DEBIT, ...) of the
+// payment booked under order reference ref, as Resurs's payment JSON
+// shows them to the web-service account.
+func (r *provRig) resursDiffs(ref string) map[string]int {
+	r.t.Helper()
+	req, err := http.NewRequestWithContext(r.ctx, "GET", r.sim.Base+"/pos/payments/"+url.PathEscape(ref), nil)
+	require.NoError(r.t, err)
+	req.SetBasicAuth(harness.ResursUser, harness.ResursPassword)
+	resp, err := r.sim.HTTP.Do(req)
+	require.NoError(r.t, err)
+	defer resp.Body.Close()
+	require.Equal(r.t, http.StatusOK, resp.StatusCode)
+	var p struct {
+		Diffs []struct {
+			Type string `json:"type"`
+		} `json:"paymentDiffs"`
+	}
+	require.NoError(r.t, json.NewDecoder(resp.Body).Decode(&p))
+	n := map[string]int{}
+	for _, d := range p.Diffs {
+		n[d.Type]++
+	}
+	return n
+}
+
 // resursChecks are posd's reads of order reference ref after time since.
 func (r *provRig) resursChecks(ref string, since time.Time) []harness.ProviderCall {
 	r.t.Helper()
@@ -305,38 +332,69 @@ func TestResursLaterFollowedAcrossRestart(t *testing.T) {
 	r.assertOnePost(p.ID, paymentID)
 }
 
-// TestResursLaterFinalizeQueuedSurvivesKill: a "Betala sen" payment is paid,
-// posd recorded it and queued finalizePayment, but every finalize fails
-// (fault), so the task stays in the outbox when posd is killed. After the
-// restart (faults gone) it is finalized exactly once, and the payment
-// still has one post.
-func TestResursLaterFinalizeQueuedSurvivesKill(t *testing.T) {
-	r := newProvRig(t, binaries(t))
-	p := r.create("resurs_later", "99.50")
-	require.Equal(t, "polling", p.State, "error %q", p.Error)
-	session := r.resursSession(p.ProviderRef)
-	r.faults(harness.FaultRule{Service: harness.Resurs, Operation: "finalizePayment", Mode: "drop"})
+// TestResursFinalizeQueuedKill: a "Betala sen" payment is paid
+// and posd recorded it and queued finalizePayment in the outbox; posd is
+// killed while the task is still queued: every finalize failed (a fault,
+// nothing reached Resurs), or the finalize landed and its answer never came
+// back (posd killed while waiting for it). After the restart (faults gone)
+// Resurs holds exactly one DEBIT, and the payment still has one post.
+func TestResursFinalizeQueuedKill(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		fault  harness.FaultRule
+		landed bool // the finalize took effect before the kill
+	}{
+		{name: "failing", fault: harness.FaultRule{Service: harness.Resurs, Operation: "finalizePayment", Mode: "drop"}},
+		{name: "landed", landed: true,
+			// Runs the finalize, then holds the answer past the kill.
+			fault: harness.FaultRule{Service: harness.Resurs, Operation: "finalizePayment", Mode: "drop", Process: true, LatencyMs: 60_000, Count: 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := newProvRig(t, binaries(t))
+			p := r.create("resurs_later", "99.50")
+			require.Equal(t, "polling", p.State, "error %q", p.Error)
+			session := r.resursSession(p.ProviderRef)
+			r.faults(tc.fault)
 
-	paymentID := r.resursComplete(session, true)
-	got := r.waitState(p.ID, "paid", 2*laterInterval+5*time.Second)
-	require.Equal(t, paymentID, got.TransactionRef)
-	require.NoError(t, harness.WaitFor(r.ctx, 15*time.Second, func() (bool, error) {
-		return r.fired() >= 1, nil
-	}), "posd tried to finalize")
-	r.kill()
-	require.False(t, r.resursPayment(paymentID).Finalized, "no finalize landed before the kill")
-	tries := len(r.calls(harness.Resurs, "finalizePayment"))
+			paymentID := r.resursComplete(session, true)
+			got := r.waitState(p.ID, "paid", 2*laterInterval+5*time.Second)
+			require.Equal(t, paymentID, got.TransactionRef)
+			require.NoError(t, harness.WaitFor(r.ctx, 15*time.Second, func() (bool, error) {
+				return r.fired() >= 1 && (!tc.landed || r.resursPayment(paymentID).Finalized), nil
+			}), "posd tried to finalize")
+			r.kill()
+			require.Equal(t, tc.landed, r.resursPayment(paymentID).Finalized, "finalized at Resurs before the kill")
+			before := len(r.calls(harness.Resurs, "finalizePayment"))
 
-	r.faults()
-	r.start()
-	require.NoError(t, harness.WaitFor(r.ctx, 30*time.Second, func() (bool, error) {
-		return r.resursPayment(paymentID).Finalized, nil
-	}), "the queued finalize runs after the restart")
-	fin := callsFor(r.calls(harness.Resurs, "finalizePayment"), paymentID)
-	t.Logf("finalizePayment: %d dropped before the kill, %d calls in all", tries, len(fin))
-	assert.Equal(t, 1, answered(fin, harness.SOAPOK), "finalized once")
-	assert.Equal(t, "paid", r.get(p.ID).State)
-	r.assertOnePost(p.ID, paymentID)
+			r.faults()
+			restarted := time.Now()
+			r.start()
+			require.NoError(t, harness.WaitFor(r.ctx, 30*time.Second, func() (bool, error) {
+				if !r.resursPayment(paymentID).Finalized {
+					return false, nil
+				}
+				// The queued task ran: it finalized, or read the payment
+				// back finalized (After Shop getPayment) and stopped.
+				for _, c := range callsFor(r.calls(harness.Resurs, ""), paymentID) {
+					if c.Time.After(restarted) && c.Path != "" && strings.Contains(c.Path, "AfterShop") && c.Answered(harness.SOAPOK) {
+						return true, nil
+					}
+				}
+				return false, nil
+			}), "the queued finalize is settled after the restart")
+			fin := callsFor(r.calls(harness.Resurs, "finalizePayment"), paymentID)
+			t.Logf("finalizePayment: %d call(s) before the kill, %d in all", before, len(fin))
+			if tc.landed {
+				assert.Len(t, fin, 1, "the landed finalize is never sent again")
+			} else {
+				assert.Equal(t, 1, answered(fin, harness.SOAPOK), "finalized once")
+			}
+			assert.Equal(t, 1, r.resursDiffs(p.ProviderRef)["DEBIT"], "one DEBIT at Resurs")
+			assert.Equal(t, "paid", r.get(p.ID).State)
+			r.assertOnePost(p.ID, paymentID)
+		})
+	}
 }
 
 // paysonCheckout is the emulator's view of a checkout.
