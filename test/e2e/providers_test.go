@@ -120,7 +120,7 @@ func (r *provRig) waitState(id, state string, limit time.Duration) harness.Provi
 
 func (r *provRig) calls(service, op string) []harness.ProviderCall {
 	r.t.Helper()
-	c, err := r.sim.ProviderCalls(r.ctx, service, op)
+	c, err := r.sim.ProviderCalls(r.ctx, service, op, "")
 	require.NoError(r.t, err)
 	return c
 }

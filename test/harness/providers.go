@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -157,13 +158,25 @@ func (c ProviderCall) Answered(code int) bool {
 	return c.Fault == "" && c.ResultCode != nil && *c.ResultCode == code
 }
 
-// ProviderCalls lists the calls of service (e.g. "resurs") and op (all if
-// empty), in order.
-func (s *Sim) ProviderCalls(ctx context.Context, service, op string) ([]ProviderCall, error) {
+// End is when the emulator finished the call.
+func (c ProviderCall) End() time.Time { return c.Time.Add(c.Duration) }
+
+// ProviderCalls lists the calls of service (e.g. "resurs"), op and ref
+// (each: all if empty), in order. ref is what the emulator logs as the
+// call's reference (Resurs: the order reference, or the payment id in After
+// Shop calls; Payson: the checkout id).
+func (s *Sim) ProviderCalls(ctx context.Context, service, op, ref string) ([]ProviderCall, error) {
 	var resp struct {
 		Calls []ProviderCall `json:"calls"`
 	}
-	err := s.Do(ctx, "GET", "/sim/calls?service="+service+"&op="+op, nil, &resp)
+	q := url.Values{"service": {service}}
+	if op != "" {
+		q.Set("op", op)
+	}
+	if ref != "" {
+		q.Set("ref", ref)
+	}
+	err := s.Do(ctx, "GET", "/sim/calls?"+q.Encode(), nil, &resp)
 	return resp.Calls, err
 }
 
