@@ -498,7 +498,7 @@ func TestPaysonCreateReplyLost(t *testing.T) {
 	require.Len(t, creates, 1, "one create reached Payson")
 	t.Logf("after the lost answer the payment is %s (providerRef %q, error %q)", p.State, p.ProviderRef, p.Error)
 	require.Equal(t, "polling", p.State, "found by reference and followed")
-	require.NotEmpty(t, p.ProviderRef)
+	require.Equal(t, creates[0].Reference, p.ProviderRef, "the checkout Payson created is the one followed")
 	assert.NotEmpty(t, r.calls(harness.Payson, "listCheckouts"), "looked up by merchant reference")
 
 	r.paysonPay(p.ProviderRef)
