@@ -106,7 +106,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(stateDir)
-	posd, ready, err := harness.StartPosd(cfg.bin, stateDir, base+"/soap/merchant/cashregister-2")
+	posd, ready, err := harness.StartPosdWith(cfg.bin, stateDir, harness.Providers{harness.SEQR: base})
 	if err != nil {
 		return err
 	}
