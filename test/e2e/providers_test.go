@@ -259,39 +259,53 @@ func (r *provRig) resursChecks(ref string, since time.Time) []harness.ProviderCa
 }
 
 // TestResursPOSPendingSurvivesKill: a Checkout POS payment is pending (the
-// customer has not signed) when posd is killed; after the restart the
-// customer completes, and posd records the payment paid once with one
-// journal post. Resurs finalizes a POS payment itself: posd must not.
+// customer has not signed) when posd is killed; the customer completes
+// after the restart, or while posd is down. posd records the payment paid
+// once with one journal post. Resurs finalizes a POS payment itself: posd
+// must not.
 func TestResursPOSPendingSurvivesKill(t *testing.T) {
-	r := newProvRig(t, binaries(t))
-	p := r.create("resurs", "149.00")
-	require.Equal(t, "polling", p.State, "error %q", p.Error)
-	require.Equal(t, harness.Resurs, p.Provider)
-	require.NotEmpty(t, p.ProviderRef)
-	require.NotNil(t, p.CustomerView, "the cashier page needs the checkout")
-	session := r.resursSession(p.ProviderRef)
+	for _, tc := range []struct {
+		name          string
+		paysWhileDown bool
+	}{{name: "after-restart"}, {name: "while-down", paysWhileDown: true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := newProvRig(t, binaries(t))
+			p := r.create("resurs", "149.00")
+			require.Equal(t, "polling", p.State, "error %q", p.Error)
+			require.Equal(t, harness.Resurs, p.Provider)
+			require.NotEmpty(t, p.ProviderRef)
+			require.NotNil(t, p.CustomerView, "the cashier page needs the checkout")
+			session := r.resursSession(p.ProviderRef)
 
-	// posd is following it: at least one check before the kill.
-	require.NoError(t, harness.WaitFor(r.ctx, 10*time.Second, func() (bool, error) {
-		return len(r.resursChecks(p.ProviderRef, time.Time{})) > 0, nil
-	}))
-	r.kill()
-	restarted := time.Now()
-	r.start()
+			// posd is following it: at least one check before the kill.
+			require.NoError(t, harness.WaitFor(r.ctx, 10*time.Second, func() (bool, error) {
+				return len(r.resursChecks(p.ProviderRef, time.Time{})) > 0, nil
+			}))
+			r.kill()
+			var paymentID string
+			if tc.paysWhileDown {
+				paymentID = r.resursComplete(session, false)
+			}
+			restarted := time.Now()
+			r.start()
+			if !tc.paysWhileDown {
+				paymentID = r.resursComplete(session, false)
+			}
+			got := r.waitState(p.ID, "paid", 20*time.Second)
+			assert.Equal(t, paymentID, got.TransactionRef)
+			assert.NotEmpty(t, got.MethodName)
+			assert.NotEmpty(t, r.resursChecks(p.ProviderRef, restarted), "checked after the restart")
 
-	paymentID := r.resursComplete(session, false)
-	got := r.waitState(p.ID, "paid", 20*time.Second)
-	assert.Equal(t, paymentID, got.TransactionRef)
-	assert.NotEmpty(t, got.MethodName)
-	assert.NotEmpty(t, r.resursChecks(p.ProviderRef, restarted), "checked after the restart")
-
-	r.assertOnePost(p.ID, paymentID)
-	assert.Len(t, callsFor(r.calls(harness.Resurs, "createPayment"), p.ProviderRef), 1, "one session, never created again")
-	assert.Empty(t, r.calls(harness.Resurs, "finalizePayment"), "Resurs finalizes a POS payment itself")
-	assert.True(t, r.resursPayment(paymentID).Finalized)
-	list, err := r.api.Payments(r.ctx)
-	require.NoError(t, err)
-	assert.Len(t, list, 1)
+			r.assertOnePost(p.ID, paymentID)
+			assert.Len(t, callsFor(r.calls(harness.Resurs, "createPayment"), p.ProviderRef), 1, "one session, never created again")
+			assert.Empty(t, r.calls(harness.Resurs, "finalizePayment"), "Resurs finalizes a POS payment itself")
+			assert.True(t, r.resursPayment(paymentID).Finalized)
+			list, err := r.api.Payments(r.ctx)
+			require.NoError(t, err)
+			assert.Len(t, list, 1)
+		})
+	}
 }
 
 // TestResursLaterFollowedAcrossRestart: a pending "Betala sen" payment
@@ -321,6 +335,17 @@ func TestResursLaterFollowedAcrossRestart(t *testing.T) {
 	}), "the pending payment is still followed after the restart")
 	t.Logf("first check %s after the restart (spread over %s)", first.Sub(restarted).Round(time.Millisecond), laterInterval)
 	assert.Equal(t, "polling", r.get(p.ID).State)
+	// Still at its slow cadence: the next check one interval later, not
+	// sooner (the ticker keeps the interval; a 10 % slack for scheduling).
+	var second time.Time
+	require.NoError(t, harness.WaitFor(r.ctx, 2*laterInterval, func() (bool, error) {
+		c := r.resursChecks(p.ProviderRef, restarted)
+		if len(c) > 1 {
+			second = c[1].Time
+		}
+		return len(c) > 1, nil
+	}), "checked again one interval later")
+	assert.GreaterOrEqual(t, second.Sub(first), laterInterval*9/10, "no busy checking of a \"Betala sen\" payment")
 
 	paymentID := r.resursComplete(session, true)
 	got := r.waitState(p.ID, "paid", 2*laterInterval+5*time.Second)
