@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/posd/posd/internal/apiclient"
 	"github.com/posd/posd/internal/config"
 )
 
@@ -119,6 +120,9 @@ func report(err error, stderr io.Writer) int {
 		if line = strings.TrimSpace(line); line != "" {
 			fmt.Fprintf(stderr, "posd: %s\n", line)
 		}
+	}
+	if errors.Is(err, apiclient.ErrUnreachable) {
+		fmt.Fprintln(stderr, "posd: is posd running? `systemctl status posd`")
 	}
 	return code
 }

@@ -153,6 +153,7 @@ func demo(ctx context.Context, c *cli, opt demoOptions) (err error) {
 	}
 	m := NewMain(cfg, log)
 	m.Notify = func(string) {} // the demo is never the systemd service
+	m.Scanner = demoScanner{}  // its scans come from demoScan
 	runErr := make(chan error, 1)
 	posdStarted = true
 	g.Go(func() error {
@@ -176,11 +177,11 @@ func demo(ctx context.Context, c *cli, opt demoOptions) (err error) {
 	fmt.Fprintf(out, "posd demo: posd ready, local API on http://%s\n\n", m.APIAddr())
 
 	// 3. Register the till with the public test reseller, through the API.
-	var term register.Terminal
-	if err := ac.do(ctx, http.MethodPost, "/v1/terminal/register", register.RegisterTerminalRequest{
+	term, err := ac.RegisterTerminal(ctx, register.RegisterTerminalRequest{
 		ResellerID: reseller[0], ResellerUserID: reseller[1], ResellerPassword: reseller[2],
 		ExternalTerminalID: "posd-demo-till", Name: "posd demo till",
-	}, &term, nil); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("demo: register the till: %w", err)
 	}
 	fmt.Fprintf(out, "1. registered the till with SEQR as reseller %s/%s: terminal %s\n", reseller[0], reseller[1], term.TerminalID)
@@ -258,8 +259,7 @@ func demoScan(ctx context.Context, ac *apiClient, reg *register.Register) (regis
 	}
 	res := make(chan result, 1)
 	go func() {
-		var t register.Terminal
-		err := ac.do(ctx, http.MethodPost, "/v1/terminal/seqr-id/scan", map[string]int{"timeoutSeconds": 10}, &t, nil)
+		t, err := ac.ScanSeqrID(ctx, 10*time.Second)
 		res <- result{t, err}
 	}()
 	tick := time.NewTicker(200 * time.Millisecond)
@@ -462,4 +462,13 @@ func pseudoVersionRevision(v string) (string, bool) {
 		}
 	}
 	return rev, true
+}
+
+// demoScanner is the demo's stand-in scanner as Status shows it; demoScan
+// delivers its scans through the register's HandleScan, the scanner
+// supervisor's own way in.
+type demoScanner struct{}
+
+func (demoScanner) Status() scanner.Status {
+	return scanner.Status{Device: "simulated (posd demo)", Connected: true}
 }

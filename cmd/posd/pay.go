@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -112,9 +111,7 @@ func createPayment(ctx context.Context, ac *apiClient, opt payOptions) (register
 		Method: "seqr", SaleID: "posd-pay-" + key[:8], CashierID: opt.cashier, Title: opt.title,
 		Amount: opt.amount, Currency: opt.currency, ReceiptTotal: total, Rows: rows,
 	}
-	var p register.Payment
-	err := ac.do(ctx, http.MethodPost, "/v1/payments", req, &p, http.Header{"Idempotency-Key": {key}})
-	return p, err
+	return ac.CreatePayment(ctx, key, req)
 }
 
 // follow shows a payment's live state until it is final, then returns (and
@@ -127,7 +124,7 @@ func follow(ctx context.Context, c *cli, ac *apiClient, p register.Payment, inte
 	events := make(chan register.Event, 64)
 	streamDone := make(chan error, 1)
 	go func() {
-		streamDone <- ac.events(ctx, p.ID, func(ev register.Event) {
+		streamDone <- ac.Events(ctx, p.ID, func(ev register.Event) {
 			select {
 			case events <- ev:
 			case <-ctx.Done():
@@ -175,7 +172,8 @@ func follow(ctx context.Context, c *cli, ac *apiClient, p register.Payment, inte
 		asked = true
 		if !interactive {
 			fmt.Fprintf(c.stdout, "the customer's window ran out and stdin is not a terminal: cancelling\n")
-			return ac.do(ctx, http.MethodPost, "/v1/payments/"+q.ID+"/cancel", struct{}{}, nil, nil)
+			_, err := ac.Cancel(ctx, q.ID)
+			return err
 		}
 		fmt.Fprintf(c.stdout, "the customer's window ran out. [t]ry again or [c]ancel? ")
 		go func() {
@@ -227,8 +225,7 @@ func follow(ctx context.Context, c *cli, ac *apiClient, p register.Payment, inte
 				fmt.Fprintf(c.stderr, "posd: event stream: %v; polling instead\n", err)
 			}
 		case <-ticker.C:
-			var q register.Payment
-			if err := ac.do(ctx, http.MethodGet, "/v1/payments/"+p.ID, nil, &q, nil); err == nil {
+			if q, err := ac.Payment(ctx, p.ID); err == nil {
 				p = q
 				show(p, -1)
 			}
@@ -236,14 +233,14 @@ func follow(ctx context.Context, c *cli, ac *apiClient, p register.Payment, inte
 			switch {
 			case strings.HasPrefix(a, "t"):
 				asked = false
-				var q register.Payment
-				if err := ac.do(ctx, http.MethodPost, "/v1/payments/"+p.ID+"/retry", struct{}{}, &q, nil); err != nil {
+				q, err := ac.Retry(ctx, p.ID)
+				if err != nil {
 					return p, err
 				}
 				p = q
 				fmt.Fprintf(c.stdout, "trying again: a new window for the customer\n")
 			default:
-				if err := ac.do(ctx, http.MethodPost, "/v1/payments/"+p.ID+"/cancel", struct{}{}, nil, nil); err != nil {
+				if _, err := ac.Cancel(ctx, p.ID); err != nil {
 					return p, err
 				}
 				fmt.Fprintf(c.stdout, "cancelling\n")

@@ -123,7 +123,8 @@ func TestProblemTypesAreDocumented(t *testing.T) {
 	for _, slug := range []string{"validation", "invalid-request", "unauthorized", "forbidden-host", "cross-origin", "not-found",
 		"method-not-allowed", "payload-too-large", "unsupported-media-type", "offline", "not-ready", "not-registered",
 		"no-seqr-id", "already-registered", "storage", "idempotency-key", "invalid-state", "refund-exceeds", "scan-timeout",
-		"provider-rejected", "report-not-ready", "outcome-unknown", "customer-paid", "internal"} {
+		"provider-rejected", "report-not-ready", "outcome-unknown", "customer-paid", "internal",
+		"header-too-large", "too-many-streams", "too-busy", "payment-open", "provider-not-ready", "no-scanner", "not-supported"} {
 		assert.True(t, strings.Contains(doc.raw, ProblemBase+slug), "problem type %s missing from api/openapi.yaml", slug)
 	}
 }

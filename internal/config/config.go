@@ -143,6 +143,7 @@ type Scanner struct {
 	DataBits int
 	Parity   string // none, odd, even, mark, space
 	StopBits int    // 1 or 2 (go.bug.st/serial cannot set 1.5 on Linux)
+	Suffix   string // how it ends its codes: "" (learn from its first CR or LF), none, cr, lf, crlf
 }
 
 // Printer is the ESC/POS receipt printer. An empty Device means none.

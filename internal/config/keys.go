@@ -129,6 +129,7 @@ func Keys() []Key {
 		{Name: "scanner.baud", Help: "1200, 2400, 4800, 9600, 19200, 38400, 57600 or 115200", field: func(c *Config) any { return &c.Scanner.Baud }},
 		{Name: "scanner.data_bits", Help: "5, 6, 7 or 8", field: func(c *Config) any { return &c.Scanner.DataBits }},
 		{Name: "scanner.parity", Help: "none, odd, even, mark or space", field: func(c *Config) any { return &c.Scanner.Parity }},
+		{Name: "scanner.suffix", Help: "how the scanner ends its codes: empty (learn from its first CR or LF), none (frames end by a pause), cr, lf or crlf", field: func(c *Config) any { return &c.Scanner.Suffix }},
 		{Name: "scanner.stop_bits", Help: "1 or 2", field: func(c *Config) any { return &c.Scanner.StopBits }},
 
 		{Name: "printer.device", Help: "/dev/posd-printer, /dev/usb/lp0, tcp://host:9100 or virtual:<dir>; empty: no printer", field: func(c *Config) any { return &c.Printer.Device }},

@@ -175,6 +175,7 @@ func (c Config) Validate() error {
 		bad("scanner.data_bits", strconv.Itoa(c.Scanner.DataBits), "allowed: 5, 6, 7, 8")
 	}
 	oneOf("scanner.parity", c.Scanner.Parity, "none", "odd", "even", "mark", "space")
+	oneOf("scanner.suffix", c.Scanner.Suffix, "", "none", "cr", "lf", "crlf")
 	if c.Scanner.StopBits != 1 && c.Scanner.StopBits != 2 {
 		bad("scanner.stop_bits", strconv.Itoa(c.Scanner.StopBits), "allowed: 1, 2")
 	}

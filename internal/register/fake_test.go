@@ -14,6 +14,7 @@ import (
 	"github.com/posd/posd/internal/money"
 	"github.com/posd/posd/internal/payment"
 	"github.com/posd/posd/internal/receipt"
+	"github.com/posd/posd/internal/scanner"
 	"github.com/posd/posd/internal/seqr"
 	"github.com/posd/posd/internal/store"
 	"github.com/posd/posd/internal/store/seqrreg"
@@ -247,6 +248,7 @@ type harnessOpt struct {
 	wrap       func(j *receipt.Journal) Journal
 	noRun      bool
 	printer    PrinterStatus // the print worker as the register sees it
+	scanner    ScannerStatus // the scanner supervisor as the register sees it (nil: no scanner)
 }
 
 func newHarness(t testing.TB, fake *fakeSEQR, o harnessOpt) *harness {
@@ -278,7 +280,7 @@ func newHarness(t testing.TB, fake *fakeSEQR, o harnessOpt) *harness {
 		prov = multiOpen{seqrProvider(t, fake, db, o.policy)}
 	}
 	r, err := New(o.cfg, Deps{Store: db, Providers: []payment.Provider{prov}, Journal: journal,
-		Logger: o.logger, Printer: o.printer})
+		Logger: o.logger, Printer: o.printer, Scanner: o.scanner})
 	require.NoError(t, err)
 	h := &harness{t: t, r: r, db: db, journal: j, fake: fake, dir: dir, done: make(chan error, 1)}
 	if !o.noRun {
@@ -362,4 +364,11 @@ func (m multiOpen) Policy(method string) payment.Policy {
 	p := m.Adapter.Policy(method)
 	p.OneOpen = false
 	return p
+}
+
+// aScanner is a connected scanner as Status sees it.
+type aScanner struct{}
+
+func (aScanner) Status() scanner.Status {
+	return scanner.Status{Device: "/dev/pts/test", Connected: true}
 }

@@ -253,7 +253,7 @@ func TestAssignSeqrIDByScan(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				fake := &fakeSEQR{}
-				h := newHarness(t, fake, harnessOpt{noSeqrID: true})
+				h := newHarness(t, fake, harnessOpt{noSeqrID: true, scanner: aScanner{}})
 				defer h.close()
 				h.r.HandleScan(scanner.Scan{Code: "IGNORED1"}) // outside the mode: ignored
 				type res struct {
@@ -288,6 +288,19 @@ func TestAssignSeqrIDByScan(t *testing.T) {
 			})
 		})
 	}
+}
+
+// With no scanner configured, assign-by-scan is refused at once: waiting
+// the whole timeout for a scan that cannot come only holds the cashier up.
+func TestAssignByScanWithoutScannerIsRefusedAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, &fakeSEQR{}, harnessOpt{noSeqrID: true})
+		defer h.close()
+		start := time.Now()
+		_, err := h.r.AssignSeqrIDByScan(context.Background(), 5*time.Minute)
+		require.ErrorIs(t, err, ErrNoScanner)
+		assert.Zero(t, time.Since(start), "no wait at all (fake time)")
+	})
 }
 
 func TestPrintQueueAndReprint(t *testing.T) {
