@@ -243,7 +243,7 @@ func (b *bench) checks(ctx context.Context, provider, ref string) ([]harness.Pro
 func (b *bench) seen(ctx context.Context, provider string, interval time.Duration) error {
 	method := provider
 	fmt.Fprintf(b.out, "\n== %s: customer pays -> posd sees it (check interval %s, %d payments)\n", provider, interval, b.cfg.samples)
-	var seen, event, rtt []time.Duration
+	var seen, recorded, record, event, rtt []time.Duration
 	for range b.cfg.samples {
 		p, err := b.create(ctx, method)
 		if err != nil {
@@ -280,9 +280,17 @@ func (b *bench) seen(ctx context.Context, provider string, interval time.Duratio
 			stop()
 			return fmt.Errorf("customer pays %s: %w", p.ProviderRef, err)
 		}
+		var committedAt time.Time
 		select {
 		case at := <-events:
 			event = append(event, at.Sub(paidAt))
+			// posd's own record of the paid commit (its last update):
+			// splits the recording (journal, fsync, commit) from the
+			// event's way to the client.
+			if q, err := b.api.Payment(ctx, p.ID); err == nil && q.State == "paid" {
+				committedAt = q.UpdatedAt
+				recorded = append(recorded, committedAt.Sub(paidAt))
+			}
 		case <-time.After(interval + 20*time.Second):
 			stop()
 			return fmt.Errorf("no paid event for %s", p.ID)
@@ -299,11 +307,16 @@ func (b *bench) seen(ctx context.Context, provider string, interval time.Duratio
 			rtt = append(rtt, c.Duration)
 			if c.Time.After(paidAt) && paidSeen(provider, c) {
 				seen = append(seen, c.End().Sub(paidAt))
+				if !committedAt.IsZero() {
+					record = append(record, committedAt.Sub(c.End()))
+				}
 				break
 			}
 		}
 	}
 	fmt.Fprintf(b.out, "paid -> check that saw it answered: %s\n", dist(seen))
+	fmt.Fprintf(b.out, "paid -> posd committed paid:      %s\n", dist(recorded))
+	fmt.Fprintf(b.out, "  of which seen -> committed:     %s  (recording: journal post, fsync, commit)\n", dist(record))
 	fmt.Fprintf(b.out, "paid -> posd's paid event:        %s\n", dist(event))
 	fmt.Fprintf(b.out, "check handling at the emulator:   %s\n", dist(rtt))
 	limit := interval + pct(rtt, 0.99) + 50*time.Millisecond

@@ -183,11 +183,12 @@ func (s *Sim) ProviderCalls(ctx context.Context, service, op, ref string) ([]Pro
 // ProviderPayment is posd's payment with the provider-neutral fields.
 type ProviderPayment struct {
 	PaymentDetail
-	Provider       string `json:"provider"`
-	Method         string `json:"method"`
-	ProviderRef    string `json:"providerRef"`
-	TransactionRef string `json:"transactionRef"`
-	MethodName     string `json:"methodName"`
+	Provider       string    `json:"provider"`
+	Method         string    `json:"method"`
+	ProviderRef    string    `json:"providerRef"`
+	TransactionRef string    `json:"transactionRef"`
+	MethodName     string    `json:"methodName"`
+	UpdatedAt      time.Time `json:"updatedAt"`
 	CustomerView   *struct {
 		URL  string `json:"url"`
 		HTML string `json:"html"`
