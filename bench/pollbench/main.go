@@ -28,7 +28,6 @@ import (
 	"time"
 
 	"github.com/posd/posd/internal/register"
-	"github.com/posd/posd/internal/seqr/seqrsim"
 	"github.com/posd/posd/test/harness"
 )
 
@@ -106,7 +105,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(stateDir)
-	posd, ready, err := harness.StartPosd(cfg.bin, stateDir, base+seqrsim.PathCashRegister2)
+	posd, ready, err := harness.StartPosdWith(cfg.bin, stateDir, harness.Providers{harness.SEQR: base})
 	if err != nil {
 		return err
 	}

@@ -141,8 +141,12 @@ func StartPaysim(bin Binaries, extra ...string) (*Proc, string, error) {
 
 // StartPosd runs `posd serve` with its state in stateDir, its API on a unix
 // socket there, and SEQR at seqrURL. It returns once posd sent READY=1, with
-// the time from start to READY.
+// the time from start to READY. StartPosdWith configures several providers.
 func StartPosd(bin Binaries, stateDir, seqrURL string, env ...string) (*Proc, time.Duration, error) {
+	return startPosd(bin, stateDir, append([]string{"POSD_PROVIDERS_SEQR_URL=" + seqrURL}, env...))
+}
+
+func startPosd(bin Binaries, stateDir string, env []string) (*Proc, time.Duration, error) {
 	notifyPath := filepath.Join(stateDir, fmt.Sprintf("notify-%d.sock", time.Now().UnixNano()))
 	notify, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notifyPath, Net: "unixgram"})
 	if err != nil {
@@ -155,7 +159,6 @@ func StartPosd(bin Binaries, stateDir, seqrURL string, env ...string) (*Proc, ti
 	cmd.Env = append(os.Environ(),
 		"POSD_STATE_DIR="+stateDir,
 		"POSD_API_LISTEN=unix:"+SocketPath(stateDir),
-		"POSD_PROVIDERS_SEQR_URL="+seqrURL,
 		"POSD_LOG_FORMAT=json",
 		"NOTIFY_SOCKET="+notifyPath,
 	)

@@ -23,7 +23,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/posd/posd/internal/seqr/seqrsim"
 	"github.com/posd/posd/test/harness"
 )
 
@@ -236,9 +235,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if !cfg.KeepState {
 		defer os.RemoveAll(stateDir)
 	}
-	posd, _, err := harness.StartPosd(cfg.Bin, stateDir, base+seqrsim.PathCashRegister2,
-		"POSD_SEQR_WINDOW="+cfg.Window.String(),
-		"POSD_SEQR_POLL_INTERVAL="+cfg.PollInterval.String(),
+	posd, _, err := harness.StartPosdWith(cfg.Bin, stateDir, harness.Providers{harness.SEQR: base},
+		"POSD_PROVIDERS_SEQR_WINDOW="+cfg.Window.String(),
+		"POSD_PROVIDERS_SEQR_POLL_INTERVAL="+cfg.PollInterval.String(),
 		"POSD_LOG_LEVEL=warn")
 	if err != nil {
 		return nil, err
