@@ -28,10 +28,15 @@ type MAPIConfig struct {
 	ClientID     string
 	ClientSecret string
 	Scope        string // default "mock-merchant-api"
-	// Margin is how long before its expiry a token or widget session is
-	// renewed; default 60 s.
+	// Margin is how long before its expiry a widget session is renewed
+	// (the front end needs time left to use it); default 60 s.
 	Margin time.Duration
-	Now    func() time.Time // nil: time.Now
+	// TokenMargin is how long before its expiry the access token is
+	// renewed; default 5 s. Small on purpose: Resurs's tokens live 3599 s,
+	// so any larger margin means more than one token request an hour; a
+	// token that expires in flight is answered 401 and renewed once.
+	TokenMargin time.Duration
+	Now         func() time.Time // nil: time.Now
 	Transport
 }
 
@@ -43,6 +48,7 @@ type MAPI struct {
 	tokenURL, widgetURL string
 	id, secret, scope   string
 	margin              time.Duration
+	tokenMargin         time.Duration
 	now                 func() time.Time
 	http                *http.Client
 	log                 *zap.Logger
@@ -65,7 +71,7 @@ func NewMAPI(cfg MAPIConfig) (*MAPI, error) {
 	c := &MAPI{
 		tokenURL: cfg.TokenURL, widgetURL: cfg.WidgetURL,
 		id: cfg.ClientID, secret: cfg.ClientSecret, scope: cfg.Scope,
-		margin: cfg.Margin, now: cfg.Now, http: cfg.client(),
+		margin: cfg.Margin, tokenMargin: cfg.TokenMargin, now: cfg.Now, http: cfg.client(),
 		log:     cfg.logger().With(zap.String("component", "resurs-mapi")),
 		widgets: map[string]WidgetSession{},
 	}
@@ -81,6 +87,9 @@ func NewMAPI(cfg MAPIConfig) (*MAPI, error) {
 	}
 	if c.scope == "" {
 		c.scope = "mock-merchant-api"
+	}
+	if c.tokenMargin <= 0 {
+		c.tokenMargin = 5 * time.Second
 	}
 	if c.margin <= 0 {
 		c.margin = time.Minute
@@ -164,7 +173,7 @@ const opToken = "token"
 func (c *MAPI) Token(ctx context.Context) (string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.token != "" && c.now().Before(c.expiry.Add(-c.margin)) {
+	if c.token != "" && c.now().Before(c.expiry.Add(-c.tokenMargin)) {
 		return c.token, nil
 	}
 	return c.fetchLocked(ctx)
