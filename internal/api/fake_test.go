@@ -20,7 +20,8 @@ type fakeRegister struct {
 	ready      chan struct{}
 	err        error
 	payments   map[string]register.Payment
-	keys       map[string]string // idempotency key -> payment id
+	lastList   register.ListQuery // the query of the last Payments call
+	keys       map[string]string  // idempotency key -> payment id
 	refundKeys map[string]register.RefundRequest
 	subs       map[string][]*fakeSub
 	receipts   map[string]bool // payment id -> its receipt waits: streams stay open after paid
@@ -166,19 +167,20 @@ func (f *fakeRegister) Payment(ctx context.Context, id string) (register.Payment
 	return p, nil
 }
 
-func (f *fakeRegister) Payments(ctx context.Context, state register.State) ([]register.Payment, error) {
+func (f *fakeRegister) Payments(ctx context.Context, q register.ListQuery) (register.PaymentPage, error) {
 	if err := f.fail(); err != nil {
-		return nil, err
+		return register.PaymentPage{}, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.lastList = q
 	var out []register.Payment
 	for _, p := range f.payments {
-		if state == "" || p.State == state {
+		if q.State == "" || p.State == q.State {
 			out = append(out, p)
 		}
 	}
-	return out, nil
+	return register.PaymentPage{Payments: out}, nil
 }
 
 // fakeSub is one event stream, closed like the register's: after the final

@@ -36,7 +36,7 @@ type Register interface {
 	AssignSeqrIDByScan(ctx context.Context, timeout time.Duration) (register.Terminal, error)
 	CreatePayment(ctx context.Context, idempotencyKey string, req register.PaymentRequest) (register.Payment, bool, error)
 	Payment(ctx context.Context, id string) (register.Payment, error)
-	Payments(ctx context.Context, state register.State) ([]register.Payment, error)
+	Payments(ctx context.Context, q register.ListQuery) (register.PaymentPage, error)
 	Subscribe(id string) (<-chan register.Event, func())
 	Retry(ctx context.Context, id string) (register.Payment, error)
 	Cancel(ctx context.Context, id string) (register.Payment, error)
