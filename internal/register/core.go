@@ -383,6 +383,7 @@ func (r *Register) probeLoop(ctx context.Context) {
 			_ = r.probe(ctx, pv) // kept for Status() and the gate
 		}
 		_ = r.checkDurable(ctx) // the database and the receipt file; kept for Status()
+		r.confirmPosts(ctx)     // keeps the next start's journal check short
 		select {
 		case <-ctx.Done():
 			return

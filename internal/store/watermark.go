@@ -32,12 +32,13 @@ func (db *DB) JournalWatermark(ctx context.Context) (Watermark, bool, error) {
 	return w, true, nil
 }
 
-// SetJournalWatermark stores w.
+// SetJournalWatermark stores w unless the stored one is further on (two
+// checks that overlap never move it back).
 func (db *DB) SetJournalWatermark(ctx context.Context, w Watermark) error {
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO journal_watermark (id, audit_id, journal_seq, journal_ref, at) VALUES (1, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET audit_id = excluded.audit_id, journal_seq = excluded.journal_seq,
-			journal_ref = excluded.journal_ref, at = excluded.at`, w.AuditID, w.JournalSeq, w.JournalRef, fmtTime(db.now()))
+			journal_ref = excluded.journal_ref, at = excluded.at WHERE excluded.audit_id >= journal_watermark.audit_id`, w.AuditID, w.JournalSeq, w.JournalRef, fmtTime(db.now()))
 		return err
 	})
 	if err != nil {
