@@ -54,6 +54,8 @@ type Register struct {
 	printerSeen bool
 
 	periodMu sync.Mutex // one period close at a time
+
+	dbCorrupt error // set: the database's full check failed; new payments are refused
 }
 
 // prov is one configured provider and the offline gate's view of it
@@ -234,6 +236,9 @@ func (r *Register) Run(ctx context.Context) error {
 	r.readyOnce.Do(func() { close(r.ready) })
 	r.log.Info("register ready", zap.Int("resumed", len(reqs)))
 
+	if !r.db.FullyChecked() {
+		wg.Go(func() { r.checkHistory(ctx) })
+	}
 	wg.Go(func() { r.probeLoop(ctx) })
 	wg.Go(func() { r.outboxLoop(ctx) })
 	wg.Go(func() { r.printerLoop(ctx) })
@@ -423,10 +428,32 @@ func (r *Register) probe(ctx context.Context, pv *prov) error {
 	return nil
 }
 
+// checkHistory runs the database's full check after start-up when Open
+// checked only what a start reads (a large history): a damaged file fails
+// closed, new payments are refused, as when storage cannot take a write.
+func (r *Register) checkHistory(ctx context.Context) {
+	start := time.Now()
+	err := r.db.QuickCheck(ctx)
+	if ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		r.log.Error("database check failed: new payments are refused; restore a backup", zap.Error(err))
+		r.mu.Lock()
+		r.dbCorrupt, r.storage = err, err.Error()
+		r.mu.Unlock()
+		return
+	}
+	r.log.Info("database checked", zap.Duration("took", time.Since(start)))
+}
+
 func (r *Register) checkStorage(ctx context.Context) error {
 	err := r.db.CheckWritable(ctx)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if err == nil && r.dbCorrupt != nil {
+		err = r.dbCorrupt
+	}
 	if err != nil {
 		r.storage = err.Error()
 		return err

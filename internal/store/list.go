@@ -17,7 +17,7 @@ const MaxListLimit = 500
 // (the last key of the previous page) continues a listing; zero starts it.
 // Empty filter fields match everything.
 type ListFilter struct {
-	Limit    int // 1..MaxListLimit; anything else is MaxListLimit
+	Limit    int // 1..MaxListLimit+1 (one more than a page says whether another follows); else MaxListLimit
 	Desc     bool
 	After    ListKey
 	State    string
@@ -51,7 +51,7 @@ func (db *DB) ListPayments(ctx context.Context, f ListFilter) ([]Payment, error)
 }
 
 func listQuery(f ListFilter) (string, []any) {
-	if f.Limit < 1 || f.Limit > MaxListLimit {
+	if f.Limit < 1 || f.Limit > MaxListLimit+1 {
 		f.Limit = MaxListLimit
 	}
 	var where []string

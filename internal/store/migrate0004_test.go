@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -101,4 +104,56 @@ func TestPostedAfter(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, got, 1)
 	assert.Equal(t, Posted{AuditID: got[0].AuditID, Provider: "seqr", Ref: "rf-1", Refund: true}, got[0])
+}
+
+// TestLargeDatabaseCheckedAfterOpen: above the full-check size Open checks
+// only the tables a start reads, so damage in the history tables is found
+// by QuickCheck (run by the register after start-up), not missed.
+func TestLargeDatabaseCheckedAfterOpen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "posd.db")
+	db, err := Open(ctx, path, Options{})
+	require.NoError(t, err)
+	assert.True(t, db.FullyChecked(), "a small file is checked whole at open")
+	for i := range 400 {
+		p := testPayment(fmt.Sprintf("p%04d", i), fmt.Sprintf("k%04d", i))
+		p.RowsJSON = []byte(`[{"description":"` + strings.Repeat("x", 300) + `"}]`)
+		_, _, err := db.CreatePayment(ctx, p, Audit{Actor: "t", Event: "create", Outcome: "success"})
+		require.NoError(t, err)
+	}
+	var pages, leaf int64
+	require.NoError(t, db.r.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages))
+	// The root page of the payments table: its children hold the history.
+	require.NoError(t, db.r.QueryRowContext(ctx, "SELECT rootpage FROM sqlite_schema WHERE name = 'payments'").Scan(&leaf))
+	require.NoError(t, db.Close())
+
+	db, err = Open(ctx, path, Options{FullCheckBelow: 1})
+	require.NoError(t, err)
+	assert.False(t, db.FullyChecked())
+	require.NoError(t, db.QuickCheck(ctx))
+	require.NoError(t, db.Close())
+
+	// Damage one page of the payments table's history (not its root).
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	const pageSize = 4096
+	damaged := false
+	for pg := pages; pg > leaf+1 && !damaged; pg-- {
+		off := (pg - 1) * pageSize
+		if off+pageSize <= int64(len(b)) && b[off] == 0x0d { // a table leaf page
+			for i := off + 8; i < off+pageSize; i += 13 {
+				b[i] ^= 0xff
+			}
+			damaged = true
+		}
+	}
+	require.True(t, damaged)
+	require.NoError(t, os.WriteFile(path, b, 0o600))
+	db, err = Open(ctx, path, Options{FullCheckBelow: 1})
+	if err != nil {
+		require.ErrorIs(t, err, ErrCorrupt) // the damage reached a start table: also a clear error
+		return
+	}
+	defer db.Close()
+	require.ErrorIs(t, db.QuickCheck(ctx), ErrCorrupt)
 }
