@@ -6,12 +6,13 @@
 //
 //   - start-up: time from exec to READY=1 and peak RSS (VmHWM) at READY, for
 //     a start after the first (the first one builds the receipt file's index);
+//
 //   - lists: peak RSS while 10 clients page through every stored payment
 //     (GET /v1/payments, 500 a page, with different filters), and the
 //     page latencies.
 //
-//	go run ./bench/statebench                          # 1 000 000 payments
-//	go run ./bench/statebench -payments 100000 -keep   # keep the state dir
+//     go run ./bench/statebench                          # 1 000 000 payments
+//     go run ./bench/statebench -payments 100000 -keep   # keep the state dir
 //
 // The receipt file series is written by this command's own encoder (as
 // bench/historybench does), independent of package receipt's.
