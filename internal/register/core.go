@@ -91,6 +91,7 @@ type spawnReq struct {
 	record *recordReq     // set: finish recording a PAID instead of checking
 	posts  []receipt.Post // set: write these transaction posts once storage allows
 	refund *refundSave    // set: save a refund the provider made once storage allows
+	find   bool           // set: find the session a lost start reply may have created (Finder)
 	spread time.Duration  // delay the first check by up to this (long-lived payments after a restart)
 	t      *tracker       // the loop's handle, made by startLoop
 }
@@ -209,6 +210,8 @@ func (r *Register) Run(ctx context.Context) error {
 			wg.Go(func() { r.finishRecording(ctx, req.p, *req.record) })
 		case req.refund != nil:
 			wg.Go(func() { r.saveRefundLater(ctx, *req.refund) })
+		case req.find:
+			wg.Go(func() { r.findSession(ctx, req.p) })
 		default:
 			t := req.t
 			if t == nil {
@@ -284,6 +287,7 @@ func (r *Register) recover(ctx context.Context) ([]spawnReq, error) {
 		return nil, fmt.Errorf("recover: %w", err)
 	}
 	var reqs []spawnReq
+	lost := map[string]store.Payment{} // provider -> its newest payment whose start reply was lost
 	for _, p := range open {
 		switch {
 		case p.TransactionRef != "":
@@ -303,6 +307,7 @@ func (r *Register) recover(ctx context.Context) ([]spawnReq, error) {
 				return nil, fmt.Errorf("recover: %w", err)
 			}
 			r.publishState(q, "not confirmed")
+			lost[q.Provider] = q
 		case p.SessionRef != "":
 			req := spawnReq{p: p}
 			if pv, err := r.providerOf(p); err != nil {
@@ -313,6 +318,17 @@ func (r *Register) recover(ctx context.Context) ([]spawnReq, error) {
 				req.spread = pol.CheckInterval
 			}
 			reqs = append(reqs, req)
+		default: // unknown with no reference: its start's reply was lost
+			lost[p.Provider] = p
+		}
+	}
+	// Only a provider's newest such payment can be the session it holds
+	// now (SEQR: one current invoice per terminal); older ones stay unknown.
+	for _, p := range lost {
+		if pv, err := r.providerOf(p); err == nil {
+			if _, ok := pv.Provider.(payment.Finder); ok {
+				reqs = append(reqs, spawnReq{p: p, find: true})
+			}
 		}
 	}
 	return reqs, nil
