@@ -404,6 +404,10 @@ type ReportLine struct {
 	Ref    string       // TransactionRef of a payment, or a refund's Ref
 	Refund bool         // a refund (Amount positive, counts against Total)
 	Amount money.Amount // > 0
-	// SessionRef, when the report says it, is the session's reference.
+	// SessionRef, when the report says it, is the session's reference (of
+	// the payment refunded, for a refund).
 	SessionRef string
+	// PaymentRef, for a refund when the report says it, is the
+	// TransactionRef of the payment refunded (SEQR's PaymentErsReference).
+	PaymentRef string
 }
