@@ -6,13 +6,15 @@
 //
 //   - start-up: time from exec to READY=1 and peak RSS (VmHWM) at READY, for
 //     a start after the first (the first one builds the receipt file's index);
-//
 //   - lists: peak RSS while 10 clients page through every stored payment
 //     (GET /v1/payments, 500 a page, with different filters), and the
 //     page latencies.
 //
-//     go run ./bench/statebench                          # 1 000 000 payments
-//     go run ./bench/statebench -payments 100000 -keep   # keep the state dir
+// Run it as:
+//
+//	go run ./bench/statebench                                # 1 000 000 payments
+//	go run ./bench/statebench -payments 100000 -keep -dir D  # keep the state dir
+//	go run ./bench/statebench -reuse -dir D                  # measure again on it
 //
 // The receipt file series is written by this command's own encoder (as
 // bench/historybench does), independent of package receipt's.
@@ -55,7 +57,7 @@ type options struct {
 	payments, perDay, clients, starts int
 	listPages                         int
 	dir                               string
-	keep                              bool
+	keep, reuse                       bool
 	maxReady                          time.Duration
 	maxStartRSS, maxListRSS           int64 // MB
 }
@@ -71,6 +73,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.starts, "starts", 3, "measured starts")
 	fs.StringVar(&o.dir, "dir", "", "work directory (default: a new temporary one)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory")
+	fs.BoolVar(&o.reuse, "reuse", false, "use the state dir a -keep run left in -dir (skip building it)")
 	fs.DurationVar(&o.maxReady, "max-ready", 200*time.Millisecond, "target: exec to READY")
 	fs.Int64Var(&o.maxStartRSS, "max-start-rss-mb", 30, "target: peak RSS at READY, MB")
 	fs.Int64Var(&o.maxListRSS, "max-list-rss-mb", 64, "target: peak RSS while the clients page, MB")
@@ -101,18 +104,21 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(state, 0o700); err != nil {
 		return err
 	}
-	// A first start creates the database (every migration), token and files.
-	p, _, err := harness.StartPosd(bin, state, seqrURL)
-	if err != nil {
-		return err
+	if _, err := os.Stat(filepath.Join(state, "posd.db")); err != nil || !o.reuse {
+		// A first start creates the database (every migration), token and files.
+		p, _, err := harness.StartPosd(bin, state, seqrURL)
+		if err != nil {
+			return err
+		}
+		p.Stop(10 * time.Second)
+		t0 := time.Now()
+		if err := fill(filepath.Join(state, "posd.db"), filepath.Join(state, "receipts.journal"), o.payments, o.perDay); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "state dir with %d paid payments built in %v (%s)\n", o.payments, time.Since(t0).Round(time.Second), du(state))
+	} else {
+		fmt.Fprintf(stdout, "reusing the state dir in %s (%s)\n", state, du(state))
 	}
-	p.Stop(10 * time.Second)
-
-	t0 := time.Now()
-	if err := fill(filepath.Join(state, "posd.db"), filepath.Join(state, "receipts.journal"), o.payments, o.perDay); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "state dir with %d paid payments built in %v (%s)\n", o.payments, time.Since(t0).Round(time.Second), du(state))
 
 	// The first start on this history builds the receipt file's index.
 	p, ready, err := harness.StartPosd(bin, state, seqrURL)

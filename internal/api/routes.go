@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -246,10 +247,31 @@ func (s *Server) listPayments(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	if page.Payments == nil {
-		page.Payments = []register.Payment{}
+	// Streamed item by item: the answer is never held whole in memory, so
+	// concurrent listings cost a page of items each, not their JSON twice.
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 16<<10)
+	_, _ = bw.WriteString(`{"payments":[`)
+	for i, p := range page.Payments {
+		b, err := json.Marshal(p)
+		if err != nil {
+			return // cannot happen for this plain struct; the client sees a truncated body
+		}
+		if i > 0 {
+			_ = bw.WriteByte(',')
+		}
+		_, _ = bw.Write(b)
+		page.Payments[i] = register.Payment{} // done with it
 	}
-	s.writeJSON(w, r, http.StatusOK, page)
+	_, _ = bw.WriteString("]")
+	if page.Next != "" {
+		b, _ := json.Marshal(page.Next)
+		_, _ = bw.WriteString(`,"next":`)
+		_, _ = bw.Write(b)
+	}
+	_, _ = bw.WriteString("}\n")
+	_ = bw.Flush()
 }
 
 // listQuery reads the list parameters; each may be given once.

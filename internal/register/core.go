@@ -55,7 +55,8 @@ type Register struct {
 
 	periodMu sync.Mutex // one period close at a time
 
-	dbCorrupt error // set: the database's full check failed; new payments are refused
+	dbCorrupt error         // set: the database's full check failed; new payments are refused
+	lists     chan struct{} // a semaphore: list pages built at once (list.go)
 }
 
 // prov is one configured provider and the offline gate's view of it
@@ -134,6 +135,7 @@ func New(cfg Config, deps Deps) (*Register, error) {
 		held:     holds{paid: map[string]bool{}, refunds: map[string]bool{}, posts: map[postKey]bool{}},
 
 		printerKick: make(chan struct{}, 1),
+		lists:       make(chan struct{}, concurrentLists),
 		storage:     "unchecked",
 	}
 	for _, p := range deps.Providers {

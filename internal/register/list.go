@@ -15,6 +15,7 @@ import (
 const (
 	DefaultListLimit = 50
 	MaxListLimit     = store.MaxListLimit
+	concurrentLists  = 3 // pages built at once (the till has 2 cores)
 )
 
 // ListQuery selects a page of payments. Zero fields match everything.
@@ -62,6 +63,14 @@ func (r *Register) Payments(ctx context.Context, q ListQuery) (PaymentPage, erro
 	after, err := decodeCursor(q.Cursor)
 	if err != nil {
 		return PaymentPage{}, err
+	}
+	// A few pages are built at once; more listings wait their turn, so
+	// memory stays bounded however many clients page at once.
+	select {
+	case r.lists <- struct{}{}:
+		defer func() { <-r.lists }()
+	case <-ctx.Done():
+		return PaymentPage{}, ctx.Err()
 	}
 	// One more than asked says whether a next page exists.
 	list, err := r.db.ListPayments(ctx, store.ListFilter{Limit: q.Limit + 1, Desc: q.Desc, After: after,
