@@ -57,7 +57,7 @@ type options struct {
 	payments, perDay, clients, starts int
 	listPages                         int
 	dir                               string
-	keep, reuse                       bool
+	keep, reuse, dropWatermark        bool
 	maxReady                          time.Duration
 	maxStartRSS, maxListRSS           int64 // MB
 }
@@ -74,6 +74,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.dir, "dir", "", "work directory (default: a new temporary one)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory")
 	fs.BoolVar(&o.reuse, "reuse", false, "use the state dir a -keep run left in -dir (skip building it)")
+	fs.BoolVar(&o.dropWatermark, "drop-watermark", false, "delete the journal watermark first: the first start is an upgraded till's (checks every payment)")
 	fs.DurationVar(&o.maxReady, "max-ready", 200*time.Millisecond, "target: exec to READY")
 	fs.Int64Var(&o.maxStartRSS, "max-start-rss-mb", 30, "target: peak RSS at READY, MB")
 	fs.Int64Var(&o.maxListRSS, "max-list-rss-mb", 64, "target: peak RSS while the clients page, MB")
@@ -120,7 +121,20 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "reusing the state dir in %s (%s)\n", state, du(state))
 	}
 
-	// The first start on this history builds the receipt file's index.
+	if o.dropWatermark {
+		db, err := sql.Open("sqlite3", "file:"+filepath.Join(state, "posd.db"))
+		if err != nil {
+			return err
+		}
+		_, err = db.Exec("DELETE FROM journal_watermark")
+		db.Close()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "watermark deleted: the first start checks every paid payment against the receipt file")
+	}
+	// The first start on this history builds the receipt file's index (and,
+	// without a watermark, checks every paid payment and sets one).
 	p, ready, err := harness.StartPosd(bin, state, seqrURL)
 	if err != nil {
 		return err
