@@ -57,6 +57,8 @@ type Register struct {
 
 	dbCorrupt error         // set: the database's full check failed; new payments are refused
 	lists     chan struct{} // a semaphore: list pages built at once (list.go)
+
+	fullCheckBeforeReady int64 // fullCheckBeforeReady, or a test's
 }
 
 // prov is one configured provider and the offline gate's view of it
@@ -136,7 +138,9 @@ func New(cfg Config, deps Deps) (*Register, error) {
 
 		printerKick: make(chan struct{}, 1),
 		lists:       make(chan struct{}, concurrentLists),
-		storage:     "unchecked",
+
+		fullCheckBeforeReady: fullCheckBeforeReady,
+		storage:              "unchecked",
 	}
 	for _, p := range deps.Providers {
 		name := p.Name()

@@ -241,12 +241,35 @@ func (r *Register) reappendPosts(ctx context.Context, wg *sync.WaitGroup) error 
 	if err != nil {
 		return fmt.Errorf("re-append posts: %w", err)
 	}
-	if err := r.reappendAll(ctx, wg); err != nil {
-		return err
+	full := func() error {
+		if err := r.reappendAll(ctx, wg); err != nil {
+			return err
+		}
+		// Every row up to top was checked (rows written meanwhile come after it).
+		return r.setWatermark(ctx, top)
 	}
-	// Every row up to top was checked (rows written meanwhile come after it).
-	return r.setWatermark(ctx, top)
+	if top <= r.fullCheckBeforeReady {
+		return full()
+	}
+	// A long history without a watermark (the first start after the
+	// upgrade that brought it, or a file that lost posts below it) is
+	// checked after READY, so start-up stays flat: a missing post is
+	// appended a little later, and every new payment is recorded as usual.
+	r.log.Warn("checking every paid payment and refund against the receipt file in the background", zap.Int64("auditRows", top))
+	wg.Go(func() {
+		start := time.Now()
+		if err := full(); err != nil && ctx.Err() == nil {
+			r.log.Error("re-append journal posts", zap.Error(err))
+			return
+		}
+		r.log.Info("receipt file checked against the database", zap.Duration("took", time.Since(start)))
+	})
+	return nil
 }
+
+// fullCheckBeforeReady is the history (audit rows) up to which a start
+// without a usable watermark checks every paid payment before READY.
+const fullCheckBeforeReady = 50_000
 
 // reappendAll checks every paid payment and done refund against the file:
 // only the references are read (one column, no ordering) and checked

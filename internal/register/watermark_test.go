@@ -6,6 +6,7 @@ import (
 	"os"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -152,4 +153,25 @@ func TestWatermarkAdvancesWhileRunning(t *testing.T) {
 	w3, _, err := h.db.JournalWatermark(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, top, w3.AuditID, "past it once the post is written")
+}
+
+// TestLongHistoryWithoutWatermarkCheckedAfterReady: a long history with no
+// usable watermark (the first start after the upgrade) does not hold READY:
+// it is checked in the background, the missing post appended, and the
+// watermark set.
+func TestLongHistoryWithoutWatermarkCheckedAfterReady(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		h := newHarness(t, &fakeSEQR{}, harnessOpt{noRun: true})
+		defer h.close()
+		seedPaid(t, h, "a", true)
+		seedPaid(t, h, "b", false)
+		h.r.fullCheckBeforeReady = 0 // every history is long
+		h.start()
+		synctest.Wait()
+		assert.True(t, h.journal.Has("seqr", "ERS-b"), "re-appended after READY")
+		_, ok, err := h.db.JournalWatermark(ctx)
+		require.NoError(t, err)
+		assert.True(t, ok, "the background check sets the watermark")
+	})
 }
