@@ -14,13 +14,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/signal"
 	"slices"
@@ -29,6 +27,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/posd/posd/internal/register"
+	"github.com/posd/posd/internal/seqr/seqrsim"
 	"github.com/posd/posd/test/harness"
 )
 
@@ -106,7 +106,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(stateDir)
-	posd, ready, err := harness.StartPosd(cfg.bin, stateDir, base+"/soap/merchant/cashregister-2")
+	posd, ready, err := harness.StartPosd(cfg.bin, stateDir, base+seqrsim.PathCashRegister2)
 	if err != nil {
 		return err
 	}
@@ -254,41 +254,32 @@ func (b *bench) paidToEvent(ctx context.Context, n int, lat time.Duration) error
 // subscribe reads the payment's event stream and sends the time of the paid state event.
 func (b *bench) subscribe(ctx context.Context, id string) (<-chan time.Time, func(), error) {
 	ctx, cancel := context.WithCancel(ctx)
-	req, err := http.NewRequestWithContext(ctx, "GET", "http://localhost/v1/payments/"+id+"/events", nil)
-	if err != nil {
-		cancel()
-		return nil, nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+b.api.Token)
-	client := &http.Client{Transport: b.api.HTTP.Transport}
-	resp, err := client.Do(req)
-	if err != nil {
-		cancel()
-		return nil, nil, err
-	}
-	if resp.StatusCode != 200 {
-		resp.Body.Close()
-		cancel()
-		return nil, nil, fmt.Errorf("events: HTTP %d", resp.StatusCode)
-	}
 	ch := make(chan time.Time, 1)
+	first := make(chan struct{}) // the stream is open: its first event came
+	streamErr := make(chan error, 1)
 	go func() {
-		defer resp.Body.Close()
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		event := ""
-		for sc.Scan() {
-			line := sc.Text()
-			if e, ok := strings.CutPrefix(line, "event: "); ok {
-				event = e
+		opened, sent := false, false
+		streamErr <- b.api.Client.Events(ctx, id, func(ev register.Event) {
+			if !opened {
+				opened = true
+				close(first)
 			}
-			if d, ok := strings.CutPrefix(line, "data: "); ok && event == "state" && strings.Contains(d, `"state":"paid"`) {
+			if !sent && ev.Type == "state" && ev.State == register.StatePaid {
+				sent = true
 				ch <- time.Now()
-				return
 			}
-		}
+		})
 	}()
-	return ch, cancel, nil
+	select {
+	case <-first:
+		return ch, cancel, nil
+	case err := <-streamErr:
+		cancel()
+		if err == nil {
+			err = errors.New("event stream ended before its first event")
+		}
+		return nil, nil, fmt.Errorf("events: %w", err)
+	}
 }
 
 // status hammers GET /v1/status with concurrent clients.

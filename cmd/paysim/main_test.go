@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/posd/posd/internal/seqr/seqrsim"
 	"github.com/posd/posd/internal/simctl"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -36,12 +37,12 @@ func TestServeAndShutdown(t *testing.T) {
 		close(drained)
 	}()
 
-	resp, err := http.Get(base + "/soap/merchant/cashregister-2?wsdl")
+	resp, err := http.Get(base + seqrsim.PathCashRegister2 + "?wsdl")
 	require.NoError(t, err)
 	wsdl, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
-	assert.Contains(t, string(wsdl), `<soap:address location="`+base+`/soap/merchant/cashregister-2"/>`)
+	assert.Contains(t, string(wsdl), `<soap:address location="`+base+seqrsim.PathCashRegister2+`"/>`)
 
 	nop := loadEnvOpen + `<ext:benchmarkingNop/>` + loadEnvClose
 	resp, err = http.Post(base+"/extclientproxy/service/v2?wsdl", "text/xml", strings.NewReader(nop))

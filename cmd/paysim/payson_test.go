@@ -43,7 +43,7 @@ func TestPaysonMounted(t *testing.T) {
 	status, _ = do("GET", "/sim/calls?service=payson", "")
 	assert.Equal(t, 200, status)
 	// SEQR still answers on its own paths
-	resp, err := srv.Client().Get(srv.URL + "/soap/merchant/cashregister-2?wsdl")
+	resp, err := srv.Client().Get(srv.URL + seqrsim.PathCashRegister2 + "?wsdl")
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, 200, resp.StatusCode)

@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -291,13 +290,14 @@ func payMany(b *testing.B, c *child, sim *seqrsim.Sim, n int) {
 	b.Helper()
 	ctx := context.Background()
 	ac := newAPIClientToken(c.addr, c.token)
-	var t register.Terminal
-	require.NoError(b, ac.do(ctx, http.MethodPost, "/v1/terminal/register", register.RegisterTerminalRequest{
+	_, err := ac.RegisterTerminal(ctx, register.RegisterTerminalRequest{
 		ResellerID: seqrsim.TestResellerID, ResellerUserID: seqrsim.TestResellerUserID, ResellerPassword: seqrsim.TestResellerPassword,
-		ExternalTerminalID: "bench", Name: "bench"}, &t, nil))
+		ExternalTerminalID: "bench", Name: "bench"})
+	require.NoError(b, err)
 	// Each till needs its own SEQR id in the emulator.
 	seqrID := fmt.Sprintf("BENCH%d", time.Now().UnixNano())
-	require.NoError(b, ac.do(ctx, http.MethodPut, "/v1/terminal/seqr-id", map[string]string{"seqrId": seqrID}, &t, nil))
+	_, err = ac.AssignSeqrID(ctx, seqrID)
+	require.NoError(b, err)
 	for range n {
 		require.NoError(b, payOne(ctx, ac, sim))
 	}
@@ -322,7 +322,7 @@ func payOne(ctx context.Context, ac *apiClient, sim *seqrsim.Sim) error {
 			paid = true
 		}
 		<-tick.C
-		if err := ac.do(ctx, http.MethodGet, "/v1/payments/"+p.ID, nil, &p, nil); err != nil {
+		if p, err = ac.Payment(ctx, p.ID); err != nil {
 			return err
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/posd/posd/internal/apiclient"
 	"github.com/posd/posd/internal/config"
 )
 
@@ -39,10 +40,10 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "[flags]", "run the daemon (the default when no command is given)", runServe},
-		{"demo", "[--once]", "a whole SEQR sale against built-in emulators: no config, no hardware", runDemo},
+		{"demo", "[--once]", "SEQR, Resurs Bank and Payson sales against built-in emulators: no config, no hardware", runDemo},
 		{"migrate", "[flags]", "apply database migrations and exit", runMigrate},
 		{"terminal", "register|unregister|assign-seqr-id|show", "the till's SEQR registration, through the running posd", runTerminal},
-		{"pay", "--amount 20.00 [--rows file.json]", "a test payment through the running posd, shown live", runPay},
+		{"pay", "--amount 20.00 [--method seqr|resurs|resurs_later|payson] [--rows file.json]", "a test payment through the running posd, shown live", runPay},
 		{"status", "", "what the running posd is doing", runStatus},
 		{"journal", "verify [--file PATH]", "check the receipt file line by line", runJournal},
 		{"period", "close", "close the transaction period and compare with SEQR's report", runPeriod},
@@ -119,6 +120,9 @@ func report(err error, stderr io.Writer) int {
 		if line = strings.TrimSpace(line); line != "" {
 			fmt.Fprintf(stderr, "posd: %s\n", line)
 		}
+	}
+	if errors.Is(err, apiclient.ErrUnreachable) {
+		fmt.Fprintln(stderr, "posd: is posd running? `systemctl status posd`")
 	}
 	return code
 }

@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -142,15 +141,8 @@ func TestCLIAgainstRunningPosd(t *testing.T) {
 	// The metrics of GET /metrics reflect the payment.
 	tok, err := os.ReadFile(filepath.Join(cfg.StateDir, "api-token"))
 	require.NoError(t, err)
-	req, err := http.NewRequest(http.MethodGet, "http://"+m.APIAddr()+"/metrics", nil)
+	body, err := newAPIClientToken(m.APIAddr(), strings.TrimSpace(string(tok))).Metrics(t.Context())
 	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
-	require.NoError(t, err)
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	require.NoError(t, err)
-	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 	for _, want := range []string{
 		`posd_payments_created_total{provider="seqr"} 1`,
 		`posd_payments_finished_total{provider="seqr",state="paid"} 1`,

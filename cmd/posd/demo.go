@@ -20,7 +20,6 @@ import (
 	"github.com/posd/posd/internal/register"
 	"github.com/posd/posd/internal/scanner"
 	"github.com/posd/posd/internal/seqr/seqrsim"
-	"github.com/posd/posd/internal/simctl"
 )
 
 // The demo till's SEQR sticker: what its barcode says.
@@ -45,17 +44,21 @@ type demoOptions struct {
 // demoInfo is what the demo prints for a person to open.
 type demoInfo struct {
 	StateDir, APIAddr, Token, SimURL string
-	Payment                          register.Payment
+	Payment                          register.Payment // the SEQR sale
 	Receipt                          string
+	Sales                            []demoSale // the Resurs, "Betala sen" and Payson sales, in order
 }
 
 func runDemo(ctx context.Context, c *cli, args []string) error {
 	fs := c.newFlagSet("demo", "[--once] [flags]",
-		"Run a whole SEQR sale with no configuration and no hardware: the SEQR emulator in-process on\n"+
-			"loopback, a posd with a fresh state directory, the till registered with the public test\n"+
-			"reseller, its SEQR id assigned by a simulated scan, a sale of three rows that the simulated\n"+
-			"customer pays after a few seconds, and the printed receipt. Then it keeps serving until\n"+
-			"Ctrl-C. With --once it exits after the sale: 0 when it worked, non-zero with the reason.")
+		"Run whole sales with no configuration and no hardware: the SEQR, Resurs Bank and Payson\n"+
+			"emulators in-process on loopback, a posd with a fresh state directory, the till registered\n"+
+			"with SEQR's public test reseller, its SEQR id assigned by a simulated scan, a SEQR sale of\n"+
+			"three rows, a Resurs Checkout POS sale, a \"Betala sen\" sale (the till is free at once; the\n"+
+			"customer pays later and posd finalizes it through its outbox) and a Payson sale, each paid\n"+
+			"by the simulated customer after a few seconds, with the printed receipts. Then it keeps\n"+
+			"serving until Ctrl-C. With --once it exits after the sales: 0 when they all worked,\n"+
+			"non-zero with the reason.")
 	opt := demoOptions{}
 	fs.BoolVar(&opt.once, "once", false, "exit after the scripted sale")
 	fs.DurationVar(&opt.payAfter, "pay-after", 3*time.Second, "how long the simulated customer takes to pay")
@@ -102,12 +105,9 @@ func demo(ctx context.Context, c *cli, opt demoOptions) (err error) {
 		}
 	}()
 
-	// 1. The SEQR emulator, as paysim serves it, on a loopback port.
-	calls, faults := simctl.NewCallLog(0), simctl.NewFaults(nil)
-	sim := seqrsim.New(seqrsim.Options{Logger: log.Named("seqrsim"), Calls: calls, Faults: faults})
-	mux := http.NewServeMux()
-	(&simctl.Control{Calls: calls, Faults: faults}).Register(mux)
-	mux.Handle("/", sim.Handler())
+	// 1. The SEQR, Resurs and Payson emulators, as paysim serves them, on a loopback port.
+	sims := newDemoSims(log)
+	sim := sims.seqr
 	reseller := [3]string{seqrsim.TestResellerID, seqrsim.TestResellerUserID, seqrsim.TestResellerPassword}
 	if opt.reseller != nil {
 		reseller = *opt.reseller
@@ -121,7 +121,8 @@ func demo(ctx context.Context, c *cli, opt demoOptions) (err error) {
 		return fmt.Errorf("demo: emulator: %w", err)
 	}
 	simURL := "http://" + ln.Addr().String()
-	simSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	simSrv := &http.Server{Handler: sims.handler, ReadHeaderTimeout: 5 * time.Second}
+	g.Go(func() error { return sims.run(gctx) })
 	g.Go(func() error {
 		if err := simSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("demo: emulator: %w", err)
@@ -140,7 +141,7 @@ func demo(ctx context.Context, c *cli, opt demoOptions) (err error) {
 		}
 		return nil
 	})
-	fmt.Fprintf(out, "posd demo: SEQR emulator on %s, state in %s\n", simURL, dir)
+	fmt.Fprintf(out, "posd demo: SEQR, Resurs Bank and Payson emulators on %s, state in %s\n", simURL, dir)
 
 	// 2. posd itself, configured by overrides only: no file, no environment.
 	printDir := filepath.Join(dir, "printer")
@@ -153,6 +154,7 @@ func demo(ctx context.Context, c *cli, opt demoOptions) (err error) {
 	}
 	m := NewMain(cfg, log)
 	m.Notify = func(string) {} // the demo is never the systemd service
+	m.Scanner = demoScanner{}  // its scans come from demoScan
 	runErr := make(chan error, 1)
 	posdStarted = true
 	g.Go(func() error {
@@ -176,11 +178,11 @@ func demo(ctx context.Context, c *cli, opt demoOptions) (err error) {
 	fmt.Fprintf(out, "posd demo: posd ready, local API on http://%s\n\n", m.APIAddr())
 
 	// 3. Register the till with the public test reseller, through the API.
-	var term register.Terminal
-	if err := ac.do(ctx, http.MethodPost, "/v1/terminal/register", register.RegisterTerminalRequest{
+	term, err := ac.RegisterTerminal(ctx, register.RegisterTerminalRequest{
 		ResellerID: reseller[0], ResellerUserID: reseller[1], ResellerPassword: reseller[2],
 		ExternalTerminalID: "posd-demo-till", Name: "posd demo till",
-	}, &term, nil); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("demo: register the till: %w", err)
 	}
 	fmt.Fprintf(out, "1. registered the till with SEQR as reseller %s/%s: terminal %s\n", reseller[0], reseller[1], term.TerminalID)
@@ -219,7 +221,7 @@ func demo(ctx context.Context, c *cli, opt demoOptions) (err error) {
 	}
 
 	// 6. The printed receipt.
-	text, err := demoReceipt(ctx, m, printDir, p)
+	text, err := demoReceipt(ctx, m, printDir, p, p.ERSReference)
 	if err != nil {
 		return fmt.Errorf("demo: receipt: %w", err)
 	}
@@ -231,11 +233,16 @@ func demo(ctx context.Context, c *cli, opt demoOptions) (err error) {
 	}
 
 	info := demoInfo{StateDir: dir, APIAddr: m.APIAddr(), Token: tok.Reveal(), SimURL: simURL, Payment: p, Receipt: text}
+
+	// 7.- The other providers: Resurs Checkout POS, "Betala sen" and Payson.
+	if info.Sales, err = demoProviderSales(ctx, c, ac, m, sims, printDir, opt, cfg.Register.Currency); err != nil {
+		return err
+	}
 	if opt.ready != nil {
 		opt.ready(info)
 	}
 	if opt.once {
-		fmt.Fprintln(out, "posd demo: the sale was paid, recorded and printed; stopping (--once)")
+		fmt.Fprintln(out, "posd demo: every sale was paid, recorded and printed; stopping (--once)")
 		return nil
 	}
 	printDemoHelp(out, info)
@@ -258,8 +265,7 @@ func demoScan(ctx context.Context, ac *apiClient, reg *register.Register) (regis
 	}
 	res := make(chan result, 1)
 	go func() {
-		var t register.Terminal
-		err := ac.do(ctx, http.MethodPost, "/v1/terminal/seqr-id/scan", map[string]int{"timeoutSeconds": 10}, &t, nil)
+		t, err := ac.ScanSeqrID(ctx, 10*time.Second)
 		res <- result{t, err}
 	}()
 	tick := time.NewTicker(200 * time.Millisecond)
@@ -292,13 +298,13 @@ func demoCustomer(ctx context.Context, sim *seqrsim.Sim, after time.Duration, ou
 
 // demoReceipt is the receipt as the printer got it: the virtual printer's text
 // copy when a print worker wrote one, else the same document rendered.
-func demoReceipt(ctx context.Context, m *Main, printDir string, p register.Payment) (string, error) {
+func demoReceipt(ctx context.Context, m *Main, printDir string, p register.Payment, ref string) (string, error) {
 	deadline := time.NewTimer(5 * time.Second)
 	defer deadline.Stop()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for m.printerConfigured() {
-		if text, ok := newestText(printDir); ok && strings.Contains(text, p.ERSReference) {
+		if text, ok := printedText(printDir, ref, slipMark); ok {
 			return text, nil
 		}
 		select {
@@ -317,21 +323,28 @@ func demoReceipt(ctx context.Context, m *Main, printDir string, p register.Payme
 	return doc.Text(m.Config.Printer.Columns), nil
 }
 
-// newestText is the newest *.txt the virtual printer wrote.
-func newestText(dir string) (string, bool) {
+// slipMark is on a pay-later slip, never on a receipt.
+const slipMark = "Not a receipt"
+
+// printedText is the newest *.txt the virtual printer wrote that holds
+// want and not without ("": no such condition). Several jobs print during
+// the demo, so the newest file alone may be another sale's.
+func printedText(dir, want, without string) (string, bool) {
 	matches, _ := filepath.Glob(filepath.Join(dir, "*.txt"))
-	var newest string
-	var newestTime time.Time
+	var found string
+	var foundTime time.Time
 	for _, f := range matches {
-		if fi, err := os.Stat(f); err == nil && fi.ModTime().After(newestTime) {
-			newest, newestTime = f, fi.ModTime()
+		fi, err := os.Stat(f)
+		if err != nil || !fi.ModTime().After(foundTime) {
+			continue
 		}
+		b, err := os.ReadFile(f)
+		if err != nil || !strings.Contains(string(b), want) || (without != "" && strings.Contains(string(b), without)) {
+			continue
+		}
+		found, foundTime = string(b), fi.ModTime()
 	}
-	if newest == "" {
-		return "", false
-	}
-	b, err := os.ReadFile(newest)
-	return string(b), err == nil
+	return found, found != ""
 }
 
 func indent(s string) string {
@@ -355,6 +368,13 @@ posd demo keeps serving until Ctrl-C. Try:
                      then pay it on the customer page, or play the customer with curl:
                      curl -X POST -H 'Content-Type: application/json' -d '{"seqrId":"%[5]s"}' %[3]s/sim/seqr/scan
                      curl -X POST -H 'Content-Type: application/json' -d '{"seqrId":"%[5]s","outcome":"paid"}' %[3]s/sim/seqr/pay
+  Resurs Bank        the same, with: pay --method resurs --amount 250.00 --government-id 198305147715
+                     then sign on the printed checkout URL, or play the customer with curl:
+                     curl -X POST -H 'Content-Type: application/json' -d '{"governmentId":"198305147715","method":"invoice"}' %[3]s/sim/resurs/sessions/{id}/complete
+                     ("Betala sen": --method resurs_later --valid-until 48h; the customer adds "later":true)
+  Payson             the same, with: pay --method payson --amount 155.00
+                     then pay on the printed checkout URL (or the QR code), or with curl:
+                     curl -X POST -H 'Content-Type: application/json' -d '{"method":"card"}' %[3]s/sim/payson/checkouts/{id}/pay
 `, d.APIAddr, d.Token, d.SimURL, d.StateDir, demoSeqrID, seqrsim.PathCashRegister2)
 }
 
@@ -370,7 +390,7 @@ func (m *Main) printerConfigured() bool {
 // into seqr.client_reference through demoClientReference, so the demo
 // starts whatever the version stamped on the binary.
 func demoConfig(dir, simURL, printDir, logLevel, version string) (config.Config, error) {
-	return config.Load(config.Source{Overrides: map[string]string{
+	overrides := map[string]string{
 		"state_dir":                       dir,
 		"api.listen":                      "127.0.0.1:0",
 		"providers.seqr.url":              simURL + seqrsim.PathCashRegister2,
@@ -381,11 +401,18 @@ func demoConfig(dir, simURL, printDir, logLevel, version string) (config.Config,
 		"receipt.header":                  "Demobutiken AB|Storgatan 1, 111 22 Stockholm",
 		"receipt.org_number":              "556000-0000",
 		"receipt.footer":                  "Tack för besöket!",
-		"log.format":                      "console",
-		"log.level":                       logLevel,
-		"terminal.reseller_id":            seqrsim.TestResellerID,
-		"terminal.reseller_user_id":       seqrsim.TestResellerUserID,
-	}})
+		// The reference under the receipt as a QR code (issue 8: Payson's
+		// receipt prints one; nothing in a reference is secret).
+		"receipt.reference_code":    "qr",
+		"log.format":                "console",
+		"log.level":                 logLevel,
+		"terminal.reseller_id":      seqrsim.TestResellerID,
+		"terminal.reseller_user_id": seqrsim.TestResellerUserID,
+	}
+	for k, v := range demoProviderOverrides(simURL) {
+		overrides[k] = v
+	}
+	return config.Load(config.Source{Overrides: overrides})
 }
 
 // clientReferenceMax is SEQR's limit on clientContext.clientReference.
@@ -462,4 +489,13 @@ func pseudoVersionRevision(v string) (string, bool) {
 		}
 	}
 	return rev, true
+}
+
+// demoScanner is the demo's stand-in scanner as Status shows it; demoScan
+// delivers its scans through the register's HandleScan, the scanner
+// supervisor's own way in.
+type demoScanner struct{}
+
+func (demoScanner) Status() scanner.Status {
+	return scanner.Status{Device: "simulated (posd demo)", Connected: true}
 }

@@ -15,7 +15,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/posd/posd/internal/payson/paysonsim"
 	"github.com/posd/posd/internal/receipt"
+	"github.com/posd/posd/internal/resurs/resurssim"
 	"github.com/posd/posd/internal/store"
 )
 
@@ -72,10 +74,36 @@ func TestDemoOnce(t *testing.T) {
 	assert.Contains(t, stdout, info.Payment.ERSReference)
 	assert.Contains(t, info.Receipt, "122.00")
 
-	// Recorded exactly once in the receipt file, which verifies.
+	// After SEQR: Resurs Checkout POS, "Betala sen" (its slip printed at
+	// the start, paid after the Payson sale: the till was free) and Payson.
+	require.Len(t, info.Sales, 3)
+	pos, payson, later := info.Sales[0], info.Sales[1], info.Sales[2]
+	for _, s := range info.Sales {
+		require.NotEmpty(t, s.Payment.TransactionRef, s.Name)
+		assert.Contains(t, s.Receipt, s.Payment.TransactionRef, s.Name)
+		assert.Contains(t, s.Receipt, s.Payment.Amount.String(), s.Name)
+		assert.Contains(t, stdout, s.Payment.TransactionRef, s.Name)
+	}
+	assert.Equal(t, "resurs", pos.Payment.Method)
+	assert.Contains(t, pos.Receipt, "Resurs Bank Faktura")
+	assert.Contains(t, stdout, "checkout: "+info.SimURL+"/web/dist/omni-checkout.html?")
+	assert.Equal(t, "payson", payson.Payment.Method)
+	assert.Contains(t, payson.Receipt, "Payson Kort")
+	assert.Contains(t, payson.Receipt, "[QR: "+payson.Payment.TransactionRef+"]", "receipt.reference_code qr")
+	assert.Contains(t, stdout, "posd shipped checkout "+payson.Payment.ProviderRef)
+	assert.Contains(t, stdout, "█", "the Payson checkout's QR code")
+	assert.Equal(t, "resurs_later", later.Payment.Method)
+	assert.Contains(t, later.Slip, "Referens: "+later.Payment.ProviderRef)
+	assert.Contains(t, later.Slip, "Giltig till: ")
+	assert.NotContains(t, later.Receipt, "Not a receipt")
+	assert.Contains(t, stdout, "posd finalized Resurs payment "+later.Payment.TransactionRef)
+	assert.Less(t, strings.Index(stdout, "7. Payson sale"), strings.Index(stdout, "8. the Betala sen customer pays"),
+		"the Payson sale ran while Betala sen was open")
+
+	// Each sale recorded exactly once in the receipt file, which verifies.
 	n, err := receipt.Verify(filepath.Join(info.StateDir, "receipts.journal"))
 	require.NoError(t, err)
-	assert.Equal(t, 1, n)
+	assert.Equal(t, 4, n)
 
 	// The secrets: the canary reseller password, the generated terminal
 	// password (from the database) and the API token.
@@ -84,7 +112,8 @@ func TestDemoOnce(t *testing.T) {
 	term, err := db.Terminal(t.Context())
 	require.NoError(t, err)
 	require.NoError(t, db.Close())
-	secrets := map[string]string{"reseller password": pw, "terminal password": term.Password, "API token": info.Token}
+	secrets := map[string]string{"reseller password": pw, "terminal password": term.Password, "API token": info.Token,
+		"Resurs password": resurssim.TestPassword, "Resurs client secret": resurssim.TestClientSecret, "Payson API key": paysonsim.TestAPIKey}
 	for name, s := range secrets {
 		require.GreaterOrEqual(t, len(s), 8, "%s too short to be a useful canary", name)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -58,8 +57,10 @@ func runMigrate(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
-		return fmt.Errorf("create state dir: %w", err)
+	if was, err := prepareStateDir(cfg.StateDir); err != nil {
+		return err
+	} else if was != 0 {
+		fmt.Fprintf(c.stderr, "posd: state dir %s had mode %04o; tightened to 0700\n", cfg.StateDir, was)
 	}
 	applied, err := store.Migrate(ctx, cfg.DB.Path, store.Options{Logger: zap.NewNop()})
 	if err != nil {

@@ -9,12 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/posd/posd/internal/money"
+	"github.com/posd/posd/internal/payment"
 	"github.com/posd/posd/internal/register"
 )
 
@@ -25,16 +25,27 @@ type payOptions struct {
 	title       string
 	cashier     string
 	currency    string
-	interactive bool // ask "try again / cancel" on stdin
+	interactive bool              // ask "try again / cancel" on stdin
+	method      string            // "" lets posd choose (SEQR when configured)
+	customer    *payment.Customer // Resurs pre-fill
+	validUntil  *time.Time        // "Betala sen"
 }
 
 func runPay(ctx context.Context, c *cli, args []string) error {
-	fs := c.newFlagSet("pay", "--amount 20.00 [--rows file.json] [flags]",
-		"Take a test SEQR payment through the running posd, the way the till's front end does, and\n"+
+	fs := c.newFlagSet("pay", "--amount 20.00 [--method seqr|resurs|resurs_later|payson] [--rows file.json] [flags]",
+		"Take a test payment through the running posd, the way the till's front end does, and\n"+
 			"show it live: state, a countdown of the customer's window and, when it runs out, the\n"+
 			"question \"try again or cancel\". When stdin is not a terminal the payment is cancelled\n"+
-			"at that point. Exits 0 when paid, 1 otherwise.")
-	amountText := fs.String("amount", "", "amount to take by SEQR, e.g. 20.00 (required)")
+			"at that point. Resurs and Payson sales print the checkout's URL (Payson also as a QR\n"+
+			"code for the customer's phone); a \"Betala sen\" sale (resurs_later) frees the till at\n"+
+			"once and is followed until the customer pays or the link expires (Ctrl-C stops only\n"+
+			"this command: posd keeps following it). Exits 0 when paid, 1 otherwise.")
+	amountText := fs.String("amount", "", "amount to take, e.g. 20.00 (required)")
+	method := fs.String("method", "", "seqr, resurs, resurs_later or payson (default: seqr when configured, else the first configured)")
+	govID := fs.String("government-id", "", "Resurs: the customer's personal identity number, pre-filled in the checkout")
+	mobile := fs.String("mobile", "", "Resurs: the customer's mobile number")
+	email := fs.String("email", "", "Resurs: the customer's e-mail address")
+	validUntil := fs.String("valid-until", "", "resurs_later: when the customer's link expires, RFC 3339 (2026-12-24T18:00:00+01:00) or a duration from now (48h); default Resurs's 24 h")
 	rowsFile := fs.String("rows", "", "JSON file with the receipt rows: [{description, quantity, unitPrice, totalAmount, taxRate}] (default: one row of --amount at 25% VAT)")
 	title := fs.String("title", "Test payment", "invoice title the customer sees")
 	cashier := fs.String("cashier", "technician", "cashier id")
@@ -50,7 +61,10 @@ func runPay(ctx context.Context, c *cli, args []string) error {
 	if err != nil || amount <= 0 {
 		return usageErrorf("pay: --amount %q: want a positive amount with at most 2 decimals, e.g. 20.00", *amountText)
 	}
-	opt := payOptions{amount: amount, title: *title, cashier: *cashier, interactive: *interactive || isTerminal(c.stdin)}
+	opt := payOptions{amount: amount, title: *title, cashier: *cashier, interactive: *interactive || isTerminal(c.stdin), method: *method}
+	if err := opt.providerFlags(*govID, *mobile, *email, *validUntil, time.Now()); err != nil {
+		return err
+	}
 	if *rowsFile != "" {
 		if opt.rows, err = readRows(*rowsFile); err != nil {
 			return err
@@ -63,6 +77,41 @@ func runPay(ctx context.Context, c *cli, args []string) error {
 	opt.currency = cfg.Register.Currency
 	_, err = pay(ctx, c, ac, opt)
 	return err
+}
+
+// providerFlags checks the Resurs flags against the method and fills them in.
+func (opt *payOptions) providerFlags(govID, mobile, email, validUntil string, now time.Time) error {
+	switch opt.method {
+	case "", "seqr", "resurs", "resurs_later", "payson":
+	default:
+		return usageErrorf("pay: --method %q: want seqr, resurs, resurs_later or payson", opt.method)
+	}
+	resurs := opt.method == "resurs" || opt.method == "resurs_later"
+	if govID != "" || mobile != "" || email != "" {
+		if !resurs {
+			return usageErrorf("pay: --government-id, --mobile and --email are for --method resurs or resurs_later")
+		}
+		opt.customer = &payment.Customer{GovernmentID: govID, Mobile: mobile, Email: email}
+	}
+	if validUntil == "" {
+		return nil
+	}
+	if opt.method != "resurs_later" {
+		return usageErrorf("pay: --valid-until is for --method resurs_later")
+	}
+	t, err := time.Parse(time.RFC3339, validUntil)
+	if err != nil {
+		d, derr := time.ParseDuration(validUntil)
+		if derr != nil || d <= 0 {
+			return usageErrorf("pay: --valid-until %q: want an RFC 3339 time (2026-12-24T18:00:00+01:00) or a positive duration (48h)", validUntil)
+		}
+		t = now.Add(d)
+	}
+	if !t.After(now) {
+		return usageErrorf("pay: --valid-until %s is not in the future", t.Format(time.RFC3339))
+	}
+	opt.validUntil = &t
+	return nil
 }
 
 func readRows(path string) ([]register.Row, error) {
@@ -92,7 +141,10 @@ func pay(ctx context.Context, c *cli, ac *apiClient, opt payOptions) (register.P
 	if err != nil {
 		return p, err
 	}
-	fmt.Fprintf(c.stdout, "payment %s: %s %s, ask the customer to scan the till's SEQR code\n", p.ID, p.Amount, p.Currency)
+	if p.State.Final() {
+		return p, fmt.Errorf("payment %s %s%s", p.ID, p.State, errText(p))
+	}
+	showStart(c, p)
 	return follow(ctx, c, ac, p, opt.interactive)
 }
 
@@ -109,12 +161,11 @@ func createPayment(ctx context.Context, ac *apiClient, opt payOptions) (register
 	}
 	key := newKey()
 	req := register.PaymentRequest{
-		Method: "seqr", SaleID: "posd-pay-" + key[:8], CashierID: opt.cashier, Title: opt.title,
+		Method: opt.method, SaleID: "posd-pay-" + key[:8], CashierID: opt.cashier, Title: opt.title,
 		Amount: opt.amount, Currency: opt.currency, ReceiptTotal: total, Rows: rows,
+		Customer: opt.customer, ValidUntil: opt.validUntil,
 	}
-	var p register.Payment
-	err := ac.do(ctx, http.MethodPost, "/v1/payments", req, &p, http.Header{"Idempotency-Key": {key}})
-	return p, err
+	return ac.CreatePayment(ctx, key, req)
 }
 
 // follow shows a payment's live state until it is final, then returns (and
@@ -127,7 +178,7 @@ func follow(ctx context.Context, c *cli, ac *apiClient, p register.Payment, inte
 	events := make(chan register.Event, 64)
 	streamDone := make(chan error, 1)
 	go func() {
-		streamDone <- ac.events(ctx, p.ID, func(ev register.Event) {
+		streamDone <- ac.Events(ctx, p.ID, func(ev register.Event) {
 			select {
 			case events <- ev:
 			case <-ctx.Done():
@@ -153,10 +204,11 @@ func follow(ctx context.Context, c *cli, ac *apiClient, p register.Payment, inte
 			lastShown = -1
 			last = q.State
 		}
-		if q.State == register.StatePolling && secondsLeft >= 0 {
+		// A payment without a window ("Betala sen") has no countdown.
+		if q.State == register.StatePolling && secondsLeft >= 0 && q.WindowEndsAt != nil {
 			outage := ""
 			if q.OutageSince != nil {
-				outage = " (SEQR unreachable since " + q.OutageSince.Local().Format("15:04:05") + ", still trying)"
+				outage = " (" + providerName(q) + " unreachable since " + q.OutageSince.Local().Format("15:04:05") + ", still trying)"
 			}
 			switch {
 			case tty:
@@ -175,7 +227,8 @@ func follow(ctx context.Context, c *cli, ac *apiClient, p register.Payment, inte
 		asked = true
 		if !interactive {
 			fmt.Fprintf(c.stdout, "the customer's window ran out and stdin is not a terminal: cancelling\n")
-			return ac.do(ctx, http.MethodPost, "/v1/payments/"+q.ID+"/cancel", struct{}{}, nil, nil)
+			_, err := ac.Cancel(ctx, q.ID)
+			return err
 		}
 		fmt.Fprintf(c.stdout, "the customer's window ran out. [t]ry again or [c]ancel? ")
 		go func() {
@@ -194,7 +247,7 @@ func follow(ctx context.Context, c *cli, ac *apiClient, p register.Payment, inte
 	for {
 		if p.State.Final() {
 			if p.State == register.StatePaid {
-				fmt.Fprintf(c.stdout, "paid: %s %s, ersReference %s\n", p.Amount, p.Currency, p.ERSReference)
+				fmt.Fprintf(c.stdout, "paid: %s\n", paidText(p))
 				return p, nil
 			}
 			return p, fmt.Errorf("payment %s %s%s", p.ID, p.State, errText(p))
@@ -227,8 +280,7 @@ func follow(ctx context.Context, c *cli, ac *apiClient, p register.Payment, inte
 				fmt.Fprintf(c.stderr, "posd: event stream: %v; polling instead\n", err)
 			}
 		case <-ticker.C:
-			var q register.Payment
-			if err := ac.do(ctx, http.MethodGet, "/v1/payments/"+p.ID, nil, &q, nil); err == nil {
+			if q, err := ac.Payment(ctx, p.ID); err == nil {
 				p = q
 				show(p, -1)
 			}
@@ -236,14 +288,14 @@ func follow(ctx context.Context, c *cli, ac *apiClient, p register.Payment, inte
 			switch {
 			case strings.HasPrefix(a, "t"):
 				asked = false
-				var q register.Payment
-				if err := ac.do(ctx, http.MethodPost, "/v1/payments/"+p.ID+"/retry", struct{}{}, &q, nil); err != nil {
+				q, err := ac.Retry(ctx, p.ID)
+				if err != nil {
 					return p, err
 				}
 				p = q
 				fmt.Fprintf(c.stdout, "trying again: a new window for the customer\n")
 			default:
-				if err := ac.do(ctx, http.MethodPost, "/v1/payments/"+p.ID+"/cancel", struct{}{}, nil, nil); err != nil {
+				if _, err := ac.Cancel(ctx, p.ID); err != nil {
 					return p, err
 				}
 				fmt.Fprintf(c.stdout, "cancelling\n")
@@ -257,4 +309,68 @@ func errText(p register.Payment) string {
 		return ""
 	}
 	return ": " + p.Error
+}
+
+// providerName names a payment's provider for the cashier.
+func providerName(p register.Payment) string {
+	switch p.Provider {
+	case "resurs":
+		return "Resurs Bank"
+	case "payson":
+		return "Payson"
+	case "seqr", "":
+		return "SEQR"
+	}
+	return p.Provider
+}
+
+// paidText is the paid line: SEQR's as release 1 printed it, the others'
+// with the method and the provider's transaction reference.
+func paidText(p register.Payment) string {
+	if p.Provider == "seqr" || p.Provider == "" {
+		return fmt.Sprintf("%s %s, ersReference %s", p.Amount, p.Currency, p.ERSReference)
+	}
+	name := strings.TrimSpace(providerName(p) + " " + p.MethodName)
+	if p.MethodName != "" && strings.HasPrefix(p.MethodName, providerName(p)) {
+		name = p.MethodName
+	}
+	return fmt.Sprintf("%s %s by %s, reference %s", p.Amount, p.Currency, name, p.TransactionRef)
+}
+
+// showStart tells the cashier what the customer must do now: scan the
+// till's SEQR code, sign in Resurs's checkout, or open Payson's checkout
+// (its URL also as a QR code for the phone).
+func showStart(c *cli, p register.Payment) {
+	w := c.stdout
+	url := ""
+	if p.CustomerView != nil {
+		url = p.CustomerView.URL
+	}
+	switch p.Method {
+	case "resurs":
+		fmt.Fprintf(w, "payment %s: %s %s by Resurs Bank: enter the customer's data and let them sign in the checkout\n", p.ID, p.Amount, p.Currency)
+	case "resurs_later":
+		until := "Resurs's default validity"
+		if p.ValidUntil != nil {
+			until = p.ValidUntil.Local().Format("2006-01-02 15:04")
+		}
+		fmt.Fprintf(w, "payment %s: %s %s, Betala sen: the till is free; the customer pays through Resurs's link until %s (reference %s)\n",
+			p.ID, p.Amount, p.Currency, until, p.ProviderRef)
+	case "payson":
+		fmt.Fprintf(w, "payment %s: %s %s by Payson: the customer opens the checkout (scan the code below) and pays\n", p.ID, p.Amount, p.Currency)
+	default:
+		fmt.Fprintf(w, "payment %s: %s %s, ask the customer to scan the till's SEQR code\n", p.ID, p.Amount, p.Currency)
+		return
+	}
+	if url == "" {
+		return
+	}
+	fmt.Fprintf(w, "checkout: %s\n", url)
+	if p.Method == "payson" {
+		if qr, err := terminalQR(url); err == nil {
+			fmt.Fprint(w, qr)
+		} else {
+			fmt.Fprintf(c.stderr, "posd: %v (open the URL instead)\n", err)
+		}
+	}
 }

@@ -39,7 +39,7 @@ func runStatus(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	var raw json.RawMessage
-	if err := ac.do(ctx, http.MethodGet, "/v1/status", nil, &raw, nil); err != nil {
+	if err := ac.Do(ctx, http.MethodGet, "/v1/status", nil, &raw, nil); err != nil {
 		return err
 	}
 	if *asJSON {
@@ -65,18 +65,24 @@ func printStatus(c *cli, st register.Status) {
 	default:
 		fmt.Fprintf(w, "terminal:  %s (%s), SEQR id %s\n", t.TerminalID, t.Name, t.SeqrID)
 	}
-	reach := "reachable"
-	if !st.Provider.Reachable {
-		reach = "UNREACHABLE"
-		if st.Provider.LastError != "" {
-			reach += " (" + st.Provider.LastError + ")"
+	for _, p := range st.Providers {
+		reach := "reachable"
+		if !p.Reachable {
+			reach = "UNREACHABLE"
+			if p.LastError != "" {
+				reach += " (" + p.LastError + ")"
+			}
 		}
+		checked := "never checked"
+		if p.LastChecked != nil {
+			checked = "checked " + p.LastChecked.Local().Format("15:04:05")
+		}
+		ready := ""
+		if !p.Ready && p.NotReady != "" {
+			ready = "; not ready: " + p.NotReady
+		}
+		fmt.Fprintf(w, "%-10s %s, %s%s\n", p.Name+":", reach, checked, ready)
 	}
-	checked := "never checked"
-	if st.Provider.LastChecked != nil {
-		checked = "checked " + st.Provider.LastChecked.Local().Format("15:04:05")
-	}
-	fmt.Fprintf(w, "seqr:      %s, %s\n", reach, checked)
 	fmt.Fprintf(w, "payments:  %d open\n", st.Open)
 	if s := st.Scanner; s != nil {
 		state := "connected"
@@ -166,8 +172,8 @@ func terminalRegister(ctx context.Context, c *cli, args []string) error {
 	case req.ResellerPassword == "":
 		return usageErrorf("terminal register: no reseller password (--password-file, terminal.reseller_password_file or the reseller-password credential)")
 	}
-	var t register.Terminal
-	if err := ac.do(ctx, http.MethodPost, "/v1/terminal/register", req, &t, nil); err != nil {
+	t, err := ac.RegisterTerminal(ctx, req)
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "registered: terminal %s (%s); next: posd terminal assign-seqr-id --scan\n", t.TerminalID, t.Name)
@@ -197,7 +203,7 @@ func terminalUnregister(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := ac.do(ctx, http.MethodDelete, "/v1/terminal", nil, nil, nil); err != nil {
+	if err := ac.UnregisterTerminal(ctx); err != nil {
 		return err
 	}
 	fmt.Fprintln(c.stdout, "unregistered")
@@ -226,10 +232,9 @@ func terminalAssign(ctx context.Context, c *cli, args []string) error {
 	var t register.Terminal
 	if *scan {
 		fmt.Fprintf(c.stdout, "scan the SEQR sticker now (%s)...\n", *timeout)
-		body := map[string]int{"timeoutSeconds": int(timeout.Seconds())}
-		err = ac.do(ctx, http.MethodPost, "/v1/terminal/seqr-id/scan", body, &t, nil)
+		t, err = ac.ScanSeqrID(ctx, *timeout)
 	} else {
-		err = ac.do(ctx, http.MethodPut, "/v1/terminal/seqr-id", map[string]string{"seqrId": fs.Arg(0)}, &t, nil)
+		t, err = ac.AssignSeqrID(ctx, fs.Arg(0))
 	}
 	if err != nil {
 		return err
@@ -248,8 +253,8 @@ func terminalShow(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	var t register.Terminal
-	if err := ac.do(ctx, http.MethodGet, "/v1/terminal", nil, &t, nil); err != nil {
+	t, err := ac.Terminal(ctx)
+	if err != nil {
 		return err
 	}
 	if !t.Registered {
@@ -277,8 +282,8 @@ func runPeriod(ctx context.Context, c *cli, args []string) error {
 			if err != nil {
 				return err
 			}
-			var rep register.PeriodReport
-			if err := ac.do(ctx, http.MethodPost, "/v1/periods/close", struct{}{}, &rep, nil); err != nil {
+			rep, err := ac.ClosePeriod(ctx, "")
+			if err != nil {
 				return err
 			}
 			if *asJSON {

@@ -61,7 +61,7 @@ func runReceipt(ctx context.Context, c *cli, args []string) error {
 				return err
 			}
 			reg, err := register.New(register.Config{
-				Currency: cfg.Register.Currency, ReceiptHeader: receiptHeader(cfg.Receipt), ReceiptFooter: cfg.Receipt.Footer, Version: version(),
+				Currency: cfg.Register.Currency, ReceiptHeader: receiptHeader(cfg.Receipt), ReceiptFooter: cfg.Receipt.Footer, ReferenceCode: referenceCode(cfg), Version: version(),
 			}, register.Deps{Store: db, Providers: provs, Journal: noJournal{}})
 			if err != nil {
 				return err

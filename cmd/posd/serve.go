@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"runtime/debug"
 	"sync"
@@ -66,6 +65,9 @@ type Main struct {
 	StatusInterval time.Duration
 	// Clients, when set, are the providers' HTTP clients (tests, the demo).
 	Clients providerClients
+	// Scanner, when set and no scanner.device is configured, stands in for
+	// the scanner (the demo feeds its scans to Register().HandleScan).
+	Scanner register.ScannerStatus
 
 	ready    chan struct{}
 	mu       sync.Mutex
@@ -169,8 +171,11 @@ func (s state) close() error {
 // a torn tail) side by side: each reads its file, they share nothing.
 func (m *Main) openState(ctx context.Context) (state, error) {
 	cfg, log := m.Config, m.Log
-	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
-		return state{}, fmt.Errorf("create state dir: %w", err)
+	if was, err := prepareStateDir(cfg.StateDir); err != nil {
+		return state{}, err
+	} else if was != 0 {
+		log.Warn("state dir was open to group or others; tightened to 0700", zap.String("dir", cfg.StateDir),
+			zap.String("mode", fmt.Sprintf("%04o", was)))
 	}
 	type opened struct {
 		j   *receipt.Journal
@@ -229,12 +234,14 @@ func (m *Main) wire(st state, provs []payment.Provider) (w wired, err error) {
 	if cfg.Scanner.Device != "" {
 		w.scan, err = scanner.New(scanner.Config{
 			Device: cfg.Scanner.Device, Baud: cfg.Scanner.Baud, DataBits: cfg.Scanner.DataBits,
-			Parity: cfg.Scanner.Parity, StopBits: cfg.Scanner.StopBits,
+			Parity: cfg.Scanner.Parity, StopBits: cfg.Scanner.StopBits, Suffix: scanner.Suffix(cfg.Scanner.Suffix),
 		}, log.Named("scanner"), func(s scanner.Scan) { reg.HandleScan(s) })
 		if err != nil {
 			return w, &configError{err: fmt.Errorf("scanner: %w", err)}
 		}
 		deps.Scanner = w.scan
+	} else if m.Scanner != nil {
+		deps.Scanner = m.Scanner
 	}
 	if cfg.Printer.Device != "" {
 		w.pw, err = printer.NewWorker(printer.WorkerConfig{
@@ -257,6 +264,7 @@ func (m *Main) wire(st state, provs []payment.Provider) (w wired, err error) {
 		Currency:       cfg.Register.Currency,
 		ReceiptHeader:  receiptHeader(cfg.Receipt),
 		ReceiptFooter:  cfg.Receipt.Footer,
+		ReferenceCode:  referenceCode(cfg),
 		Version:        version(),
 	}, deps)
 	if err != nil {
@@ -278,11 +286,15 @@ func (m *Main) wire(st state, provs []payment.Provider) (w wired, err error) {
 // or given (a systemd credential or a file of the operator's choosing).
 func (m *Main) newAPI(reg *register.Register, mreg *metrics.Registry) (*api.Server, error) {
 	cfg := m.Config
-	apiCfg := api.Config{Listen: cfg.API.Listen, StateDir: cfg.StateDir, Logger: m.Log.Named("api"), Metrics: mreg.Handler()}
+	apiCfg := api.Config{Listen: cfg.API.Listen, StateDir: cfg.StateDir, Logger: m.Log.Named("api"), Metrics: mreg.Handler(),
+		FrameOrigins: frameOrigins(cfg)}
 	if cfg.API.TokenFile != filepath.Join(cfg.StateDir, "api-token") {
 		tok, err := config.ReadSecret(cfg.API.TokenFile)
 		if err != nil {
 			return nil, &configError{err: fmt.Errorf("api.token_file: %w", err)}
+		}
+		if err := checkTokenFileOwner(cfg.API.TokenFile); err != nil {
+			return nil, &configError{err: err}
 		}
 		if n := len(tok.Reveal()); n < api.MinTokenLength {
 			src := "api.token_file " + cfg.API.TokenFile

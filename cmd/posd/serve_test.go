@@ -203,15 +203,16 @@ func TestServePrinterPaperOut(t *testing.T) {
 	tok, err := config.ReadSecret(filepath.Join(cfg.StateDir, "api-token"))
 	require.NoError(t, err)
 	ac := newAPIClientToken(m.APIAddr(), tok.Reveal())
-	var term register.Terminal
-	require.NoError(t, ac.do(ctx, http.MethodPost, "/v1/terminal/register", register.RegisterTerminalRequest{
+	_, err = ac.RegisterTerminal(ctx, register.RegisterTerminalRequest{
 		ResellerID: seqrsim.TestResellerID, ResellerUserID: seqrsim.TestResellerUserID, ResellerPassword: seqrsim.TestResellerPassword,
-		ExternalTerminalID: "printer-test", Name: "printer test"}, &term, nil))
-	require.NoError(t, ac.do(ctx, http.MethodPut, "/v1/terminal/seqr-id", map[string]string{"seqrId": "PRINTTEST1"}, &term, nil))
+		ExternalTerminalID: "printer-test", Name: "printer test"})
+	require.NoError(t, err)
+	_, err = ac.AssignSeqrID(ctx, "PRINTTEST1")
+	require.NoError(t, err)
 
 	status := func() register.Status {
-		var st register.Status
-		require.NoError(t, ac.do(ctx, http.MethodGet, "/v1/status", nil, &st, nil))
+		st, err := ac.Status(ctx)
+		require.NoError(t, err)
 		require.NotNil(t, st.Printer, "printer in /v1/status")
 		return st
 	}
@@ -231,13 +232,14 @@ func TestServePrinterPaperOut(t *testing.T) {
 	go func() {
 		sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
 		defer scancel()
-		streamDone <- ac.events(sctx, p.ID, func(ev register.Event) { events <- ev })
+		streamDone <- ac.Events(sctx, p.ID, func(ev register.Event) { events <- ev })
 		close(events)
 	}()
 	first := <-events // subscribed: now the customer may pay
 	assert.Equal(t, "state", first.Type)
 	waitFor(t, 10*time.Second, "invoice sent", func() bool {
-		require.NoError(t, ac.do(ctx, http.MethodGet, "/v1/payments/"+p.ID, nil, &p, nil))
+		p, err = ac.Payment(ctx, p.ID)
+		require.NoError(t, err)
 		return p.InvoiceReference != ""
 	})
 	_, err = sim.PayInvoice(p.InvoiceReference, seqrsim.OutcomePaid)
@@ -304,7 +306,8 @@ func TestServePrinterPaperOut(t *testing.T) {
 	require.Len(t, files, 1, "printed exactly once")
 	txt, err := os.ReadFile(strings.TrimSuffix(files[0], ".bin") + ".txt")
 	require.NoError(t, err)
-	require.NoError(t, ac.do(ctx, http.MethodGet, "/v1/payments/"+p.ID, nil, &p, nil))
+	p, err = ac.Payment(ctx, p.ID)
+	require.NoError(t, err)
 	assert.Contains(t, string(txt), p.ERSReference)
 	assert.NotContains(t, string(txt), "COPY")
 }

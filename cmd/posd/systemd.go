@@ -98,16 +98,15 @@ func statusLine(st register.Status) string {
 	} else {
 		parts = append(parts, "recovering open payments")
 	}
-	switch {
-	case !st.Terminal.Registered:
-		parts = append(parts, "terminal not registered")
-	case st.Terminal.SeqrID == "":
-		parts = append(parts, "no SEQR id")
-	}
-	if st.Provider.Reachable {
-		parts = append(parts, "SEQR reachable")
-	} else if st.Provider.LastChecked != nil {
-		parts = append(parts, "SEQR UNREACHABLE")
+	for _, p := range st.Providers {
+		if !p.Ready && p.NotReady != "" {
+			parts = append(parts, providerTitle(p.Name)+" not ready: "+p.NotReady)
+		}
+		if p.Reachable {
+			parts = append(parts, providerTitle(p.Name)+" reachable")
+		} else if p.LastChecked != nil {
+			parts = append(parts, providerTitle(p.Name)+" UNREACHABLE")
+		}
 	}
 	if st.Storage != "" && st.Storage != "ok" && st.Storage != "unchecked" {
 		parts = append(parts, "storage: "+st.Storage)
@@ -140,4 +139,17 @@ func statusLine(st register.Status) string {
 		parts = append(parts, fmt.Sprintf("%d open payments", st.Open))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// providerTitle is how people write a provider's name.
+func providerTitle(name string) string {
+	switch name {
+	case "seqr":
+		return "SEQR"
+	case "resurs":
+		return "Resurs"
+	case "payson":
+		return "Payson"
+	}
+	return name
 }

@@ -209,7 +209,7 @@ func TestWatchdogLoopOffWithoutInterval(t *testing.T) {
 func TestStatusLine(t *testing.T) {
 	now := time.Now()
 	ok := register.Status{Ready: true, Terminal: register.Terminal{Registered: true, SeqrID: "ABC"},
-		Provider: register.ProviderStatus{Reachable: true, LastChecked: &now}, Storage: "ok"}
+		Providers: []register.ProviderStatus{{Name: "seqr", Ready: true, Reachable: true, LastChecked: &now}}, Storage: "ok"}
 	cases := []struct {
 		name string
 		st   func(register.Status) register.Status
@@ -226,15 +226,20 @@ func TestStatusLine(t *testing.T) {
 			return s
 		}, "ready; SEQR reachable; printer paper near end; 2 receipts queued; scanner disconnected"},
 		{"offline", func(s register.Status) register.Status {
-			s.Provider.Reachable = false
+			s.Providers = []register.ProviderStatus{{Name: "seqr", Ready: true, Reachable: false, LastChecked: &now}}
 			s.Open = 1
 			return s
 		}, "ready; SEQR UNREACHABLE; 1 open payments"},
 		{"not registered", func(s register.Status) register.Status {
-			s.Terminal = register.Terminal{}
+			s.Providers = []register.ProviderStatus{{Name: "seqr", NotReady: "terminal not registered: register the till first", Reachable: true, LastChecked: &now}}
 			s.Ready = false
 			return s
-		}, "recovering open payments; terminal not registered; SEQR reachable"},
+		}, "recovering open payments; SEQR not ready: terminal not registered: register the till first; SEQR reachable"},
+		{"three providers, one down", func(s register.Status) register.Status {
+			s.Providers = append(s.Providers, register.ProviderStatus{Name: "resurs", Ready: true, Reachable: true, LastChecked: &now},
+				register.ProviderStatus{Name: "payson", Ready: true, Reachable: false, LastChecked: &now})
+			return s
+		}, "ready; SEQR reachable; Resurs reachable; Payson UNREACHABLE"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

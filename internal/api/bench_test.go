@@ -8,9 +8,10 @@ import (
 )
 
 // BenchmarkStatus measures GET /v1/status through the whole middleware
-// stack (Host, origin, token, body limit, mux, JSON) without the network.
+// stack (Host, origin, token, body limit, mux, JSON) and the real
+// register's Status (its SQLite reads), without the network.
 func BenchmarkStatus(b *testing.B) {
-	s, err := New(Config{Token: testToken}, newFake())
+	s, err := New(Config{Token: testToken}, newSpy(b))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -28,7 +29,7 @@ func BenchmarkStatus(b *testing.B) {
 }
 
 func BenchmarkStatusParallel(b *testing.B) {
-	s, err := New(Config{Token: testToken}, newFake())
+	s, err := New(Config{Token: testToken}, newSpy(b))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -50,7 +51,7 @@ func BenchmarkStatusParallel(b *testing.B) {
 // BenchmarkStatusLoopback is the same over a real loopback connection
 // (keep-alive), the path a front end takes.
 func BenchmarkStatusLoopback(b *testing.B) {
-	ts := startServer(b, newFake(), nil)
+	ts := startServer(b, newSpy(b), nil)
 	req, _ := http.NewRequest("GET", ts.base+"/v1/status", nil)
 	req.Header.Set("Authorization", "Bearer "+testToken)
 	b.ReportAllocs()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"reflect"
 	"strings"
@@ -19,7 +20,7 @@ import (
 // TestIdempotencyKeyHeaderPresentOnce: the API checks that the header is
 // there once; what it may contain is the register's rule (contract tests).
 func TestIdempotencyKeyHeaderPresentOnce(t *testing.T) {
-	ts := startServer(t, newFake(), nil)
+	ts := startServer(t, newSpy(t), nil)
 	tests := []struct {
 		name string
 		key  []string
@@ -48,7 +49,7 @@ func TestIdempotencyKeyHeaderPresentOnce(t *testing.T) {
 }
 
 func TestCreatePaymentReplay(t *testing.T) {
-	ts := startServer(t, newFake(), nil)
+	ts := startServer(t, newSpy(t), nil)
 	first := ts.do(t, "POST", "/v1/payments", validPayment, withKey("k1"))
 	require.Equal(t, http.StatusAccepted, first.StatusCode)
 	var p1 register.Payment
@@ -70,18 +71,17 @@ func TestCreatePaymentReplay(t *testing.T) {
 }
 
 func TestCreatePaymentNotReady(t *testing.T) {
-	fake := newFake()
-	fake.ready = make(chan struct{}) // recovery still running
-	ts := startServer(t, fake, nil)
+	spy := newRecoveringSpy(t) // recovery still running
+	ts := startServer(t, spy, nil)
 	resp := ts.do(t, "POST", "/v1/payments", validPayment, withKey("k1"))
 	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
 	assert.Equal(t, "1", resp.Header.Get("Retry-After"))
 	assert.Equal(t, ProblemBase+"not-ready", readProblem(t, resp).Type)
-	assert.Zero(t, fake.Mutations())
+	assert.Zero(t, spy.Mutations())
 }
 
 func TestRequestBodyErrorsNameTheField(t *testing.T) {
-	ts := startServer(t, newFake(), nil)
+	ts := startServer(t, newSpy(t), nil)
 	tests := []struct {
 		name, body string
 		status     int
@@ -130,11 +130,11 @@ func TestRequestBodyErrorsNameTheField(t *testing.T) {
 			assert.Equal(t, ProblemBase+"unsupported-media-type", readProblem(t, resp).Type)
 		})
 	}
-	assert.Zero(t, ts.fake.Mutations())
-	for _, ct := range []string{"", "application/json; charset=utf-8", "application/x-www-form-urlencoded"} {
+	assert.Zero(t, ts.spy.Mutations())
+	for i, ct := range []string{"", "application/json; charset=utf-8", "application/x-www-form-urlencoded"} {
 		t.Run("accepted "+ct, func(t *testing.T) {
 			resp := ts.do(t, "POST", "/v1/payments", validPayment, func(r *http.Request) {
-				r.Header.Set("Idempotency-Key", "ct-"+ct)
+				r.Header.Set("Idempotency-Key", fmt.Sprintf("ct-%d", i))
 				r.Header.Set("Content-Type", ct)
 			})
 			require.Equal(t, http.StatusAccepted, resp.StatusCode)
@@ -251,7 +251,7 @@ func FuzzDecodePaymentRequest(f *testing.F) {
 // TestConcurrentCopiesOneKey: ten copies of one request with one key, sent
 // at once, all answer with the same payment and only one is "created".
 func TestConcurrentCopiesOneKey(t *testing.T) {
-	ts := startServer(t, newFake(), nil)
+	ts := startServer(t, newSpy(t), nil)
 	type result struct {
 		status int
 		id     string

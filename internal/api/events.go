@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -39,83 +40,109 @@ func (s *Server) events(stopping <-chan struct{}) http.HandlerFunc {
 			s.writeProblem(w, r, err)
 			return
 		}
-		rc := http.NewResponseController(w)
-		// Every write and flush gets a fresh deadline, so a client that
-		// stops reading (its socket buffers full) cannot pin this handler
-		// and the register's subscription: the write fails after
-		// StreamWriteTimeout and the handler returns. Between writes the
-		// old deadline may pass unnoticed; the next write sets a new one.
-		deadline := func() bool {
-			return rc.SetWriteDeadline(time.Now().Add(s.cfg.StreamWriteTimeout)) == nil
-		}
-		if !deadline() {
-			s.log.Warn("event stream: no write deadline", zap.String("payment", id))
-		}
-		h := w.Header()
-		h.Set("Content-Type", "text/event-stream")
-		h.Set("Cache-Control", "no-store")
-		h.Set("X-Accel-Buffering", "no")
-		w.WriteHeader(http.StatusOK)
-
-		ctx, cancel := untilStopping(r.Context(), stopping)
-		defer cancel()
-		var seq int
-		send := func(ev register.Event) bool {
-			b, err := json.Marshal(ev)
-			if err != nil {
-				s.log.Error("encode event", zap.String("payment", id), zap.Error(err))
-				return false
-			}
-			seq++
-			typ := ev.Type
-			if typ == "" {
-				typ = "state"
-			}
-			deadline()
-			if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", seq, typ, b); err != nil {
-				return false
-			}
-			return rc.Flush() == nil
-		}
-		// retry: tells EventSource clients how soon to reconnect.
-		if _, err := fmt.Fprint(w, "retry: 2000\n\n"); err != nil {
+		st, ok := s.openStream(w, id)
+		if !ok {
 			return
 		}
 		first := register.Event{Type: "state", PaymentID: p.ID, State: p.State, SecondsLeft: secondsLeft(p), Payment: p, At: time.Now().UTC()}
-		if !send(first) {
+		if !st.send(first) {
 			return
 		}
-		// After the final state only printer events follow, until the
-		// register closes the channel; a final payment's channel is closed
-		// at once unless its receipt waits.
-		final := p.State.Final()
-		heartbeat := time.NewTicker(s.cfg.Heartbeat)
-		defer heartbeat.Stop()
-		for {
-			select {
-			case <-ctx.Done():
+		ctx, cancel := untilStopping(r.Context(), stopping)
+		defer cancel()
+		s.pump(ctx, st, ch, p.State.Final())
+	}
+}
+
+// stream is one open event stream: its writer, its sequence numbers and a
+// write deadline renewed before every write.
+type stream struct {
+	s   *Server
+	w   http.ResponseWriter
+	rc  *http.ResponseController
+	id  string
+	seq int
+}
+
+// openStream writes the stream's headers and the retry hint. Every write
+// and flush gets a fresh deadline, so a client that stops reading (its
+// socket buffers full) cannot pin the handler and the register's
+// subscription: the write fails after StreamWriteTimeout and the handler
+// returns. Between writes the old deadline may pass unnoticed; the next
+// write sets a new one.
+func (s *Server) openStream(w http.ResponseWriter, id string) (*stream, bool) {
+	st := &stream{s: s, w: w, rc: http.NewResponseController(w), id: id}
+	if !st.deadline() {
+		s.log.Warn("event stream: no write deadline", zap.String("payment", id))
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	// retry: tells EventSource clients how soon to reconnect.
+	_, err := fmt.Fprint(w, "retry: 2000\n\n")
+	return st, err == nil
+}
+
+func (st *stream) deadline() bool {
+	return st.rc.SetWriteDeadline(time.Now().Add(st.s.cfg.StreamWriteTimeout)) == nil
+}
+
+func (st *stream) send(ev register.Event) bool {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		st.s.log.Error("encode event", zap.String("payment", st.id), zap.Error(err))
+		return false
+	}
+	st.seq++
+	typ := ev.Type
+	if typ == "" {
+		typ = "state"
+	}
+	st.deadline()
+	if _, err := fmt.Fprintf(st.w, "id: %d\nevent: %s\ndata: %s\n\n", st.seq, typ, b); err != nil {
+		return false
+	}
+	return st.rc.Flush() == nil
+}
+
+func (st *stream) heartbeat() bool {
+	st.deadline()
+	_, err := fmt.Fprint(st.w, ": heartbeat "+strconv.FormatInt(time.Now().Unix(), 10)+"\n\n")
+	return err == nil && st.rc.Flush() == nil
+}
+
+// pump forwards the register's events until the register closes the
+// channel, the client goes away or posd stops, with a heartbeat comment
+// between them. After the final state only printer events follow; a final
+// payment's channel is closed at once unless its receipt waits.
+func (s *Server) pump(ctx context.Context, st *stream, ch <-chan register.Event, final bool) {
+	heartbeat := time.NewTicker(s.cfg.Heartbeat)
+	defer heartbeat.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-heartbeat.C:
+			if !st.heartbeat() {
 				return
-			case <-heartbeat.C:
-				deadline()
-				if _, err := fmt.Fprint(w, ": heartbeat "+strconv.FormatInt(time.Now().Unix(), 10)+"\n\n"); err != nil || rc.Flush() != nil {
-					return
-				}
-			case ev, ok := <-ch:
-				if !ok {
-					return // the register ended the stream
-				}
-				if final && (ev.Type == "state" || ev.Type == "poll") {
-					// The register's copy of a final state already sent
-					// (it reached the channel before or after Payment was
-					// read); the final state stays the last state event.
-					continue
-				}
-				if !send(ev) {
-					return
-				}
-				if ev.Type == "state" && (ev.State.Final() || ev.Payment.State.Final()) {
-					final = true
-				}
+			}
+		case ev, ok := <-ch:
+			if !ok {
+				return // the register ended the stream
+			}
+			if final && (ev.Type == "state" || ev.Type == "poll") {
+				// The register's copy of a final state already sent (it
+				// reached the channel before or after Payment was read);
+				// the final state stays the last state event.
+				continue
+			}
+			if !st.send(ev) {
+				return
+			}
+			if ev.Type == "state" && (ev.State.Final() || ev.Payment.State.Final()) {
+				final = true
 			}
 		}
 	}

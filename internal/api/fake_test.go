@@ -2,346 +2,281 @@ package api
 
 import (
 	"context"
-	"fmt"
-	"strconv"
-	"strings"
 	"sync"
+	"testing"
 	"time"
 
-	"github.com/posd/posd/internal/money"
-	"github.com/posd/posd/internal/receipt"
 	"github.com/posd/posd/internal/register"
 )
 
-// fakeRegister is a hand-written in-memory Register for the HTTP layer's
-// tests. err, when set, is returned by every method that can fail.
-type fakeRegister struct {
-	mu         sync.Mutex
-	ready      chan struct{}
-	err        error
-	payments   map[string]register.Payment
-	lastList   register.ListQuery // the query of the last Payments call
-	keys       map[string]string  // idempotency key -> payment id
-	refundKeys map[string]register.RefundRequest
-	subs       map[string][]*fakeSub
-	receipts   map[string]bool // payment id -> its receipt waits: streams stay open after paid
-	mutations  int             // calls that would change state
-	scanWait   time.Duration
-	seqrID     string
+// spyRegister is the real register (a fakeStack: real SQLite, receipt file
+// and paymenttest.Fake as the provider) behind a thin spy that adds only
+// what the HTTP layer's tests cannot get from the real one:
+//
+//   - Mutations counts the calls that changed state, to prove a refused
+//     request never reached the register;
+//   - an injected error, for the problem mapping of every sentinel;
+//   - hand-made event streams (script), for the stream handler's edge
+//     cases: printer events after paid, a duplicate final state, a client
+//     that stops reading.
+//
+// Everything else (payments, idempotency, states, refunds, terminal,
+// journal, period) is the real register's answer.
+type spyRegister struct {
+	*register.Register
+	st *fakeStack
+
+	mu        sync.Mutex
+	err       error
+	mutations int
+	scanWait  time.Duration
+	scripted  map[string]bool // payment ids whose streams are hand-made
+	scriptAll bool            // every payment's streams are hand-made
+	subs      map[string][]*scriptSub
+	receipts  map[string]bool // scripted: the paid payment's receipt waits, its streams stay open
 
 	subscribed   chan string // receives the id on every Subscribe
 	unsubscribed chan string // receives the id on every cancel
 }
 
-var _ Register = (*fakeRegister)(nil)
+var _ Register = (*spyRegister)(nil)
 
-func newFake() *fakeRegister {
-	ready := make(chan struct{})
-	close(ready)
-	return &fakeRegister{
-		ready:        ready,
-		payments:     map[string]register.Payment{},
-		keys:         map[string]string{},
-		subs:         map[string][]*fakeSub{},
-		receipts:     map[string]bool{},
-		subscribed:   make(chan string, 16),
-		unsubscribed: make(chan string, 16),
+// newSpy returns the spy over a running (ready) register.
+func newSpy(t testing.TB) *spyRegister { return spyOn(newFakeStack(t).run()) }
+
+// newRecoveringSpy returns the spy over a register that is not running
+// yet: it is recovering, and says so (ErrNotReady).
+func newRecoveringSpy(t testing.TB) *spyRegister { return spyOn(newFakeStack(t)) }
+
+func spyOn(st *fakeStack) *spyRegister {
+	return &spyRegister{Register: st.reg, st: st, scripted: map[string]bool{}, subs: map[string][]*scriptSub{},
+		receipts: map[string]bool{}, subscribed: make(chan string, 16), unsubscribed: make(chan string, 16)}
+}
+
+// setErr makes Status, CreatePayment and AssignSeqrIDByScan answer err
+// (nil: the register's own answers again).
+func (s *spyRegister) setErr(err error) {
+	s.mu.Lock()
+	s.err = err
+	s.mu.Unlock()
+}
+
+func (s *spyRegister) fail() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// changed counts a call that changed state (err == nil) and passes err on.
+func (s *spyRegister) changed(err error) error {
+	if err == nil {
+		s.mu.Lock()
+		s.mutations++
+		s.mu.Unlock()
 	}
+	return err
 }
 
-func (f *fakeRegister) fail() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.err
+// Mutations is how many calls changed the register's state.
+func (s *spyRegister) Mutations() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mutations
 }
 
-func (f *fakeRegister) mutate() {
-	f.mu.Lock()
-	f.mutations++
-	f.mu.Unlock()
-}
-
-func (f *fakeRegister) Mutations() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.mutations
-}
-
-func (f *fakeRegister) Ready() <-chan struct{} { return f.ready }
-
-func (f *fakeRegister) Status(ctx context.Context) (register.Status, error) {
-	if err := f.fail(); err != nil {
+func (s *spyRegister) Status(ctx context.Context) (register.Status, error) {
+	if err := s.fail(); err != nil {
 		return register.Status{}, err
 	}
-	return register.Status{Version: "test", Ready: true, Terminal: register.Terminal{Registered: true, TerminalID: "T1", SeqrID: "ABC123"},
-		Provider: register.ProviderStatus{Name: "seqr", Reachable: true}, Storage: "ok"}, nil
+	return s.Register.Status(ctx)
 }
 
-func (f *fakeRegister) Terminal(ctx context.Context) (register.Terminal, error) {
-	if err := f.fail(); err != nil {
+func (s *spyRegister) RegisterTerminal(ctx context.Context, req register.RegisterTerminalRequest) (register.Terminal, error) {
+	t, err := s.Register.RegisterTerminal(ctx, req)
+	return t, s.changed(err)
+}
+
+func (s *spyRegister) UnregisterTerminal(ctx context.Context) error {
+	return s.changed(s.Register.UnregisterTerminal(ctx))
+}
+
+func (s *spyRegister) AssignSeqrID(ctx context.Context, seqrID string) (register.Terminal, error) {
+	t, err := s.Register.AssignSeqrID(ctx, seqrID)
+	return t, s.changed(err)
+}
+
+func (s *spyRegister) AssignSeqrIDByScan(ctx context.Context, timeout time.Duration) (register.Terminal, error) {
+	s.mu.Lock()
+	s.scanWait = timeout
+	s.mu.Unlock()
+	if err := s.fail(); err != nil {
 		return register.Terminal{}, err
 	}
-	return register.Terminal{Registered: true, TerminalID: "T1", SeqrID: f.seqrID}, nil
+	t, err := s.Register.AssignSeqrIDByScan(ctx, timeout)
+	return t, s.changed(err)
 }
 
-func (f *fakeRegister) RegisterTerminal(ctx context.Context, req register.RegisterTerminalRequest) (register.Terminal, error) {
-	f.mutate()
-	if err := f.fail(); err != nil {
-		return register.Terminal{}, err
-	}
-	return register.Terminal{Registered: true, TerminalID: "T1", ExternalTerminalID: req.ExternalTerminalID, Name: req.Name}, nil
-}
-
-func (f *fakeRegister) UnregisterTerminal(ctx context.Context) error {
-	f.mutate()
-	return f.fail()
-}
-
-func (f *fakeRegister) AssignSeqrID(ctx context.Context, seqrID string) (register.Terminal, error) {
-	// As the real register: its provider's rule (SEQR: 1 to 64 letters or
-	// digits) is checked before anything changes.
-	if seqrID == "" || len(seqrID) > 64 || strings.Trim(seqrID, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") != "" {
-		return register.Terminal{}, &register.ValidationError{Field: "seqrId", Message: fmt.Sprintf("must be 1 to 64 letters or digits, got %.64q", seqrID)}
-	}
-	f.mutate()
-	if err := f.fail(); err != nil {
-		return register.Terminal{}, err
-	}
-	f.mu.Lock()
-	f.seqrID = seqrID
-	f.mu.Unlock()
-	return register.Terminal{Registered: true, TerminalID: "T1", SeqrID: seqrID}, nil
-}
-
-func (f *fakeRegister) AssignSeqrIDByScan(ctx context.Context, timeout time.Duration) (register.Terminal, error) {
-	f.mutate()
-	f.mu.Lock()
-	f.scanWait = timeout
-	f.mu.Unlock()
-	if err := f.fail(); err != nil {
-		return register.Terminal{}, err
-	}
-	return register.Terminal{Registered: true, TerminalID: "T1", SeqrID: "SCANNED1"}, nil
-}
-
-func (f *fakeRegister) CreatePayment(ctx context.Context, key string, req register.PaymentRequest) (register.Payment, bool, error) {
-	f.mutate()
-	if err := f.fail(); err != nil {
+func (s *spyRegister) CreatePayment(ctx context.Context, key string, req register.PaymentRequest) (register.Payment, bool, error) {
+	if err := s.fail(); err != nil {
 		return register.Payment{}, false, err
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if id, ok := f.keys[key]; ok {
-		p := f.payments[id]
-		if p.Amount != req.Amount {
-			return register.Payment{}, false, register.ErrIdempotencyKey
-		}
-		return p, false, nil
+	p, created, err := s.Register.CreatePayment(ctx, key, req)
+	if created {
+		err = s.changed(err)
 	}
-	id := "p" + strconv.Itoa(len(f.payments)+1)
-	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
-	p := register.Payment{ID: id, Method: req.Method, State: register.StatePolling, Amount: req.Amount, Currency: req.Currency,
-		ReceiptTotal: req.ReceiptTotal, Balancing: register.BalancingNone, SaleID: req.SaleID, CashierID: req.CashierID,
-		Window: 1, CreatedAt: now, UpdatedAt: now}
-	f.payments[id] = p
-	f.keys[key] = id
-	return p, true, nil
+	return p, created, err
 }
 
-func (f *fakeRegister) put(p register.Payment) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.payments[p.ID] = p
+func (s *spyRegister) Retry(ctx context.Context, id string) (register.Payment, error) {
+	p, err := s.Register.Retry(ctx, id)
+	return p, s.changed(err)
 }
 
-func (f *fakeRegister) Payment(ctx context.Context, id string) (register.Payment, error) {
-	if err := f.fail(); err != nil {
-		return register.Payment{}, err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	p, ok := f.payments[id]
-	if !ok {
-		return register.Payment{}, register.ErrNotFound
-	}
-	return p, nil
+func (s *spyRegister) Cancel(ctx context.Context, id string) (register.Payment, error) {
+	p, err := s.Register.Cancel(ctx, id)
+	return p, s.changed(err)
 }
 
-func (f *fakeRegister) Payments(ctx context.Context, q register.ListQuery) (register.PaymentPage, error) {
-	if err := f.fail(); err != nil {
-		return register.PaymentPage{}, err
+func (s *spyRegister) Refund(ctx context.Context, id, key string, req register.RefundRequest) (register.Refund, bool, error) {
+	rf, created, err := s.Register.Refund(ctx, id, key, req)
+	if created {
+		err = s.changed(err)
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.lastList = q
-	var out []register.Payment
-	for _, p := range f.payments {
-		if q.State == "" || p.State == q.State {
-			out = append(out, p)
-		}
-	}
-	return register.PaymentPage{Payments: out}, nil
+	return rf, created, err
 }
 
-// fakeSub is one event stream, closed like the register's: after the final
-// state event, or, while the payment's receipt waits (receiptWaits), only
-// by endReceipt, after the last printer event.
-type fakeSub struct {
+func (s *spyRegister) ClosePeriod(ctx context.Context, provider string) (register.PeriodReport, error) {
+	rep, err := s.Register.ClosePeriod(ctx, provider)
+	return rep, s.changed(err)
+}
+
+func (s *spyRegister) ReprintReceipt(ctx context.Context, id string) error {
+	return s.changed(s.Register.ReprintReceipt(ctx, id))
+}
+
+func (s *spyRegister) TestPrint(ctx context.Context) error {
+	return s.changed(s.Register.TestPrint(ctx))
+}
+
+// scriptSub is one hand-made event stream, closed like the register's:
+// after the final state event, or, while the payment's receipt waits, only
+// by endReceipt.
+type scriptSub struct {
 	ch     chan register.Event
 	closed bool
 }
 
-// send must be called with f.mu held; like the register, it never blocks.
-func (f *fakeRegister) send(id string, s *fakeSub, ev register.Event) {
-	if s.closed {
-		return
-	}
-	select {
-	case s.ch <- ev:
-	default:
-		panic("fakeRegister: subscriber buffer full")
-	}
-	if ev.Type == "state" && ev.State.Final() && !(ev.State == register.StatePaid && f.receipts[id]) {
-		f.closeSub(s)
-	}
+// script makes the streams of payment id hand-made from now on: they carry
+// only what publish and endReceipt send.
+func (s *spyRegister) script(id string) {
+	s.mu.Lock()
+	s.scripted[id] = true
+	s.mu.Unlock()
 }
 
-func (f *fakeRegister) closeSub(s *fakeSub) {
-	if !s.closed {
-		s.closed = true
-		close(s.ch)
-	}
+// scriptEvery makes every payment's streams hand-made, also those of
+// payments not created yet (a page that starts its own payment).
+func (s *spyRegister) scriptEvery() {
+	s.mu.Lock()
+	s.scriptAll = true
+	s.mu.Unlock()
 }
 
-// Subscribe behaves as register.Subscribe: for a payment already final its
-// state is sent at once and the channel closed, unless the payment is paid
-// and its receipt waits.
-func (f *fakeRegister) Subscribe(id string) (<-chan register.Event, func()) {
-	s := &fakeSub{ch: make(chan register.Event, 64)}
-	f.mu.Lock()
-	f.subs[id] = append(f.subs[id], s)
-	if p, ok := f.payments[id]; ok && p.State.Final() {
-		f.send(id, s, register.Event{Type: "state", PaymentID: id, State: p.State, Payment: p, At: time.Now().UTC()})
+// Subscribe is the register's stream, or the hand-made one of a scripted
+// payment; either way the test hears of the subscription and its end.
+func (s *spyRegister) Subscribe(id string) (<-chan register.Event, func()) {
+	s.mu.Lock()
+	scripted := s.scriptAll || s.scripted[id]
+	s.mu.Unlock()
+	var ch <-chan register.Event
+	var cancel func()
+	if scripted {
+		ch, cancel = s.subscribeScript(id)
+	} else {
+		ch, cancel = s.Register.Subscribe(id)
 	}
-	f.mu.Unlock()
-	f.subscribed <- id
+	s.subscribed <- id
 	var once sync.Once
-	return s.ch, func() {
+	return ch, func() {
 		once.Do(func() {
-			f.mu.Lock()
-			subs := f.subs[id]
-			for i, c := range subs {
-				if c == s {
-					f.subs[id] = append(subs[:i], subs[i+1:]...)
-					break
-				}
-			}
-			f.closeSub(s)
-			f.mu.Unlock()
-			f.unsubscribed <- id
+			cancel()
+			s.unsubscribed <- id
 		})
 	}
 }
 
-// publish sends ev to every subscriber of its payment, closing the streams
-// after a final state as the register does.
-func (f *fakeRegister) publish(ev register.Event) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, s := range f.subs[ev.PaymentID] {
-		f.send(ev.PaymentID, s, ev)
+func (s *spyRegister) subscribeScript(id string) (<-chan register.Event, func()) {
+	sub := &scriptSub{ch: make(chan register.Event, 64)}
+	// As the register: a payment already final sends its state at once.
+	p, err := s.Register.Payment(context.Background(), id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.subs[id] = append(s.subs[id], sub)
+	if err == nil && p.State.Final() {
+		s.send(id, sub, register.Event{Type: "state", PaymentID: id, State: p.State, Payment: p, At: time.Now().UTC()})
+	}
+	return sub.ch, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		subs := s.subs[id]
+		for i, c := range subs {
+			if c == sub {
+				s.subs[id] = append(subs[:i], subs[i+1:]...)
+				break
+			}
+		}
+		closeScript(sub)
 	}
 }
 
-// receiptWaits makes a paid payment's streams stay open for printer events,
-// as the register does while the payment's receipt waits for the printer.
-func (f *fakeRegister) receiptWaits(id string) {
-	f.mu.Lock()
-	f.receipts[id] = true
-	f.mu.Unlock()
+// send must be called with s.mu held; like the register, it never blocks.
+func (s *spyRegister) send(id string, sub *scriptSub, ev register.Event) {
+	if sub.closed {
+		return
+	}
+	select {
+	case sub.ch <- ev:
+	default:
+		panic("spyRegister: subscriber buffer full")
+	}
+	if ev.Type == "state" && ev.State.Final() && !(ev.State == register.StatePaid && s.receipts[id]) {
+		closeScript(sub)
+	}
+}
+
+func closeScript(sub *scriptSub) {
+	if !sub.closed {
+		sub.closed = true
+		close(sub.ch)
+	}
+}
+
+// publish sends ev to every scripted stream of its payment, closing them
+// after a final state as the register does.
+func (s *spyRegister) publish(ev register.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sub := range s.subs[ev.PaymentID] {
+		s.send(ev.PaymentID, sub, ev)
+	}
+}
+
+// receiptWaits keeps a scripted paid payment's streams open for printer
+// events, as the register does while its receipt waits for the printer.
+func (s *spyRegister) receiptWaits(id string) {
+	s.mu.Lock()
+	s.receipts[id] = true
+	s.mu.Unlock()
 }
 
 // endReceipt sends a last printer event (the receipt printed or dropped)
-// and closes the payment's streams.
-func (f *fakeRegister) endReceipt(ev register.Event) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	delete(f.receipts, ev.PaymentID)
-	for _, s := range f.subs[ev.PaymentID] {
-		f.send(ev.PaymentID, s, ev)
-		f.closeSub(s)
+// and closes the payment's scripted streams.
+func (s *spyRegister) endReceipt(ev register.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.receipts, ev.PaymentID)
+	for _, sub := range s.subs[ev.PaymentID] {
+		s.send(ev.PaymentID, sub, ev)
+		closeScript(sub)
 	}
-}
-
-func (f *fakeRegister) transition(id string, st register.State) (register.Payment, error) {
-	f.mutate()
-	if err := f.fail(); err != nil {
-		return register.Payment{}, err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	p, ok := f.payments[id]
-	if !ok {
-		return register.Payment{}, register.ErrNotFound
-	}
-	p.State = st
-	f.payments[id] = p
-	return p, nil
-}
-
-func (f *fakeRegister) Retry(ctx context.Context, id string) (register.Payment, error) {
-	return f.transition(id, register.StatePolling)
-}
-
-func (f *fakeRegister) Cancel(ctx context.Context, id string) (register.Payment, error) {
-	return f.transition(id, register.StateCanceled)
-}
-
-func (f *fakeRegister) Refund(ctx context.Context, id, key string, req register.RefundRequest) (register.Refund, bool, error) {
-	f.mutate()
-	if err := f.fail(); err != nil {
-		return register.Refund{}, false, err
-	}
-	rf := register.Refund{ID: "r1", PaymentID: id, Amount: req.Amount, Currency: "SEK", ERSReference: "ers-r1",
-		CashierID: req.CashierID, Reason: req.Reason}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.refundKeys == nil {
-		f.refundKeys = map[string]register.RefundRequest{}
-	}
-	if old, ok := f.refundKeys[key]; ok {
-		if old != req {
-			return register.Refund{}, false, register.ErrIdempotencyKey
-		}
-		return rf, false, nil
-	}
-	f.refundKeys[key] = req
-	return rf, true, nil
-}
-
-func (f *fakeRegister) Journal(ctx context.Context, after int64, limit int) ([]receipt.Post, error) {
-	if err := f.fail(); err != nil {
-		return nil, err
-	}
-	return []receipt.Post{{Seq: after + 1, PaymentID: "p1", Kind: "payment", Text: "SEQR payment",
-		Amount: money.MustParse("20.00"), Currency: "SEK", Reference: "ers-1"}}, nil
-}
-
-func (f *fakeRegister) ClosePeriod(ctx context.Context, provider string) (register.PeriodReport, error) {
-	f.mutate()
-	if err := f.fail(); err != nil {
-		return register.PeriodReport{}, err
-	}
-	return register.PeriodReport{TransactionPeriodID: "tp1", Match: true, OnlyRemote: []string{}, OnlyLocal: []string{}}, nil
-}
-
-func (f *fakeRegister) ReprintReceipt(ctx context.Context, id string) error {
-	f.mutate()
-	if err := f.fail(); err != nil {
-		return err
-	}
-	if _, err := f.Payment(ctx, id); err != nil {
-		return err
-	}
-	return nil
 }

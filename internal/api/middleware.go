@@ -6,7 +6,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path"
+	"strconv"
 	"strings"
+
+	"go.uber.org/zap"
 )
 
 // handler builds the full stack: security headers, Host check, cross-origin
@@ -25,6 +29,12 @@ func (s *Server) handler(unix bool, stopping <-chan struct{}) http.Handler {
 	}
 	tokenSum := sha256.Sum256([]byte(s.token))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn := connFrom(r.Context())
+		if conn != nil {
+			// Inside a handler a connection is never closed to make room.
+			conn.handlers.Add(1)
+			defer conn.handlers.Add(-1)
+		}
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Cache-Control", "no-store")
@@ -40,12 +50,30 @@ func (s *Server) handler(unix bool, stopping <-chan struct{}) http.Handler {
 			s.writeProblem(w, r, err)
 			return
 		}
+		if !cleanPath(r.URL.Path) {
+			// ServeMux would answer a redirect to the cleaned path; an API
+			// answers what it is asked, and a client that built such a path
+			// has a bug to see.
+			s.writeProblem(w, r, &httpError{status: http.StatusBadRequest, slug: "invalid-request", title: "Invalid request",
+				detail: "the path has an empty, '.' or '..' segment; posd does not redirect"})
+			return
+		}
 		next, pattern := mux.Handler(r)
 		if !public[pattern] {
 			if err := checkToken(r, tokenSum); err != nil {
 				s.writeProblem(w, r, err)
 				return
 			}
+			if conn != nil {
+				conn.authed.Store(true)
+			}
+		}
+		if pattern == streamPattern {
+			release, ok := s.admitStream(w, r, conn)
+			if !ok {
+				return
+			}
+			defer release()
 		}
 		if r.ContentLength > MaxBodyBytes {
 			s.writeProblem(w, r, &http.MaxBytesError{Limit: MaxBodyBytes})
@@ -60,6 +88,47 @@ func (s *Server) handler(unix bool, stopping <-chan struct{}) http.Handler {
 		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// admitStream counts an event stream against MaxStreams (a 503 problem past
+// it), gives its connection a small send buffer and puts it under the stall
+// monitor. release undoes it when the stream ends.
+func (s *Server) admitStream(w http.ResponseWriter, r *http.Request, conn *trackedConn) (release func(), ok bool) {
+	if n := s.streams.Add(1); int(n) > s.cfg.MaxStreams {
+		s.streams.Add(-1)
+		s.writeProblem(w, r, &httpError{status: http.StatusServiceUnavailable, slug: "too-many-streams", title: "Too many event streams",
+			detail:     "posd serves at most " + strconv.Itoa(s.cfg.MaxStreams) + " event streams at once; close one or try again",
+			retryAfter: 5})
+		return nil, false
+	}
+	if conn == nil {
+		return func() { s.streams.Add(-1) }, true
+	}
+	if err := conn.setSendBuffer(streamSendBuffer); err != nil {
+		s.log.Warn("event stream: small send buffer", zap.Error(err))
+	}
+	s.stalls.add(conn)
+	return func() {
+		s.stalls.remove(conn)
+		s.streams.Add(-1)
+	}, true
+}
+
+// streamPattern is the event-stream route's pattern (routes.go): streams
+// are counted, capped and get a small send buffer.
+const streamPattern = "GET /v1/payments/{id}/events"
+
+// cleanPath reports whether p is what ServeMux would not redirect: no
+// empty, "." or ".." segment (a trailing slash is kept).
+func cleanPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c == p
 }
 
 // hostAllowed is the DNS-rebinding defence: a page on evil.example that
@@ -169,6 +238,10 @@ func (m *muxErrorWriter) WriteHeader(code int) {
 			detail: m.r.Method + " is not allowed on " + m.r.URL.Path + "; allowed: " + m.Header().Get("Allow")}
 	case http.StatusNotFound:
 		err = &httpError{status: code, slug: "not-found", title: "Not found", detail: "no route " + m.r.URL.Path}
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		// The mux redirects to add a trailing slash; no API path redirects.
+		m.Header().Del("Location")
+		err = &httpError{status: http.StatusNotFound, slug: "not-found", title: "Not found", detail: "no route " + m.r.URL.Path}
 	default:
 		m.ResponseWriter.WriteHeader(code)
 		return

@@ -44,7 +44,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	doc := readOpenAPI(t)
 	require.True(t, strings.HasPrefix(doc.OpenAPI, "3.1"), "OpenAPI 3.1")
 
-	s, err := New(Config{Token: testToken}, newFake())
+	s, err := New(Config{Token: testToken}, newSpy(t))
 	require.NoError(t, err)
 	inCode := map[string]route{}
 	for _, rt := range s.routes(nil) {

@@ -1,11 +1,17 @@
 package api
 
 import (
+	"bytes"
 	"embed"
 	"io/fs"
 	"mime"
 	"net/http"
+	"net/url"
 	"path"
+	"slices"
+	"strings"
+
+	"golang.org/x/text/language"
 )
 
 // web holds the cashier page: plain HTML, CSS and JS, no external assets,
@@ -19,8 +25,62 @@ var web embed.FS
 const pageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; " +
 	"frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 
+// pageCSPFor is pageCSP plus frame-src for the given checkout origins (the
+// Resurs iframe, the Payson snippet): the page frames those and nothing
+// else. Anything that is not a plain http(s) origin is left out, so a
+// config value can never add a directive of its own.
+func pageCSPFor(origins []string) string {
+	var srcs []string
+	for _, o := range origins {
+		if src, ok := frameOrigin(o); ok && !slices.Contains(srcs, src) {
+			srcs = append(srcs, src)
+		}
+	}
+	if len(srcs) == 0 {
+		return pageCSP
+	}
+	return pageCSP + "; frame-src " + strings.Join(srcs, " ")
+}
+
+// frameOrigin is o as scheme://host[:port] when it is exactly an http or
+// https origin.
+func frameOrigin(o string) (string, bool) {
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(u.Host, " ;,'\"") {
+		return "", false
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host), true
+}
+
+// pageLangs are the page's languages, Swedish first: a till whose browser
+// asks for neither gets Swedish, the language of the shops posd serves.
+var pageLangs = language.NewMatcher([]language.Tag{language.Swedish, language.English})
+
+// pageLang picks the page's language from Accept-Language ("sv" or "en").
+// The page may still be switched by the cashier; that choice stays in the
+// browser.
+func pageLang(r *http.Request) string {
+	tags, _, err := language.ParseAcceptLanguage(r.Header.Get("Accept-Language"))
+	if err != nil || len(tags) == 0 {
+		return "sv"
+	}
+	_, i, conf := pageLangs.Match(tags...)
+	if conf == language.No || i != 1 {
+		return "sv"
+	}
+	return "en"
+}
+
 func (s *Server) page(w http.ResponseWriter, r *http.Request) {
-	s.serveWeb(w, r, "index.html")
+	lang := pageLang(r)
+	w.Header().Set("Vary", "Accept-Language")
+	s.serveWeb(w, r, "index.html", func(b []byte) []byte {
+		if lang == "sv" {
+			return b
+		}
+		return bytes.Replace(b, []byte(`<html lang="sv">`), []byte(`<html lang="`+lang+`">`), 1)
+	})
 }
 
 func (s *Server) asset(w http.ResponseWriter, r *http.Request) {
@@ -29,14 +89,19 @@ func (s *Server) asset(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, &httpError{status: http.StatusNotFound, slug: "not-found", title: "Not found", detail: "no asset " + name})
 		return
 	}
-	s.serveWeb(w, r, name)
+	s.serveWeb(w, r, name, nil)
 }
 
-func (s *Server) serveWeb(w http.ResponseWriter, r *http.Request, name string) {
+// serveWeb answers an embedded file; edit, when given, adapts it to the
+// request (the page's language).
+func (s *Server) serveWeb(w http.ResponseWriter, r *http.Request, name string, edit func([]byte) []byte) {
 	b, err := fs.ReadFile(web, "web/"+name)
 	if err != nil {
 		s.writeProblem(w, r, &httpError{status: http.StatusNotFound, slug: "not-found", title: "Not found", detail: "no asset " + name})
 		return
+	}
+	if edit != nil {
+		b = edit(b)
 	}
 	ct := mime.TypeByExtension(path.Ext(name))
 	if ct == "" {
@@ -44,7 +109,7 @@ func (s *Server) serveWeb(w http.ResponseWriter, r *http.Request, name string) {
 	}
 	h := w.Header()
 	h.Set("Content-Type", ct)
-	h.Set("Content-Security-Policy", pageCSP)
+	h.Set("Content-Security-Policy", pageCSPFor(s.cfg.FrameOrigins))
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(b)

@@ -53,6 +53,7 @@ type httpError struct {
 	detail string
 
 	invalidToken bool
+	retryAfter   int // seconds; 0 = no Retry-After header
 }
 
 func (e *httpError) Error() string { return e.detail }
@@ -76,7 +77,8 @@ func problemFor(err error) Problem {
 	}
 	switch {
 	case errors.As(err, &he):
-		return Problem{Type: ProblemBase + he.slug, Title: he.title, Status: he.status, Detail: he.detail, invalidToken: he.invalidToken}
+		return Problem{Type: ProblemBase + he.slug, Title: he.title, Status: he.status, Detail: he.detail,
+			invalidToken: he.invalidToken, retryAfter: he.retryAfter}
 	case errors.As(err, &mbe):
 		return Problem{Type: ProblemBase + "payload-too-large", Title: "Request body too large", Status: http.StatusRequestEntityTooLarge,
 			Detail: "request body is larger than " + strconv.FormatInt(mbe.Limit, 10) + " bytes"}
@@ -129,6 +131,8 @@ func problemFor(err error) Problem {
 		q := p(http.StatusServiceUnavailable, "report-not-ready", "Reconciliation report not ready")
 		q.retryAfter = 10
 		return q
+	case errors.Is(err, register.ErrNoScanner):
+		return p(http.StatusConflict, "no-scanner", "No scanner configured")
 	case errors.Is(err, register.ErrPaymentOpen):
 		return p(http.StatusConflict, "payment-open", "Another payment is still open on this till")
 	case errors.Is(err, register.ErrProviderNotReady):

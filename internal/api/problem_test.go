@@ -73,8 +73,8 @@ func TestMissingStepIsNamed(t *testing.T) {
 // wire form: content type, status, Retry-After, instance.
 func TestProblemsOverHTTP(t *testing.T) {
 	core, logs := observer.New(zapcore.DebugLevel)
-	fake := newFake()
-	ts := startServer(t, fake, func(c *Config) { c.Logger = zap.New(core) })
+	spy := newSpy(t)
+	ts := startServer(t, spy, func(c *Config) { c.Logger = zap.New(core) })
 	tests := []struct {
 		err    error
 		status int
@@ -90,9 +90,7 @@ func TestProblemsOverHTTP(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.err.Error(), func(t *testing.T) {
-			fake.mu.Lock()
-			fake.err = tt.err
-			fake.mu.Unlock()
+			spy.setErr(tt.err)
 			resp := ts.do(t, "POST", "/v1/payments", validPayment, withKey("k"))
 			require.Equal(t, tt.status, resp.StatusCode)
 			assert.Equal(t, tt.retry, resp.Header.Get("Retry-After"))
@@ -104,9 +102,7 @@ func TestProblemsOverHTTP(t *testing.T) {
 
 	t.Run("unexpected errors are generic and logged once", func(t *testing.T) {
 		const canary = "canary-password-7f3a"
-		fake.mu.Lock()
-		fake.err = fmt.Errorf("soap fault: password %s rejected", canary)
-		fake.mu.Unlock()
+		spy.setErr(fmt.Errorf("soap fault: password %s rejected", canary))
 		resp := ts.do(t, "GET", "/v1/status", "", nil)
 		require.Equal(t, 500, resp.StatusCode)
 		p := readProblem(t, resp)
@@ -123,7 +119,8 @@ func TestProblemTypesAreDocumented(t *testing.T) {
 	for _, slug := range []string{"validation", "invalid-request", "unauthorized", "forbidden-host", "cross-origin", "not-found",
 		"method-not-allowed", "payload-too-large", "unsupported-media-type", "offline", "not-ready", "not-registered",
 		"no-seqr-id", "already-registered", "storage", "idempotency-key", "invalid-state", "refund-exceeds", "scan-timeout",
-		"provider-rejected", "report-not-ready", "outcome-unknown", "customer-paid", "internal"} {
+		"provider-rejected", "report-not-ready", "outcome-unknown", "customer-paid", "internal",
+		"header-too-large", "too-many-streams", "too-busy", "payment-open", "provider-not-ready", "no-scanner", "not-supported"} {
 		assert.True(t, strings.Contains(doc.raw, ProblemBase+slug), "problem type %s missing from api/openapi.yaml", slug)
 	}
 }

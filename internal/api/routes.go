@@ -28,7 +28,7 @@ type route struct {
 func (rt route) OpenAPIPath() string { return strings.TrimSuffix(rt.Pattern, "{$}") }
 
 func (s *Server) routes(stopping <-chan struct{}) []route {
-	return []route{
+	return append([]route{
 		{"GET", "/healthz", true, s.healthz},
 		{"GET", "/{$}", true, s.page},
 		{"GET", "/assets/{name}", true, s.asset},
@@ -47,9 +47,10 @@ func (s *Server) routes(stopping <-chan struct{}) []route {
 		{"POST", "/v1/payments/{id}/cancel", false, s.cancel},
 		{"POST", "/v1/payments/{id}/refunds", false, s.refund},
 		{"POST", "/v1/payments/{id}/receipt/print", false, s.reprint},
+		{"POST", "/v1/printer/test-print", false, s.testPrint},
 		{"GET", "/v1/journal", false, s.journal},
 		{"POST", "/v1/periods/close", false, s.closePeriod},
-	}
+	}, s.providerRoutes()...)
 }
 
 // writeJSON marshals first, so a marshal error is still a clean 500.
@@ -327,8 +328,18 @@ func listQuery(v url.Values) (register.ListQuery, error) {
 }
 
 func (s *Server) payment(w http.ResponseWriter, r *http.Request) {
-	p, err := s.reg.Payment(r.Context(), r.PathValue("id"))
-	s.respond(w, r, p, err)
+	d, err := s.reg.PaymentDetail(r.Context(), r.PathValue("id"))
+	s.respond(w, r, d, err)
+}
+
+func (s *Server) testPrint(w http.ResponseWriter, r *http.Request) {
+	if err := s.reg.TestPrint(detached(r)); err != nil {
+		s.writeProblem(w, r, err)
+		return
+	}
+	s.writeJSON(w, r, http.StatusAccepted, struct {
+		Status string `json:"status"`
+	}{"queued"})
 }
 
 func (s *Server) retry(w http.ResponseWriter, r *http.Request) {

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -36,6 +37,8 @@ type Register interface {
 	AssignSeqrIDByScan(ctx context.Context, timeout time.Duration) (register.Terminal, error)
 	CreatePayment(ctx context.Context, idempotencyKey string, req register.PaymentRequest) (register.Payment, bool, error)
 	Payment(ctx context.Context, id string) (register.Payment, error)
+	PaymentDetail(ctx context.Context, id string) (register.Detail, error)
+	TestPrint(ctx context.Context) error
 	Payments(ctx context.Context, q register.ListQuery) (register.PaymentPage, error)
 	Subscribe(id string) (<-chan register.Event, func())
 	Retry(ctx context.Context, id string) (register.Payment, error)
@@ -54,6 +57,7 @@ const (
 	DefaultStreamWriteTimeout = 10 * time.Second
 	MaxBodyBytes              = 64 << 10
 	shutdownTimeout           = 5 * time.Second
+	maxHeaderBytes            = 16 << 10
 )
 
 // Config configures the API server. Zero values take the defaults.
@@ -71,6 +75,9 @@ type Config struct {
 	// Metrics serves GET /metrics (Prometheus text) behind the token; nil
 	// answers 404.
 	Metrics http.Handler
+	// FrameOrigins are the payment providers' checkout origins
+	// ("https://postest.resurs.com") the cashier page may frame; no others.
+	FrameOrigins []string
 	// TrustedOrigins are extra origins (e.g. "http://localhost:3000", a
 	// front end served elsewhere on this machine) allowed to make writes.
 	TrustedOrigins []string
@@ -81,6 +88,19 @@ type Config struct {
 	// StreamWriteTimeout bounds each write and flush of an event stream,
 	// so a client that stops reading cannot pin a handler; default 10 s.
 	StreamWriteTimeout time.Duration
+	// MaxConns caps the connections held (default 256); at the cap the
+	// longest-idle connection is closed for a new one (see connTracker).
+	MaxConns int
+	// MaxStreams caps concurrent event streams (default 64); one more is
+	// answered 503 too-many-streams.
+	MaxStreams int
+	// UnauthIdleTimeout is how long a connection that has not shown the
+	// token may wait between requests (default 5 s; with the token the
+	// wait is 2 minutes).
+	UnauthIdleTimeout time.Duration
+	// StallScan is how often event streams are checked for clients that
+	// stopped reading (default 2 s; see stallMonitor).
+	StallScan time.Duration
 }
 
 // Server is the local API. New starts nothing; Run or Serve serve.
@@ -92,7 +112,13 @@ type Server struct {
 	cop     *http.CrossOriginProtection
 	origins map[string]bool // trusted origins, lower-case
 
+	streams atomic.Int32 // event streams being served
+	stalls  *stallMonitor
+	// connHook, when set (tests) before Serve, sees every ConnState change.
+	connHook func(*trackedConn, http.ConnState)
+
 	mu       sync.Mutex
+	conns    *connTracker // of the listener being served
 	addr     net.Addr
 	listened chan struct{}
 	once     sync.Once
@@ -114,6 +140,18 @@ func New(cfg Config, reg Register) (*Server, error) {
 	}
 	if cfg.StreamWriteTimeout <= 0 {
 		cfg.StreamWriteTimeout = DefaultStreamWriteTimeout
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	if cfg.MaxStreams <= 0 {
+		cfg.MaxStreams = DefaultMaxStreams
+	}
+	if cfg.UnauthIdleTimeout <= 0 {
+		cfg.UnauthIdleTimeout = DefaultUnauthIdleTimeout
+	}
+	if cfg.StallScan <= 0 {
+		cfg.StallScan = DefaultStallScan
 	}
 	if err := checkListen(cfg.Listen); err != nil {
 		return nil, err
@@ -141,6 +179,7 @@ func New(cfg Config, reg Register) (*Server, error) {
 		origins:  map[string]bool{},
 		listened: make(chan struct{}),
 	}
+	s.stalls = newStallMonitor(s.log)
 	for _, o := range cfg.TrustedOrigins {
 		if err := s.cop.AddTrustedOrigin(o); err != nil {
 			return nil, fmt.Errorf("api: trusted origin %q: %w", o, err)
@@ -199,25 +238,40 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	unix := ln.Addr().Network() == "unix"
 	stopping := make(chan struct{})
+	conns := newConnTracker(s.cfg.MaxConns, s.cfg.UnauthIdleTimeout)
+	conns.hook = s.connHook
+	ln = conns.listener(ln)
 	srv := &http.Server{
 		Handler:           s.handler(unix, stopping),
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 		ReadTimeout:       time.Minute,
 		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          zap.NewStdLog(s.log.WithOptions(zap.IncreaseLevel(zap.WarnLevel))),
+		ConnState:         conns.connState,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, c)
+		},
 	}
 	// Streams and scans would otherwise hold Shutdown up to its deadline.
 	srv.RegisterOnShutdown(func() { close(stopping) })
 
 	s.mu.Lock()
 	s.addr = ln.Addr()
+	s.conns = conns
 	s.mu.Unlock()
 	s.once.Do(func() { close(s.listened) })
 	s.log.Info("listening", zap.String("addr", ln.Addr().String()), zap.String("network", ln.Addr().Network()))
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	scanCtx, stopScan := context.WithCancel(ctx)
+	scanDone := make(chan struct{})
+	go func() {
+		defer close(scanDone)
+		s.stalls.run(scanCtx, s.cfg.StallScan)
+	}()
+	defer func() { stopScan(); <-scanDone }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("api: serve %s: %w", ln.Addr(), err)

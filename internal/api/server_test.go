@@ -25,20 +25,27 @@ const testToken = "0123456789abcdef0123456789abcdef"
 
 type testServer struct {
 	srv    *Server
-	fake   *fakeRegister
+	spy    *spyRegister
 	base   string // http://127.0.0.1:PORT
 	port   string
 	client *http.Client
 	stop   func() error // cancels Serve and returns its error
 }
 
-func startServer(t testing.TB, fake *fakeRegister, mod func(*Config)) *testServer {
+func startServer(t testing.TB, spy *spyRegister, mod func(*Config)) *testServer {
+	t.Helper()
+	return startServerWith(t, spy, spy, mod)
+}
+
+// startServerWith serves the API in front of reg; spy is reg when it is
+// the spy (nil for the bare register).
+func startServerWith(t testing.TB, reg Register, spy *spyRegister, mod func(*Config)) *testServer {
 	t.Helper()
 	cfg := Config{Token: testToken, Heartbeat: time.Hour}
 	if mod != nil {
 		mod(&cfg)
 	}
-	srv, err := New(cfg, fake)
+	srv, err := New(cfg, reg)
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -58,7 +65,7 @@ func startServer(t testing.TB, fake *fakeRegister, mod func(*Config)) *testServe
 	}
 	t.Cleanup(func() { _ = stop() })
 	_, port, _ := net.SplitHostPort(srv.Addr().String())
-	return &testServer{srv: srv, fake: fake, base: "http://" + srv.Addr().String(), port: port,
+	return &testServer{srv: srv, spy: spy, base: "http://" + srv.Addr().String(), port: port,
 		client: &http.Client{Transport: &http.Transport{}}, stop: stop}
 }
 
@@ -101,7 +108,7 @@ func withKey(k string) func(*http.Request) {
 }
 
 func TestAuth(t *testing.T) {
-	ts := startServer(t, newFake(), nil)
+	ts := startServer(t, newSpy(t), nil)
 	tests := []struct {
 		name, method, path, auth string
 		want                     int
@@ -141,11 +148,11 @@ func TestAuth(t *testing.T) {
 			}
 		})
 	}
-	assert.Zero(t, ts.fake.Mutations(), "a refused request reached the register")
+	assert.Zero(t, ts.spy.Mutations(), "a refused request reached the register")
 }
 
 func TestHostCheck(t *testing.T) {
-	ts := startServer(t, newFake(), nil)
+	ts := startServer(t, newSpy(t), nil)
 	tests := []struct {
 		host string
 		want int
@@ -178,7 +185,7 @@ func TestHostCheck(t *testing.T) {
 }
 
 func TestCrossOriginWrites(t *testing.T) {
-	ts := startServer(t, newFake(), func(c *Config) { c.TrustedOrigins = []string{"http://pos.internal:3000"} })
+	ts := startServer(t, newSpy(t), func(c *Config) { c.TrustedOrigins = []string{"http://pos.internal:3000"} })
 	tests := []struct {
 		name    string
 		headers map[string]string
@@ -196,9 +203,9 @@ func TestCrossOriginWrites(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := ts.fake.Mutations()
+			before := ts.spy.Mutations()
 			resp := ts.do(t, "POST", "/v1/payments", validPayment, func(r *http.Request) {
-				r.Header.Set("Idempotency-Key", "k-"+tt.name)
+				r.Header.Set("Idempotency-Key", fmt.Sprintf("k-%d", i))
 				for k, v := range tt.headers {
 					r.Header.Set(k, v)
 				}
@@ -207,7 +214,7 @@ func TestCrossOriginWrites(t *testing.T) {
 			assert.Empty(t, resp.Header.Values("Access-Control-Allow-Origin"))
 			if tt.want == 403 {
 				assert.Equal(t, ProblemBase+"cross-origin", readProblem(t, resp).Type)
-				assert.Equal(t, before, ts.fake.Mutations(), "refused write reached the register")
+				assert.Equal(t, before, ts.spy.Mutations(), "refused write reached the register")
 			}
 		})
 	}
@@ -231,7 +238,7 @@ func TestCrossOriginWrites(t *testing.T) {
 // Access-Control-Allow-Origin, so a browser never lets another site read
 // an answer.
 func TestNoCORSHeaderAnywhere(t *testing.T) {
-	ts := startServer(t, newFake(), nil)
+	ts := startServer(t, newSpy(t), nil)
 	for _, rt := range ts.srv.routes(nil) {
 		path := strings.ReplaceAll(strings.ReplaceAll(rt.Pattern, "{id}", "p1"), "{name}", "app.js")
 		path = strings.TrimSuffix(path, "{$}")
@@ -251,10 +258,10 @@ func TestNoCORSHeaderAnywhere(t *testing.T) {
 // TestGetChangesNoState: every GET route leaves the register untouched, and
 // GET (or HEAD) on a write route is a 405, never the write.
 func TestGetChangesNoState(t *testing.T) {
-	fake := newFake()
-	ts := startServer(t, fake, func(c *Config) { c.Metrics = http.NotFoundHandler() })
+	spy := newSpy(t)
+	ts := startServer(t, spy, func(c *Config) { c.Metrics = http.NotFoundHandler() })
 	ts.do(t, "POST", "/v1/payments", validPayment, withKey("k1"))
-	before := fake.Mutations()
+	before := spy.Mutations()
 	for _, rt := range ts.srv.routes(nil) {
 		path := strings.ReplaceAll(strings.ReplaceAll(rt.Pattern, "{id}", "p1"), "{name}", "app.js")
 		path = strings.TrimSuffix(path, "{$}")
@@ -278,11 +285,11 @@ func TestGetChangesNoState(t *testing.T) {
 			}
 		}
 	}
-	assert.Equal(t, before, fake.Mutations(), "a GET or HEAD changed state")
+	assert.Equal(t, before, spy.Mutations(), "a GET or HEAD changed state")
 }
 
 func TestBodyLimit(t *testing.T) {
-	ts := startServer(t, newFake(), nil)
+	ts := startServer(t, newSpy(t), nil)
 	big := `{"method":"seqr","title":"` + strings.Repeat("x", MaxBodyBytes) + `"}`
 	t.Run("content-length", func(t *testing.T) {
 		resp := ts.do(t, "POST", "/v1/payments", big, withKey("k"))
@@ -306,18 +313,18 @@ func TestBodyLimit(t *testing.T) {
 		require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode) // too long an id, but read
 		assert.Equal(t, "seqrId", readProblem(t, resp).Field)
 	})
-	assert.Zero(t, ts.fake.Mutations())
+	assert.Zero(t, ts.spy.Mutations())
 }
 
 func TestReadHeaderTimeout(t *testing.T) {
 	t.Run("default is 5s", func(t *testing.T) {
-		s, err := New(Config{Token: testToken}, newFake())
+		s, err := New(Config{Token: testToken}, newSpy(t))
 		require.NoError(t, err)
 		assert.Equal(t, 5*time.Second, s.cfg.ReadHeaderTimeout)
 		assert.Equal(t, DefaultReadHeaderTimeout, 5*time.Second)
 	})
 	t.Run("a slow-header client is dropped", func(t *testing.T) {
-		ts := startServer(t, newFake(), func(c *Config) { c.ReadHeaderTimeout = 100 * time.Millisecond })
+		ts := startServer(t, newSpy(t), func(c *Config) { c.ReadHeaderTimeout = 100 * time.Millisecond })
 		conn, err := net.Dial("tcp", ts.srv.Addr().String())
 		require.NoError(t, err)
 		defer conn.Close()
@@ -340,13 +347,13 @@ func TestListenMustBeLoopback(t *testing.T) {
 	// such a listener would get 403 on every request.
 	for _, l := range []string{"0.0.0.0:8420", "192.168.1.5:8420", ":8420", "example.com:80", "unix:",
 		"127.0.0.2:8420", "127.1.2.3:8420", "[::ffff:127.0.0.1]:8420", "[0:0:0:0:0:0:0:1]:8420"} {
-		_, err := New(Config{Token: testToken, Listen: l}, newFake())
+		_, err := New(Config{Token: testToken, Listen: l}, newSpy(t))
 		if assert.Error(t, err, l) {
 			assert.ErrorContains(t, err, "api.listen", l)
 		}
 	}
 	for _, l := range []string{"127.0.0.1:8420", "[::1]:8420", "localhost:0", "LocalHost:8420", "unix:/tmp/x.sock"} {
-		_, err := New(Config{Token: testToken, Listen: l}, newFake())
+		_, err := New(Config{Token: testToken, Listen: l}, newSpy(t))
 		assert.NoError(t, err, l)
 	}
 }
@@ -375,7 +382,7 @@ func TestUnixSocket(t *testing.T) {
 	_, err = os.Lstat(sock)
 	require.NoError(t, err, "stale socket should exist for the test")
 
-	srv, err := New(Config{Listen: "unix:" + sock, StateDir: dir}, newFake())
+	srv, err := New(Config{Listen: "unix:" + sock, StateDir: dir}, newSpy(t))
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -412,7 +419,7 @@ func TestUnixSocket(t *testing.T) {
 	assert.Equal(t, 403, resp.StatusCode)
 
 	// A second server must not steal a live socket.
-	srv2, err := New(Config{Listen: "unix:" + sock, StateDir: dir}, newFake())
+	srv2, err := New(Config{Listen: "unix:" + sock, StateDir: dir}, newSpy(t))
 	require.NoError(t, err)
 	err = srv2.Run(context.Background())
 	require.ErrorContains(t, err, "another process")
@@ -425,17 +432,17 @@ func TestUnixSocket(t *testing.T) {
 	t.Run("a file that is not a socket is left alone", func(t *testing.T) {
 		p := filepath.Join(dir, "file")
 		require.NoError(t, os.WriteFile(p, []byte("x"), 0o600))
-		s, err := New(Config{Listen: "unix:" + p, Token: testToken}, newFake())
+		s, err := New(Config{Listen: "unix:" + p, Token: testToken}, newSpy(t))
 		require.NoError(t, err)
 		require.ErrorContains(t, s.Run(context.Background()), "not a socket")
 	})
 }
 
 func TestShutdownEndsStreams(t *testing.T) {
-	fake := newFake()
-	fake.put(pollingPayment("p1"))
-	ts := startServer(t, fake, nil)
-	resp := ts.do(t, "GET", "/v1/payments/p1/events", "", nil)
+	spy := newSpy(t)
+	p := spy.st.open("k1")
+	ts := startServer(t, spy, nil)
+	resp := ts.do(t, "GET", "/v1/payments/"+p.ID+"/events", "", nil)
 	require.Equal(t, 200, resp.StatusCode)
 	br := bufio.NewReader(resp.Body)
 	_, err := br.ReadString('\n') // the stream is open
@@ -468,7 +475,7 @@ func TestUnixSocketNeverPermissive(t *testing.T) {
 	}
 	defer func() { socketCreated = nil }()
 
-	srv, err := New(Config{Listen: "unix:" + sock, Token: testToken}, newFake())
+	srv, err := New(Config{Listen: "unix:" + sock, Token: testToken}, newSpy(t))
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

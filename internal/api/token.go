@@ -20,8 +20,9 @@ const MinTokenLength = 16
 
 // LoadOrCreateToken returns the API token kept in <dir>/api-token, creating
 // it (32 random bytes, hex, mode 0600) on first use. Like ssh with a private
-// key, it refuses a token file that group or others may read or write: a
-// token others can read is no secret, and the fix is the operator's to make.
+// key, it refuses a token file that group or others may read or write, or
+// that belongs to another user: a token others can read or replace is no
+// secret, and the fix is the operator's to make.
 func LoadOrCreateToken(dir string) (string, error) {
 	path := filepath.Join(dir, TokenFile)
 	tok, err := readToken(path)
@@ -57,6 +58,9 @@ func readToken(path string) (string, error) {
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 		return "", fmt.Errorf("api token %s is accessible by group or others (mode %04o); run: chmod 600 %s", path, perm, path)
+	}
+	if err := CheckOwner(path, fi); err != nil {
+		return "", fmt.Errorf("api token %w", err)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {

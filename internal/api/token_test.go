@@ -62,7 +62,7 @@ func TestTokenReadableByOthersRefused(t *testing.T) {
 		assert.Contains(t, err.Error(), p)
 		assert.NotContains(t, err.Error(), strings.Repeat("a", 64), "the token never appears in an error")
 
-		_, err = New(Config{StateDir: dir}, newFake())
+		_, err = New(Config{StateDir: dir}, newSpy(t))
 		require.Error(t, err, "the server refuses to start")
 	}
 }
@@ -70,11 +70,11 @@ func TestTokenReadableByOthersRefused(t *testing.T) {
 func TestTokenFromFileUsedByServer(t *testing.T) {
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, TokenFile), []byte("my-own-token-0123456789\n"), 0o600))
-	s, err := New(Config{StateDir: dir}, newFake())
+	s, err := New(Config{StateDir: dir}, newSpy(t))
 	require.NoError(t, err)
 	assert.Equal(t, "my-own-token-0123456789", s.token)
 
 	require.NoError(t, os.WriteFile(filepath.Join(dir, TokenFile), []byte("short\n"), 0o600))
-	_, err = New(Config{StateDir: dir}, newFake())
+	_, err = New(Config{StateDir: dir}, newSpy(t))
 	require.ErrorContains(t, err, "shorter")
 }

@@ -120,9 +120,12 @@ type Payson struct {
 	ConfirmationURI string
 	NotificationURI string
 	TermsURI        string
-	CheckInterval   time.Duration
-	Window          time.Duration
-	DecisionLimit   time.Duration
+	// SnippetOrigin is where Payson's checkout snippet (its iframe) comes
+	// from, for the cashier page's CSP; "" means the origin of URL.
+	SnippetOrigin string
+	CheckInterval time.Duration
+	Window        time.Duration
+	DecisionLimit time.Duration
 }
 
 // Terminal holds what `posd terminal register` sends once; none of it is
@@ -143,6 +146,7 @@ type Scanner struct {
 	DataBits int
 	Parity   string // none, odd, even, mark, space
 	StopBits int    // 1 or 2 (go.bug.st/serial cannot set 1.5 on Linux)
+	Suffix   string // how it ends its codes: "" (learn from its first CR or LF), none, cr, lf, crlf
 }
 
 // Printer is the ESC/POS receipt printer. An empty Device means none.
@@ -160,6 +164,9 @@ type Receipt struct {
 	OrgNumber string
 	Footer    []string
 	Journal   string // resolved against StateDir when relative
+	// ReferenceCode is how the provider's reference prints as a code:
+	// "code128" or "qr" (receipt.ParseSymbology reads it).
+	ReferenceCode string
 }
 
 // Secret is a value that must never be printed or logged. fmt and JSON show
@@ -216,6 +223,6 @@ func Default() Config {
 			ReceiptMaxAge: time.Hour,
 			DrawerMaxAge:  12 * time.Second,
 		},
-		Receipt: Receipt{Journal: "receipts.journal"},
+		Receipt: Receipt{Journal: "receipts.journal", ReferenceCode: "code128"},
 	}
 }

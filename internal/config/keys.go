@@ -114,6 +114,7 @@ func Keys() []Key {
 		{Name: "providers.payson.confirmation_uri", Help: "merchant confirmationUri", field: func(c *Config) any { return &c.Providers.Payson.ConfirmationURI }},
 		{Name: "providers.payson.notification_uri", Help: "merchant notificationUri (a chain server; posd checks by polling)", field: func(c *Config) any { return &c.Providers.Payson.NotificationURI }},
 		{Name: "providers.payson.terms_uri", Help: "merchant termsUri", field: func(c *Config) any { return &c.Providers.Payson.TermsURI }},
+		{Name: "providers.payson.snippet_origin", Help: "origin of Payson's checkout snippet (the cashier page may frame it); empty: the origin of url", field: func(c *Config) any { return &c.Providers.Payson.SnippetOrigin }},
 		{Name: "providers.payson.check_interval", Help: "how often an open Payson checkout is checked", field: func(c *Config) any { return &c.Providers.Payson.CheckInterval }},
 		{Name: "providers.payson.window", Help: "how long the cashier waits for the customer before try again or cancel", field: func(c *Config) any { return &c.Providers.Payson.Window }},
 		{Name: "providers.payson.decision_limit", Help: "how long a payment may await the cashier's decision", field: func(c *Config) any { return &c.Providers.Payson.DecisionLimit }},
@@ -129,6 +130,7 @@ func Keys() []Key {
 		{Name: "scanner.baud", Help: "1200, 2400, 4800, 9600, 19200, 38400, 57600 or 115200", field: func(c *Config) any { return &c.Scanner.Baud }},
 		{Name: "scanner.data_bits", Help: "5, 6, 7 or 8", field: func(c *Config) any { return &c.Scanner.DataBits }},
 		{Name: "scanner.parity", Help: "none, odd, even, mark or space", field: func(c *Config) any { return &c.Scanner.Parity }},
+		{Name: "scanner.suffix", Help: "how the scanner ends its codes: empty (learn from its first CR or LF), none (frames end by a pause), cr, lf or crlf", field: func(c *Config) any { return &c.Scanner.Suffix }},
 		{Name: "scanner.stop_bits", Help: "1 or 2", field: func(c *Config) any { return &c.Scanner.StopBits }},
 
 		{Name: "printer.device", Help: "/dev/posd-printer, /dev/usb/lp0, tcp://host:9100 or virtual:<dir>; empty: no printer", field: func(c *Config) any { return &c.Printer.Device }},
@@ -141,6 +143,7 @@ func Keys() []Key {
 		{Name: "receipt.org_number", Help: "organisation number, NNNNNN-NNNN", field: func(c *Config) any { return &c.Receipt.OrgNumber }},
 		{Name: "receipt.footer", Help: "lines at the bottom of every receipt (env and flags: separated by |)", field: func(c *Config) any { return &c.Receipt.Footer }},
 		{Name: "receipt.journal", Help: "the receipt file (relative to state_dir)", field: func(c *Config) any { return &c.Receipt.Journal }},
+		{Name: "receipt.reference_code", Help: "the payment's reference printed as code128 or qr", field: func(c *Config) any { return &c.Receipt.ReferenceCode }},
 	}
 }
 

@@ -94,6 +94,12 @@ func (c Config) Validate() error {
 			bad(u.key, u.v, "allowed: an absolute http(s) URL")
 		}
 	}
+	if o := ps.SnippetOrigin; o != "" {
+		if p, err := url.Parse(o); err != nil || p.Host == "" || (p.Scheme != "https" && p.Scheme != "http") ||
+			(p.Path != "" && p.Path != "/") || p.RawQuery != "" || p.User != nil {
+			bad("providers.payson.snippet_origin", o, "allowed: an origin, scheme://host[:port], e.g. https://test-www.payson.se")
+		}
+	}
 	for _, f := range []struct{ key, v string }{
 		{"providers.resurs.password_file", rs.PasswordFile}, {"providers.resurs.client_secret_file", rs.ClientSecretFile},
 		{"providers.payson.api_key_file", ps.APIKeyFile},
@@ -175,6 +181,7 @@ func (c Config) Validate() error {
 		bad("scanner.data_bits", strconv.Itoa(c.Scanner.DataBits), "allowed: 5, 6, 7, 8")
 	}
 	oneOf("scanner.parity", c.Scanner.Parity, "none", "odd", "even", "mark", "space")
+	oneOf("scanner.suffix", c.Scanner.Suffix, "", "none", "cr", "lf", "crlf")
 	if c.Scanner.StopBits != 1 && c.Scanner.StopBits != 2 {
 		bad("scanner.stop_bits", strconv.Itoa(c.Scanner.StopBits), "allowed: 1, 2")
 	}
@@ -182,6 +189,7 @@ func (c Config) Validate() error {
 	if err := checkPrinterDevice(c.Printer.Device); err != nil {
 		bad("printer.device", c.Printer.Device, "%v; allowed: empty (no printer), a device path (/dev/posd-printer, /dev/usb/lp0), tcp://host:port or virtual:<dir>", err)
 	}
+	oneOf("receipt.reference_code", c.Receipt.ReferenceCode, "code128", "qr")
 	oneOf("printer.codepage", c.Printer.Codepage, "cp858", "cp437", "cp850", "cp865", "wpc1252")
 	if !slices.Contains([]int{48, 42, 32}, c.Printer.Columns) {
 		bad("printer.columns", strconv.Itoa(c.Printer.Columns), "allowed: 48, 42, 32")

@@ -14,6 +14,11 @@
 //   - the provider answered no (*RefusedError)      -> failed, nothing pending
 //   - anything else after the request may have arrived -> unknown: never sent again,
 //     resolved later by checking or by the period report.
+//
+// Notifications and callbacks (Payson's notificationUri, Resurs's
+// callbacks) are hints: whoever receives one calls the register's Hint,
+// which checks that payment at once. Only a Check decides; a till listens on
+// loopback only, so checking is the source of truth.
 package payment
 
 import (

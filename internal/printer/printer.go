@@ -7,7 +7,8 @@ import (
 	"time"
 )
 
-// CONTRACT STUB: the printer helper owns this package; Status, Job and JobQueue are the contract with register.
+// Status, Job and JobQueue are what the register and cmd/posd's print
+// queue see of the printer.
 
 // Status is what /v1/status shows of the printer.
 type Status struct {

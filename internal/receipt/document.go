@@ -8,9 +8,6 @@ import (
 	"github.com/posd/posd/internal/money"
 )
 
-// CONTRACT: the printer helper owns this file and may add fields and methods;
-// the names below are used by register to build a receipt.
-
 // Document is what a printed receipt says, as pure data. It is rendered to
 // ESC/POS by package printer and to text for previews.
 type Document struct {

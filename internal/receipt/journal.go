@@ -443,7 +443,7 @@ func journalOpenOS(path string, create bool) (journalFile, error) {
 	if create {
 		flag |= os.O_CREATE | os.O_EXCL
 	}
-	f, err := os.OpenFile(path, flag, 0o640)
+	f, err := os.OpenFile(path, flag, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -543,7 +543,7 @@ func journalMoveAside(f journalFile, r *os.File, path string, off, size int64, n
 			name = fmt.Sprintf("%s-%d", name, i)
 		}
 		var err error
-		side, err = os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+		side, err = os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err == nil {
 			break
 		}

@@ -237,7 +237,7 @@ func journalWriteIndex(path string, old *journalIndex, add []journalIndexEntry, 
 	x := &journalIndex{files: len(firstSeq), entries: oldN + int64(len(add)), lastSeq: lastSeq, lastHash: lastHash, firstSeq: firstSeq}
 	x.base = journalIndexHeadLen(x.files, x.entries)
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o640)
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("write index: %w", err)
 	}

@@ -46,6 +46,7 @@ var ErrCustomerPaid = fmt.Errorf("%w: the customer has paid; recording the payme
 type tracker struct {
 	id     string
 	cmds   chan trackerCmd
+	hint   chan struct{} // check now (a provider's notification); buffered 1
 	exited chan struct{}
 }
 
@@ -102,7 +103,7 @@ func (r *Register) newTracker(id string) *tracker {
 	if _, ok := r.trackers[id]; ok {
 		return nil
 	}
-	t := &tracker{id: id, cmds: make(chan trackerCmd), exited: make(chan struct{})}
+	t := &tracker{id: id, cmds: make(chan trackerCmd), hint: make(chan struct{}, 1), exited: make(chan struct{})}
 	r.trackers[id] = t
 	return t
 }
@@ -185,6 +186,8 @@ func (r *Register) track(ctx context.Context, t *tracker, p store.Payment, sprea
 			if l.onCancel(ctx, res) {
 				return
 			}
+		case <-t.hint:
+			l.check(ctx) // skipped if one is in flight: its answer is as fresh
 		}
 	}
 }
@@ -523,11 +526,13 @@ func (l *loop) onCancel(ctx context.Context, res cancelResult) bool {
 	}
 	switch {
 	case res.err == nil && res.outcome == payment.Cancelled:
-		detail := "canceled at the provider"
+		detail, reason := "canceled at the provider", ""
 		if res.auto {
+			// Not the cashier's doing: the payment says why it ended.
 			detail += " (decision limit reached)"
+			reason = fmt.Sprintf("canceled by posd: nobody chose try again or cancel within %s", l.pol.DecisionLimit)
 		}
-		done := l.final(ctx, StateCanceled, res.actor, detail, "")
+		done := l.final(ctx, StateCanceled, res.actor, detail, reason)
 		reply(nil)
 		return done
 	case res.err == nil && res.outcome == payment.TooLate:
@@ -635,4 +640,28 @@ func (r *Register) notTracked(ctx context.Context, id string, kind cmdKind) (Pay
 		return p, nil
 	}
 	return p, fmt.Errorf("%s payment %s in state %s: %w", kind, id, p.State, ErrInvalidState)
+}
+
+// Hint is a provider's notification or callback about a session (Payson's
+// notificationUri, Resurs's callbacks): a reason to check that payment now,
+// never a decision. It reports whether an open payment was found.
+func (r *Register) Hint(ctx context.Context, provider, sessionRef string) (bool, error) {
+	id, err := r.db.PaymentBySession(ctx, provider, sessionRef)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	r.mu.Lock()
+	t := r.trackers[id]
+	r.mu.Unlock()
+	if t == nil {
+		return false, nil
+	}
+	select {
+	case t.hint <- struct{}{}:
+	default: // one is pending already
+	}
+	return true, nil
 }

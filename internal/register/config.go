@@ -31,6 +31,9 @@ type Config struct {
 	Title         string   // payment title when the request has none
 	ReceiptHeader []string // printed receipt header lines (store name, address, org number)
 	ReceiptFooter []string
+	// ReferenceCode is how receipts and slips print the provider's
+	// reference as a code: Code 128 ("", the default) or a QR code.
+	ReferenceCode receipt.Symbology
 	Version       string // shown in Status
 	MaxRows       int    // rows per payment request
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/posd/posd/internal/money"
 	"github.com/posd/posd/internal/payment"
 	"github.com/posd/posd/internal/receipt"
+	"github.com/posd/posd/internal/scanner"
 	"github.com/posd/posd/internal/seqr"
 	"github.com/posd/posd/internal/store"
 	"github.com/posd/posd/internal/store/seqrreg"
@@ -236,9 +237,11 @@ type harness struct {
 }
 
 type harnessOpt struct {
-	cfg        Config
-	policy     payment.Policy // SEQR's timings (zero fields: its defaults)
-	multiOpen  bool           // let several payments be open at once (tests of recovery, not of SEQR)
+	cfg    Config
+	policy payment.Policy // SEQR's timings (zero fields: its defaults)
+	// provider, when set, replaces SEQR: tests of the register's own rules
+	// (recovery) run against paymenttest.Fake.
+	provider   payment.Provider
 	noTerminal bool
 	noSeqrID   bool
 	dir        string // reuse a state directory (restart)
@@ -247,6 +250,7 @@ type harnessOpt struct {
 	wrap       func(j *receipt.Journal) Journal
 	noRun      bool
 	printer    PrinterStatus // the print worker as the register sees it
+	scanner    ScannerStatus // the scanner supervisor as the register sees it (nil: no scanner)
 }
 
 func newHarness(t testing.TB, fake *fakeSEQR, o harnessOpt) *harness {
@@ -273,12 +277,12 @@ func newHarness(t testing.TB, fake *fakeSEQR, o harnessOpt) *harness {
 	if o.wrap != nil {
 		journal = o.wrap(j)
 	}
-	var prov payment.Provider = seqrProvider(t, fake, db, o.policy)
-	if o.multiOpen {
-		prov = multiOpen{seqrProvider(t, fake, db, o.policy)}
+	prov := o.provider
+	if prov == nil {
+		prov = seqrProvider(t, fake, db, o.policy)
 	}
 	r, err := New(o.cfg, Deps{Store: db, Providers: []payment.Provider{prov}, Journal: journal,
-		Logger: o.logger, Printer: o.printer})
+		Logger: o.logger, Printer: o.printer, Scanner: o.scanner})
 	require.NoError(t, err)
 	h := &harness{t: t, r: r, db: db, journal: j, fake: fake, dir: dir, done: make(chan error, 1)}
 	if !o.noRun {
@@ -354,12 +358,9 @@ func allPosts(t testing.TB, j *receipt.Journal) []receipt.Post {
 	return posts
 }
 
-// multiOpen is SEQR without its one-open-invoice rule, for tests that need
-// several open payments at once (recovery of each state).
-type multiOpen struct{ *seqr.Adapter }
+// aScanner is a connected scanner as Status sees it.
+type aScanner struct{}
 
-func (m multiOpen) Policy(method string) payment.Policy {
-	p := m.Adapter.Policy(method)
-	p.OneOpen = false
-	return p
+func (aScanner) Status() scanner.Status {
+	return scanner.Status{Device: "/dev/pts/test", Connected: true}
 }

@@ -45,7 +45,7 @@ func (j *orderJournal) Append(p receipt.Post) (receipt.Post, error) {
 // P2: PAID at poll k is recorded within that poll; the post is in the
 // journal before the API shows paid; submitPaymentReceipt is retried until
 // SEQR answers 0; a receipt is queued for printing.
-func TestPaidP2(t *testing.T) {
+func TestJournalPostPrecedesPaid(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fake := &fakeSEQR{}
 		fake.status = func(n int, ref string, v int) (seqr.PaymentStatus, error) {
@@ -113,7 +113,7 @@ func TestPaidP2(t *testing.T) {
 
 // P3: "try again" opens a new window on the same reference; there is never
 // a second sendInvoice. PAID arriving while the cashier decides is recorded once.
-func TestRetryAndPaidWhileAwaitingP3(t *testing.T) {
+func TestTryAgainKeepsTheSessionAndRecordsPaidOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fake := &fakeSEQR{}
 		var mu sync.Mutex
@@ -164,7 +164,7 @@ func TestRetryAndPaidWhileAwaitingP3(t *testing.T) {
 }
 
 // P4: cancelInvoice outcomes.
-func TestCancelP4(t *testing.T) {
+func TestCancelOutcomesDecideTheState(t *testing.T) {
 	tests := []struct {
 		name    string
 		cancel  error
@@ -237,7 +237,7 @@ func TestCancelP4(t *testing.T) {
 // P5: result codes on getPaymentStatus never turn a payment into "not
 // paid"; transient ones mark an outage, which a good answer clears; a PAID
 // after them is still recorded.
-func TestPollCodesP5(t *testing.T) {
+func TestCheckErrorsNeverMakeAPaymentNotPaid(t *testing.T) {
 	for _, code := range []int{20, 21, 29, 37, 49, 54, 90, 93, 94, -1} {
 		name := fmt.Sprint(code)
 		if code == -1 {
@@ -285,7 +285,7 @@ func TestPollCodesP5(t *testing.T) {
 }
 
 // P5 on cancelInvoice: no code but 0/95 (canceled) or 50 (paid) closes the payment.
-func TestCancelCodesP5(t *testing.T) {
+func TestOnlyAConfirmedCancelClosesThePayment(t *testing.T) {
 	for _, code := range []int{20, 21, 29, 37, 48, 49, 51, 54, 90, 94} {
 		t.Run(fmt.Sprint(code), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -358,6 +358,25 @@ func TestDecisionLimitCancels(t *testing.T) {
 		trail, err := h.db.AuditTrail(context.Background(), ev.PaymentID)
 		require.NoError(t, err)
 		assert.Equal(t, "posd", trail[len(trail)-1].Actor)
+		assert.Contains(t, ev.Payment.Error, "canceled by posd", "a payment that ends by anything but the cashier says why")
+	})
+}
+
+// A payment the provider ends (SEQR status CANCELED, FAILED) carries the
+// provider's reason, so the cashier sees why the sale did not go through.
+func TestPaymentEndedByTheProviderSaysWhy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fake := &fakeSEQR{status: func(n int, ref string, v int) (seqr.PaymentStatus, error) {
+			return seqr.PaymentStatus{Status: seqr.StatusCanceled, Version: v + 1}, nil
+		}}
+		h := newHarness(t, fake, harnessOpt{})
+		defer h.close()
+		p, _, err := h.r.CreatePayment(context.Background(), "k1", sale("20.00"))
+		require.NoError(t, err)
+		ch, cancel := h.r.Subscribe(p.ID)
+		defer cancel()
+		ev := waitState(t, ch, StateCanceled)
+		assert.Contains(t, ev.Payment.Error, "CANCELED")
 	})
 }
 
@@ -388,7 +407,7 @@ func (j *flakyJournal) setFull(v bool) {
 // D1: with the disk full, a PAID is held in memory and retried; the API
 // does not show paid until the post is written; new payments are refused
 // before sendInvoice; once space is back it is recorded within seconds.
-func TestPaidHeldWhileDiskFullD1(t *testing.T) {
+func TestPaidIsHeldInMemoryWhileTheDiskIsFull(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fake := &fakeSEQR{status: func(n int, ref string, v int) (seqr.PaymentStatus, error) {
 			if n >= 3 {

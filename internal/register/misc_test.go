@@ -253,7 +253,7 @@ func TestAssignSeqrIDByScan(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				fake := &fakeSEQR{}
-				h := newHarness(t, fake, harnessOpt{noSeqrID: true})
+				h := newHarness(t, fake, harnessOpt{noSeqrID: true, scanner: aScanner{}})
 				defer h.close()
 				h.r.HandleScan(scanner.Scan{Code: "IGNORED1"}) // outside the mode: ignored
 				type res struct {
@@ -288,6 +288,19 @@ func TestAssignSeqrIDByScan(t *testing.T) {
 			})
 		})
 	}
+}
+
+// With no scanner configured, assign-by-scan is refused at once: waiting
+// the whole timeout for a scan that cannot come only holds the cashier up.
+func TestAssignByScanWithoutScannerIsRefusedAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, &fakeSEQR{}, harnessOpt{noSeqrID: true})
+		defer h.close()
+		start := time.Now()
+		_, err := h.r.AssignSeqrIDByScan(context.Background(), 5*time.Minute)
+		require.ErrorIs(t, err, ErrNoScanner)
+		assert.Zero(t, time.Since(start), "no wait at all (fake time)")
+	})
 }
 
 func TestPrintQueueAndReprint(t *testing.T) {
@@ -403,5 +416,53 @@ func TestClosePeriodRaisesOpenPaymentPaidAtSEQR(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, "period_report", trail[len(trail)-1].Event)
 		assert.Contains(t, trail[len(trail)-1].Detail, "ERS-X")
+	})
+}
+
+// A payment's detail has its rows, its audit trail (who did what) and, once
+// paid, the receipt as printed.
+func TestPaymentDetailHasRowsAuditAndReceipt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fake := &fakeSEQR{status: func(n int, ref string, v int) (seqr.PaymentStatus, error) { return paidStatus(ers1), nil }}
+		h := newHarness(t, fake, harnessOpt{cfg: Config{ReceiptHeader: []string{"My Shop"}}})
+		defer h.close()
+		ctx := context.Background()
+		p, _, err := h.r.CreatePayment(ctx, "k", sale("20.00"))
+		require.NoError(t, err)
+		ch, cancel := h.r.Subscribe(p.ID)
+		defer cancel()
+		waitState(t, ch, StatePaid)
+		d, err := h.r.PaymentDetail(ctx, p.ID)
+		require.NoError(t, err)
+		require.Len(t, d.Rows, 1)
+		assert.Equal(t, "Ice cream", d.Rows[0].Description)
+		var actions []string
+		for _, a := range d.Audit {
+			actions = append(actions, a.Action)
+		}
+		assert.Equal(t, []string{"create", "start", "paid_received", "paid"}, actions)
+		assert.Equal(t, "bob", d.Audit[0].Actor)
+		assert.Contains(t, d.ReceiptText, "Kvitto S-1")
+		assert.Contains(t, d.ReceiptText, ers1)
+		_, err = h.r.PaymentDetail(ctx, "nope")
+		require.ErrorIs(t, err, ErrNotFound)
+	})
+}
+
+// A test print is a slip on the printer queue, not a receipt of a payment.
+func TestTestPrintQueuesASlip(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, &fakeSEQR{}, harnessOpt{cfg: Config{ReceiptHeader: []string{"My Shop"}}})
+		defer h.close()
+		ctx := context.Background()
+		require.NoError(t, h.r.TestPrint(ctx))
+		job, ok, err := h.db.NextPrintJob(ctx)
+		require.NoError(t, err)
+		require.True(t, ok)
+		assert.Empty(t, job.PaymentID)
+		var doc receipt.Document
+		require.NoError(t, json.Unmarshal(job.Payload, &doc))
+		assert.Contains(t, doc.Header, "TESTUTSKRIFT / TEST PRINT")
+		assert.Contains(t, doc.Footer, "Detta är inget kvitto / Not a receipt")
 	})
 }

@@ -315,8 +315,12 @@ func (r *Register) start(ctx context.Context, pv *prov, sp store.Payment) store.
 				p.Window, p.WindowEndsAt = 1, now.Add(pol.Window)
 			}
 		}
-		if next, terr = r.transition(rctx, sp.ID, evStart, StatePolling, c); terr == nil {
+		slip := r.startSlip(pv, sp, sess)
+		if next, terr = r.transition(rctx, sp.ID, evStart, StatePolling, c, slip...); terr == nil {
 			r.crashAt(CrashStartCommitted)
+			if len(slip) > 0 {
+				r.wakePrinter()
+			}
 			r.publishState(next, "payment started")
 			r.startLoop(ctx, spawnReq{p: next})
 			return next

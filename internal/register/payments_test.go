@@ -137,7 +137,7 @@ func TestSplitTenderBalancingRow(t *testing.T) {
 
 // S6: ten concurrent copies with one key send one invoice; the same key with
 // another amount is refused.
-func TestIdempotencyS6(t *testing.T) {
+func TestOneIdempotencyKeyStartsOnePayment(t *testing.T) {
 	fake := &fakeSEQR{}
 	h := newHarness(t, fake, harnessOpt{})
 	defer h.close()
@@ -176,7 +176,7 @@ func TestIdempotencyS6(t *testing.T) {
 
 // P6: with SEQR unreachable a payment is refused within OfflineTimeout and
 // nothing is stored or sent.
-func TestOfflineRefusedP6(t *testing.T) {
+func TestOfflineProviderIsRefusedBeforeAnythingIsStored(t *testing.T) {
 	tests := []struct {
 		name string
 		nop  func(ctx context.Context) error

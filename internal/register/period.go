@@ -105,8 +105,17 @@ func (r *Register) finishPeriod(ctx context.Context, period store.Period, rep Pe
 // checkNoneInFlight refuses a period close while any payment of the
 // provider is being checked, awaiting the cashier's decision or being
 // recorded (also a paid payment held in memory for want of storage).
+// Long-lived payments waiting for their customer ("Betala sen") do not
+// hold it up: their sale is in the period they are paid in.
 func (r *Register) checkNoneInFlight(ctx context.Context, provider string) error {
-	n, err := r.db.CountInFlight(ctx, provider)
+	pv := r.byName[provider]
+	var waiting []string
+	for _, m := range pv.Methods() {
+		if r.policy(pv, m).LongLived {
+			waiting = append(waiting, m)
+		}
+	}
+	n, err := r.db.CountInFlight(ctx, provider, waiting...)
 	if err != nil {
 		return err
 	}

@@ -396,6 +396,7 @@ func (r *Register) document(p store.Payment, refunds []store.Refund) (receipt.Do
 		SaleID:    p.SaleID,
 		CashierID: p.CashierID,
 		Barcode:   p.TransactionRef,
+		BarcodeAs: r.cfg.ReferenceCode,
 		Footer:    append([]string(nil), r.cfg.ReceiptFooter...),
 	}
 	for _, row := range req.Rows {
@@ -552,7 +553,7 @@ func (r *Register) runTask(ctx context.Context, it store.OutboxItem) error {
 		if err != nil {
 			return err
 		}
-		t.Receipt = doc.Text(42)
+		t.Receipt = doc.Text(receiptColumns)
 	}
 	cctx, cancel := context.WithTimeout(ctx, r.policy(pv, "").CallTimeout)
 	defer cancel()

@@ -3,7 +3,6 @@ package register
 import (
 	"context"
 	"os"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -11,7 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/posd/posd/internal/seqr"
+	"github.com/posd/posd/internal/payment"
+	"github.com/posd/posd/internal/payment/paymenttest"
 	"github.com/posd/posd/internal/store"
 )
 
@@ -22,59 +22,56 @@ import (
 func TestRecoveryAfterRestart(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		fake := &fakeSEQR{}
-		var mu sync.Mutex
-		paidRefs := map[string]bool{}
-		fake.status = func(n int, ref string, v int) (seqr.PaymentStatus, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			if paidRefs[ref] {
-				return paidStatus("ERS-" + ref), nil
-			}
-			return seqr.PaymentStatus{Status: seqr.StatusIssued, Version: 1}, nil
-		}
-		h := newHarness(t, fake, harnessOpt{multiOpen: true})
+		// The register's own rule, whatever the provider: a fake one that
+		// allows several open payments (SEQR allows one per till). It takes
+		// one of the product's methods: the register refuses any other.
+		prov := &paymenttest.Fake{MethodList: []string{MethodPayson}, PolicyFn: func(string) payment.Policy {
+			return payment.Policy{CheckInterval: time.Second, Window: 30 * time.Second, DecisionLimit: 5 * time.Minute}
+		}}
+		h := newHarness(t, nil, harnessOpt{provider: prov, noTerminal: true})
 		dir := h.dir
-		open, _, err := h.r.CreatePayment(ctx, "open", sale("20.00"))
-		require.NoError(t, err)
-		waiting, _, err := h.r.CreatePayment(ctx, "waiting", sale("30.00"))
-		require.NoError(t, err)
+		create := func(key, amount string) Payment {
+			req := sale(amount)
+			req.Method = MethodPayson
+			p, _, err := h.r.CreatePayment(ctx, key, req)
+			require.NoError(t, err)
+			return p
+		}
+		open := create("open", "20.00")
+		waiting := create("waiting", "30.00")
 		ch, cancel := h.r.Subscribe(waiting.ID)
 		waitState(t, ch, StateAwaitingDecision)
 		cancel()
-		paid, _, err := h.r.CreatePayment(ctx, "paid", sale("40.00"))
-		require.NoError(t, err)
-		mu.Lock()
-		paidRefs[paid.InvoiceReference] = true
-		mu.Unlock()
+		paid := create("paid", "40.00")
+		prov.Pay(paid.ProviderRef, "TX-"+paid.ProviderRef)
 		ch, cancel = h.r.Subscribe(paid.ID)
 		waitState(t, ch, StatePaid)
 		cancel()
 		// A crash while sending: committed "created", never answered.
 		crashed, _, err := h.db.CreatePayment(ctx, store.Payment{ID: "crashed", IdempotencyKey: "crashed", RequestHash: "h",
-			Method: "seqr", State: "created", Amount: 500, Currency: "SEK", ReceiptTotal: 500, Balancing: "none", RowsJSON: []byte("[]")},
-			store.Audit{Actor: "bob", Event: "create", Outcome: "success"})
+			Provider: prov.Name(), Method: MethodPayson, State: "created", Amount: 500, Currency: "SEK", ReceiptTotal: 500,
+			Balancing: "none", RowsJSON: []byte("[]")}, store.Audit{Actor: "bob", Event: "create", Outcome: "success"})
 		require.NoError(t, err)
 		h.close()
 		require.NoError(t, os.Remove(dir+"/receipts.journal")) // the file lost: SQLite re-creates its posts
 
-		sendsBefore := fake.count("sendInvoice")
+		startsBefore := prov.Count(paymenttest.OpStart)
 		restart := time.Now()
-		h2 := newHarness(t, fake, harnessOpt{dir: dir, multiOpen: true})
+		h2 := newHarness(t, nil, harnessOpt{dir: dir, provider: prov, noTerminal: true})
 		defer h2.close()
 
-		for _, id := range []string{open.InvoiceReference, waiting.InvoiceReference} {
-			var first *call
-			for _, c := range fake.callsOf("getPaymentStatus") {
-				if c.ref == id && !c.at.Before(restart) {
+		for _, ref := range []string{open.ProviderRef, waiting.ProviderRef} {
+			var first *paymenttest.Call
+			for _, c := range prov.Calls(paymenttest.OpCheck) {
+				if c.Ref == ref && !c.At.Before(restart) {
 					first = &c
 					break
 				}
 			}
-			require.NotNil(t, first, "polled after restart")
-			assert.LessOrEqual(t, first.at.Sub(restart), 2*time.Second, "first poll within 2 s of start")
+			require.NotNil(t, first, "checked after restart")
+			assert.LessOrEqual(t, first.At.Sub(restart), 2*time.Second, "first check within 2 s of start")
 		}
-		assert.Equal(t, sendsBefore, fake.count("sendInvoice"), "nothing resent")
+		assert.Equal(t, startsBefore, prov.Count(paymenttest.OpStart), "nothing started again")
 		got, err := h2.r.Payment(ctx, crashed.ID)
 		require.NoError(t, err)
 		assert.Equal(t, StateUnknown, got.State)
@@ -82,13 +79,11 @@ func TestRecoveryAfterRestart(t *testing.T) {
 		w, err := h2.r.Payment(ctx, waiting.ID)
 		require.NoError(t, err)
 		assert.Equal(t, StateAwaitingDecision, w.State)
-		assert.True(t, h2.journal.Has("seqr", "ERS-"+paid.InvoiceReference), "post re-appended from SQLite")
+		assert.True(t, h2.journal.Has(prov.Name(), "TX-"+paid.ProviderRef), "post re-appended from SQLite")
 		assert.Len(t, allPosts(t, h2.journal), 1)
 
 		// The resumed loop still answers the cashier and records a PAID.
-		mu.Lock()
-		paidRefs[open.InvoiceReference] = true
-		mu.Unlock()
+		prov.Pay(open.ProviderRef, "TX-"+open.ProviderRef)
 		ch, cancel = h2.r.Subscribe(open.ID)
 		defer cancel()
 		waitState(t, ch, StatePaid)

@@ -225,6 +225,7 @@ var (
 	ErrNotSupported      = errors.New("not supported by the configured payment providers")
 	ErrProviderNotReady  = errors.New("payment provider not ready")
 	ErrPaymentOpen       = errors.New("another payment is still open on this till")
+	ErrNoScanner         = errors.New("no scanner configured: type the SEQR id instead (PUT /v1/terminal/seqr-id)")
 )
 
 // ValidationError names the field that is wrong. Nothing was recorded or sent.

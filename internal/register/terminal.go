@@ -186,6 +186,11 @@ func (r *Register) AssignSeqrIDByScan(ctx context.Context, timeout time.Duration
 	} else if !en.Registered {
 		return Terminal{}, ErrNotRegistered
 	}
+	if r.scan == nil {
+		// Answered at once: waiting the whole timeout for a scan that
+		// cannot come would only hold the cashier up.
+		return Terminal{}, fmt.Errorf("assign seqr id by scan: %w", ErrNoScanner)
+	}
 	ch := make(chan scanner.Scan, 1)
 	r.mu.Lock()
 	if r.scanWait != nil {

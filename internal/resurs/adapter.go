@@ -427,7 +427,8 @@ func (a *Adapter) finalized(ctx context.Context, id string) (bool, error) {
 // replaced by posting the same reference again, which makes the previous
 // session (and a "Betala sen" link) obsolete (A.2), so the customer can no
 // longer pay the canceled sale; Resurs's "OrderReference already exists"
-// says the customer booked first.
+// says the customer booked first. Anything booked is too late (Check calls
+// it paid); a frozen payment waits for Resurs's decision.
 func (a *Adapter) Cancel(ctx context.Context, s payment.Session) (payment.CancelOutcome, error) {
 	p, err := a.pos.GetPayment(ctx, s.Ref)
 	if errors.Is(err, ErrNotFound) {
@@ -439,26 +440,14 @@ func (a *Adapter) Cancel(ctx context.Context, s payment.Session) (payment.Cancel
 	switch {
 	case p.IsAnnulled():
 		return payment.Cancelled, nil
-	case p.IsFinalized():
-		return payment.TooLate, nil
 	case p.Frozen:
 		return payment.NotYet, nil // Resurs decides: thawed (paid) or annulled
 	}
-	err = a.after.AnnulPayment(ctx, AnnulRequest{PaymentID: p.ID, CreatedBy: "posd"})
-	if err == nil {
-		return payment.Cancelled, nil
-	}
-	if !errors.Is(err, ErrNotSent) {
-		if p2, rerr := a.after.GetPayment(ctx, p.ID); rerr == nil {
-			switch {
-			case p2.IsAnnulled():
-				return payment.Cancelled, nil
-			case p2.IsFinalized():
-				return payment.TooLate, nil
-			}
-		}
-	}
-	return payment.NotYet, checkError("cancel: annulPayment", err)
+	// Booked: finalized, or waiting for posd's finalize ("Betala sen"
+	// paid through the link). Check calls both paid, so a cancel is too
+	// late whether or not a check ran since the booking: the sale is
+	// recorded, never annulled behind the cashier's back (refund it).
+	return payment.TooLate, nil
 }
 
 func (a *Adapter) replace(ctx context.Context, s payment.Session) (payment.CancelOutcome, error) {

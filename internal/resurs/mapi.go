@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/posd/posd/internal/payment"
 )
 
 // MAPIConfig configures the Merchant API client (spec C): the OAuth2
@@ -255,11 +257,9 @@ func (c *MAPI) authorized(ctx context.Context, op, method, u string, in, out any
 	}
 }
 
-// WidgetSession is a payment widget session for the front end.
-type WidgetSession struct {
-	Token     string    `json:"token"`
-	ExpiresAt time.Time `json:"expiresAt"`
-}
+// WidgetSession is a payment widget session for the front end: the
+// contract's type, so that the adapter is a payment.Widget as it stands.
+type WidgetSession = payment.WidgetSession
 
 const (
 	opWidgetSession = "widgetSession"

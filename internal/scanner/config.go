@@ -11,11 +11,17 @@ import (
 // setting of most serial scanners (hardware.md §3.1); a Honeywell set to its
 // "RS-232 interface" profile needs Baud 115200.
 const (
-	DefaultBaud        = 9600
-	DefaultDataBits    = 8
-	DefaultParity      = "none"
-	DefaultStopBits    = 1
-	DefaultIdleGap     = 50 * time.Millisecond
+	DefaultBaud     = 9600
+	DefaultDataBits = 8
+	DefaultParity   = "none"
+	DefaultStopBits = 1
+	// DefaultIdleGap ends a frame of a scanner without a suffix. A
+	// Bluetooth or USB-serial link can pause 150 ms inside one code; the
+	// gap must outlast that or one code becomes two.
+	DefaultIdleGap = 250 * time.Millisecond
+	// DefaultStaleGap is how long a scanner that ends its codes with CR or
+	// LF may be silent mid-code before the fragment is dropped.
+	DefaultStaleGap    = 2 * time.Second
 	DefaultMaxLen      = 128
 	DefaultDedupWindow = time.Second
 	DefaultReopenMin   = 250 * time.Millisecond
@@ -41,9 +47,16 @@ type Config struct {
 	Parity   string // "none", "even", "odd" (also "mark", "space"); case-insensitive
 	StopBits int    // 1 or 2 (go.bug.st/serial refuses 1.5 on Linux)
 
-	// IdleGap ends a frame when no terminator comes: silence this long after
-	// the last byte completes the frame.
+	// Suffix is how the scanner ends its codes: "" (learn: a CR or LF seen
+	// once makes the scanner terminated), "none", "cr", "lf" or "crlf".
+	Suffix Suffix
+	// IdleGap ends a frame of a scanner without a suffix (Suffix "none",
+	// or "" before a CR or LF was seen): silence this long after the last
+	// byte completes the frame. It never ends a terminated scanner's frame.
 	IdleGap time.Duration
+	// StaleGap: a terminated scanner silent this long mid-code has its
+	// fragment dropped (never delivered as a code).
+	StaleGap time.Duration
 	// MaxLen is the longest frame in bytes (AIM prefix included); longer
 	// lines are dropped whole.
 	MaxLen int
@@ -72,6 +85,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.IdleGap == 0 {
 		c.IdleGap = DefaultIdleGap
+	}
+	if c.StaleGap == 0 {
+		c.StaleGap = DefaultStaleGap
 	}
 	if c.MaxLen == 0 {
 		c.MaxLen = DefaultMaxLen
@@ -124,6 +140,12 @@ func (c Config) Validate() error {
 	}
 	if c.IdleGap < 10*time.Millisecond || c.IdleGap > 2*time.Second {
 		bad("IdleGap", c.IdleGap, "must be between 10ms and 2s")
+	}
+	if !c.Suffix.valid() {
+		bad("Suffix", c.Suffix, `must be "" (learn), "none", "cr", "lf" or "crlf"`)
+	}
+	if c.StaleGap < c.IdleGap || c.StaleGap > 30*time.Second {
+		bad("StaleGap", c.StaleGap, "must be between IdleGap and 30s")
 	}
 	if c.MaxLen < 1 || c.MaxLen > 4096 {
 		bad("MaxLen", c.MaxLen, "must be between 1 and 4096")

@@ -17,7 +17,34 @@ const (
 	DropTooLong   DropReason = "too long"  // more than MaxLen bytes before the end
 	DropNoise     DropReason = "noise"     // control or non-ASCII bytes in the data
 	DropDuplicate DropReason = "duplicate" // same code again within DedupWindow
+	// DropIncomplete: a scanner that ends its codes with CR or LF went
+	// silent mid-code for the stale gap; the fragment is never a code.
+	DropIncomplete DropReason = "incomplete"
 )
+
+// Suffix says how the scanner ends its codes (its "suffix" setting).
+type Suffix string
+
+// Suffixes. SuffixAuto learns: until the scanner has sent a CR or LF,
+// frames also end at the idle gap; from the first CR or LF on, only a CR or
+// LF ends a frame. SuffixNone is a scanner set to send no suffix: the idle
+// gap ends every frame. SuffixCR, SuffixLF and SuffixCRLF are terminated
+// from the first byte (all three accept CR, LF and CR LF).
+const (
+	SuffixAuto Suffix = ""
+	SuffixNone Suffix = "none"
+	SuffixCR   Suffix = "cr"
+	SuffixLF   Suffix = "lf"
+	SuffixCRLF Suffix = "crlf"
+)
+
+func (s Suffix) valid() bool {
+	switch s {
+	case SuffixAuto, SuffixNone, SuffixCR, SuffixLF, SuffixCRLF:
+		return true
+	}
+	return false
+}
 
 // Result is what the Framer made of one frame: a Scan, or a reason to drop it.
 type Result struct {
@@ -38,7 +65,13 @@ type Result struct {
 //
 // Rules:
 //   - a frame ends on CR, on LF or on CR LF (one end, even when the CR and
-//     the LF arrive in different reads), or on Idle;
+//     the LF arrive in different reads);
+//   - Idle ends a frame only for a scanner that does not terminate its
+//     codes (SuffixNone, or SuffixAuto before any CR or LF was seen). For
+//     a terminated scanner the idle gap never ends a frame: a Bluetooth or
+//     USB-serial link can pause mid-code, and "SCAN" + pause + "42\r\n" is
+//     one code, SCAN42, not SCAN. Idle (after the longer stale gap) then
+//     drops the fragment as incomplete instead of delivering it;
 //   - a frame longer than maxLen is dropped whole; only maxLen bytes are
 //     kept in memory however long the line is;
 //   - an AIM symbology identifier ("]" letter modifier) at the start is
@@ -56,6 +89,9 @@ type Framer struct {
 	buf     []byte // the current frame, at most maxLen bytes
 	n       int    // the current frame's full length, discarded bytes included
 	afterCR bool   // the last end was a CR, so a leading LF belongs to it
+
+	suffix     Suffix
+	terminated bool // only CR or LF ends a frame (configured or learned)
 
 	// seen maps each code delivered within the last window to when it was
 	// delivered. Expired entries are pruned as it grows, so it holds about
@@ -76,6 +112,17 @@ func NewFramer(maxLen int, dedupWindow time.Duration) *Framer {
 	maxLen = max(maxLen, 1)
 	return &Framer{maxLen: maxLen, window: dedupWindow, buf: make([]byte, 0, maxLen)}
 }
+
+// SetSuffix sets how the scanner ends its codes (default SuffixAuto).
+func (f *Framer) SetSuffix(s Suffix) {
+	f.suffix = s
+	f.terminated = s == SuffixCR || s == SuffixLF || s == SuffixCRLF
+}
+
+// Terminated reports whether only a CR or LF ends a frame: the suffix says
+// so, or (SuffixAuto) the scanner has sent a CR or LF. The reader then
+// waits the stale gap rather than the idle gap before calling Idle.
+func (f *Framer) Terminated() bool { return f.terminated }
 
 // Pending reports whether a frame has started and not yet ended, so the
 // reader knows it must wait only IdleGap for more bytes.
@@ -107,6 +154,9 @@ func (f *Framer) Feed(dst []Result, p []byte, now time.Time) []Result {
 			break
 		}
 		f.add(p[:i])
+		if f.suffix == SuffixAuto {
+			f.terminated = true // this scanner ends its codes
+		}
 		dst = f.end(dst, now)
 		f.afterCR = p[i] == '\r'
 		p = p[i+1:]
@@ -114,12 +164,21 @@ func (f *Framer) Feed(dst []Result, p []byte, now time.Time) []Result {
 	return dst
 }
 
-// Idle tells the Framer the line has been silent for the idle gap: a frame
-// in progress ends here. A CR just before the gap still absorbs an LF after
-// it, so a slow CR LF is not taken for an extra empty frame.
+// Idle tells the Framer the line has been silent for the idle gap (for a
+// Terminated framer: for the stale gap). A frame in progress ends here, or,
+// when the scanner terminates its codes, is dropped as incomplete: it was
+// cut off (a lost byte, an unplug) and its end will never come. A CR just
+// before the gap still absorbs an LF after it, so a slow CR LF is not taken
+// for an extra empty frame.
 func (f *Framer) Idle(dst []Result, now time.Time) []Result {
 	if f.n == 0 {
 		return dst
+	}
+	if f.terminated {
+		frame, n := f.buf, f.n
+		f.buf = f.buf[:0]
+		f.n = 0
+		return append(dst, Result{Drop: DropIncomplete, Len: n, Sample: sample(frame, n)})
 	}
 	return f.end(dst, now)
 }

@@ -95,7 +95,9 @@ func TestPTYFrames(t *testing.T) {
 	// A fixed clock keeps every repeat inside the duplicate window however
 	// slowly this machine runs. IdleGap is long so that a scheduling pause
 	// between two writes of one split frame cannot end the frame early.
-	h := startPTY(t, d, Config{IdleGap: 300 * time.Millisecond, MaxLen: 32}, WithClock(func() time.Time { return at }))
+	// Suffix "none": a scanner set to send no suffix (its frames end at
+	// the idle gap) whose CR and LF still end frames.
+	h := startPTY(t, d, Config{Suffix: SuffixNone, IdleGap: 300 * time.Millisecond, MaxLen: 32}, WithClock(func() time.Time { return at }))
 	h.state(true)
 
 	d.write("]C0SEQR0001\r\n")

@@ -145,6 +145,7 @@ func (s *Scanner) setState(connected bool, err error) {
 // connection (one that read data or lasted workingSession).
 func (s *Scanner) Run(ctx context.Context) error {
 	framer := NewFramer(s.cfg.MaxLen, s.cfg.DedupWindow)
+	framer.SetSuffix(s.cfg.Suffix)
 	backoff := s.cfg.ReopenMin
 	var lastOpenErr, lastLostErr string
 	for {
@@ -254,8 +255,10 @@ func (s *Scanner) session(ctx context.Context, framer *Framer) (connected, worke
 // go.bug.st/serial's Read returns (0, nil) when its timeout passes; that is
 // our idle tick, never retried at once, so the loop cannot busy-wait. While
 // a frame is in progress the timeout is IdleGap, so the tick is the idle
-// gap that ends the frame; otherwise it is the slower poll. gotData says
-// whether any byte arrived before the error.
+// gap that ends the frame (StaleGap for a scanner that ends its codes with
+// CR or LF: the gap does not end its frames, only drops a fragment);
+// otherwise it is the slower poll. gotData says whether any byte arrived
+// before the error.
 func (s *Scanner) read(port Port, framer *Framer, identity os.FileInfo) (gotData bool, err error) {
 	buf := make([]byte, readBufSize)
 	var results []Result
@@ -266,6 +269,9 @@ func (s *Scanner) read(port Port, framer *Framer, identity os.FileInfo) (gotData
 		want := s.poll
 		if framer.Pending() {
 			want = s.cfg.IdleGap
+			if framer.Terminated() {
+				want = s.cfg.StaleGap
+			}
 		}
 		if want != timeout {
 			if err := port.SetReadTimeout(want); err != nil {
@@ -334,6 +340,9 @@ func (s *Scanner) deliver(results []Result) {
 			s.mu.Unlock()
 			s.log.Debug("scan", zap.String("code", r.Scan.Code), zap.String("symbology", r.Scan.Symbology))
 			s.onScan(r.Scan)
+		case DropIncomplete:
+			s.log.Warn("scanner frame dropped: the code's CR or LF never came (a cut-off scan)",
+				zap.Int("bytes", r.Len), zap.Duration("staleGap", s.cfg.StaleGap), zap.String("frame", r.Sample))
 		case DropEmpty, DropDuplicate:
 			s.log.Debug("scanner frame dropped", zap.String("reason", string(r.Drop)), zap.Int("bytes", r.Len), zap.String("frame", r.Sample))
 		case DropNoise:

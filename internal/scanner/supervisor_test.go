@@ -181,7 +181,7 @@ func TestNewValidates(t *testing.T) {
 
 func TestRunSplitReadsAndIdleGap(t *testing.T) {
 	at := time.Date(2026, 11, 21, 9, 30, 0, 0, time.UTC)
-	h := newHarness(t, Config{IdleGap: 40 * time.Millisecond}, WithClock(func() time.Time { return at }))
+	h := newHarness(t, Config{Suffix: SuffixNone, IdleGap: 40 * time.Millisecond}, WithClock(func() time.Time { return at }))
 	p := newFakePort()
 	h.plug(p)
 	h.state(true)

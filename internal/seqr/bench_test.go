@@ -11,7 +11,7 @@ import (
 )
 
 func BenchmarkBuildSendInvoice(b *testing.B) {
-	c := newTestClient(b, testConfig("https://extdev.seqr.com/soap/merchant/cashregister-2"))
+	c := newTestClient(b, testConfig("https://extdev.seqr.com"+PathCashRegister2))
 	inv := threeRowInvoice()
 	b.ReportAllocs()
 	for b.Loop() {

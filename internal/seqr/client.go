@@ -11,12 +11,19 @@ import (
 	"unicode/utf8"
 
 	"github.com/posd/posd/internal/money"
+	"github.com/posd/posd/internal/soap"
 	"go.uber.org/zap"
 )
 
+// PathCashRegister2 is the path of SEQR's cash register endpoint (spec 1.1),
+// the one posd is configured with: Config.URL is a host plus this path.
+// seqrsim serves it under the same name; the emulator keeps its own copy on
+// purpose, so that a change here is caught against it.
+const PathCashRegister2 = "/soap/merchant/cashregister-2"
+
 // Config is the client's identity and transport.
 type Config struct {
-	URL             string         // SOAP endpoint, e.g. https://extdev.seqr.com/soap/merchant/cashregister-2
+	URL             string         // SOAP endpoint: a host plus PathCashRegister2, e.g. SEQR's test host https://extdev.seqr.com
 	ClientID        string         // company / software name
 	ClientReference string         // at most 32 characters
 	Channel         string         // default "WS"; at most 40 characters
@@ -46,12 +53,10 @@ const (
 // Client calls SEQR. Safe for concurrent use.
 type Client struct {
 	cfg         Config
-	http        *http.Client
+	soap        *soap.Caller
 	log         *zap.Logger
-	contextHead []byte // <context> up to clientRequestTimeout, escaped once
-	// tracesConn says the transport reports connection use through httptrace,
-	// so "no connection was ever obtained" proves a request was not sent.
-	tracesConn bool
+	env         soap.Envelope
+	contextHead string // <context> up to clientRequestTimeout, escaped once
 }
 
 // New checks cfg and returns a client. It starts nothing and sends nothing.
@@ -85,16 +90,15 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seqr: config %w", err)
 	}
-	c := &Client{cfg: cfg, http: cfg.HTTPClient, log: cfg.Logger, contextHead: head}
-	if c.http == nil {
-		c.http = defaultHTTPClient(cfg.RootCAs)
+	hc := cfg.HTTPClient
+	if hc == nil {
+		// The overall 10 s is reliability.md N2: a sendInvoice whose answer
+		// does not come within 10 s is given up (outcome unknown).
+		hc = soap.NewHTTPClient(cfg.RootCAs, overallTimeout)
 	}
+	c := &Client{cfg: cfg, soap: &soap.Caller{URL: cfg.URL, HTTP: hc}, log: cfg.Logger, env: requestEnvelope(), contextHead: head}
 	if c.log == nil {
 		c.log = zap.NewNop()
-	}
-	switch c.http.Transport.(type) {
-	case nil, *http.Transport:
-		c.tracesConn = true
 	}
 	return c, nil
 }
@@ -106,8 +110,8 @@ func (c *Client) RegisterTerminal(ctx context.Context, reseller Principal, exter
 	if err != nil {
 		return "", invalid(opRegisterTerminal, err)
 	}
-	err = c.call(ctx, opRegisterTerminal, body, []string{reseller.Password, password}, func(ret *node) error {
-		if terminalID = ret.str("terminalId"); terminalID == "" {
+	err = c.call(ctx, opRegisterTerminal, body, []string{reseller.Password, password}, func(ret *soap.Node) error {
+		if terminalID = ret.Str("terminalId"); terminalID == "" {
 			return errors.New("response has no terminalId")
 		}
 		return nil
@@ -144,8 +148,8 @@ func (c *Client) SendInvoice(ctx context.Context, p Principal, inv Invoice, toke
 		return SendInvoiceResult{}, invalid(opSendInvoice, err)
 	}
 	var res SendInvoiceResult
-	err = c.call(ctx, opSendInvoice, body, []string{p.Password}, func(ret *node) error {
-		res = SendInvoiceResult{InvoiceReference: ret.str("invoiceReference"), InvoiceQRCode: ret.str("invoiceQRCode")}
+	err = c.call(ctx, opSendInvoice, body, []string{p.Password}, func(ret *soap.Node) error {
+		res = SendInvoiceResult{InvoiceReference: ret.Str("invoiceReference"), InvoiceQRCode: ret.Str("invoiceQRCode")}
 		if res.InvoiceReference == "" {
 			return errors.New("response has no invoiceReference")
 		}
@@ -173,7 +177,7 @@ func (c *Client) GetPaymentStatus(ctx context.Context, p Principal, ref string, 
 		return PaymentStatus{}, invalid(opGetPaymentStatus, err)
 	}
 	var ps PaymentStatus
-	err = c.call(ctx, opGetPaymentStatus, body, []string{p.Password}, func(ret *node) (err error) {
+	err = c.call(ctx, opGetPaymentStatus, body, []string{p.Password}, func(ret *soap.Node) (err error) {
 		ps, err = paymentStatusOf(ret)
 		return err
 	})
@@ -217,11 +221,11 @@ func (c *Client) RefundPayment(ctx context.Context, p Principal, ersRef string, 
 	if err != nil {
 		return "", invalid(opRefundPayment, err)
 	}
-	err = c.call(ctx, opRefundPayment, body, []string{p.Password}, func(ret *node) error {
+	err = c.call(ctx, opRefundPayment, body, []string{p.Password}, func(ret *soap.Node) error {
 		// 0 without a reference: the refund may have been made, but there
 		// is nothing to record or post. An error whose outcome is unknown
 		// (it arrived, so never ErrNotSent), not a silent empty success.
-		refundERSRef = strings.TrimSpace(ret.str("ersReference"))
+		refundERSRef = strings.TrimSpace(ret.Str("ersReference"))
 		if refundERSRef == "" {
 			return errors.New("resultCode 0 without an ersReference: outcome unknown")
 		}
@@ -240,8 +244,8 @@ func (c *Client) MarkTransactionPeriod(ctx context.Context, p Principal, params 
 	if err != nil {
 		return "", invalid(opMarkTransactionPeriod, err)
 	}
-	err = c.call(ctx, opMarkTransactionPeriod, body, []string{p.Password}, func(ret *node) error {
-		if periodID = ret.str("transactionPeriodId"); periodID == "" {
+	err = c.call(ctx, opMarkTransactionPeriod, body, []string{p.Password}, func(ret *soap.Node) error {
+		if periodID = ret.Str("transactionPeriodId"); periodID == "" {
 			return errors.New("response has no transactionPeriodId")
 		}
 		return nil
@@ -260,7 +264,7 @@ func (c *Client) ExecuteReport(ctx context.Context, p Principal, reportID, langu
 		return Report{}, invalid(opExecuteReport, err)
 	}
 	var rep Report
-	err = c.call(ctx, opExecuteReport, body, []string{p.Password}, func(ret *node) (err error) {
+	err = c.call(ctx, opExecuteReport, body, []string{p.Password}, func(ret *soap.Node) (err error) {
 		rep, err = reportOf(ret)
 		return err
 	})
@@ -272,5 +276,5 @@ func (c *Client) ExecuteReport(ctx context.Context, p Principal, reportID, langu
 
 // BenchmarkingNop calls the credential-free no-op: a reachability probe.
 func (c *Client) BenchmarkingNop(ctx context.Context) error {
-	return c.call(ctx, opBenchmarkingNop, buildBenchmarkingNop(), nil, nil)
+	return c.call(ctx, opBenchmarkingNop, c.buildBenchmarkingNop(), nil, nil)
 }

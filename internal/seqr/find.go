@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/posd/posd/internal/payment"
+	"github.com/posd/posd/internal/soap"
 )
 
 // Find recovers the invoice a sendInvoice whose reply was lost may have
@@ -60,16 +61,16 @@ type currentStatuser interface {
 // for physical shops). Used only to find an invoice whose sendInvoice reply
 // was lost (Adapter.Find).
 func (c *Client) CurrentPaymentStatus(ctx context.Context, p Principal) (PaymentStatus, error) {
-	e := newEnc()
-	c.begin(e, opGetPaymentStatus, p)
-	e.elem("invoiceReference", "")
-	e.int("invoiceVersion", 0)
-	body, err := e.end(opGetPaymentStatus)
+	w := soap.NewWriter(c.env)
+	c.begin(w, opGetPaymentStatus, p)
+	w.Elem("invoiceReference", "")
+	w.Int("invoiceVersion", 0)
+	body, err := end(w, opGetPaymentStatus)
 	if err != nil {
 		return PaymentStatus{}, invalid(opGetPaymentStatus, err)
 	}
 	var ps PaymentStatus
-	err = c.call(ctx, opGetPaymentStatus, body, []string{p.Password}, func(ret *node) (err error) {
+	err = c.call(ctx, opGetPaymentStatus, body, []string{p.Password}, func(ret *soap.Node) (err error) {
 		ps, err = paymentStatusOf(ret)
 		return err
 	})

@@ -1,57 +1,24 @@
 package seqr
 
 import (
-	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
-	"mime"
-	"net"
 	"net/http"
-	"net/http/httptrace"
-	"strconv"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/posd/posd/internal/soap"
 )
 
-// Transport limits. The overall 10 s is reliability.md N2: a sendInvoice
-// whose answer does not come within 10 s is given up (outcome unknown).
-const (
-	dialTimeout           = 3 * time.Second
-	tlsHandshakeTimeout   = 5 * time.Second
-	responseHeaderTimeout = 10 * time.Second
-	overallTimeout        = 10 * time.Second
+// overallTimeout bounds one round trip of the default client
+// (reliability.md N2). Dial, TLS and header limits are soap.NewHTTPClient's.
+const overallTimeout = 10 * time.Second
 
-	// maxResponse bounds a response body; the largest legitimate one is a
-	// reconciliation report.
-	maxResponse = 4 << 20
-)
-
-// defaultHTTPClient is the client used when Config.HTTPClient is nil: explicit
-// timeouts, TLS 1.2 or newer, certificates always verified.
-func defaultHTTPClient(roots *x509.CertPool) *http.Client {
-	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
-	return &http.Client{
-		Timeout: overallTimeout,
-		Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           dialer.DialContext,
-			TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots},
-			TLSHandshakeTimeout:   tlsHandshakeTimeout,
-			ResponseHeaderTimeout: responseHeaderTimeout,
-			ExpectContinueTimeout: time.Second,
-			IdleConnTimeout:       90 * time.Second,
-			MaxIdleConnsPerHost:   4,
-		},
-		// SOAP is never redirected; following one would re-send the password elsewhere.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-}
+// maxResponse bounds a response body; the largest legitimate one is a
+// reconciliation report.
+const maxResponse = soap.MaxResponse
 
 // multiError is an error with its own message that wraps several errors, so
 // that "not sent" can be both a sentinel and the underlying cause.
@@ -78,7 +45,7 @@ func invalid(op string, cause error) error {
 // decode (which may be nil) when the resultCode is 0. Every error it returns
 // names the operation. secrets are the passwords in the request: they are
 // masked in the debug dump and in any error text, whatever the server echoes.
-func (c *Client) call(ctx context.Context, op string, body []byte, secrets []string, decode func(*node) error) (err error) {
+func (c *Client) call(ctx context.Context, op string, body []byte, secrets []string, decode func(*soap.Node) error) (err error) {
 	start := time.Now()
 	var resp []byte
 	code := -1
@@ -105,48 +72,22 @@ func (c *Client) call(ctx context.Context, op string, body []byte, secrets []str
 		}
 	}()
 
-	if err := ctx.Err(); err != nil {
-		return notSent(op, err)
+	r, err := c.soap.CallLocal(ctx, body)
+	if r != nil {
+		resp = r.Raw
 	}
-	var gotConn atomic.Bool
-	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { gotConn.Store(true) }}
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, c.cfg.URL, bytes.NewReader(body))
 	if err != nil {
-		return notSent(op, err)
+		return callError(op, err)
 	}
-	// Set as map entries: Header.Set would send "Soapaction".
-	req.Header["Content-Type"] = []string{"text/xml; charset=UTF-8"}
-	req.Header["SOAPAction"] = []string{`""`}
-	req.Header["Accept"] = []string{"text/xml"}
-
-	hr, err := c.http.Do(req)
-	if err != nil {
-		if c.neverSent(err, gotConn.Load()) {
-			return notSent(op, err)
-		}
-		return fmt.Errorf("seqr %s: %w", op, err)
-	}
-	defer hr.Body.Close()
-	resp, err = readHTTPBody(hr)
-	if err != nil {
-		return fmt.Errorf("seqr %s: read response (HTTP %d): %w", op, hr.StatusCode, err)
-	}
-
-	ret, rc, err := parseResponse(op, resp)
+	ret, rc, err := returnOf(op, r.Body)
 	if err == nil || rc != 0 {
 		code = rc
 	}
-	var fault *FaultError
-	var result *ResultError
-	switch {
-	case errors.As(err, &fault):
-		return fault // a fault is a fault whatever the status (normally 500)
-	case hr.StatusCode != http.StatusOK:
-		return fmt.Errorf("seqr %s: HTTP %s (%s) without a SOAP fault", op, hr.Status, contentType(hr))
-	case errors.As(err, &result):
-		return result
-	case err != nil:
-		return fmt.Errorf("seqr %s: bad response (HTTP %d, %s): %w", op, hr.StatusCode, contentType(hr), err)
+	if err != nil {
+		if result := (*ResultError)(nil); errors.As(err, &result) {
+			return result
+		}
+		return fmt.Errorf("seqr %s: bad response (HTTP %d, %s): %w", op, r.Status, r.MediaType(), err)
 	}
 	if decode != nil {
 		if err := decode(ret); err != nil {
@@ -156,46 +97,19 @@ func (c *Client) call(ctx context.Context, op string, body []byte, secrets []str
 	return nil
 }
 
-// neverSent reports whether a failed round trip certainly put nothing on the
-// wire. With net/http's transport that is exactly "no connection was obtained"
-// (dial, DNS, proxy CONNECT and TLS handshake all happen before); with another
-// transport only a dial error is trusted.
-func (c *Client) neverSent(err error, gotConn bool) bool {
-	if c.tracesConn {
-		return !gotConn
+// callError maps a failed SOAP round trip onto SEQR's errors. It is apart
+// from call so that the error variables cost nothing on a successful poll.
+func callError(op string, err error) error {
+	var ns *soap.NotSentError
+	var fault *soap.Fault
+	var he *soap.HTTPError
+	switch {
+	case errors.As(err, &ns):
+		return notSent(op, ns.Err)
+	case errors.As(err, &fault):
+		return faultOf(op, fault) // a fault is a fault whatever the status (normally 500)
+	case errors.As(err, &he):
+		return fmt.Errorf("seqr %s: HTTP %d %s (%s) without a SOAP fault", op, he.Status, http.StatusText(he.Status), he.ContentType)
 	}
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return true
-	}
-	var dns *net.DNSError
-	return errors.As(err, &dns)
-}
-
-func readHTTPBody(hr *http.Response) ([]byte, error) {
-	var buf bytes.Buffer
-	if n := hr.ContentLength; n > 0 && n <= maxResponse {
-		buf.Grow(int(n) + 1)
-	} else if n > maxResponse {
-		return nil, fmt.Errorf("response of %d bytes exceeds the %d byte limit", n, maxResponse)
-	}
-	n, err := buf.ReadFrom(io.LimitReader(hr.Body, maxResponse+1))
-	if err != nil {
-		return nil, err
-	}
-	if n > maxResponse {
-		return nil, errors.New("response exceeds the " + strconv.Itoa(maxResponse) + " byte limit")
-	}
-	return buf.Bytes(), nil
-}
-
-func contentType(hr *http.Response) string {
-	ct := hr.Header.Get("Content-Type")
-	if ct == "" {
-		return "no content type"
-	}
-	if mt, _, err := mime.ParseMediaType(ct); err == nil {
-		return mt
-	}
-	return "content type " + strconv.Quote(ct)
+	return fmt.Errorf("seqr %s: %w", op, err)
 }

@@ -3,6 +3,8 @@ package seqr
 import (
 	"bytes"
 	"errors"
+
+	"github.com/posd/posd/internal/soap"
 )
 
 // redacted replaces the content of every password element.
@@ -108,9 +110,9 @@ func scrub(b []byte, secrets []string) []byte {
 			continue
 		}
 		b = bytes.ReplaceAll(b, []byte(s), []byte(redacted))
-		e := &enc{}
-		e.text("", s)
-		if esc := e.b; e.err == nil && string(esc) != s {
+		w := soap.NewFragment()
+		w.Text("", s)
+		if esc, err := w.Finish(); err == nil && string(esc) != s {
 			b = bytes.ReplaceAll(b, esc, []byte(redacted))
 		}
 	}

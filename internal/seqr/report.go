@@ -1,13 +1,11 @@
 package seqr
 
 import (
-	"bytes"
-	"encoding/xml"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/posd/posd/internal/money"
+	"github.com/posd/posd/internal/soap"
 )
 
 // XML returns the report document: contentString when the server sent it,
@@ -31,27 +29,13 @@ type ReconReport struct {
 
 // ParseReconReport reads a reconciliation report document.
 func ParseReconReport(doc []byte) (ReconReport, error) {
-	d := xml.NewDecoder(bytes.NewReader(doc))
-	start, err := firstStart(d)
+	root, err := soap.Document(doc)
 	if err != nil {
 		return ReconReport{}, fmt.Errorf("seqr report: %w", err)
 	}
-	root, err := readNode(d, start, 1)
-	if err != nil {
-		return ReconReport{}, fmt.Errorf("seqr report: %w", err)
-	}
-	for {
-		_, err := d.RawToken()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return ReconReport{}, fmt.Errorf("seqr report: %w", syntaxErr(err))
-		}
-	}
-	rep := ReconReport{Root: root.name, Meta: map[string]string{}}
-	for _, k := range root.kids {
-		switch k.name {
+	rep := ReconReport{Root: root.Local, Meta: map[string]string{}}
+	for _, k := range root.Kids {
+		switch k.Local {
 		case "Meta":
 			rep.Meta = fields(k)
 		case "Row":
@@ -61,10 +45,10 @@ func ParseReconReport(doc []byte) (ReconReport, error) {
 	return rep, nil
 }
 
-func fields(n *node) map[string]string {
-	m := make(map[string]string, len(n.kids))
-	for _, k := range n.kids {
-		m[k.name] = strings.TrimSpace(k.text)
+func fields(n *soap.Node) map[string]string {
+	m := make(map[string]string, len(n.Kids))
+	for _, k := range n.Kids {
+		m[k.Local] = strings.TrimSpace(k.Text)
 	}
 	return m
 }

@@ -39,7 +39,7 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func TestNotSentConnectionRefused(t *testing.T) {
-	url := "http://" + closedAddr(t) + "/soap/merchant/cashregister-2"
+	url := "http://" + closedAddr(t) + PathCashRegister2
 	wrapped := &http.Transport{}
 	t.Cleanup(wrapped.CloseIdleConnections)
 	clients := map[string]*http.Client{
@@ -191,17 +191,17 @@ func TestContextCancellation(t *testing.T) {
 }
 
 func TestDefaultHTTPClient(t *testing.T) {
-	c := newTestClient(t, testConfig("https://extdev.seqr.com/soap/merchant/cashregister-2"))
-	require.NotSame(t, http.DefaultClient, c.http)
-	assert.Equal(t, 10*time.Second, c.http.Timeout)
-	tr, ok := c.http.Transport.(*http.Transport)
+	c := newTestClient(t, testConfig("https://extdev.seqr.com"+PathCashRegister2))
+	hc := c.soap.HTTP
+	require.NotSame(t, http.DefaultClient, hc)
+	assert.Equal(t, 10*time.Second, hc.Timeout)
+	tr, ok := hc.Transport.(*http.Transport)
 	require.True(t, ok)
 	assert.Equal(t, 5*time.Second, tr.TLSHandshakeTimeout)
 	assert.Equal(t, 10*time.Second, tr.ResponseHeaderTimeout)
 	require.NotNil(t, tr.TLSClientConfig)
 	assert.Equal(t, uint16(tls.VersionTLS12), tr.TLSClientConfig.MinVersion)
 	assert.False(t, tr.TLSClientConfig.InsecureSkipVerify)
-	assert.True(t, c.tracesConn)
 }
 
 // TestTLS is reliability.md S1: no handshake below TLS 1.2, no unverified

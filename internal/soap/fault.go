@@ -47,12 +47,12 @@ func (f *Fault) CodeLocal() string {
 	return f.Code
 }
 
-// readFault reads a Fault element. SOAP 1.1 children are unqualified; the
+// fault reads a Fault element. SOAP 1.1 children are unqualified; the
 // SOAP 1.2 Code/Value and Reason/Text are read too, for servers that mix.
-func readFault(d *xml.Decoder, doc []byte, start xml.StartElement) (*Fault, error) {
+func (r *reader) fault(start xml.StartElement) (*Fault, error) {
 	f := &Fault{}
 	for {
-		tok, err := d.Token()
+		tok, err := r.token()
 		if err != nil {
 			return nil, syntaxErr(err)
 		}
@@ -60,19 +60,19 @@ func readFault(d *xml.Decoder, doc []byte, start xml.StartElement) (*Fault, erro
 		case xml.StartElement:
 			if t.Name.Local == "detail" || t.Name.Local == "Detail" {
 				var raw [2]int64
-				n, err := readNode(d, t, 4, &raw)
+				n, err := r.node(t, 4, &raw)
 				if err != nil {
 					return nil, err
 				}
 				if n != nil {
 					f.DetailKids = n.Kids
-					if raw[0] >= 0 && raw[1] >= raw[0] && raw[1] <= int64(len(doc)) {
-						f.Detail = append([]byte(nil), doc[raw[0]:raw[1]]...)
+					if raw[0] >= 0 && raw[1] >= raw[0] && raw[1] <= int64(len(r.doc)) {
+						f.Detail = append([]byte(nil), r.doc[raw[0]:raw[1]]...)
 					}
 				}
 				continue
 			}
-			n, err := readNode(d, t, 4, nil)
+			n, err := r.node(t, 4, nil)
 			if err != nil {
 				return nil, err
 			}
@@ -96,6 +96,9 @@ func readFault(d *xml.Decoder, doc []byte, start xml.StartElement) (*Fault, erro
 				}
 			}
 		case xml.EndElement:
+			if err := r.matches(start, t); err != nil {
+				return nil, err
+			}
 			return f, nil
 		}
 	}

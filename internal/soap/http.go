@@ -90,15 +90,29 @@ type Caller struct {
 // debug dumps, which the caller redacts) and the Body's first element.
 type Response struct {
 	Status int
+	Header http.Header
 	Raw    []byte
 	Body   *Node
 }
+
+// MediaType names the answer's media type for error messages, as ContentType.
+func (r *Response) MediaType() string { return mediaType(r.Header.Get("Content-Type")) }
 
 // Call posts doc and reads the answer. A fault is returned as *Fault
 // whatever the HTTP status (normally 500); a non-200 answer without a fault
 // as *HTTPError; anything that certainly never left as an error matching
 // ErrNotSent. Response.Raw is set whenever a body was read, even with an error.
 func (c *Caller) Call(ctx context.Context, doc []byte) (*Response, error) {
+	return c.call(ctx, doc, Body)
+}
+
+// CallLocal is Call for a service read by local name only: the answer is
+// read with BodyLocal.
+func (c *Caller) CallLocal(ctx context.Context, doc []byte) (*Response, error) {
+	return c.call(ctx, doc, BodyLocal)
+}
+
+func (c *Caller) call(ctx context.Context, doc []byte, parse func([]byte) (*Node, error)) (*Response, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, &NotSentError{Err: err}
 	}
@@ -127,19 +141,21 @@ func (c *Caller) Call(ctx context.Context, doc []byte) (*Response, error) {
 	}
 	defer hr.Body.Close()
 	raw, err := ReadBody(hr)
-	resp := &Response{Status: hr.StatusCode, Raw: raw}
+	resp := &Response{Status: hr.StatusCode, Header: hr.Header, Raw: raw}
 	if err != nil {
 		return resp, fmt.Errorf("read response (HTTP %d): %w", hr.StatusCode, err)
 	}
-	body, err := Body(raw)
-	var fault *Fault
+	body, err := parse(raw)
+	if err != nil {
+		if f := (*Fault)(nil); errors.As(err, &f) {
+			return resp, f
+		}
+	}
 	switch {
-	case errors.As(err, &fault):
-		return resp, fault
 	case hr.StatusCode != http.StatusOK:
-		return resp, &HTTPError{Status: hr.StatusCode, ContentType: ContentType(hr), Body: head(raw, 512)}
+		return resp, &HTTPError{Status: hr.StatusCode, ContentType: resp.MediaType(), Body: head(raw, 512)}
 	case err != nil:
-		return resp, fmt.Errorf("bad SOAP response (%s): %w", ContentType(hr), err)
+		return resp, fmt.Errorf("bad response (HTTP %d, %s): %w", hr.StatusCode, resp.MediaType(), err)
 	}
 	resp.Body = body
 	return resp, nil
@@ -182,8 +198,9 @@ func ReadBody(hr *http.Response) ([]byte, error) {
 }
 
 // ContentType names a response's media type for error messages.
-func ContentType(hr *http.Response) string {
-	ct := hr.Header.Get("Content-Type")
+func ContentType(hr *http.Response) string { return mediaType(hr.Header.Get("Content-Type")) }
+
+func mediaType(ct string) string {
 	if ct == "" {
 		return "no content type"
 	}

@@ -9,12 +9,18 @@
 // operation wrapper is namespaced, children are unqualified) cannot be lost to
 // a struct tag. Responses are read by namespace and local name, whatever the
 // prefixes, because SOAP stacks choose their own (ns2/ns3 swap between
-// Resurs's responses).
+// Resurs's responses): Body and Caller.Call check the namespaces (Resurs),
+// BodyLocal and Caller.CallLocal read by local name alone (SEQR's spec 1.4
+// asks for it, and it saves encoding/xml's namespace bookkeeping on every
+// poll). The emulators keep their own independent parsers on purpose, so
+// that a bug here is not mirrored there.
 package soap
 
 import (
+	"encoding/base64"
 	"fmt"
 	"strconv"
+	"time"
 	"unicode/utf8"
 )
 
@@ -48,9 +54,19 @@ type Envelope struct {
 type Writer struct {
 	b      []byte
 	err    error
-	prefix string
+	prefix string // envelope prefix; "" for a fragment
 	where  string // prefix for error messages ("specLines 2: "), set by the caller
+	// whereItem/whereIndex name a repeated element ("invoiceRow", 2) for
+	// error messages; formatted only when a problem is recorded, so a
+	// request with many rows costs no allocation for them.
+	whereItem  string
+	whereIndex int
 }
+
+// NewFragment starts a Writer that writes elements without an envelope: a
+// part rendered once (escaped and checked) and later added with Raw, or an
+// escaped text alone. Finish returns the bytes as written.
+func NewFragment() *Writer { return &Writer{} }
 
 // NewWriter starts an envelope and opens its Body.
 func NewWriter(env Envelope) *Writer {
@@ -83,15 +99,25 @@ func NewWriter(env Envelope) *Writer {
 func (w *Writer) Raw(s string) { w.b = append(w.b, s...) }
 
 // Where sets the context put before field names in error messages, e.g.
-// "specLines 2: ". Empty clears it.
-func (w *Writer) Where(s string) { w.where = s }
+// "specLines 2: ". Empty clears it, and the item set by WhereItem.
+func (w *Writer) Where(s string) { w.where, w.whereItem = s, "" }
+
+// WhereItem is Where(fmt.Sprintf("%s %d: ", item, index)) without the cost
+// of formatting for a request that has no problem. Empty item clears it.
+func (w *Writer) WhereItem(item string, index int) {
+	w.where, w.whereItem, w.whereIndex = "", item, index
+}
 
 // Fail records a problem with field unless one is already recorded.
 func (w *Writer) Fail(field, format string, args ...any) {
 	if w.err != nil {
 		return
 	}
-	w.err = fmt.Errorf("%s%s %s", w.where, field, fmt.Sprintf(format, args...))
+	where := w.where
+	if w.whereItem != "" {
+		where = w.whereItem + " " + strconv.Itoa(w.whereIndex) + ": "
+	}
+	w.err = fmt.Errorf("%s%s %s", where, field, fmt.Sprintf(format, args...))
 }
 
 // Err returns the first problem recorded so far.
@@ -155,6 +181,22 @@ func (w *Writer) Bool(name string, v bool) {
 	w.End(name)
 }
 
+// Base64 writes <name>data</name> as xs:base64Binary (standard alphabet,
+// padded, one line).
+func (w *Writer) Base64(name string, data []byte) {
+	w.Start(name)
+	w.b = base64.StdEncoding.AppendEncode(w.b, data)
+	w.End(name)
+}
+
+// Time writes <name>t</name> formatted with layout (e.g. xs:dateTime with
+// its offset, "2006-01-02T15:04:05Z07:00").
+func (w *Writer) Time(name string, t time.Time, layout string) {
+	w.Start(name)
+	w.b = t.AppendFormat(w.b, layout)
+	w.End(name)
+}
+
 // Decimal writes <name>s</name> after checking that s is an xs:decimal
 // without exponent ("12.5", "-3", "0.00001").
 func (w *Writer) Decimal(name, s string) {
@@ -164,9 +206,15 @@ func (w *Writer) Decimal(name, s string) {
 	w.Elem(name, s)
 }
 
-// Finish closes the Body and the Envelope and returns the document, or the
-// first problem recorded.
+// Finish closes the Body and the Envelope (not for a fragment) and returns
+// the document, or the first problem recorded.
 func (w *Writer) Finish() ([]byte, error) {
+	if w.prefix == "" {
+		if w.err != nil {
+			return nil, w.err
+		}
+		return w.b, nil
+	}
 	w.b = append(w.b, "</"...)
 	w.b = append(w.b, w.prefix...)
 	w.b = append(w.b, ":Body></"...)

@@ -61,3 +61,25 @@ func TestCountInFlight(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 5, n)
 }
+
+// A long-lived payment waiting for its customer does not hold up a period
+// close; once its transaction reference is committed it does, until paid.
+func TestCountInFlightLeavesOutWaitingLongLivedPayments(t *testing.T) {
+	db, _ := openTest(t)
+	ctx := context.Background()
+	a := Audit{Actor: "c", Event: "seed", Outcome: "success"}
+	for _, p := range []struct{ id, method, state, ref string }{
+		{"pos", "resurs", "polling", ""}, {"later", "resurs_later", "polling", ""}, {"later-paid-seen", "resurs_later", "polling", "P1"},
+	} {
+		q := testPayment(p.id, "k-"+p.id)
+		q.Provider, q.Method, q.State, q.TransactionRef = "resurs", p.method, p.state, p.ref
+		_, _, err := db.CreatePayment(ctx, q, a)
+		require.NoError(t, err)
+	}
+	n, err := db.CountInFlight(ctx, "resurs", "resurs_later")
+	require.NoError(t, err)
+	assert.Equal(t, 2, n, "the POS payment and the long-lived one whose reference is committed")
+	n, err = db.CountInFlight(ctx, "resurs")
+	require.NoError(t, err)
+	assert.Equal(t, 3, n)
+}

@@ -286,11 +286,24 @@ func (db *DB) CountOpen(ctx context.Context) (int, error) {
 // being recorded: created, polling, awaiting_decision, and any not yet paid
 // with its ersReference committed. A period is not closed while there are
 // any, so no payment is paid on one side of the mark and recorded on the other.
-func (db *DB) CountInFlight(ctx context.Context, provider string) (int, error) {
+//
+// Payments of the methods in waiting (long-lived: "Betala sen", pending for
+// days) are counted only once their transaction reference is committed: a
+// period close must not wait for a customer who pays next week.
+func (db *DB) CountInFlight(ctx context.Context, provider string, waiting ...string) (int, error) {
 	var n int
-	err := db.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM payments WHERE provider = ?
-		AND (state IN ('created','polling','awaiting_decision')
-		   OR (state != 'paid' AND COALESCE(transaction_ref, '') != ''))`, provider).Scan(&n)
+	notWaiting := "1"
+	if len(waiting) > 0 {
+		notWaiting = "method NOT IN (?" + strings.Repeat(", ?", len(waiting)-1) + ")"
+	}
+	q := `SELECT COUNT(*) FROM payments WHERE provider = ?
+		AND ((state IN ('created','polling','awaiting_decision') AND ` + notWaiting + `)
+		   OR (state != 'paid' AND COALESCE(transaction_ref, '') != ''))`
+	args := []any{provider}
+	for _, m := range waiting {
+		args = append(args, m)
+	}
+	err := db.r.QueryRowContext(ctx, q, args...).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count payments in flight: %w", err)
 	}
@@ -463,4 +476,18 @@ func (db *DB) eachPair(ctx context.Context, what, q string, fn func(a, b string)
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
+}
+
+// PaymentBySession returns the id of the payment with this provider session, or ErrNotFound.
+func (db *DB) PaymentBySession(ctx context.Context, provider, sessionRef string) (string, error) {
+	var id string
+	err := db.r.QueryRowContext(ctx, "SELECT id FROM payments WHERE provider = ? AND session_ref = ? ORDER BY created_at DESC LIMIT 1",
+		provider, sessionRef).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("payment with %s session %s: %w", provider, sessionRef, ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("payment with %s session %s: %w", provider, sessionRef, err)
+	}
+	return id, nil
 }

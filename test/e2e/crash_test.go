@@ -30,6 +30,7 @@ import (
 
 	"github.com/posd/posd/internal/printer"
 	"github.com/posd/posd/internal/register"
+	"github.com/posd/posd/internal/seqr/seqrsim"
 	"github.com/posd/posd/test/harness"
 )
 
@@ -128,7 +129,7 @@ func k2Run(t *testing.T, bin harness.Binaries, tc k2Case) {
 		}
 	})
 	sim := harness.NewSim(base)
-	seqrURL := base + "/soap/merchant/cashregister-2"
+	seqrURL := base + seqrsim.PathCashRegister2
 
 	var procs []*harness.Proc
 	t.Cleanup(func() {

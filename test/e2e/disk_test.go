@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/posd/posd/internal/seqr/seqrsim"
 	"github.com/posd/posd/test/harness"
 )
 
@@ -92,7 +93,7 @@ func TestDiskFull(t *testing.T) {
 		}
 	})
 	sim := harness.NewSim(base)
-	seqrURL := base + "/soap/merchant/cashregister-2"
+	seqrURL := base + seqrsim.PathCashRegister2
 
 	var procs []*harness.Proc
 	t.Cleanup(func() { // runs before the unmount

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/posd/posd/internal/seqr/seqrsim"
 	"github.com/posd/posd/test/harness"
 	"github.com/stretchr/testify/require"
 )
@@ -72,7 +73,7 @@ func TestKillDuringPolling(t *testing.T) {
 	ctx := context.Background()
 	bin := binaries(t)
 	sim := startPaysim(t, bin)
-	seqrURL := sim.Base + "/soap/merchant/cashregister-2"
+	seqrURL := sim.Base + seqrsim.PathCashRegister2
 	stateDir := t.TempDir()
 
 	p := startPosd(t, bin, stateDir, seqrURL)

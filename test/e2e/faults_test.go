@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/posd/posd/bench/faultbench/faultmix"
+	"github.com/posd/posd/internal/seqr/seqrsim"
 	"github.com/posd/posd/test/harness"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -61,7 +62,7 @@ func newRigVia(t *testing.T, simArgs []string, via func(base string) string, pos
 	if via != nil {
 		seqrBase = via(base)
 	}
-	posd, _, err := harness.StartPosd(r.bin, r.stateDir, seqrBase+"/soap/merchant/cashregister-2", posdEnv...)
+	posd, _, err := harness.StartPosd(r.bin, r.stateDir, seqrBase+seqrsim.PathCashRegister2, posdEnv...)
 	require.NoError(t, err)
 	r.posd = posd
 	t.Cleanup(func() {

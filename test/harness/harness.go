@@ -21,6 +21,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/posd/posd/internal/apiclient"
 )
 
 // Binaries are the posd and paysim executables.
@@ -193,35 +195,38 @@ func StartPosd(bin Binaries, stateDir, seqrURL string, env ...string) (*Proc, ti
 // SocketPath is where StartPosd puts the local API.
 func SocketPath(stateDir string) string { return filepath.Join(stateDir, "api.sock") }
 
-// API is a client of posd's local API over its unix socket.
+// API is a client of posd's local API over its unix socket: the shared
+// apiclient (typed calls through Client), with Do in the harness's argument
+// order.
 type API struct {
-	HTTP  *http.Client
+	Client *apiclient.Client
+	// Token is for the raw requests no client makes (a stream never read).
 	Token string
 }
 
-// NewAPI reads the token posd created in stateDir.
+// NewAPI reads the token posd created in stateDir and reaches posd on its
+// unix socket there.
 func NewAPI(stateDir string) (*API, error) {
 	tok, err := os.ReadFile(filepath.Join(stateDir, "api-token"))
 	if err != nil {
 		return nil, fmt.Errorf("read api token: %w", err)
 	}
-	sock := SocketPath(stateDir)
-	return &API{
-		Token: strings.TrimSpace(string(tok)),
-		HTTP: &http.Client{
-			Timeout: 30 * time.Second,
-			Transport: &http.Transport{
-				MaxIdleConnsPerHost: 256,
-				DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-					var d net.Dialer
-					return d.DialContext(ctx, "unix", sock)
-				},
-			},
-		},
-	}, nil
+	return NewAPIAt("unix:"+SocketPath(stateDir), strings.TrimSpace(string(tok))), nil
 }
 
-// StatusError is a non-2xx answer.
+// NewAPIAt reaches posd at listen (its api.listen: "host:port" or
+// "unix:/path") with token.
+func NewAPIAt(listen, token string) *API {
+	return &API{Token: token, Client: apiclient.New(apiclient.Config{
+		Listen:       listen,
+		Token:        token,
+		Timeout:      30 * time.Second,
+		MaxIdleConns: 256, // the benches run that many calls at once
+	})}
+}
+
+// StatusError is a non-2xx answer of paysim's control API. (posd's API
+// answers *apiclient.Error.)
 type StatusError struct {
 	Code int
 	Body string
@@ -229,17 +234,17 @@ type StatusError struct {
 
 func (e *StatusError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.Code, e.Body) }
 
-// Do sends a JSON request and decodes a 2xx JSON answer into out.
+// Do sends a JSON request and decodes a 2xx JSON answer into out. A non-2xx
+// answer is an *apiclient.Error (see ProblemOf).
 func (a *API) Do(ctx context.Context, method, path string, body any, hdr map[string]string, out any) error {
-	req, err := newJSONRequest(ctx, method, "http://localhost"+path, body)
-	if err != nil {
-		return err
+	var h http.Header
+	if len(hdr) > 0 {
+		h = make(http.Header, len(hdr))
+		for k, v := range hdr {
+			h.Set(k, v)
+		}
 	}
-	req.Header.Set("Authorization", "Bearer "+a.Token)
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	return doJSON(a.HTTP, req, out)
+	return a.Client.Do(ctx, method, path, body, out, h)
 }
 
 // Sim is a client of paysim's control API.
@@ -477,16 +482,14 @@ func (s *Sim) Pay(ctx context.Context, ref, outcome string) (Invoice, error) {
 }
 
 // Problem is the RFC 9457 body of a non-2xx answer of posd's API.
-type Problem struct {
-	Status int    `json:"status"`
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Detail string `json:"detail"`
-}
+type Problem = apiclient.Problem
 
-// ProblemOf returns the problem carried by an API error (a *StatusError
-// with a problem+json body).
+// ProblemOf returns the problem carried by an API error (an
+// *apiclient.Error), or the status of a control API error (*StatusError).
 func ProblemOf(err error) (Problem, bool) {
+	if p, ok := apiclient.ProblemOf(err); ok {
+		return p, true
+	}
 	var se *StatusError
 	if !errors.As(err, &se) {
 		return Problem{}, false

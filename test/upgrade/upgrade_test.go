@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/posd/posd/internal/seqr/seqrsim"
 	"github.com/posd/posd/test/harness"
 )
 
@@ -55,7 +56,7 @@ func TestUpgradeFromV1State(t *testing.T) {
 	sim := harness.NewSim(base)
 
 	// READY=1 comes after the migrations and the recovery of open payments.
-	posd, ready, err := harness.StartPosd(bin, stateDir, base+"/soap/merchant/cashregister-2")
+	posd, ready, err := harness.StartPosd(bin, stateDir, base+seqrsim.PathCashRegister2)
 	require.NoError(t, err, "posd must migrate the v1 database and start")
 	t.Cleanup(func() {
 		posd.Kill()

@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/posd/posd/internal/seqr/seqrsim"
 	"github.com/posd/posd/test/harness"
 )
 
@@ -235,7 +236,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if !cfg.KeepState {
 		defer os.RemoveAll(stateDir)
 	}
-	posd, _, err := harness.StartPosd(cfg.Bin, stateDir, base+"/soap/merchant/cashregister-2",
+	posd, _, err := harness.StartPosd(cfg.Bin, stateDir, base+seqrsim.PathCashRegister2,
 		"POSD_SEQR_WINDOW="+cfg.Window.String(),
 		"POSD_SEQR_POLL_INTERVAL="+cfg.PollInterval.String(),
 		"POSD_LOG_LEVEL=warn")

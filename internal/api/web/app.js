@@ -1,27 +1,180 @@
-// posd cashier page. No framework, no external assets. The token lives in
+// posd cashier page: the till's back office. No framework, no external
+// assets, no inline script or style (strict CSP). The token lives in
 // sessionStorage (this tab only) and is sent as a header; the event stream
 // is read with fetch, not EventSource, so the token never goes in a URL.
 // Money is handled as integer minor units (BigInt), never as floats.
 "use strict";
 
 const TOKEN_KEY = "posd.token";
+const CURRENT_KEY = "posd.current";   // the open sale's payment id: a reload reattaches to it
+const REFUND_KEY = "posd.refund.";    // + payment id: the pending refund's Idempotency-Key
+const LANG_KEY = "posd.lang";
+const PAGE = 50;                       // history rows per page
 const $ = (id) => document.getElementById(id);
 
 let current = null;        // the payment being watched
 let streamAbort = null;    // AbortController of the event stream
 let windowEndsAt = null;   // Date, for the local countdown between poll events
+let lastAnnounced = null;  // seconds last announced to a screen reader
+let providers = [];        // GET /v1/status providers
+let lang = "sv";
+let hist = { next: null, legacy: null, shown: 0, loaded: false };
+let detail = null;         // the payment shown in the history's detail
+let scanning = false;
+
+// ---- language -------------------------------------------------------------
+
+const T = {
+  sv: {
+    skip: "Hoppa till innehållet", views: "Vyer", tabSale: "Försäljning", tabHistory: "Historik", tabClose: "Dagsavslut",
+    tabTill: "Kassan", language: "Språk", tokenTitle: "API-nyckel", token: "Nyckel", useToken: "Använd nyckeln",
+    tokenHelp: "Klistra in nyckeln från <state_dir>/api-token. Den sparas bara i den här fliken.",
+    newSale: "Ny försäljning", rowsCaption: "Kvittorader", desc: "Beskrivning", qty: "Antal", unitPrice: "À-pris",
+    vat: "Moms %", rowTotal: "Summa", remove: "Ta bort", addRow: "Lägg till rad", receiptTotal: "Att betala",
+    vatCaption: "Moms per sats", vatAmount: "Moms", net: "Netto", gross: "Brutto", method: "Betalsätt",
+    amountBy: "Belopp med betalsättet", cashier: "Kassör", currency: "Valuta",
+    amountHelp: "Tomt: hela summan. Mindre: resten betalas på annat sätt (delbetalning).",
+    pay: "Betala", payment: "Betalning", secondsLeft: "sekunder kvar i fönster",
+    customerViewHelp: "Kunden betalar här, eller skannar koden med sin telefon.", customerFrame: "Betalsida",
+    retry: "Försök igen", cancel: "Avbryt", reprint: "Skriv ut kopia", newSaleBtn: "Ny försäljning",
+    from: "Från", to: "Till", state: "Status", any: "Alla", provider: "Leverantör", amount: "Belopp",
+    search: "Referens eller försäljnings-id", searchBtn: "Sök", paymentsCaption: "Betalningar", time: "Tid",
+    saleId: "Försäljning", reference: "Referens", more: "Visa fler",
+    unknownHelp: "Utfallet är okänt: posd frågar leverantören igen. Lämna inte ut varorna och ta inte betalt på nytt förrän statusen är betald eller avbruten; kontrollera dagsavslutets avstämning.",
+    noRows: "Raderna finns inte i API:ets svar.", audit: "Händelser", receiptText: "Kvittot", refund: "Återbetala",
+    refundAmount: "Belopp att återbetala", reason: "Orsak", next: "Fortsätt", confirmRefund: "Ja, återbetala", back: "Tillbaka",
+    closeHelp: "Stänger perioden hos leverantören och jämför dess avstämning med kassans egna poster.",
+    closeBtn: "Stäng perioden", zReport: "Z-rapport", count: "Antal", sum: "Summa", remote: "Leverantören", local: "Kassan",
+    printZ: "Skriv ut Z-rapport", status: "Status", terminal: "Terminal", seqrId: "SEQR-id", openPayments: "Öppna betalningar",
+    printer: "Skrivare", scanner: "Skanner", storage: "Lagring", version: "Version", providers: "Leverantörer",
+    testPrint: "Testutskrift", testPrintNote: "Skriver en testremsa (inget kvitto) på kvittoskrivaren.", testPrintQueued: "Testutskriften ligger i skrivarkön.", forget: "Glöm nyckeln",
+    registration: "SEQR-registrering", resellerId: "Återförsäljar-id", resellerUser: "Användar-id",
+    resellerPassword: "Lösenord (skickas en gång, sparas inte)", externalId: "Kassans id", tillName: "Namn",
+    registerBtn: "Registrera", unregisterBtn: "Avregistrera", unregisterQ: "Avregistrera kassan hos SEQR?",
+    yesUnregister: "Ja, avregistrera", seqrIdTitle: "SEQR-id", seqrIdTyped: "SEQR-id (skrivet)", assign: "Spara",
+    scanBtn: "Skanna klistermärket",
+    st_created: "skapad", st_polling: "väntar på kunden", st_awaiting_decision: "väntar på kassören", st_paid: "betald",
+    st_canceled: "avbruten", st_failed: "misslyckad", st_unknown: "okänd",
+    notConnected: "inte ansluten", tokenRefused: "Nyckeln godtogs inte.", reachable: "nåbar", unreachable: "NÅS INTE",
+    since: "sedan", notReady: "inte redo", ready: "redo", online: "online", offline: "offline", paper: "papper",
+    paperOk: "ok", paperNear: "snart slut", paperOut: "SLUT", coverOpen: "luckan öppen", queued: "i kö",
+    connected: "ansluten", disconnected: "frånkopplad", none: "ingen", notRegistered: "inte registrerad",
+    noneAssigned: "inget tilldelat", recovering: "återställer", checked: "kontrollerad",
+    windowRanOut: "Fönstret tog slut. Försök igen eller avbryt.", unreachableSince: "Leverantören nås inte sedan {t}; posd försöker igen.",
+    printerSays: "Skrivare: {m}", copyQueued: "Kopian ligger i skrivarens kö.", lostStream: "Tappade händelseströmmen ({e}); ansluter igen.",
+    secondsLeftSR: "{n} sekunder kvar", stateSR: "Status: {s}", reference_: "Referens {r}",
+    row: "rad {n}", rowDescEmpty: "{r}: beskrivningen är tom", rowQtyBad: "{r}: antalet är inte ett tal över 0",
+    rowPriceBad: "{r}: à-priset är inget belopp", amountBad: "beloppet är inget belopp som 20,00",
+    splitRest: "Resten, {a}, betalas på annat sätt.", splitChange: "{a} ges tillbaka som växel.",
+    noProviders: "Inga betalsätt är konfigurerade.", loading: "Hämtar…", found: "Visade betalningar: {n}.",
+    foundMore: "Visade betalningar: {n}; det finns fler.", amountFiltered: "Beloppsfiltret gäller de hämtade raderna.",
+    nothing: "Inga betalningar.", f_state: "Status", f_provider: "Leverantör", f_method: "Betalsätt", f_methodName: "Betalat med",
+    f_amount: "Belopp", f_receiptTotal: "Kvittosumma", f_balancing: "Delbetalning", f_refunded: "Återbetalt", f_saleId: "Försäljnings-id",
+    f_cashierId: "Kassör", f_title: "Rubrik", f_providerRef: "Leverantörens referens", f_transactionRef: "Transaktionsreferens",
+    f_createdAt: "Skapad", f_updatedAt: "Ändrad", f_error: "Fel", f_validUntil: "Giltig till",
+    bal_none: "nej", bal_other: "resten på annat sätt", bal_change: "växel tillbaka",
+    auditCreated: "Skapad av kassör {c}", auditUpdated: "Senast ändrad: {s}", auditNone: "API:et har ingen händelselogg (vem gjorde vad); här visas bara betalningens tider.",
+    receiptNone: "API:et ger inte kvittots text; skriv ut en kopia.", confirmRefundQ: "Återbetala {a} av betalning {id}?",
+    refunded: "Återbetalt {a}, referens {r}.", refundUnknown: "Svar saknas: återbetalningen kan ha gjorts. Kontrollera dagsavslutets avstämning innan du försöker igen.",
+    refundNotPaid: "Bara en betald betalning kan återbetalas.", closing: "Stänger perioden och hämtar avstämningen…",
+    match: "Stämmer", mismatch: "AVVIKELSE", onlyRemote: "Bara hos leverantören", onlyLocal: "Bara i kassan",
+    registered: "Kassan är registrerad som {id}.", unregistered: "Kassan är avregistrerad.", assigned: "SEQR-id {s} sparat.",
+    scanWait: "Väntar på skanningen… skanna klistermärket nu.", scanRead: "Läst: {s}. Sparat.", scanTimeout: "Ingen skanning i tid.",
+    scanBad: "Läst men inte godkänt: {e}",
+  },
+  en: {
+    skip: "Skip to content", views: "Views", tabSale: "Sale", tabHistory: "History", tabClose: "Day close",
+    tabTill: "Till", language: "Language", tokenTitle: "API token", token: "Token", useToken: "Use token",
+    tokenHelp: "Paste the token from <state_dir>/api-token. It is kept in this tab only.",
+    newSale: "New sale", rowsCaption: "Receipt rows", desc: "Description", qty: "Qty", unitPrice: "Unit price",
+    vat: "VAT %", rowTotal: "Total", remove: "Remove", addRow: "Add row", receiptTotal: "To pay",
+    vatCaption: "VAT per rate", vatAmount: "VAT", net: "Net", gross: "Gross", method: "Payment method",
+    amountBy: "Amount by this method", cashier: "Cashier", currency: "Currency",
+    amountHelp: "Empty: the whole total. Less: the rest is paid otherwise (split tender).",
+    pay: "Pay", payment: "Payment", secondsLeft: "seconds left in window",
+    customerViewHelp: "The customer pays here, or scans the code with a phone.", customerFrame: "Payment page",
+    retry: "Try again", cancel: "Cancel", reprint: "Print copy", newSaleBtn: "New sale",
+    from: "From", to: "To", state: "State", any: "Any", provider: "Provider", amount: "Amount",
+    search: "Reference or sale id", searchBtn: "Search", paymentsCaption: "Payments", time: "Time",
+    saleId: "Sale", reference: "Reference", more: "Show more",
+    unknownHelp: "The outcome is unknown: posd keeps asking the provider. Do not hand over the goods or charge again until the state is paid or canceled; check the day close's reconciliation.",
+    noRows: "The API's answer has no rows.", audit: "Audit trail", receiptText: "Receipt", refund: "Refund",
+    refundAmount: "Amount to refund", reason: "Reason", next: "Continue", confirmRefund: "Yes, refund", back: "Back",
+    closeHelp: "Closes the period at the provider and compares its reconciliation with the till's own records.",
+    closeBtn: "Close the period", zReport: "Z report", count: "Count", sum: "Sum", remote: "Provider", local: "Till",
+    printZ: "Print Z report", status: "Status", terminal: "Terminal", seqrId: "SEQR id", openPayments: "Open payments",
+    printer: "Printer", scanner: "Scanner", storage: "Storage", version: "Version", providers: "Providers",
+    testPrint: "Test print", testPrintNote: "Prints a test slip (not a receipt) on the receipt printer.", testPrintQueued: "The test print is queued for the printer.", forget: "Forget token",
+    registration: "SEQR registration", resellerId: "Reseller id", resellerUser: "Reseller user id",
+    resellerPassword: "Password (sent once, never kept)", externalId: "Till id", tillName: "Name",
+    registerBtn: "Register", unregisterBtn: "Unregister", unregisterQ: "Unregister this till from SEQR?",
+    yesUnregister: "Yes, unregister", seqrIdTitle: "SEQR id", seqrIdTyped: "SEQR id (typed)", assign: "Save",
+    scanBtn: "Scan the sticker",
+    st_created: "created", st_polling: "waiting for the customer", st_awaiting_decision: "waiting for the cashier", st_paid: "paid",
+    st_canceled: "canceled", st_failed: "failed", st_unknown: "unknown",
+    notConnected: "not connected", tokenRefused: "The token was refused.", reachable: "reachable", unreachable: "UNREACHABLE",
+    since: "since", notReady: "not ready", ready: "ready", online: "online", offline: "offline", paper: "paper",
+    paperOk: "ok", paperNear: "near end", paperOut: "OUT", coverOpen: "cover open", queued: "queued",
+    connected: "connected", disconnected: "disconnected", none: "none", notRegistered: "not registered",
+    noneAssigned: "none assigned", recovering: "recovering", checked: "checked",
+    windowRanOut: "The window ran out. Try again, or cancel.", unreachableSince: "The provider is unreachable since {t}; posd keeps trying.",
+    printerSays: "Printer: {m}", copyQueued: "Copy queued for the printer.", lostStream: "Lost the event stream ({e}); reconnecting.",
+    secondsLeftSR: "{n} seconds left", stateSR: "State: {s}", reference_: "Reference {r}",
+    row: "row {n}", rowDescEmpty: "{r}: description is empty", rowQtyBad: "{r}: quantity is not a number above 0",
+    rowPriceBad: "{r}: unit price is not an amount", amountBad: "amount is not an amount such as 20.00",
+    splitRest: "The rest, {a}, is paid otherwise.", splitChange: "{a} is given back as change.",
+    noProviders: "No payment method is configured.", loading: "Loading…", found: "Payments shown: {n}.",
+    foundMore: "Payments shown: {n}; there are more.", amountFiltered: "The amount filter applies to the rows loaded.",
+    nothing: "No payments.", f_state: "State", f_provider: "Provider", f_method: "Method", f_methodName: "Paid with",
+    f_amount: "Amount", f_receiptTotal: "Receipt total", f_balancing: "Split tender", f_refunded: "Refunded", f_saleId: "Sale id",
+    f_cashierId: "Cashier", f_title: "Title", f_providerRef: "Provider reference", f_transactionRef: "Transaction reference",
+    f_createdAt: "Created", f_updatedAt: "Updated", f_error: "Error", f_validUntil: "Valid until",
+    bal_none: "no", bal_other: "rest paid otherwise", bal_change: "change given back",
+    auditCreated: "Created by cashier {c}", auditUpdated: "Last changed: {s}", auditNone: "The API has no audit trail (who did what); only the payment's times are shown.",
+    receiptNone: "The API does not give the receipt's text; print a copy.", confirmRefundQ: "Refund {a} of payment {id}?",
+    refunded: "Refunded {a}, reference {r}.", refundUnknown: "No answer: the refund may have been made. Check the day close's reconciliation before trying again.",
+    refundNotPaid: "Only a paid payment can be refunded.", closing: "Closing the period and fetching the reconciliation…",
+    match: "Matches", mismatch: "DISCREPANCY", onlyRemote: "Only at the provider", onlyLocal: "Only in the till",
+    registered: "The till is registered as {id}.", unregistered: "The till is unregistered.", assigned: "SEQR id {s} saved.",
+    scanWait: "Waiting for the scan… scan the sticker now.", scanRead: "Read: {s}. Saved.", scanTimeout: "No scan in time.",
+    scanBad: "Read but not accepted: {e}",
+  },
+};
+
+function t(key, args) {
+  let s = (T[lang] && T[lang][key]) || T.en[key] || key;
+  if (args) for (const k of Object.keys(args)) s = s.split("{" + k + "}").join(String(args[k]));
+  return s;
+}
+
+function applyLang() {
+  document.documentElement.lang = lang;
+  $("lang").value = lang;
+  for (const el of document.querySelectorAll("[data-t]")) el.textContent = t(el.dataset.t);
+  for (const el of document.querySelectorAll("[data-t-aria]")) el.setAttribute("aria-label", t(el.dataset.tAria));
+  for (const el of document.querySelectorAll("[data-t-title]")) el.title = t(el.dataset.tTitle);
+  document.title = "posd · " + t("tabSale");
+  fillMethods();
+  recompute();
+  if (current) render(current, undefined, "");
+  if (detail) showDetail(detail);
+}
+
+function stateText(s) { return t("st_" + s); }
+function locale() { return lang === "sv" ? "sv-SE" : "en-GB"; }
 
 // ---- money --------------------------------------------------------------
 
-// toMinor parses "12", "12.5", "12.50" into minor units; null if not an amount.
+// toMinor parses "12", "12.5", "12,50" into minor units; null if not an amount.
 function toMinor(s) {
-  s = String(s).trim();
+  s = String(s).trim().replace(",", ".");
   const m = /^(-?)(\d{1,13})(?:\.(\d{1,2}))?$/.exec(s);
   if (!m) return null;
   const v = BigInt(m[2]) * 100n + BigInt((m[3] || "").padEnd(2, "0"));
   return m[1] ? -v : v;
 }
 
+// fromMinor is the API's decimal text ("20.00").
 function fromMinor(v) {
   const neg = v < 0n;
   if (neg) v = -v;
@@ -29,9 +182,37 @@ function fromMinor(v) {
   return (neg ? "-" : "") + (v / 100n).toString() + "." + cents;
 }
 
+// apiMinor reads an API amount ("20.00", "5", "93.31000") exactly.
+function apiMinor(s) {
+  const m = /^(-?)(\d+)(?:\.(\d+))?$/.exec(String(s || "0"));
+  if (!m) return 0n;
+  const frac = (m[3] || "").padEnd(2, "0").slice(0, 2);
+  const v = BigInt(m[2]) * 100n + BigInt(frac);
+  return m[1] ? -v : v;
+}
+
+// money formats minor units in the page's language: grouping and decimal
+// sign from Intl, the digits from the integer (no float ever holds money).
+function money(v, currency) {
+  const neg = v < 0n;
+  if (neg) v = -v;
+  const parts = new Intl.NumberFormat(locale()).formatToParts(1.5);
+  const dec = (parts.find((p) => p.type === "decimal") || { value: "." }).value;
+  const whole = (v / 100n).toLocaleString(locale());
+  const s = (neg ? "−" : "") + whole + dec + (v % 100n).toString().padStart(2, "0");
+  return currency ? s + " " + currency : s;
+}
+
+function fmtTime(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  if (isNaN(d)) return iso;
+  return new Intl.DateTimeFormat(locale(), { dateStyle: "short", timeStyle: "medium" }).format(d);
+}
+
 // quantity in thousandths ("0.5" -> 500n); null if invalid.
 function toMilli(s) {
-  const m = /^(\d{1,9})(?:\.(\d{1,3}))?$/.exec(String(s).trim());
+  const m = /^(\d{1,9})(?:[.,](\d{1,3}))?$/.exec(String(s).trim());
   if (!m) return null;
   return BigInt(m[1]) * 1000n + BigInt((m[2] || "").padEnd(3, "0"));
 }
@@ -41,6 +222,20 @@ function rowTotal(unit, qtyMilli) {
   const p = unit * qtyMilli;
   const half = p < 0n ? -500n : 500n;
   return (p + half) / 1000n;
+}
+
+// vatPart is the VAT in a gross amount at rate percent, as the receipt
+// computes it: gross*rate/(100+rate), half away from zero, on integers.
+function vatPart(gross, rate) {
+  const m = /^(\d+)(?:\.(\d{1,4}))?$/.exec(rate);
+  if (!m) return 0n;
+  const scaled = BigInt(m[1]) * 10000n + BigInt((m[2] || "").padEnd(4, "0"));
+  if (scaled === 0n || gross === 0n) return 0n;
+  const neg = gross < 0n;
+  const g = neg ? -gross : gross;
+  const den = 1000000n + scaled;
+  const q = (2n * g * scaled + den) / (2n * den);
+  return neg ? -q : q;
 }
 
 // ---- API ----------------------------------------------------------------
@@ -53,6 +248,7 @@ class APIError extends Error {
     this.status = status;
     this.problem = problem;
   }
+  get slug() { return this.problem && this.problem.type ? this.problem.type.split("/").pop() : ""; }
 }
 
 async function api(method, path, body, headers) {
@@ -64,7 +260,7 @@ async function api(method, path, body, headers) {
   }
   const resp = await fetch(path, init);
   if (resp.status === 401) {
-    showLogin("The token was refused.");
+    showLogin(t("tokenRefused"));
     throw new APIError(401, null);
   }
   const ct = resp.headers.get("Content-Type") || "";
@@ -79,13 +275,27 @@ function problemText(err) {
   return (p.field ? p.field + ": " : "") + (p.detail || p.title);
 }
 
-// ---- login --------------------------------------------------------------
+function newKey() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+function el(tag, text, cls) {
+  const e = document.createElement(tag);
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  if (cls) e.className = cls;
+  return e;
+}
+
+// ---- login and views ----------------------------------------------------
 
 function showLogin(msg) {
   $("app").hidden = true;
+  $("tabs").hidden = true;
   $("login").hidden = false;
   $("login-error").textContent = msg || "";
-  $("conn").textContent = "not connected";
+  $("conn").textContent = t("notConnected");
   $("conn").className = "badge bad";
 }
 
@@ -99,53 +309,141 @@ async function start() {
   }
   $("login").hidden = true;
   $("app").hidden = false;
+  $("tabs").hidden = false;
+  show("sale");
+  await reattach();
+}
+
+function show(view) {
+  for (const v of ["sale", "history", "close", "till"]) {
+    $("view-" + v).hidden = v !== view;
+    const tab = $("tab-" + v);
+    if (v === view) tab.setAttribute("aria-current", "page"); else tab.removeAttribute("aria-current");
+  }
+  if (view === "history" && !hist.loaded) search();
+  if (view === "till") refreshStatus().catch(() => {});
+}
+
+// reattach follows the sale this tab had open before a reload.
+async function reattach() {
+  const id = sessionStorage.getItem(CURRENT_KEY);
+  if (!id) return;
+  try {
+    const p = await api("GET", "/v1/payments/" + encodeURIComponent(id));
+    watch(p);
+  } catch (e) {
+    if (e.status === 404) sessionStorage.removeItem(CURRENT_KEY);
+  }
 }
 
 // ---- status -------------------------------------------------------------
 
-async function refreshStatus() {
-  const st = await api("GET", "/v1/status");
-  const t = st.terminal || {};
-  $("st-terminal").textContent = t.registered ? (t.terminalId + (t.name ? " (" + t.name + ")" : "")) : "not registered";
-  $("st-seqr").textContent = t.seqrId || "none assigned";
-  const p = st.provider || {};
-  $("st-provider").textContent = (p.reachable ? "reachable" : "UNREACHABLE") +
-    (p.lastChecked ? ", checked " + new Date(p.lastChecked).toLocaleTimeString() : "") +
-    (p.lastError ? " (" + p.lastError + ")" : "");
-  $("st-open").textContent = String(st.openPayments);
-  const pr = st.printer;
-  $("st-printer").textContent = pr ? ((pr.online ? "online" : "offline") + ", paper " + pr.paper +
-    (pr.coverOpen ? ", cover open" : "") + (pr.queued ? ", " + pr.queued + " queued" : "")) : "none";
-  const sc = st.scanner;
-  $("st-scanner").textContent = sc ? (sc.connected ? "connected" : "disconnected") : "none";
-  $("st-version").textContent = st.version + (st.ready ? "" : " (recovering)");
-  $("conn").textContent = p.reachable ? "SEQR reachable" : "SEQR offline";
-  $("conn").className = "badge " + (p.reachable ? "ok" : "bad");
+const METHOD_NAMES = { seqr: "SEQR", resurs: "Resurs", resurs_later: "Resurs Betala sen", payson: "Payson" };
+
+function providerLine(p) {
+  let s = (METHOD_NAMES[p.name] || p.name) + ": " + (p.reachable ? t("reachable") : t("unreachable"));
+  if (p.outageSince) s += " " + t("since") + " " + fmtTime(p.outageSince);
+  if (p.ready === false) s += ", " + t("notReady") + (p.notReady ? " (" + p.notReady + ")" : "");
+  if (p.lastChecked) s += ", " + t("checked") + " " + fmtTime(p.lastChecked);
+  if (p.lastError) s += " (" + p.lastError + ")";
+  return s;
 }
 
-// ---- rows ---------------------------------------------------------------
+async function refreshStatus() {
+  const st = await api("GET", "/v1/status");
+  const tm = st.terminal || {};
+  $("st-terminal").textContent = tm.registered ? (tm.terminalId + (tm.name ? " (" + tm.name + ")" : "")) : t("notRegistered");
+  $("st-seqr").textContent = tm.seqrId || t("noneAssigned");
+  $("st-open").textContent = String(st.openPayments);
+  const pr = st.printer;
+  const paper = pr ? ({ ok: t("paperOk"), near_end: t("paperNear"), out: t("paperOut") }[pr.paper] || pr.paper) : "";
+  $("st-printer").textContent = pr ? ((pr.online ? t("online") : t("offline")) + ", " + t("paper") + " " + paper +
+    (pr.coverOpen ? ", " + t("coverOpen") : "") + (pr.queued ? ", " + pr.queued + " " + t("queued") : "") +
+    (pr.lastError ? " (" + pr.lastError + ")" : "")) : t("none");
+  $("st-printer").className = pr && (!pr.online || pr.paper === "out" || pr.coverOpen) ? "bad-text" : "";
+  const sc = st.scanner;
+  $("st-scanner").className = sc && !sc.connected ? "bad-text" : "";
+  $("st-scanner").textContent = sc ? ((sc.connected ? t("connected") : t("disconnected")) +
+    (sc.lastScanAt ? ", " + fmtTime(sc.lastScanAt) : "") + (sc.lastError ? " (" + sc.lastError + ")" : "")) : t("none");
+  $("st-storage").textContent = st.storage;
+  $("st-version").textContent = st.version + (st.ready ? "" : " (" + t("recovering") + ")");
+  // providers lists every configured provider; an older posd has only provider.
+  providers = Array.isArray(st.providers) && st.providers.length ? st.providers
+    : [Object.assign({ methods: [(st.provider && st.provider.name) || "seqr"] }, st.provider || { name: "seqr" })];
+  const ul = $("st-providers");
+  ul.replaceChildren(...providers.map((p) => el("li", providerLine(p), p.reachable ? "" : "bad-text")));
+  const allUp = providers.every((p) => p.reachable);
+  $("conn").textContent = providers.map((p) => (METHOD_NAMES[p.name] || p.name) + " " + (p.reachable ? "✓" : "✗")).join(" · ");
+  $("conn").className = "badge " + (allUp ? "ok" : "bad");
+  $("unreg-btn").hidden = !tm.registered;
+  $("reg-form").hidden = !!tm.registered;
+  fillMethods();
+  fillProviderSelects();
+}
+
+function fillMethods() {
+  const sel = $("method");
+  const keep = sel.value;
+  const opts = [];
+  for (const p of providers) {
+    for (const m of (p.methods && p.methods.length ? p.methods : [p.name])) {
+      const o = el("option", (METHOD_NAMES[m] || m) + (p.ready === false || !p.reachable ? " (" + (p.reachable ? t("notReady") : t("unreachable")) + ")" : ""));
+      o.value = m;
+      opts.push(o);
+    }
+  }
+  sel.replaceChildren(...opts);
+  if (keep && opts.some((o) => o.value === keep)) sel.value = keep;
+}
+
+function fillProviderSelects() {
+  for (const id of ["f-provider", "close-provider"]) {
+    const sel = $(id);
+    const keep = sel.value;
+    const opts = id === "f-provider" ? [sel.options[0]] : [];
+    for (const p of providers) {
+      const o = el("option", METHOD_NAMES[p.name] || p.name);
+      o.value = p.name;
+      opts.push(o);
+    }
+    sel.replaceChildren(...opts);
+    if (keep && opts.some((o) => o.value === keep)) sel.value = keep;
+  }
+}
+
+// ---- sale rows ----------------------------------------------------------
 
 function addRow(desc, qty, price, vat) {
   const tr = document.createElement("tr");
-  const cell = (el) => { const td = document.createElement("td"); td.appendChild(el); tr.appendChild(td); return el; };
-  const input = (cls, val, size) => { const i = document.createElement("input"); i.className = cls; i.value = val; i.size = size; i.addEventListener("input", recompute); return i; };
-  cell(input("desc", desc, 20));
-  cell(input("qty", qty, 4)).inputMode = "decimal";
-  cell(input("price", price, 8)).inputMode = "decimal";
+  const n = $("rows").tBodies[0].rows.length + 1;
+  const cell = (e) => { const td = document.createElement("td"); td.appendChild(e); tr.appendChild(td); return e; };
+  const input = (cls, val, size, label) => {
+    const i = document.createElement("input");
+    i.className = cls; i.value = val; i.size = size;
+    i.setAttribute("aria-label", label + " " + n);
+    i.addEventListener("input", recompute);
+    return i;
+  };
+  cell(input("desc", desc, 18, t("desc")));
+  cell(input("qty", qty, 4, t("qty"))).inputMode = "decimal";
+  cell(input("price", price, 8, t("unitPrice"))).inputMode = "decimal";
   const sel = document.createElement("select");
   sel.className = "vat";
-  for (const r of ["25", "12", "6", "0"]) { const o = document.createElement("option"); o.textContent = r; sel.appendChild(o); }
+  sel.setAttribute("aria-label", t("vat") + " " + n);
+  for (const r of ["25", "12", "6", "0"]) { const o = el("option", r); o.value = r; sel.appendChild(o); }
   sel.value = vat;
+  sel.addEventListener("change", recompute);
   cell(sel);
-  const out = document.createElement("output");
-  out.className = "total";
-  const td = document.createElement("td"); td.className = "num"; td.appendChild(out); tr.appendChild(td);
-  const del = document.createElement("button");
-  del.type = "button"; del.className = "secondary"; del.textContent = "×";
+  const out = el("output", "", "total");
+  const td = el("td", undefined, "num"); td.appendChild(out); tr.appendChild(td);
+  const del = el("button", "×", "secondary small");
+  del.type = "button";
+  del.setAttribute("aria-label", t("remove") + " " + n);
   del.addEventListener("click", () => { tr.remove(); recompute(); });
   cell(del);
   $("rows").tBodies[0].appendChild(tr);
   recompute();
+  return tr;
 }
 
 // readRows returns the rows and their sum, or throws naming the bad cell.
@@ -153,58 +451,74 @@ function readRows() {
   const rows = [];
   let sum = 0n;
   [...$("rows").tBodies[0].rows].forEach((tr, i) => {
+    const r = t("row", { n: i + 1 });
     const desc = tr.querySelector(".desc").value.trim();
-    const qty = tr.querySelector(".qty").value.trim();
+    const qty = tr.querySelector(".qty").value.trim().replace(",", ".");
     const unit = toMinor(tr.querySelector(".price").value);
     const q = toMilli(qty);
-    if (!desc) throw new Error("row " + (i + 1) + ": description is empty");
-    if (q === null || q === 0n) throw new Error("row " + (i + 1) + ": quantity is not a number above 0");
-    if (unit === null) throw new Error("row " + (i + 1) + ": unit price is not an amount");
+    if (!desc) throw new Error(t("rowDescEmpty", { r }));
+    if (q === null || q === 0n) throw new Error(t("rowQtyBad", { r }));
+    if (unit === null) throw new Error(t("rowPriceBad", { r }));
     const total = rowTotal(unit, q);
     sum += total;
-    rows.push({ description: desc, quantity: qty, unitPrice: fromMinor(unit), totalAmount: fromMinor(total), taxRate: tr.querySelector(".vat").value });
+    const row = { description: desc, quantity: qty, totalAmount: fromMinor(total), taxRate: tr.querySelector(".vat").value };
+    // unitPrice only when qty x unit is exact: the API checks it to the öre.
+    if (unit * q % 1000n === 0n) row.unitPrice = fromMinor(unit);
+    rows.push(row);
   });
   return { rows, sum };
 }
 
 function recompute() {
+  const cur = $("currency") ? $("currency").value : "SEK";
   for (const tr of $("rows").tBodies[0].rows) {
     const unit = toMinor(tr.querySelector(".price").value);
     const q = toMilli(tr.querySelector(".qty").value);
-    tr.querySelector(".total").textContent = (unit === null || q === null) ? "?" : fromMinor(rowTotal(unit, q));
+    tr.querySelector(".total").textContent = (unit === null || q === null) ? "?" : money(rowTotal(unit, q));
   }
-  try { $("receipt-total").textContent = fromMinor(readRows().sum); } catch (e) { $("receipt-total").textContent = "?"; }
+  const vb = $("vat-table").tBodies[0];
+  let rows;
+  try { rows = readRows(); } catch (e) { $("receipt-total").textContent = "?"; vb.replaceChildren(); $("split-note").textContent = ""; return; }
+  $("receipt-total").textContent = money(rows.sum, cur);
+  // VAT per rate, highest first, from each rate's sum as the receipt does.
+  const by = new Map();
+  for (const r of rows.rows) by.set(r.taxRate, (by.get(r.taxRate) || 0n) + apiMinor(r.totalAmount));
+  const rates = [...by.keys()].sort((a, b) => Number(b) - Number(a));
+  vb.replaceChildren(...rates.map((rate) => {
+    const gross = by.get(rate), v = vatPart(gross, rate);
+    const tr = document.createElement("tr");
+    tr.append(el("td", rate), el("td", money(v), "num"), el("td", money(gross - v), "num"), el("td", money(gross), "num"));
+    return tr;
+  }));
+  const a = $("amount").value.trim() === "" ? rows.sum : toMinor($("amount").value);
+  $("split-note").textContent = a === null || a === rows.sum ? "" :
+    a < rows.sum ? t("splitRest", { a: money(rows.sum - a, cur) }) : t("splitChange", { a: money(a - rows.sum, cur) });
 }
 
-// ---- payment ------------------------------------------------------------
-
-function newKey() {
-  if (crypto.randomUUID) return crypto.randomUUID();
-  const b = crypto.getRandomValues(new Uint8Array(16));
-  return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
-}
+// ---- the sale's payment ---------------------------------------------------
 
 async function startPayment(ev) {
-  ev.preventDefault();
+  if (ev) ev.preventDefault();
+  if ($("pay").disabled || !$("payment").hidden) return;
   $("pay-error").textContent = "";
   let body;
   try {
+    if (!$("method").value) throw new Error(t("noProviders"));
     const { rows, sum } = readRows();
     const amountText = $("amount").value.trim();
     const amount = amountText === "" ? sum : toMinor(amountText);
-    if (amount === null) throw new Error("amount is not an amount such as 20.00");
+    if (amount === null) throw new Error(t("amountBad"));
     body = {
-      method: "seqr", saleId: "page-" + Date.now(), cashierId: $("cashier").value.trim(), title: "Sale",
-      amount: fromMinor(amount), currency: $("currency").value, rows,
+      method: $("method").value, saleId: "page-" + Date.now(), cashierId: $("cashier").value.trim(),
+      amount: fromMinor(amount), currency: $("currency").value, receiptTotal: fromMinor(sum), rows,
     };
-    if (rows.length > 0) body.receiptTotal = fromMinor(sum);
   } catch (e) {
     $("pay-error").textContent = e.message;
     return;
   }
   $("pay").disabled = true;
   try {
-    // One key per attempt: a double click or a retried request cannot start a second payment.
+    // One key per attempt: a double press or a retried request cannot start a second payment.
     const p = await api("POST", "/v1/payments", body, { "Idempotency-Key": newKey() });
     watch(p);
   } catch (e) {
@@ -214,32 +528,89 @@ async function startPayment(ev) {
   }
 }
 
-function render(p, secondsLeft, message) {
+function isFinal(s) { return s === "paid" || s === "canceled" || s === "failed"; }
+
+// render shows the payment; message is the page's word (the printer's
+// news), note the provider's own status text, shown small and untranslated.
+function render(p, secondsLeft, message, note) {
+  const prevState = current && current.id === p.id ? current.state : null;
   current = p;
   $("payment").hidden = false;
-  $("sale").hidden = !isFinal(p.state) ? true : $("sale").hidden;
+  $("sale").hidden = true;
   $("pay-id").textContent = p.id;
-  $("pay-state").textContent = p.state.replace("_", " ");
+  $("pay-state").textContent = stateText(p.state);
   $("pay-state").className = "badge " + p.state;
-  $("pay-amount").textContent = p.amount + " " + p.currency + (p.receiptTotal !== p.amount ? " (receipt " + p.receiptTotal + ")" : "");
+  const amt = apiMinor(p.amount), total = apiMinor(p.receiptTotal);
+  $("pay-amount").textContent = money(amt, p.currency) + (amt !== total ? " (" + t("receiptTotal") + " " + money(total, p.currency) + ")" : "");
+  $("pay-provider").textContent = METHOD_NAMES[p.method] || p.method || "";
   $("pay-window").textContent = String(p.window);
   windowEndsAt = p.windowEndsAt ? new Date(p.windowEndsAt) : null;
-  if (typeof secondsLeft === "number") $("countdown").textContent = String(secondsLeft);
-  const open = p.state === "polling" || p.state === "created" || p.state === "unknown";
+  if (typeof secondsLeft === "number") setCountdown(secondsLeft);
+  const open = (p.state === "polling" || p.state === "created") && p.window > 0;
   $("countdown-box").hidden = !open;
   let msg = message || "";
-  if (p.outageSince) msg = "SEQR unreachable since " + new Date(p.outageSince).toLocaleTimeString() + "; still trying. " + msg;
-  if (p.state === "awaiting_decision") msg = "The 30 s window ran out. Try again, or cancel. " + msg;
+  if (p.outageSince) msg = t("unreachableSince", { t: fmtTime(p.outageSince) }) + " " + msg;
+  if (p.state === "awaiting_decision") msg = t("windowRanOut") + " " + msg;
+  if (p.state === "unknown") msg = t("unknownHelp") + " " + msg;
   if (p.error) msg += " " + p.error;
   $("pay-message").textContent = msg.trim();
-  $("pay-ers").textContent = p.ersReference ? "SEQR reference " + p.ersReference : "";
+  if (note !== undefined) $("pay-note").textContent = note;
+  const ref = p.transactionRef || p.ersReference;
+  $("pay-ers").textContent = ref ? t("reference_", { r: ref }) : "";
+  renderCustomerView(p);
   $("retry").hidden = p.state !== "awaiting_decision";
-  $("cancel").hidden = !(p.state === "awaiting_decision" || p.state === "polling");
+  $("cancel").hidden = !(p.state === "awaiting_decision" || p.state === "polling" || p.state === "created");
   $("reprint").hidden = p.state !== "paid";
   $("done").hidden = !isFinal(p.state);
+  if (prevState !== p.state) $("countdown-sr").textContent = t("stateSR", { s: stateText(p.state) });
 }
 
-function isFinal(s) { return s === "paid" || s === "canceled" || s === "failed"; }
+// renderCustomerView shows a provider's page (Resurs, Payson) in a
+// sandboxed frame and its address as a QR code for the customer's phone.
+// Provider HTML is never inserted into this page: the frame loads the URL,
+// or, with HTML only, renders it in an opaque-origin srcdoc frame.
+function renderCustomerView(p) {
+  const v = p.customerView;
+  const box = $("customer-view");
+  if (!v || isFinal(p.state) || (!v.url && !v.html)) {
+    box.hidden = true;
+    $("cv-frame").removeAttribute("src");
+    $("cv-frame").removeAttribute("srcdoc");
+    return;
+  }
+  box.hidden = false;
+  const frame = $("cv-frame");
+  const isHTTP = v.url && /^https?:\/\//i.test(v.url);
+  if (isHTTP) {
+    if (frame.getAttribute("src") !== v.url) frame.src = v.url;
+    frame.hidden = false;
+  } else if (v.html) {
+    frame.setAttribute("sandbox", "");
+    if (frame.srcdoc !== v.html) frame.srcdoc = v.html;
+    frame.hidden = false;
+  }
+  const qrBox = $("cv-qr-box");
+  if (isHTTP && window.posdQR) {
+    if ($("cv-url").href !== v.url) {
+      $("cv-url").href = v.url;
+      $("cv-url").textContent = v.url;
+      $("cv-qr").replaceChildren(window.posdQR.svg(v.url, 4));
+      $("cv-qr").setAttribute("aria-label", "QR: " + v.url);
+    }
+    qrBox.hidden = false;
+  } else {
+    qrBox.hidden = true;
+  }
+}
+
+function setCountdown(n) {
+  $("countdown").textContent = String(n);
+  // A screen reader hears the countdown at 20, 10 and 5 s, not every second.
+  if ((n === 20 || n === 10 || n === 5) && lastAnnounced !== n) {
+    lastAnnounced = n;
+    $("countdown-sr").textContent = t("secondsLeftSR", { n });
+  }
+}
 
 // watch reads the payment's event stream with fetch (the token stays in a
 // header) and reconnects after a dropped connection until a final state.
@@ -247,6 +618,8 @@ async function watch(p) {
   if (streamAbort) streamAbort.abort();
   const ctl = new AbortController();
   streamAbort = ctl;
+  sessionStorage.setItem(CURRENT_KEY, p.id);
+  show("sale");
   render(p, undefined, "");
   // The printer's last word on this payment's receipt ("printer out of
   // paper: receipt waits", then "printer ok: receipt printed"): shown with
@@ -265,18 +638,19 @@ async function watch(p) {
         throw new APIError(resp.status, data);
       }
       await readSSE(resp.body, (type, data) => {
+        if (ctl.signal.aborted) return;
         const ev = JSON.parse(data);
         if (type === "printer") {
-          printerMsg = "Printer: " + (ev.message || "");
+          printerMsg = t("printerSays", { m: ev.message || "" });
           render(ev.payment, ev.secondsLeft, printerMsg);
         } else {
-          render(ev.payment, ev.secondsLeft, ((ev.message || "") + " " + printerMsg).trim());
+          render(ev.payment, ev.secondsLeft, printerMsg, ev.message || "");
         }
       });
     } catch (e) {
       // After the final state only printer news was left to hear.
       if (ctl.signal.aborted || isFinal(current.state)) return;
-      $("action-error").textContent = "Lost the event stream (" + problemText(e) + "); reconnecting.";
+      $("action-error").textContent = t("lostStream", { e: problemText(e) });
       if (e.status === 401 || e.status === 404) return;
       await new Promise((r) => setTimeout(r, 1000));
       continue;
@@ -312,7 +686,7 @@ async function act(path) {
   try {
     const p = await api("POST", path);
     if (p && p.id) render(p, undefined, "");
-    else if (p && p.status === "queued") $("pay-message").textContent = "Copy queued for the printer.";
+    else if (p && p.status === "queued") $("pay-message").textContent = t("copyQueued");
   } catch (e) {
     $("action-error").textContent = problemText(e);
   } finally {
@@ -320,35 +694,445 @@ async function act(path) {
   }
 }
 
+function newSale() {
+  if (streamAbort) streamAbort.abort();
+  sessionStorage.removeItem(CURRENT_KEY);
+  current = null;
+  $("payment").hidden = true;
+  $("sale").hidden = false;
+  $("customer-view").hidden = true;
+  $("cv-frame").removeAttribute("src");
+  $("action-error").textContent = "";
+  $("pay-note").textContent = "";
+  $("amount").value = "";
+  recompute();
+  $("rows").querySelector("input") && $("rows").querySelector("input").focus();
+}
+
 function tick() {
   if (!current || !windowEndsAt || current.state !== "polling") return;
-  const left = Math.max(0, Math.ceil((windowEndsAt - Date.now()) / 1000));
-  $("countdown").textContent = String(left);
+  setCountdown(Math.max(0, Math.ceil((windowEndsAt - Date.now()) / 1000)));
+}
+
+// ---- history ------------------------------------------------------------
+
+function searchParams(cursor) {
+  const q = new URLSearchParams();
+  q.set("limit", String(PAGE));
+  if (cursor) q.set("cursor", cursor);
+  const add = (k, id) => { const v = $(id).value.trim(); if (v) q.set(k, v); };
+  add("state", "f-state"); add("provider", "f-provider"); add("q", "f-q");
+  if ($("f-from").value) q.set("from", new Date($("f-from").value + "T00:00:00").toISOString());
+  if ($("f-to").value) q.set("to", new Date($("f-to").value + "T23:59:59.999").toISOString());
+  return q;
+}
+
+// localMatch applies the filters to a row; the amount filter always (the
+// API has none), the others only for a posd whose list has no cursor yet
+// (it ignores them and answers every payment).
+function localMatch(p, all) {
+  const amt = $("f-amount").value.trim();
+  if (amt && toMinor(amt) !== apiMinor(p.amount)) return false;
+  if (!all) return true;
+  if ($("f-provider").value && (p.provider || p.method) !== $("f-provider").value) return false;
+  const q = $("f-q").value.trim().toLowerCase();
+  if (q && ![p.id, p.saleId, p.providerRef, p.transactionRef, p.ersReference, p.invoiceReference]
+    .some((s) => s && String(s).toLowerCase().includes(q))) return false;
+  const created = new Date(p.createdAt);
+  if ($("f-from").value && created < new Date($("f-from").value + "T00:00:00")) return false;
+  if ($("f-to").value && created > new Date($("f-to").value + "T23:59:59.999")) return false;
+  return true;
+}
+
+async function search(ev) {
+  if (ev) ev.preventDefault();
+  hist = { next: null, legacy: null, shown: 0, loaded: true };
+  $("history-table").tBodies[0].replaceChildren();
+  $("detail").hidden = true;
+  detail = null;
+  await loadMore();
+}
+
+async function loadMore() {
+  $("history-error").textContent = "";
+  $("history-status").textContent = t("loading");
+  try {
+    if (hist.legacy) {
+      appendRows(hist.legacy.slice(hist.shown, hist.shown + PAGE));
+    } else {
+      const data = await api("GET", "/v1/payments?" + searchParams(hist.next).toString());
+      const ps = data.payments || [];
+      if ("next" in data || hist.next) {
+        hist.next = data.next || null;
+        appendRows(ps.filter((p) => localMatch(p, false)));
+      } else {
+        // No cursor: this posd answers the whole list; page through it here, newest first.
+        hist.legacy = ps.filter((p) => localMatch(p, true))
+          .sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
+        appendRows(hist.legacy.slice(0, PAGE));
+      }
+    }
+  } catch (e) {
+    $("history-error").textContent = problemText(e);
+  }
+  const more = hist.legacy ? hist.shown < hist.legacy.length : !!hist.next;
+  $("more").hidden = !more;
+  $("history-status").textContent = (hist.shown === 0 ? t("nothing") : t(more ? "foundMore" : "found", { n: hist.shown })) +
+    ($("f-amount").value.trim() ? " " + t("amountFiltered") : "");
+}
+
+function appendRows(ps) {
+  const tb = $("history-table").tBodies[0];
+  for (const p of ps) {
+    const tr = document.createElement("tr");
+    if (p.state === "unknown") tr.className = "unknown-row";
+    const idBtn = el("button", fmtTime(p.createdAt), "link");
+    idBtn.type = "button";
+    idBtn.dataset.id = p.id;
+    idBtn.setAttribute("aria-label", p.id + ", " + fmtTime(p.createdAt));
+    idBtn.addEventListener("click", () => openDetail(p.id));
+    const td0 = el("td"); td0.appendChild(idBtn);
+    const badge = el("span", stateText(p.state), "badge " + p.state);
+    const td1 = el("td"); td1.appendChild(badge);
+    tr.append(td0, td1, el("td", METHOD_NAMES[p.method] || p.provider || p.method),
+      el("td", money(apiMinor(p.amount), p.currency), "num"), el("td", p.saleId || ""),
+      el("td", p.transactionRef || p.ersReference || p.providerRef || p.invoiceReference || ""));
+    tb.appendChild(tr);
+  }
+  hist.shown += ps.length;
+}
+
+async function openDetail(id) {
+  $("history-error").textContent = "";
+  try {
+    const p = await api("GET", "/v1/payments/" + encodeURIComponent(id));
+    $("refund-form").hidden = true;
+    $("r-result").hidden = true;
+    $("d-message").textContent = "";
+    showDetail(p);
+    $("detail").focus();
+  } catch (e) {
+    $("history-error").textContent = problemText(e);
+  }
+}
+
+function showDetail(p) {
+  detail = p;
+  $("detail").hidden = false;
+  $("d-id").textContent = p.id;
+  $("d-unknown").hidden = p.state !== "unknown";
+  const dl = $("d-fields");
+  const items = [];
+  const add = (k, v) => { if (v !== undefined && v !== null && v !== "") { items.push(el("dt", t("f_" + k)), el("dd", v)); } };
+  add("state", stateText(p.state));
+  add("provider", METHOD_NAMES[p.provider] || p.provider);
+  add("method", METHOD_NAMES[p.method] || p.method);
+  add("methodName", p.methodName);
+  add("amount", money(apiMinor(p.amount), p.currency));
+  add("receiptTotal", money(apiMinor(p.receiptTotal), p.currency));
+  add("balancing", p.balancing ? t("bal_" + p.balancing) : "");
+  if (apiMinor(p.refunded) !== 0n) add("refunded", money(apiMinor(p.refunded), p.currency));
+  add("saleId", p.saleId); add("cashierId", p.cashierId); add("title", p.title);
+  add("providerRef", p.providerRef || p.invoiceReference);
+  add("transactionRef", p.transactionRef || p.ersReference);
+  add("validUntil", p.validUntil ? fmtTime(p.validUntil) : "");
+  add("createdAt", fmtTime(p.createdAt)); add("updatedAt", fmtTime(p.updatedAt));
+  add("error", p.error);
+  dl.replaceChildren(...items);
+
+  const rows = Array.isArray(p.rows) ? p.rows : null;
+  $("d-rows").hidden = !rows;
+  $("d-rows-none").hidden = !!rows;
+  $("d-rows").tBodies[0].replaceChildren(...(rows || []).map((r) => {
+    const tr = document.createElement("tr");
+    tr.append(el("td", r.description), el("td", r.quantity), el("td", r.unitPrice ? money(apiMinor(r.unitPrice)) : "", "num"),
+      el("td", r.taxRate || ""), el("td", money(apiMinor(r.totalAmount)), "num"));
+    return tr;
+  }));
+
+  // The audit trail, when the API gives one; else what the payment itself says.
+  const audit = Array.isArray(p.audit) ? p.audit.map((a) => el("li", fmtTime(a.at) + " " + [a.actor, a.action, a.detail].filter(Boolean).join(" · ")))
+    : [el("li", fmtTime(p.createdAt) + " " + t("auditCreated", { c: p.cashierId || "-" })),
+      el("li", fmtTime(p.updatedAt) + " " + t("auditUpdated", { s: stateText(p.state) })),
+      el("li", t("auditNone"), "hint")];
+  $("d-audit").replaceChildren(...audit);
+  $("d-receipt").textContent = typeof p.receiptText === "string" ? p.receiptText : t("receiptNone");
+  $("d-receipt").className = typeof p.receiptText === "string" ? "receipt" : "hint";
+  const refundable = p.state === "paid" && apiMinor(p.refunded) < apiMinor(p.amount);
+  $("d-refund").hidden = !refundable;
+  $("d-reprint").hidden = p.state !== "paid";
+}
+
+// ---- refund ---------------------------------------------------------------
+
+// pendingRefund is the refund this tab is about to send or sent without an
+// answer: the same amount and reason keep its Idempotency-Key, so a double
+// press, a retry or a reload during the request never refunds twice.
+function pendingRefund(id, amount, reason) {
+  const raw = sessionStorage.getItem(REFUND_KEY + id);
+  let pr = null;
+  try { pr = raw ? JSON.parse(raw) : null; } catch (e) { pr = null; }
+  if (!pr || pr.amount !== amount || pr.reason !== reason) {
+    pr = { key: newKey(), amount, reason };
+    sessionStorage.setItem(REFUND_KEY + id, JSON.stringify(pr));
+  }
+  return pr;
+}
+
+function openRefund() {
+  const p = detail;
+  if (!p) return;
+  $("refund-form").hidden = false;
+  $("r-confirm").hidden = true;
+  $("r-next").hidden = false;
+  $("r-error").textContent = "";
+  $("r-result").hidden = true;
+  $("r-amount").value = money(apiMinor(p.amount) - apiMinor(p.refunded));
+  $("r-amount").focus();
+}
+
+function refundNext(ev) {
+  ev.preventDefault();
+  const p = detail;
+  $("r-error").textContent = "";
+  const a = toMinor($("r-amount").value.replace(/[\s\u00a0]/g, "").replace("−", "-"));
+  if (a === null || a <= 0n) { $("r-error").textContent = t("amountBad"); return; }
+  pendingRefund(p.id, fromMinor(a), $("r-reason").value.trim());
+  $("r-confirm-text").textContent = t("confirmRefundQ", { a: money(a, p.currency), id: p.id });
+  $("r-confirm").hidden = false;
+  $("r-next").hidden = true;
+  $("r-yes").disabled = false;
+  $("r-yes").focus();
+}
+
+async function refundYes() {
+  const btn = $("r-yes");
+  if (btn.disabled) return;
+  btn.disabled = true; // before any await: a second click sends nothing
+  const p = detail;
+  const a = toMinor($("r-amount").value.replace(/[\s\u00a0]/g, "").replace("−", "-"));
+  const pr = pendingRefund(p.id, fromMinor(a), $("r-reason").value.trim());
+  const body = { amount: pr.amount, cashierId: $("cashier").value.trim() };
+  if (pr.reason) body.reason = pr.reason;
+  try {
+    const r = await api("POST", "/v1/payments/" + encodeURIComponent(p.id) + "/refunds", body, { "Idempotency-Key": pr.key });
+    sessionStorage.removeItem(REFUND_KEY + p.id);
+    $("refund-form").hidden = true;
+    $("r-result").hidden = false;
+    $("r-result-text").textContent = t("refunded", { a: money(apiMinor(r.amount), r.currency), r: r.providerRef || r.ersReference || "" });
+    showDetail(await api("GET", "/v1/payments/" + encodeURIComponent(p.id)));
+    $("r-result").hidden = false;
+  } catch (e) {
+    $("r-error").textContent = e.slug === "outcome-unknown" ? t("refundUnknown") : problemText(e);
+    // Keep the key: trying again with it can never make a second refund.
+    btn.disabled = false;
+  }
+}
+
+async function testPrint() {
+  const note = $("test-print-note");
+  try {
+    await api("POST", "/v1/printer/test-print");
+    note.textContent = t("testPrintQueued");
+  } catch (e) {
+    note.textContent = problemText(e);
+  }
+}
+
+async function detailReprint() {
+  if (!detail) return;
+  try {
+    await api("POST", "/v1/payments/" + encodeURIComponent(detail.id) + "/receipt/print");
+    $("d-message").textContent = t("copyQueued");
+  } catch (e) {
+    $("d-message").textContent = problemText(e);
+  }
+}
+
+// ---- day close ------------------------------------------------------------
+
+async function closePeriod() {
+  const btn = $("close-btn");
+  if (btn.disabled) return;
+  btn.disabled = true;
+  $("close-error").textContent = "";
+  $("close-status").textContent = t("closing");
+  try {
+    const prov = $("close-provider").value;
+    const r = await api("POST", "/v1/periods/close" + (prov ? "?provider=" + encodeURIComponent(prov) : ""));
+    showReport(r);
+    $("close-status").textContent = r.match ? t("match") : t("mismatch");
+  } catch (e) {
+    $("close-status").textContent = "";
+    $("close-error").textContent = problemText(e);
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+function showReport(r) {
+  $("report").hidden = false;
+  $("rep-period").textContent = (r.periodRef || r.transactionPeriodId || "") + " · " + fmtTime(r.markedAt);
+  $("rep-match").textContent = r.match ? t("match") : t("mismatch");
+  $("rep-match").className = "badge " + (r.match ? "ok" : "bad");
+  $("rep-rc").textContent = String(r.remoteCount);
+  $("rep-lc").textContent = String(r.localCount);
+  $("rep-rt").textContent = money(apiMinor(r.remoteTotal));
+  $("rep-lt").textContent = money(apiMinor(r.localTotal));
+  const diff = [];
+  for (const [k, list] of [["onlyRemote", r.onlyRemote], ["onlyLocal", r.onlyLocal]]) {
+    if (!list || !list.length) continue;
+    diff.push(el("h4", t(k)));
+    const ul = el("ul", undefined, "diff");
+    for (const ref of list) ul.appendChild(el("li", ref, "discrepancy"));
+    diff.push(ul);
+  }
+  $("rep-diff").replaceChildren(...diff);
+}
+
+// ---- till setup -----------------------------------------------------------
+
+function tillMsg(msg, err) {
+  $("till-message").textContent = err ? "" : msg;
+  $("till-error").textContent = err ? msg : "";
+}
+
+async function registerTill(ev) {
+  ev.preventDefault();
+  const body = {
+    resellerId: $("reg-reseller").value.trim(), resellerUserId: $("reg-user").value.trim(),
+    resellerPassword: $("reg-password").value, externalTerminalId: $("reg-ext").value.trim(), name: $("reg-name").value.trim(),
+  };
+  // The password goes out in this one request and is not kept anywhere.
+  $("reg-password").value = "";
+  $("reg-btn").disabled = true;
+  try {
+    const tm = await api("POST", "/v1/terminal/register", body);
+    tillMsg(t("registered", { id: tm.terminalId }));
+    await refreshStatus();
+  } catch (e) {
+    tillMsg(problemText(e), true);
+  } finally {
+    $("reg-btn").disabled = false;
+  }
+}
+
+async function unregisterTill() {
+  $("unreg-yes").disabled = true;
+  try {
+    await api("DELETE", "/v1/terminal");
+    $("unreg-confirm").hidden = true;
+    tillMsg(t("unregistered"));
+    await refreshStatus();
+  } catch (e) {
+    tillMsg(problemText(e), true);
+  } finally {
+    $("unreg-yes").disabled = false;
+  }
+}
+
+async function assignTyped(ev) {
+  ev.preventDefault();
+  try {
+    const tm = await api("PUT", "/v1/terminal/seqr-id", { seqrId: $("seqr-id").value.trim() });
+    tillMsg(t("assigned", { s: tm.seqrId }));
+    await refreshStatus();
+  } catch (e) {
+    tillMsg(problemText(e), true);
+  }
+}
+
+async function scanSeqrID() {
+  if (scanning) return;
+  scanning = true;
+  $("scan-btn").disabled = true;
+  $("scan-status").textContent = t("scanWait");
+  tillMsg("");
+  try {
+    const tm = await api("POST", "/v1/terminal/seqr-id/scan", { timeoutSeconds: 60 });
+    $("scan-status").textContent = t("scanRead", { s: tm.seqrId });
+    await refreshStatus();
+  } catch (e) {
+    $("scan-status").textContent = e.slug === "scan-timeout" ? t("scanTimeout") : t("scanBad", { e: problemText(e) });
+  } finally {
+    scanning = false;
+    $("scan-btn").disabled = false;
+  }
 }
 
 // ---- wiring -------------------------------------------------------------
 
+// Function keys at the till: F2 pay, F7 try again, F8 cancel, F9 new sale.
+function onKey(ev) {
+  if ($("app").hidden) return;
+  const visible = (id) => !$(id).hidden && !$("view-sale").hidden && !$(id).closest("[hidden]");
+  const keys = {
+    F2: () => { if (visible("sale")) startPayment(); },
+    F7: () => { if (visible("retry")) $("retry").click(); },
+    F8: () => { if (visible("cancel")) $("cancel").click(); },
+    F9: () => { if (visible("done")) newSale(); },
+  };
+  if (keys[ev.key]) {
+    ev.preventDefault();
+    if ($("view-sale").hidden) show("sale");
+    keys[ev.key]();
+  }
+}
+
+function initialLang() {
+  const saved = sessionStorage.getItem(LANG_KEY);
+  if (saved && T[saved]) return saved;
+  // posd chose html lang from Accept-Language; Swedish is the default.
+  return document.documentElement.lang === "en" ? "en" : "sv";
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  lang = initialLang();
+  // The currency select lives in the sale's line with the amount.
+  const cur = el("select"); cur.id = "currency";
+  for (const c of ["SEK", "NOK", "DKK", "EUR"]) { const o = el("option", c); o.value = c; cur.appendChild(o); }
+  const lab = el("label"); const span = el("span", t("currency")); span.dataset.t = "currency";
+  lab.append(span, " ", cur);
+  $("amount").closest(".line").appendChild(lab);
+  cur.addEventListener("change", recompute);
+
   $("login-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     sessionStorage.setItem(TOKEN_KEY, $("token").value.trim());
     $("token").value = "";
     start();
   });
+  $("lang").addEventListener("change", () => { lang = $("lang").value; sessionStorage.setItem(LANG_KEY, lang); applyLang(); });
+  for (const b of document.querySelectorAll("#tabs .tab")) b.addEventListener("click", () => show(b.dataset.view));
   $("forget").addEventListener("click", () => { sessionStorage.removeItem(TOKEN_KEY); showLogin(""); });
-  $("add-row").addEventListener("click", () => addRow("", "1", "", "25"));
+  $("add-row").addEventListener("click", () => addRow("", "1", "", "25").querySelector("input").focus());
+  $("amount").addEventListener("input", recompute);
   $("pay-form").addEventListener("submit", startPayment);
   $("retry").addEventListener("click", () => act("/v1/payments/" + encodeURIComponent(current.id) + "/retry"));
   $("cancel").addEventListener("click", () => act("/v1/payments/" + encodeURIComponent(current.id) + "/cancel"));
   $("reprint").addEventListener("click", () => act("/v1/payments/" + encodeURIComponent(current.id) + "/receipt/print"));
-  $("done").addEventListener("click", () => {
-    if (streamAbort) streamAbort.abort();
-    current = null;
-    $("payment").hidden = true;
-    $("sale").hidden = false;
-  });
+  $("done").addEventListener("click", newSale);
+  $("search-form").addEventListener("submit", search);
+  $("more").addEventListener("click", loadMore);
+  $("d-refund").addEventListener("click", openRefund);
+  $("d-reprint").addEventListener("click", detailReprint);
+  $("test-print").addEventListener("click", testPrint);
+  $("refund-form").addEventListener("submit", refundNext);
+  $("r-yes").addEventListener("click", refundYes);
+  $("r-no").addEventListener("click", () => { $("r-confirm").hidden = true; $("r-next").hidden = false; });
+  $("close-btn").addEventListener("click", closePeriod);
+  $("rep-print").addEventListener("click", () => window.print());
+  $("reg-form").addEventListener("submit", registerTill);
+  $("unreg-btn").addEventListener("click", () => { $("unreg-confirm").hidden = false; $("unreg-yes").focus(); });
+  $("unreg-no").addEventListener("click", () => { $("unreg-confirm").hidden = true; });
+  $("unreg-yes").addEventListener("click", unregisterTill);
+  $("seqr-form").addEventListener("submit", assignTyped);
+  $("scan-btn").addEventListener("click", scanSeqrID);
+  document.addEventListener("keydown", onKey);
   addRow("Kaffe", "1", "20.00", "12");
+  applyLang();
   setInterval(tick, 250);
-  setInterval(() => { if (token() && !$("app").hidden) refreshStatus().catch(() => {}); }, 5000);
+  // Printer, scanner and providers refreshed live.
+  setInterval(() => { if (token() && !$("app").hidden) refreshStatus().catch(() => {}); }, 3000);
   start();
 });

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/posd/posd/internal/seqr/seqrsim"
 	"github.com/posd/posd/test/harness"
 	"github.com/posd/posd/test/upgrade"
 )
@@ -51,7 +52,7 @@ func newGen(ctx context.Context, work string, log io.Writer) (*gen, error) {
 	if err != nil {
 		return nil, err
 	}
-	g.simProc, g.sim, g.seqrURL = p, harness.NewSim(base), base+"/soap/merchant/cashregister-2"
+	g.simProc, g.sim, g.seqrURL = p, harness.NewSim(base), base+seqrsim.PathCashRegister2
 	return g, nil
 }
 

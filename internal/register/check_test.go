@@ -9,13 +9,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/posd/posd/internal/payment"
 	"github.com/posd/posd/internal/seqr"
 )
 
 // P1: getPaymentStatus at 1 Hz, 30 +- 1 calls per 30 s window, never more
 // than one in flight, each carrying the last invoiceVersion received; the
 // cadence does not drift with the round trip.
-func TestPollCadenceP1(t *testing.T) {
+func TestCheckCadenceIsFixedWithOneCallInFlight(t *testing.T) {
 	for _, latency := range []time.Duration{0, 300 * time.Millisecond, 900 * time.Millisecond} {
 		t.Run(latency.String(), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -146,5 +147,31 @@ func TestEventsCountdownAndSlowSubscriber(t *testing.T) {
 			}
 		}
 		t.Fatal("the awaiting_decision state event was dropped")
+	})
+}
+
+// A provider's notification is a hint: the payment is checked at once, and
+// only the check decides.
+func TestHintTriggersACheckNotADecision(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fake := &fakeSEQR{}
+		h := newHarness(t, fake, harnessOpt{policy: payment.Policy{CheckInterval: 10 * time.Second}})
+		defer h.close()
+		ctx := context.Background()
+		p, _, err := h.r.CreatePayment(ctx, "k1", sale("20.00"))
+		require.NoError(t, err)
+		synctest.Wait()
+		before := fake.count("getPaymentStatus")
+		found, err := h.r.Hint(ctx, "seqr", p.ProviderRef)
+		require.NoError(t, err)
+		assert.True(t, found)
+		synctest.Wait()
+		assert.Equal(t, before+1, fake.count("getPaymentStatus"), "checked at once, not at the next tick")
+		got, err := h.r.Payment(ctx, p.ID)
+		require.NoError(t, err)
+		assert.Equal(t, StatePolling, got.State, "a hint decides nothing")
+		found, err = h.r.Hint(ctx, "seqr", "no-such-session")
+		require.NoError(t, err)
+		assert.False(t, found)
 	})
 }
