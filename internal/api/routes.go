@@ -1,8 +1,10 @@
 package api
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -231,24 +233,98 @@ func (s *Server) createPayment(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, r, http.StatusAccepted, p)
 }
 
+// listPayments is one page of payments: ?limit=50&cursor=C&state=&provider=
+// &from=&to=&saleId=&q=&order=asc|desc -> {"payments":[...],"next":"C2"}.
+// Rows are left out (GET /v1/payments/{id} has them), so an answer is at
+// most register.MaxListLimit small items whatever the history.
 func (s *Server) listPayments(w http.ResponseWriter, r *http.Request) {
-	st := register.State(r.URL.Query().Get("state"))
-	if st != "" && !st.Valid() {
-		s.writeProblem(w, r, &requestError{Field: "state",
-			Message: "must be one of created, polling, awaiting_decision, paid, canceled, failed, unknown"})
-		return
-	}
-	ps, err := s.reg.Payments(r.Context(), st)
+	q, err := listQuery(r.URL.Query())
 	if err != nil {
 		s.writeProblem(w, r, err)
 		return
 	}
-	if ps == nil {
-		ps = []register.Payment{}
+	page, err := s.reg.Payments(r.Context(), q)
+	if err != nil {
+		s.writeProblem(w, r, err)
+		return
 	}
-	s.writeJSON(w, r, http.StatusOK, struct {
-		Payments []register.Payment `json:"payments"`
-	}{ps})
+	// Streamed item by item: the answer is never held whole in memory, so
+	// concurrent listings cost a page of items each, not their JSON twice.
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 16<<10)
+	_, _ = bw.WriteString(`{"payments":[`)
+	for i, p := range page.Payments {
+		b, err := json.Marshal(p)
+		if err != nil {
+			return // cannot happen for this plain struct; the client sees a truncated body
+		}
+		if i > 0 {
+			_ = bw.WriteByte(',')
+		}
+		_, _ = bw.Write(b)
+		page.Payments[i] = register.Payment{} // done with it
+	}
+	_, _ = bw.WriteString("]")
+	if page.Next != "" {
+		b, _ := json.Marshal(page.Next)
+		_, _ = bw.WriteString(`,"next":`)
+		_, _ = bw.Write(b)
+	}
+	_, _ = bw.WriteString("}\n")
+	_ = bw.Flush()
+}
+
+// listQuery reads the list parameters; each may be given once.
+func listQuery(v url.Values) (register.ListQuery, error) {
+	var q register.ListQuery
+	known := map[string]bool{"limit": true, "cursor": true, "state": true, "provider": true, "from": true, "to": true,
+		"saleId": true, "q": true, "order": true}
+	for k, vs := range v {
+		if !known[k] {
+			return q, &requestError{Field: k, Message: "unknown parameter"}
+		}
+		if len(vs) > 1 {
+			return q, &requestError{Field: k, Message: "given more than once"}
+		}
+		if len(vs[0]) > 256 {
+			return q, &requestError{Field: k, Message: "too long"}
+		}
+	}
+	if l := v.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > register.MaxListLimit {
+			return q, &requestError{Field: "limit", Message: fmt.Sprintf("must be a whole number from 1 to %d", register.MaxListLimit)}
+		}
+		q.Limit = n
+	}
+	q.Cursor = v.Get("cursor")
+	q.State = register.State(v.Get("state"))
+	if q.State != "" && !q.State.Valid() {
+		return q, &requestError{Field: "state",
+			Message: "must be one of created, polling, awaiting_decision, paid, canceled, failed, unknown"}
+	}
+	q.Provider, q.SaleID, q.Q = v.Get("provider"), v.Get("saleId"), v.Get("q")
+	for _, f := range []struct {
+		name string
+		dst  *time.Time
+	}{{"from", &q.From}, {"to", &q.To}} {
+		if s := v.Get(f.name); s != "" {
+			t, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				return q, &requestError{Field: f.name, Message: "must be an RFC 3339 time, e.g. 2026-11-30T00:00:00Z"}
+			}
+			*f.dst = t
+		}
+	}
+	switch v.Get("order") {
+	case "", "asc":
+	case "desc":
+		q.Desc = true
+	default:
+		return q, &requestError{Field: "order", Message: "must be asc or desc"}
+	}
+	return q, nil
 }
 
 func (s *Server) payment(w http.ResponseWriter, r *http.Request) {

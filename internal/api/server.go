@@ -39,7 +39,7 @@ type Register interface {
 	Payment(ctx context.Context, id string) (register.Payment, error)
 	PaymentDetail(ctx context.Context, id string) (register.Detail, error)
 	TestPrint(ctx context.Context) error
-	Payments(ctx context.Context, state register.State) ([]register.Payment, error)
+	Payments(ctx context.Context, q register.ListQuery) (register.PaymentPage, error)
 	Subscribe(id string) (<-chan register.Event, func())
 	Retry(ctx context.Context, id string) (register.Payment, error)
 	Cancel(ctx context.Context, id string) (register.Payment, error)

@@ -107,12 +107,12 @@ func (s *fakeStack) stop() {
 // report is the provider's period report: every payment the Fake was told
 // was paid, as SEQR's report lists them.
 func (s *fakeStack) report(ctx context.Context, _ string, _, _ time.Time) (payment.Report, error) {
-	paid, err := s.reg.Payments(ctx, register.StatePaid)
+	page, err := s.reg.Payments(ctx, register.ListQuery{State: register.StatePaid, Limit: register.MaxListLimit})
 	if err != nil {
 		return payment.Report{}, err
 	}
 	var rep payment.Report
-	for _, p := range paid {
+	for _, p := range page.Payments {
 		rep.Count++
 		rep.Total += p.Amount
 		rep.Lines = append(rep.Lines, payment.ReportLine{Ref: p.TransactionRef, Amount: p.Amount, SessionRef: p.ProviderRef})

@@ -269,6 +269,29 @@ type Task struct {
 	Receipt   string
 }
 
+// Finder is the optional capability of a provider that can find the
+// session a Start may have created when its reply was lost (posd stopped
+// between sending and saving the reference). SEQR: getPaymentStatus with an
+// empty invoiceReference answers with the terminal's current invoice,
+// identified once paid by its clientInvoiceId (posd's payment id) and
+// amount. The register asks at recovery, at the policy's CheckInterval
+// (each ask keeps the session alive where the provider reverses what
+// nobody checks), and follows a found session as usual.
+type Finder interface {
+	// Find returns the session Start created for o; ErrNoSession when the
+	// provider has none that can be o's (nothing to follow: not charged);
+	// ErrNotYet when it has one that cannot be identified yet (ask again);
+	// an error wrapping errors.ErrUnsupported when it cannot look (the
+	// payment stays unknown); any other error says nothing (ask again).
+	Find(ctx context.Context, o Order) (Session, error)
+}
+
+// Outcomes of Finder.Find.
+var (
+	ErrNoSession = errors.New("no session of this payment at the provider")
+	ErrNotYet    = errors.New("a session that cannot be identified yet")
+)
+
 // Labeler is the optional capability of a provider that names its
 // transaction posts and receipt lines itself ("SEQR payment"); without it
 // the register writes the provider's name and the method name.
@@ -386,6 +409,10 @@ type ReportLine struct {
 	Ref    string       // TransactionRef of a payment, or a refund's Ref
 	Refund bool         // a refund (Amount positive, counts against Total)
 	Amount money.Amount // > 0
-	// SessionRef, when the report says it, is the session's reference.
+	// SessionRef, when the report says it, is the session's reference (of
+	// the payment refunded, for a refund).
 	SessionRef string
+	// PaymentRef, for a refund when the report says it, is the
+	// TransactionRef of the payment refunded (SEQR's PaymentErsReference).
+	PaymentRef string
 }

@@ -54,6 +54,11 @@ type Register struct {
 	printerSeen bool
 
 	periodMu sync.Mutex // one period close at a time
+
+	dbCorrupt error         // set: the database's full check failed; new payments are refused
+	lists     chan struct{} // a semaphore: list pages built at once (list.go)
+
+	fullCheckBeforeReady int64 // fullCheckBeforeReady, or a test's
 }
 
 // prov is one configured provider and the offline gate's view of it
@@ -89,6 +94,7 @@ type spawnReq struct {
 	record *recordReq     // set: finish recording a PAID instead of checking
 	posts  []receipt.Post // set: write these transaction posts once storage allows
 	refund *refundSave    // set: save a refund the provider made once storage allows
+	find   bool           // set: find the session a lost start reply may have created (Finder)
 	spread time.Duration  // delay the first check by up to this (long-lived payments after a restart)
 	t      *tracker       // the loop's handle, made by startLoop
 }
@@ -131,7 +137,10 @@ func New(cfg Config, deps Deps) (*Register, error) {
 		held:     holds{paid: map[string]bool{}, refunds: map[string]bool{}, posts: map[postKey]bool{}},
 
 		printerKick: make(chan struct{}, 1),
-		storage:     "unchecked",
+		lists:       make(chan struct{}, concurrentLists),
+
+		fullCheckBeforeReady: fullCheckBeforeReady,
+		storage:              "unchecked",
 	}
 	for _, p := range deps.Providers {
 		name := p.Name()
@@ -207,6 +216,8 @@ func (r *Register) Run(ctx context.Context) error {
 			wg.Go(func() { r.finishRecording(ctx, req.p, *req.record) })
 		case req.refund != nil:
 			wg.Go(func() { r.saveRefundLater(ctx, *req.refund) })
+		case req.find:
+			wg.Go(func() { r.findSession(ctx, req.p) })
 		default:
 			t := req.t
 			if t == nil {
@@ -234,6 +245,9 @@ func (r *Register) Run(ctx context.Context) error {
 	r.readyOnce.Do(func() { close(r.ready) })
 	r.log.Info("register ready", zap.Int("resumed", len(reqs)))
 
+	if !r.db.FullyChecked() {
+		wg.Go(func() { r.checkHistory(ctx) })
+	}
 	wg.Go(func() { r.probeLoop(ctx) })
 	wg.Go(func() { r.outboxLoop(ctx) })
 	wg.Go(func() { r.printerLoop(ctx) })
@@ -279,6 +293,7 @@ func (r *Register) recover(ctx context.Context) ([]spawnReq, error) {
 		return nil, fmt.Errorf("recover: %w", err)
 	}
 	var reqs []spawnReq
+	lost := map[string]store.Payment{} // provider -> its newest payment whose start reply was lost
 	for _, p := range open {
 		switch {
 		case p.TransactionRef != "":
@@ -298,6 +313,7 @@ func (r *Register) recover(ctx context.Context) ([]spawnReq, error) {
 				return nil, fmt.Errorf("recover: %w", err)
 			}
 			r.publishState(q, "not confirmed")
+			lost[q.Provider] = q
 		case p.SessionRef != "":
 			req := spawnReq{p: p}
 			if pv, err := r.providerOf(p); err != nil {
@@ -308,6 +324,17 @@ func (r *Register) recover(ctx context.Context) ([]spawnReq, error) {
 				req.spread = pol.CheckInterval
 			}
 			reqs = append(reqs, req)
+		default: // unknown with no reference: its start's reply was lost
+			lost[p.Provider] = p
+		}
+	}
+	// Only a provider's newest such payment can be the session it holds
+	// now (SEQR: one current invoice per terminal); older ones stay unknown.
+	for _, p := range lost {
+		if pv, err := r.providerOf(p); err == nil {
+			if _, ok := pv.Provider.(payment.Finder); ok {
+				reqs = append(reqs, spawnReq{p: p, find: true})
+			}
 		}
 	}
 	return reqs, nil
@@ -383,6 +410,7 @@ func (r *Register) probeLoop(ctx context.Context) {
 			_ = r.probe(ctx, pv) // kept for Status() and the gate
 		}
 		_ = r.checkDurable(ctx) // the database and the receipt file; kept for Status()
+		r.confirmPosts(ctx)     // keeps the next start's journal check short
 		select {
 		case <-ctx.Done():
 			return
@@ -422,10 +450,32 @@ func (r *Register) probe(ctx context.Context, pv *prov) error {
 	return nil
 }
 
+// checkHistory runs the database's full check after start-up when Open
+// checked only what a start reads (a large history): a damaged file fails
+// closed, new payments are refused, as when storage cannot take a write.
+func (r *Register) checkHistory(ctx context.Context) {
+	start := time.Now()
+	err := r.db.QuickCheck(ctx)
+	if ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		r.log.Error("database check failed: new payments are refused; restore a backup", zap.Error(err))
+		r.mu.Lock()
+		r.dbCorrupt, r.storage = err, err.Error()
+		r.mu.Unlock()
+		return
+	}
+	r.log.Info("database checked", zap.Duration("took", time.Since(start)))
+}
+
 func (r *Register) checkStorage(ctx context.Context) error {
 	err := r.db.CheckWritable(ctx)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if err == nil && r.dbCorrupt != nil {
+		err = r.dbCorrupt
+	}
 	if err != nil {
 		r.storage = err.Error()
 		return err

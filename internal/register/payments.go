@@ -112,30 +112,6 @@ func (r *Register) refunded(ctx context.Context, sp store.Payment) (money.Amount
 	return sum, nil
 }
 
-// Payments lists payments in a state ("" = all), oldest first.
-func (r *Register) Payments(ctx context.Context, state State) ([]Payment, error) {
-	var states []string
-	if state != "" {
-		if !state.Valid() {
-			return nil, &ValidationError{Field: "state", Message: fmt.Sprintf("unknown state %q", state)}
-		}
-		states = []string{string(state)}
-	}
-	list, err := r.db.Payments(ctx, states...)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Payment, 0, len(list))
-	for _, sp := range list {
-		refunded, err := r.refunded(ctx, sp)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r.view(sp, r.liveOf(sp.ID), refunded))
-	}
-	return out, nil
-}
-
 // CreatePayment starts a payment: validate; refuse unless ready, the
 // method's provider is configured and ready, no other payment is open where
 // the provider allows only one, storage is writable and the provider

@@ -60,7 +60,8 @@ func TestCreatePaymentValidation(t *testing.T) {
 		})
 	}
 	assert.Equal(t, 0, fake.count("sendInvoice"))
-	all, err := h.r.Payments(context.Background(), "")
+	page, err := h.r.Payments(context.Background(), ListQuery{})
+	all := page.Payments
 	require.NoError(t, err)
 	assert.Empty(t, all)
 }
@@ -199,7 +200,8 @@ func TestOfflineProviderIsRefusedBeforeAnythingIsStored(t *testing.T) {
 				require.ErrorIs(t, err, ErrOffline)
 				assert.LessOrEqual(t, time.Since(start), 3*time.Second, "refused within the offline timeout")
 				assert.Equal(t, 0, fake.count("sendInvoice"))
-				all, err := h.r.Payments(context.Background(), "")
+				page, err := h.r.Payments(context.Background(), ListQuery{})
+				all := page.Payments
 				require.NoError(t, err)
 				assert.Empty(t, all, "nothing stored")
 				st, err := h.r.Status(context.Background())

@@ -56,11 +56,12 @@ func (r *Register) ClosePeriod(ctx context.Context, provider string) (PeriodRepo
 	if err != nil {
 		return PeriodReport{}, err
 	}
-	rep, err := r.compare(ctx, period, remote)
+	rep, matched, err := r.compare(ctx, period, remote)
 	if err != nil {
 		return PeriodReport{}, err
 	}
-	return rep, r.finishPeriod(ctx, period, rep)
+	rep.SettledRefunds = r.settleRefunds(ctx, period, remote)
+	return rep, r.finishPeriod(ctx, period, rep, matched)
 }
 
 func (r *Register) reconciler(provider string) (*prov, payment.Reconciler, error) {
@@ -83,14 +84,14 @@ func (r *Register) reconciler(provider string) (*prov, payment.Reconciler, error
 	return nil, nil, fmt.Errorf("close period: %w", ErrNotSupported)
 }
 
-func (r *Register) finishPeriod(ctx context.Context, period store.Period, rep PeriodReport) error {
+func (r *Register) finishPeriod(ctx context.Context, period store.Period, rep PeriodReport, matched []string) error {
 	b, _ := json.Marshal(rep)
 	outcome := "success: match"
 	if !rep.Match {
 		outcome = fmt.Sprintf("failure: mismatch, only at %s %v, only local %v", period.Provider, rep.OnlyRemote, rep.OnlyLocal)
 	}
 	if err := r.db.FinishPeriod(ctx, period.ID, b, store.Audit{Provider: period.Provider, Actor: "posd", Event: "period_report",
-		Outcome: outcome, Origin: "api", Detail: "period " + period.Ref}); err != nil {
+		Outcome: outcome, Origin: "api", Detail: "period " + period.Ref}, matched...); err != nil {
 		return fmt.Errorf("%w: %v", ErrStorage, err)
 	}
 	if !rep.Match {
@@ -180,7 +181,10 @@ func (r *Register) report(ctx context.Context, rec payment.Reconciler, period st
 	}
 }
 
-func (r *Register) compare(ctx context.Context, period store.Period, remoteRep payment.Report) (PeriodReport, error) {
+// compare matches the report with the payments recorded paid in the
+// period; it also returns the payments it matched by reference outside the
+// period's bounds, which belong to this period (FinishPeriod records it).
+func (r *Register) compare(ctx context.Context, period store.Period, remoteRep payment.Report) (PeriodReport, []string, error) {
 	rep := PeriodReport{Provider: period.Provider, PeriodRef: period.Ref, MarkedAt: period.MarkedAt.UTC(),
 		RemoteCount: remoteRep.Count, RemoteTotal: remoteRep.Total, OnlyRemote: []string{}, OnlyLocal: []string{}}
 	if period.Provider == "seqr" {
@@ -197,10 +201,11 @@ func (r *Register) compare(ctx context.Context, period store.Period, remoteRep p
 			sessionOfRef[l.Ref] = l.SessionRef
 		}
 	}
-	paid, err := r.db.PaidBetween(ctx, period.Provider, period.Start, period.MarkedAt)
+	paid, err := r.db.PaidBetween(ctx, period.Provider, period.ID, period.Start, period.MarkedAt)
 	if err != nil {
-		return rep, err
+		return rep, nil, err
 	}
+	var matched []string
 	local := map[string]money.Amount{}
 	for _, p := range paid {
 		local[p.TransactionRef] = p.Amount
@@ -222,6 +227,7 @@ func (r *Register) compare(ctx context.Context, period store.Period, remoteRep p
 			local[ref] = p.Amount
 			rep.LocalCount++
 			rep.LocalTotal += p.Amount
+			matched = append(matched, p.ID)
 		}
 	}
 	for ref := range remote {
@@ -241,7 +247,56 @@ func (r *Register) compare(ctx context.Context, period store.Period, remoteRep p
 	sort.Strings(rep.OnlyLocal)
 	rep.Match = rep.RemoteCount == rep.LocalCount && rep.RemoteTotal == rep.LocalTotal &&
 		len(rep.OnlyRemote) == 0 && len(rep.OnlyLocal) == 0
-	return rep, nil
+	return rep, matched, nil
+}
+
+// settleRefunds settles refunds left unknown (posd stopped, or the answer
+// was lost, while refundPayment was on its way) from the report's refund
+// lines (issue 11 item 10): a line whose reference no refund of posd's has,
+// for the same payment (by its transaction or session reference) and the
+// same amount, is that refund, made: it is recorded done with the line's
+// reference and its transaction post is written. Each line settles one
+// refund at most. It returns the ids of the refunds settled.
+func (r *Register) settleRefunds(ctx context.Context, period store.Period, rep payment.Report) []string {
+	unknown, err := r.db.UnknownRefunds(ctx, period.Provider)
+	if err != nil || len(unknown) == 0 {
+		return nil
+	}
+	var settled []string
+	used := map[int]bool{}
+	for _, rf := range unknown {
+		p, err := r.db.Payment(ctx, rf.PaymentID)
+		if err != nil {
+			continue
+		}
+		for i, l := range rep.Lines {
+			if !l.Refund || used[i] || l.Ref == "" || l.Amount != rf.Amount {
+				continue
+			}
+			same := (l.PaymentRef != "" && l.PaymentRef == p.TransactionRef) ||
+				(l.SessionRef != "" && (l.SessionRef == p.SessionRef || l.SessionRef == p.TransactionRef))
+			if !same {
+				continue
+			}
+			if _, err := r.db.RefundByReference(ctx, period.Provider, l.Ref); err == nil {
+				used[i] = true // another refund of posd's: already recorded
+				continue
+			}
+			done, err := r.db.SettleUnknownRefund(ctx, rf.ID, l.Ref, store.Audit{Actor: "posd", Event: "refund_settled",
+				Outcome: "success", Origin: "period", Detail: fmt.Sprintf("refund %s found in period %s as %s", rf.ID, period.Ref, l.Ref)})
+			if err != nil {
+				r.log.Error("settle an unknown refund from the period report", zap.String("refund", rf.ID), zap.Error(err))
+				break
+			}
+			used[i] = true
+			settled = append(settled, rf.ID)
+			r.log.Info("unknown refund settled from the period report", zap.String("refund", rf.ID),
+				zap.String("payment", rf.PaymentID), zap.String("reference", l.Ref), zap.String("period", period.Ref))
+			r.postRefund(ctx, done)
+			break
+		}
+	}
+	return settled
 }
 
 // flagUnknownPaid raises, for manual handling, local payments whose outcome

@@ -223,15 +223,60 @@ func (r *Register) finishRecording(ctx context.Context, p store.Payment, rq reco
 // file lacks (a torn tail moved aside, a file restored from backup), keyed
 // by reference. Posts that cannot be written now are retried in the background.
 //
-// It runs before Ready on every start, so it is cheap in the usual case of a
-// complete file: only the references of paid payments and done refunds are
-// read (one column, no ordering) and checked against the file's index; the
-// full row is loaded only for a reference the file lacks. Every paid
-// payment and done refund is checked, whatever its age: no time cut-off, so
-// a file restored from an old backup is completed too. Missing posts are
-// appended in the order of the old full scan: payments, then refunds, each
-// by creation time.
+// It runs before Ready on every start, so its cost must not grow with
+// history (issue 11 item 8). The journal watermark (watermark.go) says up to
+// which audit row every paid payment and done refund was confirmed in the
+// file: only the rows after it are checked, unless the file now ends before
+// the post it had then (a torn tail moved aside below the watermark, an older
+// file restored), when every paid payment and done refund is checked, as
+// before the watermark, and the watermark is set again.
 func (r *Register) reappendPosts(ctx context.Context, wg *sync.WaitGroup) error {
+	if w, ok, err := r.watermark(ctx); err != nil {
+		r.log.Error("journal watermark unreadable; checking the whole history", zap.Error(err))
+	} else if ok {
+		_, err := r.advanceWatermark(ctx, wg, w, true)
+		return err
+	}
+	top, err := r.db.MaxAuditID(ctx)
+	if err != nil {
+		return fmt.Errorf("re-append posts: %w", err)
+	}
+	full := func() error {
+		if err := r.reappendAll(ctx, wg); err != nil {
+			return err
+		}
+		// Every row up to top was checked (rows written meanwhile come after it).
+		return r.setWatermark(ctx, top)
+	}
+	if top <= r.fullCheckBeforeReady {
+		return full()
+	}
+	// A long history without a watermark (the first start after the
+	// upgrade that brought it, or a file that lost posts below it) is
+	// checked after READY, so start-up stays flat: a missing post is
+	// appended a little later, and every new payment is recorded as usual.
+	r.log.Warn("checking every paid payment and refund against the receipt file in the background", zap.Int64("auditRows", top))
+	wg.Go(func() {
+		start := time.Now()
+		if err := full(); err != nil && ctx.Err() == nil {
+			r.log.Error("re-append journal posts", zap.Error(err))
+			return
+		}
+		r.log.Info("receipt file checked against the database", zap.Duration("took", time.Since(start)))
+	})
+	return nil
+}
+
+// fullCheckBeforeReady is the history (audit rows) up to which a start
+// without a usable watermark checks every paid payment before READY.
+const fullCheckBeforeReady = 50_000
+
+// reappendAll checks every paid payment and done refund against the file:
+// only the references are read (one column, no ordering) and checked
+// against the file's index; the full row is loaded only for a reference the
+// file lacks. Missing posts are appended payments first, then refunds, each
+// by creation time.
+func (r *Register) reappendAll(ctx context.Context, wg *sync.WaitGroup) error {
 	var missingPaid, missingRefunds []postKey
 	if err := r.db.PaidReferences(ctx, func(provider, ref string) {
 		if !r.journal.Has(provider, ref) {

@@ -177,6 +177,9 @@ type PeriodReport struct {
 	Match               bool         `json:"match"`
 	OnlyRemote          []string     `json:"onlyRemote"` // transaction references the provider has and we don't
 	OnlyLocal           []string     `json:"onlyLocal"`
+	// SettledRefunds are the refunds left unknown that this report showed
+	// made: recorded done with the report's reference (issue 11 item 10).
+	SettledRefunds []string `json:"settledRefunds,omitempty"`
 }
 
 // Status is GET /v1/status.

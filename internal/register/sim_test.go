@@ -256,7 +256,8 @@ func TestEmulatorOfflineOverLoopback(t *testing.T) {
 	srv.Close() // SEQR unreachable
 	_, _, err = h.r.CreatePayment(context.Background(), "k", sale("20.00"))
 	require.ErrorIs(t, err, ErrOffline)
-	list, err := h.r.Payments(context.Background(), "")
+	page, err := h.r.Payments(context.Background(), ListQuery{})
+	list := page.Payments
 	require.NoError(t, err)
 	assert.Empty(t, list)
 	assert.Empty(t, calls.Calls(simctl.Filter{Operation: "sendInvoice"}))

@@ -16,6 +16,8 @@ import (
 //
 //	created            --start-->          polling | failed | unknown
 //	created            --recover_unsent--> unknown
+//	unknown            --recover_found-->  polling   (its lost session found: Finder)
+//	unknown            --recover_unmatched--> canceled (the provider has no session of it)
 //	polling            --window_elapsed--> awaiting_decision
 //	awaiting_decision  --retry-->          polling
 //	awaiting_decision  --decision_limit--> unknown
@@ -32,6 +34,8 @@ type event string
 const (
 	evStart         event = "start"
 	evRecoverUnsent event = "recover_unsent"
+	evRecoverFound  event = "recover_found"
+	evRecoverNone   event = "recover_unmatched"
 	evWindowElapsed event = "window_elapsed"
 	evRetry         event = "retry"
 	evDecisionLimit event = "decision_limit"
@@ -53,6 +57,8 @@ var openSet = []State{StatePolling, StateAwaitingDecision, StateUnknown}
 var transitions = map[event]rule{
 	evStart:         {from: []State{StateCreated}, to: []State{StatePolling, StateFailed, StateUnknown}},
 	evRecoverUnsent: {from: []State{StateCreated}, to: []State{StateUnknown}},
+	evRecoverFound:  {from: []State{StateUnknown}, to: []State{StatePolling}},
+	evRecoverNone:   {from: []State{StateUnknown}, to: []State{StateCanceled}},
 	evWindowElapsed: {from: []State{StatePolling}, to: []State{StateAwaitingDecision}},
 	evRetry:         {from: []State{StateAwaitingDecision}, to: []State{StatePolling}},
 	evDecisionLimit: {from: []State{StateAwaitingDecision}, to: []State{StateUnknown}},

@@ -29,7 +29,8 @@ func TestUnknownWithoutReferenceIsNotOpen(t *testing.T) {
 		st, err := h.r.Status(ctx)
 		require.NoError(t, err)
 		assert.Zero(t, st.Open)
-		list, err := h.r.Payments(ctx, StateUnknown)
+		page, err := h.r.Payments(ctx, ListQuery{State: StateUnknown})
+		list := page.Payments
 		require.NoError(t, err)
 		require.Len(t, list, 1)
 		assert.Equal(t, p.ID, list[0].ID)

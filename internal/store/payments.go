@@ -237,9 +237,14 @@ func (db *DB) Payments(ctx context.Context, states ...string) ([]Payment, error)
 
 // PaidBetween lists a provider's payments that became paid in (from, to],
 // by paid time: a period runs from the previous mark (exclusive) to its own.
-func (db *DB) PaidBetween(ctx context.Context, provider string, from, to time.Time) ([]Payment, error) {
-	return db.queryPayments(ctx, "SELECT "+paymentCols+` FROM payments
-		WHERE state = 'paid' AND provider = ? AND paid_at > ? AND paid_at <= ? ORDER BY paid_at, id`, provider, fmtTime(from), fmtTime(to))
+// Rows and provider data are not read. A payment already reconciled in another period (matched by reference
+// across a boundary, FinishPeriod) is left out; periodID's own are kept.
+func (db *DB) PaidBetween(ctx context.Context, provider string, periodID int64, from, to time.Time) ([]Payment, error) {
+	// Without the rows (listCols): a period left open for months holds many
+	// payments, and the comparison needs only references and amounts.
+	return db.queryPayments(ctx, "SELECT "+listCols+` FROM payments
+		WHERE state = 'paid' AND provider = ? AND paid_at > ? AND paid_at <= ? AND (period_id IS NULL OR period_id = ?)
+		ORDER BY paid_at, id`, provider, fmtTime(from), fmtTime(to), periodID)
 }
 
 func (db *DB) queryPayments(ctx context.Context, q string, args ...any) ([]Payment, error) {

@@ -82,12 +82,20 @@ func (db *DB) onePeriod(ctx context.Context, where string, args ...any) (Period,
 	return p, true, nil
 }
 
-// FinishPeriod stores a period's comparison result.
-func (db *DB) FinishPeriod(ctx context.Context, id int64, result []byte, a Audit) error {
+// FinishPeriod stores a period's comparison result and, in the same
+// transaction, which payments it reconciled outside its own bounds
+// (matched by reference across a boundary), so that the next period does
+// not count them again.
+func (db *DB) FinishPeriod(ctx context.Context, id int64, result []byte, a Audit, matched ...string) error {
 	now := db.now()
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, "UPDATE periods SET reported_at = ?, result_json = ? WHERE id = ?", fmtTime(now), string(result), id); err != nil {
 			return err
+		}
+		for _, pid := range matched {
+			if _, err := tx.ExecContext(ctx, "UPDATE payments SET period_id = ? WHERE id = ? AND period_id IS NULL", id, pid); err != nil {
+				return err
+			}
 		}
 		return insertAudit(ctx, tx, "", a.Provider, "", "", "", "", a, now)
 	})

@@ -261,3 +261,55 @@ func (db *DB) RefundByReference(ctx context.Context, provider, ref string) (Refu
 	}
 	return r, nil
 }
+
+// UnknownRefunds lists a provider's refunds whose outcome is unknown, oldest
+// first (few: each is raised for manual handling).
+func (db *DB) UnknownRefunds(ctx context.Context, provider string) ([]Refund, error) {
+	rows, err := db.r.QueryContext(ctx, "SELECT "+refundCols+" FROM refunds WHERE state = 'unknown' AND provider = ? ORDER BY created_at, id", provider)
+	if err != nil {
+		return nil, fmt.Errorf("list unknown refunds: %w", err)
+	}
+	defer rows.Close()
+	var out []Refund
+	for rows.Next() {
+		r, err := scanRefund(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list unknown refunds: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// SettleUnknownRefund records refund id, still "unknown", as done with the
+// provider's reference (read from a period report), with its audit row.
+// ErrStateConflict when it is no longer unknown; ErrDuplicateReference
+// when the reference is another refund's.
+func (db *DB) SettleUnknownRefund(ctx context.Context, id, providerRef string, a Audit) (Refund, error) {
+	now := db.now()
+	var out Refund
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE refunds SET state = 'done', provider_ref = ?, error = '', updated_at = ? WHERE id = ? AND state = 'unknown'",
+			providerRef, fmtTime(now), id)
+		if isUnique(err) {
+			return ErrDuplicateReference
+		}
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return ErrStateConflict
+		}
+		out, err = scanRefund(tx.QueryRowContext(ctx, "SELECT "+refundCols+" FROM refunds WHERE id = ?", id))
+		if err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, out.PaymentID, out.Provider, "", "", "", providerRef, a, now)
+	})
+	if err != nil {
+		return Refund{}, fmt.Errorf("settle refund %s: %w", id, err)
+	}
+	return out, nil
+}

@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -530,11 +531,27 @@ type JournalPost struct {
 	Reference string `json:"reference"`
 }
 
-// Payments lists every payment posd holds, oldest first.
+// Payments lists every payment posd holds, oldest first, page by page
+// (GET /v1/payments answers at most 500 a page and says where to go on).
 func (a *API) Payments(ctx context.Context) ([]PaymentDetail, error) {
-	var resp struct {
-		Payments []PaymentDetail `json:"payments"`
+	var all []PaymentDetail
+	cursor := ""
+	for {
+		var resp struct {
+			Payments []PaymentDetail `json:"payments"`
+			Next     string          `json:"next"`
+		}
+		path := "/v1/payments?limit=500"
+		if cursor != "" {
+			path += "&cursor=" + url.QueryEscape(cursor)
+		}
+		if err := a.Do(ctx, "GET", path, nil, nil, &resp); err != nil {
+			return all, err
+		}
+		all = append(all, resp.Payments...)
+		if resp.Next == "" {
+			return all, nil
+		}
+		cursor = resp.Next
 	}
-	err := a.Do(ctx, "GET", "/v1/payments", nil, nil, &resp)
-	return resp.Payments, err
 }
