@@ -208,7 +208,6 @@ func k2Run(t *testing.T, bin harness.Binaries, tc k2Case) {
 	sent, err := sim.CallLog(ctx, "sendInvoice", "")
 	require.NoError(t, err)
 
-
 	var p harness.PaymentDetail
 	require.NoError(t, harness.WaitFor(ctx, 15*time.Second, func() (bool, error) {
 		p = harness.PaymentDetail{}
