@@ -719,6 +719,7 @@ function tick() {
 function searchParams(cursor) {
   const q = new URLSearchParams();
   q.set("limit", String(PAGE));
+  q.set("order", "desc"); // the history reads newest first
   if (cursor) q.set("cursor", cursor);
   const add = (k, id) => { const v = $(id).value.trim(); if (v) q.set(k, v); };
   add("state", "f-state"); add("provider", "f-provider"); add("q", "f-q");
