@@ -158,9 +158,9 @@ func startPageEnv(t *testing.T, enrolled bool) *pageEnv {
 		require.NoError(t, err)
 	}
 
-	// The page may frame the Resurs checkout, as cmd/posd allows the
-	// configured providers.resurs.pos_url's origin, and nothing else.
-	srv, err := New(Config{Token: testToken, Heartbeat: time.Hour, FrameOrigins: []string{rsimBase}}, reg)
+	// The page may frame the Resurs and Payson checkouts, as cmd/posd
+	// allows the configured providers' origins, and nothing else.
+	srv, err := New(Config{Token: testToken, Heartbeat: time.Hour, FrameOrigins: []string{rsimBase, psimSrv.URL}}, reg)
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
