@@ -1,8 +1,8 @@
 //go:build browser
 
 // The cashier page's flows in headless Chromium against a real register
-// (real SQLite and receipt file in a temp dir) with the SEQR and Payson
-// emulators over loopback:
+// (real SQLite and receipt file in a temp dir) with the SEQR, Resurs and
+// Payson emulators over loopback:
 //
 //	npm install --prefix internal/api/testdata/browser   # axe-core and jsQR, once
 //	CGO_ENABLED=1 go test -tags browser -run TestPage ./internal/api/
@@ -35,6 +35,8 @@ import (
 	"github.com/posd/posd/internal/printer"
 	"github.com/posd/posd/internal/receipt"
 	"github.com/posd/posd/internal/register"
+	"github.com/posd/posd/internal/resurs"
+	"github.com/posd/posd/internal/resurs/resurssim"
 	"github.com/posd/posd/internal/scanner"
 	"github.com/posd/posd/internal/seqr"
 	"github.com/posd/posd/internal/seqr/seqrsim"
@@ -47,15 +49,18 @@ import (
 // README names it).
 var screenshotDir = filepath.Join("..", "..", "docs", "screenshots")
 
-// pageEnv is posd's API in front of the real register with SEQR and Payson.
+// pageEnv is posd's API in front of the real register with SEQR, Resurs
+// and Payson.
 type pageEnv struct {
-	base   string
-	reg    *register.Register
-	db     *store.DB
-	sim    *seqrsim.Sim
-	calls  *simctl.CallLog
-	payson *paysonsim.Sim
-	dev    *devices
+	base       string
+	reg        *register.Register
+	db         *store.DB
+	sim        *seqrsim.Sim
+	calls      *simctl.CallLog
+	resurs     *resurssim.Sim
+	resursBase string // the Resurs emulator's origin, the one the page may frame
+	payson     *paysonsim.Sim
+	dev        *devices
 }
 
 // devices stands in for the print worker and the scanner as Status sees
@@ -111,6 +116,18 @@ func startPageEnv(t *testing.T, enrolled bool) *pageEnv {
 	seqrProv, err := seqr.NewAdapter(client, seqrreg.Store{DB: db}, seqr.AdapterConfig{Policy: pol}, time.Now)
 	require.NoError(t, err)
 
+	// The Resurs emulator is "localhost" to the page at 127.0.0.1: another
+	// site, as Resurs's checkout is to a till, so its frame is cross-site.
+	rsim := resurssim.New(resurssim.Options{})
+	rsimSrv := httptest.NewServer(rsim.Handler())
+	rsimBase := strings.Replace(rsimSrv.URL, "//127.0.0.1:", "//localhost:", 1)
+	resursProv, err := resurs.NewAdapter(resurs.AdapterConfig{POSURL: rsimBase + "/pos",
+		AfterShopURL: rsimBase + resurssim.PathAfterShop, Username: resurssim.TestUser, Password: resurssim.TestPassword,
+		StoreID: resurssim.TestStoreID, SuccessURL: "https://shop.example/success", BackURL: "https://shop.example/back",
+		ShopURL: "https://shop.example", RefPrefix: "S1T2-", CheckInterval: 200 * time.Millisecond,
+		Transport: resurs.Transport{HTTP: rsimSrv.Client()}})
+	require.NoError(t, err)
+
 	psim := paysonsim.New(paysonsim.Options{})
 	psimSrv := httptest.NewServer(psim.Handler())
 	paysonProv, err := payson.NewAdapter(payson.AdapterConfig{URL: psimSrv.URL + "/2.0/", AgentID: paysonsim.TestAgentID,
@@ -122,7 +139,7 @@ func startPageEnv(t *testing.T, enrolled bool) *pageEnv {
 	dev := &devices{pr: printer.Status{Device: "/dev/usb/lp0", Online: true, Paper: "ok"}, sc: scanner.Status{Device: "/dev/ttyACM0", Connected: true}}
 	cfg := register.DefaultConfig()
 	cfg.ReportRetry = 100 * time.Millisecond
-	reg, err := register.New(cfg, register.Deps{Store: db, Providers: []payment.Provider{seqrProv, paysonProv}, Journal: journal,
+	reg, err := register.New(cfg, register.Deps{Store: db, Providers: []payment.Provider{seqrProv, resursProv, paysonProv}, Journal: journal,
 		Printer: devPrinter{dev}, Scanner: devScanner{dev}})
 	require.NoError(t, err)
 	regDone := make(chan error, 1)
@@ -141,7 +158,9 @@ func startPageEnv(t *testing.T, enrolled bool) *pageEnv {
 		require.NoError(t, err)
 	}
 
-	srv, err := New(Config{Token: testToken, Heartbeat: time.Hour}, reg)
+	// The page may frame the Resurs and Payson checkouts, as cmd/posd
+	// allows the configured providers' origins, and nothing else.
+	srv, err := New(Config{Token: testToken, Heartbeat: time.Hour, FrameOrigins: []string{rsimBase, psimSrv.URL}}, reg)
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -153,11 +172,13 @@ func startPageEnv(t *testing.T, enrolled bool) *pageEnv {
 		<-srvDone
 		<-regDone
 		simSrv.Close()
+		rsimSrv.Close()
 		psimSrv.Close()
 		_ = journal.Close()
 		_ = db.Close()
 	})
-	return &pageEnv{base: "http://" + srv.Addr().String(), reg: reg, db: db, sim: sim, calls: calls, payson: psim, dev: dev}
+	return &pageEnv{base: "http://" + srv.Addr().String(), reg: reg, db: db, sim: sim, calls: calls, resurs: rsim,
+		resursBase: rsimBase, payson: psim, dev: dev}
 }
 
 // paidSale records a paid SEQR payment through the register (not the page).
@@ -509,7 +530,7 @@ func TestPageTillSetup(t *testing.T) {
 	login(t, ctx, env.base)
 	require.NoError(t, chromedp.Do(ctx, chromedp.Click("#tab-till"), chromedp.WaitVisible("#reg-form")))
 	assert.Equal(t, "not registered", text(t, ctx, "#st-terminal"))
-	waitJS(t, ctx, `document.querySelectorAll("#st-providers li").length === 2`, "both providers listed")
+	waitJS(t, ctx, `document.querySelectorAll("#st-providers li").length === 3`, "the three providers listed")
 	assert.Contains(t, text(t, ctx, "#st-providers"), "Payson: reachable")
 	axeCheck(t, ctx, "till setup")
 	screenshot(t, ctx, "till-unregistered")
