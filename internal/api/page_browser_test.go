@@ -195,6 +195,7 @@ func TestPageHistoryCursor(t *testing.T) {
 	require.NoError(t, chromedp.Do(ctx, chromedp.Click("#tab-history")))
 	first := <-queries
 	assert.Equal(t, "50", first.Get("limit"))
+	assert.Equal(t, "desc", first.Get("order"), "the history reads newest first")
 	waitJS(t, ctx, `document.querySelectorAll("#history-table tbody tr").length === 50`, "the first page")
 	require.NoError(t, chromedp.Do(ctx, chromedp.Click("#more")))
 	second := <-queries
