@@ -2,6 +2,7 @@ package register
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -174,4 +175,41 @@ func TestHintTriggersACheckNotADecision(t *testing.T) {
 		require.NoError(t, err)
 		assert.False(t, found)
 	})
+}
+
+// N4 at the loop's own level: with every check taking 1.5 s (longer than the
+// 1 s interval) and a 5 s window, a customer paying at any phase of the
+// check cycle, before or across the window's end, is recorded paid within
+// latency + one interval of paying. This is the bound the end-to-end
+// TestN4LatencyOnEveryCall asserts on wall time; here time is synctest's, so
+// a breach is the loop's logic, never the machine's load.
+func TestPaidSeenWithinLatencyPlusIntervalAtAnyPhase(t *testing.T) {
+	const latency, interval = 1500 * time.Millisecond, time.Second
+	for off := time.Duration(0); off < 9*time.Second; off += 250 * time.Millisecond {
+		synctest.Test(t, func(t *testing.T) {
+			var payAt atomic.Int64 // UnixNano; the checks read it from their goroutines
+			fake := &fakeSEQR{latency: latency}
+			fake.status = func(n int, ref string, v int) (seqr.PaymentStatus, error) {
+				// The status is read when the answer is made, as SEQR's
+				// emulator does after its injected latency.
+				if time.Now().UnixNano() >= payAt.Load() {
+					return paidStatus("ERS1"), nil
+				}
+				return seqr.PaymentStatus{Status: seqr.StatusIssued, Version: 1}, nil
+			}
+			payAt.Store(time.Now().Add(time.Hour).UnixNano())
+			h := newHarness(t, fake, harnessOpt{policy: payment.Policy{CheckInterval: interval, Window: 5 * time.Second}})
+			defer h.close()
+			p, _, err := h.r.CreatePayment(context.Background(), "k1", sale("20.00"))
+			require.NoError(t, err)
+			ch, cancel := h.r.Subscribe(p.ID)
+			defer cancel()
+			paid := time.Now().Add(off)
+			payAt.Store(paid.UnixNano())
+			waitState(t, ch, StatePaid)
+			took := time.Since(paid)
+			assert.LessOrEqual(t, took, latency+interval, "paid %s after the customer paid (paying %s into checking)", took, off)
+			assert.Equal(t, 1, fake.maxInFlight, "checks never overlap")
+		})
+	}
 }
