@@ -346,9 +346,18 @@ func (l *loop) onCheck(ctx context.Context, res checkResult) bool {
 	case wasOutage:
 		l.live.progress = res.c.Progress
 		l.persistProgress(ctx, "outage_end", "success", res.c.Data)
-	case res.c.Progress != l.live.progress || res.c.Data != nil:
+	case res.c.Data != nil:
+		// Provider data is stored before anything else reads the session
+		// (a paid payment's follow-up tasks are built from it).
 		l.live.progress = res.c.Progress
 		l.persistProgress(ctx, "-", "", res.c.Data)
+	case res.c.Progress != l.live.progress:
+		l.live.progress = res.c.Progress
+		if res.c.Status == payment.Pending {
+			// A final answer's progress is written with its recording:
+			// one commit less between the answer and "paid".
+			l.persistProgress(ctx, "-", "", nil)
+		}
 	}
 	l.setLive()
 
