@@ -9,9 +9,8 @@ import (
 	"net/url"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
-
-	"golang.org/x/text/language"
 )
 
 // web holds the cashier page: plain HTML, CSS and JS, no external assets,
@@ -53,23 +52,32 @@ func frameOrigin(o string) (string, bool) {
 	return strings.ToLower(u.Scheme + "://" + u.Host), true
 }
 
-// pageLangs are the page's languages, Swedish first: a till whose browser
-// asks for neither gets Swedish, the language of the shops posd serves.
-var pageLangs = language.NewMatcher([]language.Tag{language.Swedish, language.English})
-
-// pageLang picks the page's language from Accept-Language ("sv" or "en").
-// The page may still be switched by the cashier; that choice stays in the
-// browser.
+// pageLang picks the page's language from Accept-Language: "en" when the
+// browser prefers English to Swedish, else "sv", the language of the shops
+// posd serves. The page may still be switched by the cashier; that choice
+// stays in the browser. (A dozen lines instead of x/text/language, whose
+// tables cost megabytes of resident memory for two languages.)
 func pageLang(r *http.Request) string {
-	tags, _, err := language.ParseAcceptLanguage(r.Header.Get("Accept-Language"))
-	if err != nil || len(tags) == 0 {
-		return "sv"
+	best, bestQ := "sv", 0.0
+	for _, item := range strings.Split(r.Header.Get("Accept-Language"), ",") {
+		tag, params, _ := strings.Cut(strings.TrimSpace(item), ";")
+		primary, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(tag)), "-")
+		if primary != "sv" && primary != "en" {
+			continue
+		}
+		q := 1.0
+		if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f < 0 || f > 1 {
+				continue
+			}
+			q = f
+		}
+		if q > bestQ {
+			best, bestQ = primary, q
+		}
 	}
-	_, i, conf := pageLangs.Match(tags...)
-	if conf == language.No || i != 1 {
-		return "sv"
-	}
-	return "en"
+	return best
 }
 
 func (s *Server) page(w http.ResponseWriter, r *http.Request) {
