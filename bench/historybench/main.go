@@ -16,12 +16,8 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -32,7 +28,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/posd/posd/internal/money"
+	"github.com/posd/posd/bench/internal/journalgen"
 	"github.com/posd/posd/internal/receipt"
 )
 
@@ -83,7 +79,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	path := filepath.Join(o.dir, "receipts.journal")
 
 	start := time.Now()
-	files, bytes, err := writeSeries(path, o.posts, o.perDay)
+	files, bytes, err := journalgen.WriteSeries(path, o.posts, o.perDay,
+		journalgen.First(o.posts, o.perDay, time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)))
 	if err != nil {
 		return err
 	}
@@ -177,7 +174,7 @@ func child(args []string, stdout io.Writer) error {
 		hs := time.Now()
 		for range lookups {
 			seq := 1 + rng.Int64N(last)
-			prov, ref := refOf(seq)
+			prov, ref := journalgen.RefOf(seq)
 			if !j.Has(prov, ref) {
 				return fmt.Errorf("Has(%s, %s) = false for seq %d", prov, ref, seq)
 			}
@@ -224,92 +221,3 @@ func procStatusKB(key string) int64 {
 
 func peakKB() int64 { return procStatusKB("VmHWM") }
 func rssKB() int64  { return procStatusKB("VmRSS") }
-
-var providers = [...]string{"seqr", "resurs", "payson"}
-
-// refOf is the (provider, reference) of post seq in the written series.
-func refOf(seq int64) (string, string) {
-	prov := providers[seq%3]
-	if prov == "payson" {
-		return prov, strconv.FormatInt(seq, 10) // Payson: small integer ids
-	}
-	return prov, fmt.Sprintf("%s-%025d", strings.ToUpper(prov), seq)
-}
-
-// The series as receipt writes it (see internal/receipt/journal_line.go),
-// encoded here independently.
-type header struct {
-	Format  string    `json:"format"`
-	Version int       `json:"version"`
-	Created time.Time `json:"created"`
-	File    int       `json:"file"`
-	Period  string    `json:"period"`
-	Seq     int64     `json:"seq,omitempty"`
-	Prev    string    `json:"prev,omitempty"`
-}
-
-type record struct {
-	Seq       int64        `json:"seq"`
-	Time      time.Time    `json:"time"`
-	Provider  string       `json:"provider"`
-	PaymentID string       `json:"paymentId"`
-	Kind      string       `json:"kind"`
-	Text      string       `json:"text"`
-	Amount    money.Amount `json:"amount"`
-	Currency  string       `json:"currency"`
-	Reference string       `json:"reference"`
-	Prev      string       `json:"prev"`
-}
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-func seal(body []byte) []byte {
-	return append(fmt.Appendf(body, " %08x", crc32.Checksum(body, castagnoli)), '\n')
-}
-
-// writeSeries writes posts posts, perDay a day, ending on 2026-11-21.
-func writeSeries(path string, posts, perDay int) (files int, size int64, err error) {
-	days := (posts + perDay - 1) / perDay
-	first := time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC).AddDate(0, 0, -(days - 1))
-	var prev [32]byte
-	var seq int64
-	for d := 0; d < days; d++ {
-		day := first.AddDate(0, 0, d)
-		period := day.Format("2006-01-02")
-		name := path
-		if d > 0 {
-			name = fmt.Sprintf("%s.%06d-%s", path, d+1, period)
-		}
-		h := header{Format: "posd-receipt-journal", Version: 2, Created: day, File: d + 1, Period: period, Seq: seq}
-		if d > 0 {
-			h.Prev = hex.EncodeToString(prev[:])
-		}
-		body, err := json.Marshal(h)
-		if err != nil {
-			return 0, 0, err
-		}
-		buf := seal(body)
-		prev = sha256.Sum256(buf[:len(buf)-1])
-		for i := 0; i < perDay && seq < int64(posts); i++ {
-			seq++
-			prov, ref := refOf(seq)
-			body, err := json.Marshal(record{
-				Seq: seq, Time: day.Add(8*time.Hour + time.Duration(i)*time.Minute), Provider: prov,
-				PaymentID: fmt.Sprintf("01PAY%021d", seq), Kind: "payment", Text: strings.ToUpper(prov[:1]) + prov[1:] + " payment",
-				Amount: money.Amount(100 + seq%50000), Currency: "SEK", Reference: ref, Prev: hex.EncodeToString(prev[:]),
-			})
-			if err != nil {
-				return 0, 0, err
-			}
-			line := seal(body)
-			prev = sha256.Sum256(line[:len(line)-1])
-			buf = append(buf, line...)
-		}
-		if err := os.WriteFile(name, buf, 0o640); err != nil {
-			return 0, 0, err
-		}
-		files++
-		size += int64(len(buf))
-	}
-	return files, size, nil
-}

@@ -22,13 +22,10 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"net/url"
 	"os"
@@ -42,6 +39,7 @@ import (
 
 	_ "github.com/mattn/go-sqlite3"
 
+	"github.com/posd/posd/bench/internal/journalgen"
 	"github.com/posd/posd/internal/money"
 	"github.com/posd/posd/test/harness"
 )
@@ -297,26 +295,6 @@ func du(dir string) string {
 
 const timeLayout = "2006-01-02T15:04:05.000000000Z" // internal/store's
 
-var providers = [...]string{"seqr", "resurs", "payson"}
-
-// refOf is the (provider, reference) of payment seq.
-func refOf(seq int64) (string, string) {
-	prov := providers[seq%3]
-	if prov == "payson" {
-		return prov, strconv.FormatInt(seq, 10)
-	}
-	return prov, fmt.Sprintf("%s-%025d", strings.ToUpper(prov), seq)
-}
-
-func paymentID(seq int64) string { return fmt.Sprintf("01PAY%021d", seq) }
-
-// paidAt is payment seq's time: perDay a day from 08:00, one a minute.
-func paidAt(seq int64, perDay int, first time.Time) time.Time {
-	i := (seq - 1) % int64(perDay)
-	day := first.AddDate(0, 0, int((seq-1)/int64(perDay)))
-	return day.Add(8*time.Hour + time.Duration(i)*time.Minute)
-}
-
 // fill writes n paid payments with their audit rows into the database in one
 // transaction, then the receipt file series with their posts, and the
 // journal watermark a previous posd run would have left.
@@ -347,13 +325,13 @@ func fill(dbPath, journal string, n, perDay int) error {
 		return err
 	}
 	for seq := int64(1); seq <= int64(n); seq++ {
-		prov, ref := refOf(seq)
-		at := paidAt(seq, perDay, first)
+		prov, ref := journalgen.RefOf(seq)
+		at := journalgen.PaidAt(seq, perDay, first)
 		created, paid := at.Add(-20*time.Second).Format(timeLayout), at.Format(timeLayout)
 		amount := 100 + seq%50000
 		rows := fmt.Sprintf(`[{"description":"Kaffe och kanelbulle","quantity":"1","unitPrice":"%s","totalAmount":"%s","taxRate":"12","ean":"7310865004703"}]`,
 			money.Amount(amount), money.Amount(amount))
-		id := paymentID(seq)
+		id := journalgen.PaymentID(seq)
 		sess := fmt.Sprintf("INV-%025d", seq)
 		if _, err := ins.Exec(id, "key-"+id, "hash-"+id, prov, prov, amount, amount, fmt.Sprintf("S-%d", seq), rows,
 			sess, ref, strings.ToUpper(prov), paid, created, paid); err != nil {
@@ -370,7 +348,7 @@ func fill(dbPath, journal string, n, perDay int) error {
 	if err := tx.QueryRow("SELECT MAX(id) FROM audit").Scan(&top); err != nil {
 		return err
 	}
-	_, lastRef := refOf(int64(n))
+	_, lastRef := journalgen.RefOf(int64(n))
 	if _, err := tx.Exec(`INSERT INTO journal_watermark (id, audit_id, journal_seq, journal_ref, at) VALUES (1, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET audit_id = excluded.audit_id, journal_seq = excluded.journal_seq, journal_ref = excluded.journal_ref`,
 		top, n, lastRef, time.Now().UTC().Format(timeLayout)); err != nil {
@@ -389,79 +367,6 @@ func fill(dbPath, journal string, n, perDay int) error {
 			return err
 		}
 	}
-	return writeSeries(journal, n, perDay, first)
-}
-
-// The series as receipt writes it (internal/receipt/journal_line.go),
-// encoded here independently.
-type header struct {
-	Format  string    `json:"format"`
-	Version int       `json:"version"`
-	Created time.Time `json:"created"`
-	File    int       `json:"file"`
-	Period  string    `json:"period"`
-	Seq     int64     `json:"seq,omitempty"`
-	Prev    string    `json:"prev,omitempty"`
-}
-
-type record struct {
-	Seq       int64        `json:"seq"`
-	Time      time.Time    `json:"time"`
-	Provider  string       `json:"provider"`
-	PaymentID string       `json:"paymentId"`
-	Kind      string       `json:"kind"`
-	Text      string       `json:"text"`
-	Amount    money.Amount `json:"amount"`
-	Currency  string       `json:"currency"`
-	Reference string       `json:"reference"`
-	Prev      string       `json:"prev"`
-}
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-func seal(body []byte) []byte {
-	return append(fmt.Appendf(body, " %08x", crc32.Checksum(body, castagnoli)), '\n')
-}
-
-func writeSeries(path string, posts, perDay int, first time.Time) error {
-	days := (posts + perDay - 1) / perDay
-	var prev [32]byte
-	var seq int64
-	for d := 0; d < days; d++ {
-		day := first.AddDate(0, 0, d)
-		period := day.Format("2006-01-02")
-		name := path
-		if d > 0 {
-			name = fmt.Sprintf("%s.%06d-%s", path, d+1, period)
-		}
-		h := header{Format: "posd-receipt-journal", Version: 2, Created: day, File: d + 1, Period: period, Seq: seq}
-		if d > 0 {
-			h.Prev = hex.EncodeToString(prev[:])
-		}
-		body, err := json.Marshal(h)
-		if err != nil {
-			return err
-		}
-		buf := seal(body)
-		prev = sha256.Sum256(buf[:len(buf)-1])
-		for i := 0; i < perDay && seq < int64(posts); i++ {
-			seq++
-			prov, ref := refOf(seq)
-			body, err := json.Marshal(record{
-				Seq: seq, Time: paidAt(seq, perDay, first), Provider: prov, PaymentID: paymentID(seq), Kind: "payment",
-				Text: strings.ToUpper(prov[:1]) + prov[1:] + " payment", Amount: money.Amount(100 + seq%50000), Currency: "SEK",
-				Reference: ref, Prev: hex.EncodeToString(prev[:]),
-			})
-			if err != nil {
-				return err
-			}
-			line := seal(body)
-			prev = sha256.Sum256(line[:len(line)-1])
-			buf = append(buf, line...)
-		}
-		if err := os.WriteFile(name, buf, 0o600); err != nil {
-			return err
-		}
-	}
-	return nil
+	_, _, err = journalgen.WriteSeries(journal, n, perDay, first)
+	return err
 }
