@@ -66,6 +66,8 @@ type payment struct {
 	annulAt      time.Time // frozen until then, then annulled (zero: never)
 	session      *session
 	docs         []doc
+	// announced: its payment-created callback has been queued (once).
+	announced bool
 }
 
 type doc struct {
@@ -291,6 +293,7 @@ func (s *Sim) thaw(p *payment, at time.Time) {
 	if p.autoFinalize {
 		s.debitAll(p, at)
 	}
+	s.announce(p, at)
 }
 
 // debitAll adds a DEBIT diff over everything still authorised.
@@ -382,6 +385,9 @@ func (s *Sim) book(ss *session, c completion, at time.Time) *payment {
 	ss.payment = p
 	s.st.payments[p.id] = p
 	s.st.order = append(s.st.order, p)
+	if !p.frozen {
+		s.announce(p, at)
+	}
 	return p
 }
 

@@ -10,8 +10,10 @@
 // Time is read from an injected clock (plus an offset that
 // /sim/resurs/clock/advance moves) and every delayed rule (frozen payments
 // thawed or annulled, manual inspection decided, "Betala sen" links expiring)
-// is evaluated lazily whenever state is read, so the emulator runs no
-// goroutines of its own and tests with a fake clock are deterministic.
+// is evaluated lazily whenever state is read, so tests with a fake clock are
+// deterministic. The only background work is Run's: it calls the sessions'
+// paymentCreatedCallbackUrl (callback.go) and applies the delayed rules
+// when they fall due, so those callbacks go out while nobody reads.
 package resurssim
 
 import (
@@ -19,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"sync"
 	"time"
 
@@ -84,6 +87,10 @@ type Options struct {
 	Calls         *simctl.CallLog // nil: a private log
 	Faults        *simctl.Faults  // nil: no fault injection
 	Rand          io.Reader       // identifiers; nil: crypto/rand
+	// CallbackClient calls paymentCreatedCallbackUrl; nil: a client of its
+	// own. Redirects are never followed, whatever the client says.
+	CallbackClient  *http.Client
+	CallbackTimeout time.Duration // per attempt (10 s)
 }
 
 // Sim is the emulator. Safe for concurrent use.
@@ -100,9 +107,18 @@ type Sim struct {
 	faults   *simctl.Faults
 	rnd      io.Reader
 
-	mu     sync.Mutex
-	offset time.Duration
-	st     state
+	cbClient  *http.Client
+	cbTimeout time.Duration
+	// attempted, when set (tests), is told about every callback attempt
+	// after it was recorded.
+	attempted func(CallbackAttempt)
+	wake      chan struct{} // a callback was queued or finished
+
+	mu      sync.Mutex
+	offset  time.Duration
+	changed chan struct{} // closed and replaced by Advance
+	cbQueue []*callback
+	st      state
 }
 
 type state struct {
@@ -120,18 +136,29 @@ type state struct {
 // New returns an emulator with the seeded test account. It starts nothing.
 func New(o Options) *Sim {
 	s := &Sim{
-		now:      o.Now,
-		loc:      o.Location,
-		later:    o.LaterValidity,
-		netsCard: o.NetsCard == nil || *o.NetsCard,
-		tokenTTL: o.TokenLifetime,
-		widgetTT: o.WidgetTTL,
-		maxBody:  o.MaxBody,
-		log:      o.Logger,
-		calls:    o.Calls,
-		faults:   o.Faults,
-		rnd:      o.Rand,
+		now:       o.Now,
+		loc:       o.Location,
+		later:     o.LaterValidity,
+		netsCard:  o.NetsCard == nil || *o.NetsCard,
+		tokenTTL:  o.TokenLifetime,
+		widgetTT:  o.WidgetTTL,
+		maxBody:   o.MaxBody,
+		log:       o.Logger,
+		calls:     o.Calls,
+		faults:    o.Faults,
+		rnd:       o.Rand,
+		cbTimeout: o.CallbackTimeout,
+		wake:      make(chan struct{}, 1),
+		changed:   make(chan struct{}),
 	}
+	if s.cbTimeout <= 0 {
+		s.cbTimeout = DefaultCallbackTimeout
+	}
+	cl := o.CallbackClient
+	if cl == nil {
+		cl = &http.Client{Timeout: s.cbTimeout, Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	}
+	s.cbClient = callbackClient(cl)
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -185,13 +212,16 @@ func (s *Sim) Now() time.Time {
 func (s *Sim) clock() time.Time { return s.now().Add(s.offset) }
 
 // Advance moves the emulator's clock forward by d (d > 0), so that delays of
-// the test data (5 s, 10 min, 24 h) pass at once.
+// the test data (5 s, 10 min, 24 h) pass at once, and wakes Run so that
+// rules and callback retries now due are carried out.
 func (s *Sim) Advance(d time.Duration) {
 	if d <= 0 {
 		return
 	}
 	s.mu.Lock()
 	s.offset += d
+	close(s.changed)
+	s.changed = make(chan struct{})
 	s.mu.Unlock()
 }
 
