@@ -107,7 +107,7 @@ func TestCheckoutPage(t *testing.T) {
 	r := e.do(http.MethodGet, "/web/dist/omni-checkout.html?"+sid, "", "", "", "")
 	require.Equal(t, http.StatusOK, r.status)
 	assert.Contains(t, r.body, `id="governmentId"`)
-	assert.Contains(t, r.body, "625.00000 kr")
+	assert.Contains(t, r.body, "<strong id=\"amount\">625,00\u00a0kr</strong>", "Swedish amount: comma, two decimals, no-break space")
 	assert.NotContains(t, r.body, "http://", "no external assets")
 	form := url.Values{"governmentId": {"198305147715"}, "mobile": {"0701112233"}, "email": {"a@b.se"}, "method": {"invoice"}}
 	r = e.do(http.MethodPost, "/web/checkout/"+sid+"/sign", "application/x-www-form-urlencoded", form.Encode(), "", "")

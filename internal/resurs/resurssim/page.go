@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -17,11 +18,13 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 <html lang="sv"><head><meta charset="utf-8"><title>Resurs Bank – kassa (emulator)</title>
 <style>body{font-family:sans-serif;margin:1.5em;max-width:34em}label{display:block;margin:.6em 0 .2em}
 input,select{font-size:1em;padding:.3em;width:100%;box-sizing:border-box}button{font-size:1em;padding:.5em 1.2em;margin-top:1em}
+table{border-collapse:collapse;width:100%;margin:.5em 0}td,th{padding:.2em .4em;text-align:left}.n{text-align:right;white-space:nowrap}
 .err{color:#a00}.ok{color:#070}.box{border:1px solid #ccc;padding:1em;border-radius:6px}small{color:#555}</style></head>
 <body><h1>Resurs Bank</h1>
 {{if .Error}}<p class="err" id="error">{{.Error}}</p>{{end}}
 {{if eq .Step "form"}}
-<p>Att betala: <strong id="amount">{{.Amount}} kr</strong> <small>(order {{.Ref}})</small></p>
+<p>Att betala: <strong id="amount">{{.Amount}}</strong> <small>(order {{.Ref}})</small></p>
+{{template "lines" .}}
 <form method="post" action="/web/checkout/{{.ID}}/sign" class="box">
 <label for="governmentId">Kundens personnummer</label><input id="governmentId" name="governmentId" value="{{.GovID}}" placeholder="ÅÅÅÅMMDDNNNN" required>
 <label for="mobile">Mobilnummer</label><input id="mobile" name="mobile" value="{{.Mobile}}">
@@ -33,7 +36,7 @@ input,select{font-size:1em;padding:.3em;width:100%;box-sizing:border-box}button{
 <button type="submit" id="next">Fortsätt</button></form>
 <details><summary>Testpersoner</summary><ul>{{range .People}}<li><code>{{.GovernmentID}}</code></li>{{end}}</ul></details>
 {{else if eq .Step "sign"}}
-<div class="box"><h2>BankID</h2><p>Kunden {{.GovID}} signerar köpet på {{.Amount}} kr.</p>
+<div class="box"><h2>BankID</h2><p>Kunden {{.GovID}} signerar köpet på <span id="amount">{{.Amount}}</span>.</p>
 <form method="post" action="/web/checkout/{{.ID}}/complete">
 <input type="hidden" name="governmentId" value="{{.GovID}}"><input type="hidden" name="mobile" value="{{.Mobile}}">
 <input type="hidden" name="email" value="{{.Email}}"><input type="hidden" name="method" value="{{.Method}}">
@@ -42,7 +45,8 @@ input,select{font-size:1em;padding:.3em;width:100%;box-sizing:border-box}button{
 <div class="box"><h2>Länk skickad</h2><p>Kunden har fått en betallänk. Den gäller till <strong id="validTo">{{.ValidTo}}</strong>.</p>
 <p><small>Kundens länk: <a id="link" href="/web/later/{{.ID}}">/web/later/{{.ID}}</a></small></p></div>
 {{else if eq .Step "later"}}
-<div class="box"><h2>Betala ditt köp</h2><p>Belopp: <strong>{{.Amount}} kr</strong>, order {{.Ref}}. Länken gäller till <strong id="validTo">{{.ValidTo}}</strong>.</p>
+<div class="box"><h2>Betala ditt köp</h2><p>Belopp: <strong id="amount">{{.Amount}}</strong>, order {{.Ref}}. Länken gäller till <strong id="validTo">{{.ValidTo}}</strong>.</p>
+{{template "lines" .}}
 <form method="post" action="/web/checkout/{{.ID}}/sign"><input type="hidden" name="later" value="1">
 <label for="governmentId">Personnummer</label><input id="governmentId" name="governmentId" value="{{.GovID}}" required>
 <input type="hidden" name="mobile" value="{{.Mobile}}"><input type="hidden" name="email" value="{{.Email}}">
@@ -51,13 +55,20 @@ input,select{font-size:1em;padding:.3em;width:100%;box-sizing:border-box}button{
 {{else}}
 <div class="box" id="result" data-state="{{.State}}"><h2>{{.Title}}</h2><p>{{.Message}}</p></div>
 {{end}}
-</body></html>`))
+</body></html>
+{{define "lines"}}{{if .Lines}}<table id="lines"><tr><th>Vara</th><th>Antal</th><th>Belopp</th></tr>
+{{range .Lines}}<tr><td>{{.Text}}</td><td class="n">{{.Quantity}}</td><td class="n">{{.Amount}}</td></tr>
+{{end}}</table>{{end}}{{end}}`))
 
 type pageData struct {
 	Step, Error, ID, Ref, Amount, GovID, Mobile, Email, Method, ValidTo, State, Title, Message string
+	Lines                                                                                      []pageLine
 	Methods                                                                                    []Method
 	People                                                                                     []Person
 }
+
+// pageLine is one order line as the checkout shows it: amounts incl. VAT.
+type pageLine struct{ Text, Quantity, Amount string }
 
 func (s *Sim) registerPage(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+PathCheckoutPage, s.pageForm)
@@ -84,7 +95,20 @@ func (s *Sim) sessionData(id string) (pageData, SessionInfo, bool) {
 	if err != nil {
 		return pageData{Step: "result", State: "UNKNOWN", Title: "Okänd session", Message: "Sessionen finns inte eller har ersatts."}, in, false
 	}
-	d := pageData{ID: id, Ref: in.OrderReference, Amount: in.TotalAmount, State: in.State}
+	d := pageData{ID: id, Ref: in.OrderReference, State: in.State}
+	s.mu.Lock()
+	if ss := s.st.sessions[id]; ss != nil {
+		d.Amount = kronor(ss.total())
+		for _, l := range ss.lines {
+			text := l.description
+			if text == "" {
+				text = l.artNo
+			}
+			d.Lines = append(d.Lines, pageLine{Text: text, Quantity: quantity(l.quantity) + " " + l.unitMeasure,
+				Amount: kronor(lineTotal(l.quantity, l.unitAmount, l.vatPct))})
+		}
+	}
+	s.mu.Unlock()
 	if in.ValidTo != nil {
 		if t, err := time.Parse(time.RFC3339, *in.ValidTo); err == nil {
 			d.ValidTo = t.In(s.loc).Format("2006-01-02 15:04")
@@ -226,4 +250,59 @@ func (s *Sim) pageLater(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	d.Step = "later"
 	s.render(w, http.StatusOK, d)
+}
+
+// nbsp is the no-break space of Swedish amounts: "1 234,50 kr" must never
+// wrap inside the number or before "kr".
+const nbsp = "\u00a0"
+
+// kronor shows an amount as a Swedish cashier reads it: rounded half away
+// from zero to whole öre, a decimal comma, thousands grouped by no-break
+// spaces and " kr" ("1 234,50 kr"). Integer arithmetic only.
+func kronor(d dec) string {
+	v := int64(d)
+	sign := ""
+	if v < 0 {
+		sign, v = "-", -v
+	}
+	const perOre = decScale / 100
+	ore := v / perOre
+	if 2*(v%perOre) >= perOre {
+		ore++
+	}
+	return sign + groupThousands(strconv.FormatInt(ore/100, 10)) + "," + strconv.FormatInt(ore%100+100, 10)[1:] + nbsp + "kr"
+}
+
+// groupThousands puts a no-break space between groups of three digits.
+func groupThousands(digits string) string {
+	if len(digits) <= 3 {
+		return digits
+	}
+	var b strings.Builder
+	head := len(digits) % 3
+	if head > 0 {
+		b.WriteString(digits[:head])
+	}
+	for i := head; i < len(digits); i += 3 {
+		if b.Len() > 0 {
+			b.WriteString(nbsp)
+		}
+		b.WriteString(digits[i : i+3])
+	}
+	return b.String()
+}
+
+// quantity shows a quantity without trailing zeros, with a decimal comma
+// ("2", "0,5").
+func quantity(d dec) string {
+	v := int64(d)
+	sign := ""
+	if v < 0 {
+		sign, v = "-", -v
+	}
+	out := groupThousands(strconv.FormatInt(v/decScale, 10))
+	if frac := strings.TrimRight(strconv.FormatInt(v%decScale+decScale, 10)[1:], "0"); frac != "" {
+		out += "," + frac
+	}
+	return sign + out
 }
