@@ -185,6 +185,9 @@ func callbackRetry(n int) time.Duration { return callbackFirstRetry << min(n-1, 
 // delays an API answer, the checkout page or another delivery. Run returns
 // nil once ctx ends and every delivery has stopped. Advance wakes it.
 func (s *Sim) Run(ctx context.Context) error {
+	// Deferred in this order: first every delivery ends, then the kept-alive
+	// connections (and their goroutines) are closed, so nothing outlives Run.
+	defer s.cbClient.CloseIdleConnections()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	timer := time.NewTimer(idleRecheck)
