@@ -183,7 +183,8 @@ func callbackRetry(n int) time.Duration { return callbackFirstRetry << min(n-1, 
 // so their callbacks go out even while nobody reads, until ctx ends. Each
 // delivery runs in its own goroutine: a merchant URL that hangs never
 // delays an API answer, the checkout page or another delivery. Run returns
-// nil once ctx ends and every delivery has stopped. Advance wakes it.
+// nil once ctx ends and every delivery has stopped. Advance (the Sim's or
+// Options.Clock's) wakes it.
 func (s *Sim) Run(ctx context.Context) error {
 	// Deferred in this order: first every delivery ends, then the kept-alive
 	// connections (and their goroutines) are closed, so nothing outlives Run.
@@ -193,6 +194,11 @@ func (s *Sim) Run(ctx context.Context) error {
 	timer := time.NewTimer(idleRecheck)
 	defer timer.Stop()
 	for {
+		// Taken before the clock is read, so an Advance in between still wakes us.
+		var extChanged <-chan struct{} // nil: never ready
+		if s.ext != nil {
+			extChanged = s.ext.Changed()
+		}
 		s.mu.Lock()
 		now := s.clock()
 		s.tick(now)
@@ -218,6 +224,7 @@ func (s *Sim) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-changed:
+		case <-extChanged:
 		case <-s.wake:
 		case <-timer.C:
 		}

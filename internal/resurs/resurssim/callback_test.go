@@ -369,3 +369,29 @@ func TestCallbackStopsWithRun(t *testing.T) {
 	assert.Nil(t, calls[0].ResultCode)
 	assert.NotEmpty(t, calls[0].Fault)
 }
+
+// With an emulator-wide clock (cmd/paysim), its Advance wakes Run for a
+// retry as the Sim's own Advance does.
+func TestCallbackRetryOnSharedClock(t *testing.T) {
+	fc := &fakeClock{t: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)}
+	clock := simctl.NewClock(fc.Now)
+	e := newEnv(t, func(o *resurssim.Options) { o.Now, o.Clock = nil, clock })
+	attempts := make(chan resurssim.CallbackAttempt, 8)
+	resurssim.SetCallbackObserver(e.sim, func(a resurssim.CallbackAttempt) { attempts <- a })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.sim.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	s := newSink(t)
+	s.codes <- http.StatusBadGateway
+	id := e.create("CB-16", withCallback(oneLine, s.srv.URL+"/cb"))
+	e.complete(id, "198305147715", "invoice", false)
+	s.next(t)
+	assert.Equal(t, resurssim.CallbackRetry, (<-attempts).Outcome)
+	clock.Advance(30 * time.Second)
+	assert.Equal(t, "/cb?paymentId=CB-16", s.next(t).uri)
+	a := <-attempts
+	assert.Equal(t, 2, a.Attempt)
+	assert.Equal(t, resurssim.CallbackDelivered, a.Outcome)
+	assert.Equal(t, clock.Now(), e.sim.Now(), "the shared clock is the Sim's")
+}

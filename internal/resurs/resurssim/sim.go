@@ -74,9 +74,13 @@ var (
 
 // Options configure a Sim. Zero values take the documented defaults.
 type Options struct {
-	Now           func() time.Time // nil: time.Now
-	Location      *time.Location   // zone of SOAP dateTimes (default Europe/Stockholm)
-	LaterValidity time.Duration    // default valid-to of a "Betala sen" link (24 h)
+	Now func() time.Time // nil: Clock.Now, or time.Now
+	// Clock, when set, is the emulator-wide clock (cmd/paysim's
+	// /sim/clock/advance): its time is the base of Now and its Advance wakes
+	// Run, as the Sim's own Advance does.
+	Clock         *simctl.Clock
+	Location      *time.Location // zone of SOAP dateTimes (default Europe/Stockholm)
+	LaterValidity time.Duration  // default valid-to of a "Betala sen" link (24 h)
 	// NetsCard limits order references to 32 characters, as Resurs does
 	// when Nets card payments can occur (spec A.2); otherwise 35.
 	NetsCard      *bool
@@ -107,6 +111,7 @@ type Sim struct {
 	faults   *simctl.Faults
 	rnd      io.Reader
 
+	ext       *simctl.Clock // nil: none
 	cbClient  *http.Client
 	cbTimeout time.Duration
 	// attempted, when set (tests), is told about every callback attempt
@@ -147,6 +152,7 @@ func New(o Options) *Sim {
 		calls:     o.Calls,
 		faults:    o.Faults,
 		rnd:       o.Rand,
+		ext:       o.Clock,
 		cbTimeout: o.CallbackTimeout,
 		wake:      make(chan struct{}, 1),
 		changed:   make(chan struct{}),
@@ -159,6 +165,9 @@ func New(o Options) *Sim {
 		cl = &http.Client{Timeout: s.cbTimeout, Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	}
 	s.cbClient = callbackClient(cl)
+	if s.now == nil && o.Clock != nil {
+		s.now = o.Clock.Now
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}
