@@ -390,6 +390,58 @@ func decodeRefund(body io.Reader) (register.RefundRequest, error) {
 	return req, register.ValidateRefund(req)
 }
 
+// decodeAnnul reads the body of POST /v1/payments/{id}/annul. The amount
+// may be left out: all that the payment still takes is annulled.
+func decodeAnnul(body io.Reader) (register.AnnulRequest, error) {
+	var w struct {
+		Amount    wireAmount `json:"amount"`
+		CashierID string     `json:"cashierId"`
+		Reason    string     `json:"reason"`
+	}
+	if err := decodeJSONBytes(body, &w); err != nil {
+		return register.AnnulRequest{}, err
+	}
+	req := register.AnnulRequest{CashierID: w.CashierID, Reason: w.Reason}
+	if present(w.Amount) {
+		amt, err := amount(w.Amount, "amount")
+		if err != nil {
+			return register.AnnulRequest{}, err
+		}
+		if amt <= 0 {
+			return register.AnnulRequest{}, &register.ValidationError{Field: "amount",
+				Message: fmt.Sprintf("must be greater than 0, or left out to annul all that is left, got %s", amt)}
+		}
+		req.Amount = amt
+	}
+	return req, register.ValidateAnnul(req)
+}
+
+// decodeDebit reads the body of POST /v1/payments/{id}/debits: rows as in
+// POST /v1/payments.
+func decodeDebit(body io.Reader) (register.DebitRequest, error) {
+	var w struct {
+		Rows      []wireRow `json:"rows"`
+		CashierID string    `json:"cashierId"`
+		Reason    string    `json:"reason"`
+	}
+	if err := decodeJSONBytes(body, &w); err != nil {
+		return register.DebitRequest{}, err
+	}
+	if w.Rows == nil {
+		return register.DebitRequest{}, required("rows")
+	}
+	req := register.DebitRequest{CashierID: w.CashierID, Reason: w.Reason, Rows: make([]register.Row, 0, len(w.Rows))}
+	for i := range w.Rows {
+		row, err := w.Rows[i].row(fmt.Sprintf("rows[%d]", i))
+		if err != nil {
+			return register.DebitRequest{}, err
+		}
+		req.Rows = append(req.Rows, row)
+	}
+	_, err := register.ValidateDebit(req)
+	return req, err
+}
+
 // decodeRegisterTerminal reads the body of POST /v1/terminal/register and
 // applies the register's own stateless check (which never echoes the
 // password).

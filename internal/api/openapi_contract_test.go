@@ -539,9 +539,10 @@ func sendExample(t *testing.T, e *contractEnv, opID string, value any) answer {
 			s.settle(t, a)
 		}
 		return a
-	case "refundPayment":
+	case "refundPayment", "annulPayment", "debitPayment":
 		s := e.till()
-		return s.send(t, "POST", "/v1/payments/"+e.paidPayment(t)+"/refunds", value, map[string]string{"Idempotency-Key": s.key()})
+		sub := map[string]string{"refundPayment": "/refunds", "annulPayment": "/annul", "debitPayment": "/debits"}[opID]
+		return s.send(t, "POST", "/v1/payments/"+e.paidPayment(t)+sub, value, map[string]string{"Idempotency-Key": s.key()})
 	case "registerTerminal":
 		s := e.bare()
 		a := s.send(t, "POST", "/v1/terminal/register", value, nil)

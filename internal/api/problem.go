@@ -91,6 +91,9 @@ func problemFor(err error) Problem {
 	case errors.Is(err, register.ErrRefundOutcomeUnknown):
 		// No Retry-After: a second refund could pay the customer twice.
 		return p(http.StatusConflict, "outcome-unknown", "Refund outcome unknown")
+	case errors.Is(err, register.ErrOutcomeUnknown):
+		// No Retry-After either: an annulment or debit may have been made.
+		return p(http.StatusConflict, "outcome-unknown", "Outcome unknown")
 	case errors.Is(err, register.ErrOffline):
 		q := p(http.StatusServiceUnavailable, "offline", "Payment provider unreachable")
 		q.retryAfter = 5

@@ -19,6 +19,7 @@ import (
 	"github.com/posd/posd/internal/payment"
 	"github.com/posd/posd/internal/receipt"
 	"github.com/posd/posd/internal/register"
+	"github.com/posd/posd/internal/resurs/resurssim"
 	"github.com/posd/posd/internal/seqr"
 	"github.com/posd/posd/internal/seqr/seqrsim"
 	"github.com/posd/posd/internal/simctl"
@@ -34,6 +35,8 @@ type realStack struct {
 	client *http.Client
 	reg    *register.Register
 	sim    *seqrsim.Sim
+	resurs *resurssim.Sim // the Resurs stack's emulator
+	db     *store.DB      // the Resurs stack's database
 	calls  *simctl.CallLog
 	keys   atomic.Int64
 }

@@ -26,6 +26,20 @@ import (
 // Merchant API (the widget's backend) is configured.
 func startResursStack(t *testing.T, mapi bool) (*realStack, *simctl.CallLog) {
 	t.Helper()
+	return startResursStackWith(t, resursStackOptions{mapi: mapi})
+}
+
+// resursStackOptions tune startResursStackWith.
+type resursStackOptions struct {
+	mapi   bool
+	sim    resurssim.Options           // Calls is set by the stack
+	adapt  func(*resurs.AdapterConfig) // nil: as configured by the stack
+	config register.Config
+}
+
+func startResursStackWith(t *testing.T, o resursStackOptions) (*realStack, *simctl.CallLog) {
+	t.Helper()
+	mapi := o.mapi
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	db, err := store.Open(ctx, filepath.Join(dir, "posd.db"), store.Options{})
@@ -33,7 +47,8 @@ func startResursStack(t *testing.T, mapi bool) (*realStack, *simctl.CallLog) {
 	journal, _, err := receipt.OpenJournal(filepath.Join(dir, "receipts.journal"), time.Now)
 	require.NoError(t, err)
 	calls := simctl.NewCallLog(0)
-	sim := resurssim.New(resurssim.Options{Calls: calls})
+	o.sim.Calls = calls
+	sim := resurssim.New(o.sim)
 	simSrv := httptest.NewServer(sim.Handler())
 	cfg := resurs.AdapterConfig{POSURL: simSrv.URL + "/pos", AfterShopURL: simSrv.URL + resurssim.PathAfterShop,
 		Username: resurssim.TestUser, Password: resurssim.TestPassword, StoreID: resurssim.TestStoreID,
@@ -41,9 +56,12 @@ func startResursStack(t *testing.T, mapi bool) (*realStack, *simctl.CallLog) {
 	if mapi {
 		cfg.MAPIURL, cfg.ClientID, cfg.ClientSecret = simSrv.URL+"/api", resurssim.TestClientID, resurssim.TestClientSecret
 	}
+	if o.adapt != nil {
+		o.adapt(&cfg)
+	}
 	prov, err := resurs.NewAdapter(cfg)
 	require.NoError(t, err)
-	reg, err := register.New(register.Config{}, register.Deps{Store: db, Providers: []payment.Provider{prov}, Journal: journal})
+	reg, err := register.New(o.config, register.Deps{Store: db, Providers: []payment.Provider{prov}, Journal: journal})
 	require.NoError(t, err)
 	regDone := make(chan error, 1)
 	go func() { regDone <- reg.Run(ctx) }()
@@ -63,7 +81,8 @@ func startResursStack(t *testing.T, mapi bool) (*realStack, *simctl.CallLog) {
 		_ = journal.Close()
 		_ = db.Close()
 	})
-	return &realStack{base: "http://" + srv.Addr().String(), client: &http.Client{Transport: &http.Transport{}}, reg: reg, calls: calls}, calls
+	return &realStack{base: "http://" + srv.Addr().String(), client: &http.Client{Transport: &http.Transport{}}, reg: reg, calls: calls,
+		resurs: sim, db: db}, calls
 }
 
 func countCalls(calls *simctl.CallLog, op string) int {

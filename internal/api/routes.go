@@ -46,6 +46,8 @@ func (s *Server) routes(stopping <-chan struct{}) []route {
 		{"POST", "/v1/payments/{id}/retry", false, s.retry},
 		{"POST", "/v1/payments/{id}/cancel", false, s.cancel},
 		{"POST", "/v1/payments/{id}/refunds", false, s.refund},
+		{"POST", "/v1/payments/{id}/annul", false, s.annul},
+		{"POST", "/v1/payments/{id}/debits", false, s.debit},
 		{"POST", "/v1/payments/{id}/receipt/print", false, s.reprint},
 		{"POST", "/v1/printer/test-print", false, s.testPrint},
 		{"GET", "/v1/journal", false, s.journal},
@@ -356,6 +358,38 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
 // answer must never refund twice. The same key and body gives the same
 // refund (200, Idempotent-Replayed) or the same outcome.
 func (s *Server) refund(w http.ResponseWriter, r *http.Request) {
+	s.adjust(w, r, func(key string) (register.Refund, bool, error) {
+		req, err := decodeRefund(r.Body)
+		if err != nil {
+			return register.Refund{}, false, err
+		}
+		return s.reg.Refund(detached(r), r.PathValue("id"), key, req)
+	})
+}
+
+func (s *Server) annul(w http.ResponseWriter, r *http.Request) {
+	s.adjust(w, r, func(key string) (register.Refund, bool, error) {
+		req, err := decodeAnnul(r.Body)
+		if err != nil {
+			return register.Refund{}, false, err
+		}
+		return s.reg.Annul(detached(r), r.PathValue("id"), key, req)
+	})
+}
+
+func (s *Server) debit(w http.ResponseWriter, r *http.Request) {
+	s.adjust(w, r, func(key string) (register.Refund, bool, error) {
+		req, err := decodeDebit(r.Body)
+		if err != nil {
+			return register.Refund{}, false, err
+		}
+		return s.reg.AdditionalDebit(detached(r), r.PathValue("id"), key, req)
+	})
+}
+
+// adjust answers a refund, annulment or debit: 201 when made now, 200 with
+// Idempotent-Replayed when the key made it before.
+func (s *Server) adjust(w http.ResponseWriter, r *http.Request, do func(key string) (register.Refund, bool, error)) {
 	key, err := idempotencyKey(r)
 	if err != nil {
 		s.writeProblem(w, r, err)
@@ -365,12 +399,7 @@ func (s *Server) refund(w http.ResponseWriter, r *http.Request) {
 		s.writeProblem(w, r, err)
 		return
 	}
-	req, err := decodeRefund(r.Body)
-	if err != nil {
-		s.writeProblem(w, r, err)
-		return
-	}
-	rf, created, err := s.reg.Refund(detached(r), r.PathValue("id"), key, req)
+	rf, created, err := do(key)
 	if err != nil {
 		s.writeProblem(w, r, err)
 		return

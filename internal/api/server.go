@@ -44,6 +44,8 @@ type Register interface {
 	Retry(ctx context.Context, id string) (register.Payment, error)
 	Cancel(ctx context.Context, id string) (register.Payment, error)
 	Refund(ctx context.Context, id, idempotencyKey string, req register.RefundRequest) (register.Refund, bool, error)
+	Annul(ctx context.Context, id, idempotencyKey string, req register.AnnulRequest) (register.Refund, bool, error)
+	AdditionalDebit(ctx context.Context, id, idempotencyKey string, req register.DebitRequest) (register.Refund, bool, error)
 	Journal(ctx context.Context, after int64, limit int) ([]receipt.Post, error)
 	ClosePeriod(ctx context.Context, provider string) (register.PeriodReport, error)
 	ReprintReceipt(ctx context.Context, id string) error

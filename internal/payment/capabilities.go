@@ -3,6 +3,8 @@ package payment
 import (
 	"context"
 	"time"
+
+	"github.com/posd/posd/internal/money"
 )
 
 // Optional capabilities beyond the contract, one interface each, asserted
@@ -39,4 +41,49 @@ type Slip struct {
 // they start; ok is false for a session that needs none.
 type Slipper interface {
 	StartSlip(s Session) (slip Slip, ok bool)
+}
+
+// Annuller is the capability of a provider whose payments stay authorized
+// until the merchant captures them (Resurs's "Betala sen" before
+// finalizePayment, an additional debit before its finalize): an annulment
+// releases all or part of what is not yet captured, so the customer is
+// never charged it. A refund gives back what was captured.
+//
+// The register runs an annulment while no outbox task of the payment runs
+// (a queued capture then captures only what is left), with the outcomes of
+// Refund: ErrNotSent or *RefusedError -> nothing annulled; anything else ->
+// unknown, never sent again.
+type Annuller interface {
+	// Annul annuls r.Amount of what is left to capture (r.Full: all of
+	// it); RefundID is the annulment's id, Refunded.Ref its own reference.
+	Annul(ctx context.Context, r RefundOrder) (Refunded, error)
+}
+
+// DebitOrder asks for an additional debit: rows added to a paid payment.
+type DebitOrder struct {
+	DebitID        string // posd's id of the debit: unique, never reused
+	PaymentID      string
+	Method         string
+	Session        Session
+	TransactionRef string // the paid payment's TransactionRef
+	Rows           []Row
+	Amount         money.Amount // the rows' sum, > 0
+	Currency       string
+	CashierID      string
+	Reason         string
+}
+
+// Debited is a provider's confirmation of an additional debit.
+type Debited struct {
+	Ref string // the debit's own provider reference (unique per provider)
+	// Tasks must follow the debit, as AfterPaid's follow "paid" (Resurs:
+	// finalizePayment of the added amount); committed with it.
+	Tasks []Task
+}
+
+// Debiter is the capability of a provider that can add rows to a paid
+// payment (Resurs's additionalDebitOfPayment), within its own limits. The
+// outcomes are Refund's.
+type Debiter interface {
+	AdditionalDebit(ctx context.Context, d DebitOrder) (Debited, error)
 }

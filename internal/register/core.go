@@ -54,6 +54,7 @@ type Register struct {
 	printerSeen bool
 
 	periodMu sync.Mutex // one period close at a time
+	payLocks keyedMutex // one provider call changing a paid payment at a time (adjust.go)
 
 	dbCorrupt error         // set: the database's full check failed; new payments are refused
 	lists     chan struct{} // a semaphore: list pages built at once (list.go)

@@ -139,13 +139,13 @@ func (r *Register) publish(ev Event) {
 
 // publishState sends a state event for a freshly committed row.
 func (r *Register) publishState(sp store.Payment, msg string) {
-	p := r.view(sp, r.liveOf(sp.ID), 0)
+	p := r.view(sp, r.liveOf(sp.ID), store.Totals{})
 	r.publish(Event{Type: "state", PaymentID: p.ID, State: p.State, SecondsLeft: secondsLeft(p, r.now()),
 		Message: msg, Payment: p, At: r.now().UTC()})
 }
 
 func (r *Register) publishPoll(sp store.Payment, msg string) {
-	p := r.view(sp, r.liveOf(sp.ID), 0)
+	p := r.view(sp, r.liveOf(sp.ID), store.Totals{})
 	r.publish(Event{Type: "poll", PaymentID: p.ID, State: p.State, SecondsLeft: secondsLeft(p, r.now()),
 		Message: msg, Payment: p, At: r.now().UTC()})
 }

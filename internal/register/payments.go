@@ -12,14 +12,13 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/posd/posd/internal/money"
 	"github.com/posd/posd/internal/payment"
 	"github.com/posd/posd/internal/store"
 )
 
 // view turns a row into the API's Payment. live overlays what the check
 // loop keeps in memory (check count, outage) between commits.
-func (r *Register) view(sp store.Payment, live *liveState, refunded money.Amount) Payment {
+func (r *Register) view(sp store.Payment, live *liveState, tot store.Totals) Payment {
 	p := Payment{
 		ID:           sp.ID,
 		Provider:     sp.Provider,
@@ -35,7 +34,9 @@ func (r *Register) view(sp store.Payment, live *liveState, refunded money.Amount
 		ProviderRef:  sp.SessionRef,
 		Window:       sp.Window,
 		PollCount:    sp.PollCount,
-		Refunded:     refunded,
+		Refunded:     tot.Refunded,
+		Annulled:     tot.Annulled,
+		Debited:      tot.Debited,
 		Error:        sp.Error,
 		CreatedAt:    sp.CreatedAt.UTC(),
 		UpdatedAt:    sp.UpdatedAt.UTC(),
@@ -88,28 +89,11 @@ func (r *Register) Payment(ctx context.Context, id string) (Payment, error) {
 	if err != nil {
 		return Payment{}, err
 	}
-	refunded, err := r.refunded(ctx, sp)
+	tot, err := r.totalsOf(ctx, sp)
 	if err != nil {
 		return Payment{}, err
 	}
-	return r.view(sp, r.liveOf(id), refunded), nil
-}
-
-func (r *Register) refunded(ctx context.Context, sp store.Payment) (money.Amount, error) {
-	if State(sp.State) != StatePaid {
-		return 0, nil
-	}
-	refs, err := r.db.Refunds(ctx, sp.ID)
-	if err != nil {
-		return 0, err
-	}
-	var sum money.Amount
-	for _, rf := range refs {
-		if rf.State == "done" {
-			sum += rf.Amount
-		}
-	}
-	return sum, nil
+	return r.view(sp, r.liveOf(id), tot), nil
 }
 
 // CreatePayment starts a payment: validate; refuse unless ready, the

@@ -7,6 +7,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/posd/posd/internal/printer"
+	"github.com/posd/posd/internal/store"
 )
 
 // The printer on a payment's event stream (issue 5: paper out or cover open
@@ -171,7 +172,7 @@ func (r *Register) publishPrinter(ctx context.Context, id, msg string, last bool
 		}
 		return
 	}
-	p := r.view(sp, nil, 0)
+	p := r.view(sp, nil, store.Totals{})
 	ev := Event{Type: "printer", PaymentID: id, State: p.State, Message: msg, Payment: p, At: r.now().UTC()}
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -376,9 +376,23 @@ func (r *Register) appendLater(ctx context.Context, posts []receipt.Post) {
 	}
 }
 
+// An annulment is posted as money given back, a debit as money taken; the
+// text says which it was ("Resurs Bank annulment").
 func (r *Register) refundPost(rf store.Refund) receipt.Post {
-	return receipt.Post{Time: rf.UpdatedAt, PaymentID: rf.PaymentID, Kind: "refund", Text: r.label(rf.Provider, "refund", ""),
+	kind := "refund"
+	if rf.Kind == store.KindDebit {
+		kind = "payment"
+	}
+	return receipt.Post{Time: rf.UpdatedAt, PaymentID: rf.PaymentID, Kind: kind, Text: r.label(rf.Provider, labelKind(rf.Kind), ""),
 		Amount: rf.Amount, Currency: rf.Currency, Provider: rf.Provider, Reference: rf.ProviderRef}
+}
+
+// labelKind is the Labeler's kind of an adjustment: "refund", "annul" or "debit".
+func labelKind(kind string) string {
+	if kind == "" {
+		return store.KindRefund
+	}
+	return kind
 }
 
 // document builds the printed receipt of a paid payment.
@@ -410,8 +424,13 @@ func (r *Register) document(p store.Payment, refunds []store.Refund) (receipt.Do
 		doc.Change = p.Amount - p.ReceiptTotal
 	}
 	for _, rf := range refunds {
-		if rf.State == "done" {
-			doc.Refunds = append(doc.Refunds, receipt.Refund{Method: r.label(rf.Provider, "refund", ""), Amount: rf.Amount,
+		switch {
+		case rf.State != "done":
+		case rf.Kind == store.KindDebit:
+			doc.Payments = append(doc.Payments, receipt.Payment{Method: r.label(rf.Provider, store.KindDebit, ""), Amount: rf.Amount,
+				Reference: rf.ProviderRef})
+		default:
+			doc.Refunds = append(doc.Refunds, receipt.Refund{Method: r.label(rf.Provider, labelKind(rf.Kind), ""), Amount: rf.Amount,
 				Reference: rf.ProviderRef, Time: rf.UpdatedAt.UTC()})
 		}
 	}
@@ -554,6 +573,11 @@ func (r *Register) runTask(ctx context.Context, it store.OutboxItem) error {
 			return err
 		}
 		t.Receipt = doc.Text(receiptColumns)
+	}
+	if it.PaymentID != "" {
+		// An annulment of the payment waits for its capture, and the other
+		// way round (adjust.go).
+		defer r.payLocks.lock(it.PaymentID)()
 	}
 	cctx, cancel := context.WithTimeout(ctx, r.policy(pv, "").CallTimeout)
 	defer cancel()

@@ -23,6 +23,11 @@ import (
 // period report settles it.
 var ErrRefundOutcomeUnknown = errors.New("refund outcome unknown: the refund may have been made; check the period report before trying again")
 
+// ErrOutcomeUnknown is ErrRefundOutcomeUnknown for an annulment or an
+// additional debit: it may have been made, is never sent again, and blocks
+// every other adjustment of the payment.
+var ErrOutcomeUnknown = errors.New("outcome unknown: it may have been made at the provider; check the payment there before trying again")
+
 // Refund refunds part or all of a paid payment. The total of refunds that
 // may have happened never exceeds the amount paid: checked locally, in the
 // same transaction that records the refund, before the provider is asked.
@@ -40,16 +45,44 @@ func (r *Register) Refund(ctx context.Context, id, idempotencyKey string, req Re
 	if err := ValidateRefund(req); err != nil {
 		return Refund{}, false, err
 	}
-	hash := refundHash(id, req)
+	return r.adjust(ctx, id, idempotencyKey, adjustment{kind: store.KindRefund, amount: req.Amount, cashierID: req.CashierID,
+		reason: req.Reason, hash: refundHash(id, req)})
+}
+
+// adjustment is one money movement on a paid payment after it was paid: a
+// refund, an annulment or an additional debit (store.Kind*).
+type adjustment struct {
+	kind      string
+	amount    money.Amount // 0 for an annulment: all that is left
+	cashierID string
+	reason    string
+	rows      []Row // a debit's
+	hash      string
+}
+
+// what names an adjustment kind for the cashier.
+func what(kind string) string {
+	switch kind {
+	case store.KindAnnul:
+		return "annulment"
+	case store.KindDebit:
+		return "additional debit"
+	}
+	return "refund"
+}
+
+// adjust records an adjustment "sending" (idempotently, within the
+// payment's limits, none other of the payment pending) and sends it.
+func (r *Register) adjust(ctx context.Context, id, idempotencyKey string, adj adjustment) (Refund, bool, error) {
 	if rf, err := r.db.RefundByKey(ctx, idempotencyKey); err == nil {
-		if rf.RequestHash != hash || rf.PaymentID != id {
+		if rf.RequestHash != adj.hash || rf.PaymentID != id {
 			return Refund{}, false, ErrIdempotencyKey
 		}
 		if rf.State != "failed" {
 			out, err := r.replayRefund(rf)
 			return out, false, err
 		}
-		// failed: nothing was refunded; it is tried again below.
+		// failed: nothing was done; it is tried again below.
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return Refund{}, false, fmt.Errorf("%w: %v", ErrStorage, err)
 	}
@@ -61,10 +94,13 @@ func (r *Register) Refund(ctx context.Context, id, idempotencyKey string, req Re
 		return Refund{}, false, err
 	}
 	if State(p.State) != StatePaid {
-		return Refund{}, false, fmt.Errorf("refund payment %s in state %s: %w", id, p.State, ErrInvalidState)
+		return Refund{}, false, fmt.Errorf("%s of payment %s in state %s: %w", what(adj.kind), id, p.State, ErrInvalidState)
 	}
 	pv, err := r.providerOf(p)
 	if err != nil {
+		return Refund{}, false, err
+	}
+	if err := supports(pv, adj.kind); err != nil {
 		return Refund{}, false, err
 	}
 	if err := pv.Ready(ctx); err != nil {
@@ -73,17 +109,36 @@ func (r *Register) Refund(ctx context.Context, id, idempotencyKey string, req Re
 	if err := r.storageGate(ctx); err != nil {
 		return Refund{}, false, err
 	}
-	actor := actorOf(req.CashierID)
-	rf, begun, err := r.db.BeginRefundIdempotent(ctx, store.Refund{ID: newID(), IdempotencyKey: idempotencyKey, RequestHash: hash,
-		PaymentID: id, Provider: p.Provider, Amount: req.Amount, Currency: p.Currency, CashierID: req.CashierID, Reason: req.Reason}, p.Amount,
-		store.Audit{Actor: actor, Event: "refund_begin", Outcome: "success", Origin: "api",
-			Detail: fmt.Sprintf("refund %s %s of %s %s", req.Amount, p.Currency, p.Provider, p.TransactionRef)})
+	if adj.kind == store.KindAnnul && adj.amount == 0 {
+		if adj.amount, err = r.leftOf(ctx, p); err != nil {
+			return Refund{}, false, err
+		}
+		if adj.amount <= 0 {
+			return Refund{}, false, fmt.Errorf("annul payment %s: nothing is left to annul (paid %s, all of it refunded or annulled): %w",
+				id, p.Amount, ErrRefundExceeds)
+		}
+	}
+	rowsJSON := ""
+	if adj.kind == store.KindDebit {
+		b, err := json.Marshal(adj.rows)
+		if err != nil {
+			return Refund{}, false, fmt.Errorf("debit rows: %w", err)
+		}
+		rowsJSON = string(b)
+	}
+	actor := actorOf(adj.cashierID)
+	rf, begun, err := r.db.BeginRefundIdempotent(ctx, store.Refund{ID: newID(), Kind: adj.kind, Rows: rowsJSON,
+		IdempotencyKey: idempotencyKey, RequestHash: adj.hash, PaymentID: id, Provider: p.Provider, Amount: adj.amount,
+		Currency: p.Currency, CashierID: adj.cashierID, Reason: adj.reason}, p.Amount,
+		store.Audit{Actor: actor, Event: adj.kind + "_begin", Outcome: "success", Origin: "api",
+			Detail: fmt.Sprintf("%s %s %s of %s %s", what(adj.kind), adj.amount, p.Currency, p.Provider, p.TransactionRef)})
 	switch {
 	case errors.Is(err, store.ErrRefundExceeds):
-		return Refund{}, false, fmt.Errorf("refund %s of payment %s (paid %s): %w", req.Amount, id, p.Amount, ErrRefundExceeds)
+		return Refund{}, false, fmt.Errorf("%s %s of payment %s (paid %s): refunds and annulments would exceed what was paid: %w",
+			what(adj.kind), adj.amount, id, p.Amount, ErrRefundExceeds)
 	case errors.Is(err, store.ErrRefundPending):
-		return Refund{}, false, fmt.Errorf("refund payment %s: %v: it may have been made; check the period report before trying again: %w",
-			id, strings.TrimPrefix(err.Error(), store.ErrRefundPending.Error()+": "), ErrInvalidState)
+		return Refund{}, false, fmt.Errorf("%s of payment %s: %v: it may have been made; check the period report before trying again: %w",
+			what(adj.kind), id, strings.TrimPrefix(err.Error(), store.ErrRefundPending.Error()+": "), ErrInvalidState)
 	case errors.Is(err, store.ErrIdempotencyKey):
 		return Refund{}, false, ErrIdempotencyKey
 	case err != nil:
@@ -92,15 +147,78 @@ func (r *Register) Refund(ctx context.Context, id, idempotencyKey string, req Re
 		out, err := r.replayRefund(rf)
 		return out, false, err
 	}
-
-	return r.sendRefund(ctx, pv, p, rf, req)
+	// One call changing the payment at its provider at a time: an
+	// annulment waits for a capture (finalize) running in the outbox.
+	defer r.payLocks.lock(p.ID)()
+	return r.sendRefund(ctx, pv, p, rf, adj)
 }
 
-// sendRefund asks the provider for a refund recorded "sending" and records
-// the outcome: refused or not sent -> failed; anything else without a
-// reference -> unknown (never sent again).
-func (r *Register) sendRefund(ctx context.Context, pv *prov, p store.Payment, rf store.Refund, req RefundRequest) (Refund, bool, error) {
-	refunded, err := r.refunded(ctx, p)
+// supports refuses an adjustment the payment's provider cannot make.
+func supports(pv *prov, kind string) error {
+	switch kind {
+	case store.KindAnnul:
+		if _, ok := pv.Provider.(payment.Annuller); !ok {
+			return fmt.Errorf("annul a %s payment: %s captures at once, so there is nothing to annul; refund it instead: %w",
+				pv.name, pv.name, ErrNotSupported)
+		}
+	case store.KindDebit:
+		if _, ok := pv.Provider.(payment.Debiter); !ok {
+			return fmt.Errorf("additional debit of a %s payment: %s takes none; start a new payment instead: %w", pv.name, pv.name, ErrNotSupported)
+		}
+	}
+	return nil
+}
+
+// totalsOf sums a paid payment's adjustments done so far.
+func (r *Register) totalsOf(ctx context.Context, sp store.Payment) (store.Totals, error) {
+	var t store.Totals
+	if State(sp.State) != StatePaid {
+		return t, nil
+	}
+	refs, err := r.db.Refunds(ctx, sp.ID)
+	if err != nil {
+		return t, err
+	}
+	for _, rf := range refs {
+		if rf.State != "done" {
+			continue
+		}
+		switch rf.Kind {
+		case store.KindAnnul:
+			t.Annulled += rf.Amount
+		case store.KindDebit:
+			t.Debited += rf.Amount
+		default:
+			t.Refunded += rf.Amount
+		}
+	}
+	return t, nil
+}
+
+// leftOf is what a payment still takes: paid plus debits done, less every
+// refund and annulment that may have happened.
+func (r *Register) leftOf(ctx context.Context, sp store.Payment) (money.Amount, error) {
+	refs, err := r.db.Refunds(ctx, sp.ID)
+	if err != nil {
+		return 0, err
+	}
+	left := sp.Amount
+	for _, rf := range refs {
+		switch {
+		case rf.Kind == store.KindDebit && rf.State == "done":
+			left += rf.Amount
+		case rf.Kind != store.KindDebit && rf.State != "failed":
+			left -= rf.Amount
+		}
+	}
+	return left, nil
+}
+
+// sendRefund asks the provider for an adjustment recorded "sending" and
+// records the outcome: refused or not sent -> failed; anything else
+// without a reference -> unknown (never sent again).
+func (r *Register) sendRefund(ctx context.Context, pv *prov, p store.Payment, rf store.Refund, adj adjustment) (Refund, bool, error) {
+	tot, err := r.totalsOf(ctx, p)
 	if err != nil {
 		return Refund{}, false, err
 	}
@@ -110,63 +228,104 @@ func (r *Register) sendRefund(ctx context.Context, pv *prov, p store.Payment, rf
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.policy(pv, p.Method).CallTimeout)
 	defer cancel()
-	res, err := pv.Refund(cctx, payment.RefundOrder{RefundID: rf.ID, PaymentID: p.ID, Method: p.Method, Session: sessionOf(p),
-		TransactionRef: p.TransactionRef, Amount: req.Amount, Currency: p.Currency, Full: refunded+req.Amount == p.Amount,
-		Paid: p.Amount, Refunded: refunded, CashierID: req.CashierID, Reason: req.Reason, Order: order})
-	if err == nil && strings.TrimSpace(res.Ref) == "" {
-		// Nothing to record or post, yet the refund may have been made.
-		err = errors.New("the provider confirmed the refund without a reference")
+	back := tot.Refunded + tot.Annulled
+	ro := payment.RefundOrder{RefundID: rf.ID, PaymentID: p.ID, Method: p.Method, Session: sessionOf(p),
+		TransactionRef: p.TransactionRef, Amount: rf.Amount, Currency: p.Currency, Full: back+rf.Amount == p.Amount+tot.Debited,
+		Paid: p.Amount + tot.Debited, Refunded: back, CashierID: adj.cashierID, Reason: adj.reason, Order: order}
+	var (
+		ref   string
+		tasks []store.OutboxTask
+	)
+	switch adj.kind {
+	case store.KindAnnul:
+		var res payment.Refunded
+		res, err = pv.Provider.(payment.Annuller).Annul(cctx, ro)
+		ref = res.Ref
+	case store.KindDebit:
+		var res payment.Debited
+		res, err = pv.Provider.(payment.Debiter).AdditionalDebit(cctx, payment.DebitOrder{DebitID: rf.ID, PaymentID: p.ID,
+			Method: p.Method, Session: sessionOf(p), TransactionRef: p.TransactionRef, Rows: paymentRows(adj.rows),
+			Amount: rf.Amount, Currency: p.Currency, CashierID: adj.cashierID, Reason: adj.reason})
+		ref = res.Ref
+		for _, t := range res.Tasks {
+			tasks = append(tasks, store.OutboxTask{Provider: pv.name, Kind: t.Kind, Payload: t.Payload})
+		}
+	default:
+		var res payment.Refunded
+		res, err = pv.Refund(cctx, ro)
+		ref = res.Ref
 	}
-	actor := actorOf(req.CashierID)
+	if err == nil && strings.TrimSpace(ref) == "" {
+		// Nothing to record or post, yet it may have been made.
+		err = fmt.Errorf("the provider confirmed the %s without a reference", what(adj.kind))
+	}
+	actor := actorOf(adj.cashierID)
 	rctx := context.WithoutCancel(ctx)
 	finish := func(state, ref, errText string) (store.Refund, error) {
 		outcome := "success"
+		var with []store.OutboxTask
 		if errText != "" {
 			outcome = "failure: " + errText
+		} else {
+			with = tasks
 		}
 		return r.db.FinishRefund(rctx, rf.ID, state, ref, errText,
-			store.Audit{Actor: actor, Event: "refund", Outcome: outcome, Origin: "api", Detail: "refund " + rf.ID})
+			store.Audit{Actor: actor, Event: adj.kind, Outcome: outcome, Origin: "api", Detail: what(adj.kind) + " " + rf.ID}, with...)
 	}
 	if err != nil {
 		return Refund{}, false, r.refundFailed(p, rf, err, finish)
 	}
-	done, err := finish("done", res.Ref, "")
+	done, err := finish("done", ref, "")
 	if err != nil {
-		// The provider refunded: hold the reference in memory and retry the
+		// The provider did it: hold the reference in memory and retry the
 		// save, refusing new payments meanwhile (as record does for a paid).
-		r.log.Error("refund done at the provider but not recorded; held in memory and retried", zap.String("payment", p.ID),
-			zap.String("refund", rf.ID), zap.String("reference", res.Ref), zap.String("amount", req.Amount.String()), zap.Error(err))
+		r.log.Error(what(adj.kind)+" done at the provider but not recorded; held in memory and retried", zap.String("payment", p.ID),
+			zap.String("refund", rf.ID), zap.String("reference", ref), zap.String("amount", rf.Amount.String()), zap.Error(err))
 		r.mu.Lock()
 		r.held.refunds[rf.ID] = true
 		r.mu.Unlock()
-		r.startLoop(ctx, spawnReq{refund: &refundSave{id: rf.ID, ref: res.Ref, finish: finish}})
-		return Refund{}, false, fmt.Errorf("%w: refund %s done at %s (%s) but not recorded yet; posd keeps trying: %v",
-			ErrStorage, rf.ID, p.Provider, res.Ref, err)
+		r.startLoop(ctx, spawnReq{refund: &refundSave{id: rf.ID, ref: ref, finish: finish}})
+		return Refund{}, false, fmt.Errorf("%w: %s %s done at %s (%s) but not recorded yet; posd keeps trying: %v",
+			ErrStorage, what(adj.kind), rf.ID, p.Provider, ref, err)
 	}
 	r.postRefund(ctx, done)
 	return refundView(done), true, nil
 }
 
-// refundFailed records a refund the provider did not confirm and says why.
+// paymentRows are API rows as the contract's.
+func paymentRows(rows []Row) []payment.Row {
+	out := make([]payment.Row, 0, len(rows))
+	for _, row := range rows {
+		out = append(out, payment.Row{Description: row.Description, Quantity: row.Quantity, UnitPrice: row.UnitPrice,
+			Total: row.TotalAmount, TaxRate: row.TaxRate, SKU: row.SKU, EAN: row.EAN})
+	}
+	return out
+}
+
+// refundFailed records an adjustment the provider did not confirm and says why.
 func (r *Register) refundFailed(p store.Payment, rf store.Refund, err error, finish func(state, ref, errText string) (store.Refund, error)) error {
-	state, ret := "unknown", fmt.Errorf("refund %s: %w (%v)", rf.ID, ErrRefundOutcomeUnknown, err)
+	w := what(rf.Kind)
+	state, ret := "unknown", fmt.Errorf("%s %s: %w (%v)", w, rf.ID, ErrRefundOutcomeUnknown, err)
+	if rf.Kind != store.KindRefund {
+		state, ret = "unknown", fmt.Errorf("%s %s: %w (%v)", w, rf.ID, ErrOutcomeUnknown, err)
+	}
 	refused, isRefused := payment.Refused(err)
 	switch {
 	case isRefused && errors.Is(err, payment.ErrExceeds):
-		state, ret = "failed", fmt.Errorf("refund %s: %w (%s)", rf.ID, ErrRefundExceeds, refused.Message)
+		state, ret = "failed", fmt.Errorf("%s %s: %w (%s)", w, rf.ID, ErrRefundExceeds, refused.Message)
 	case isRefused:
-		state, ret = "failed", fmt.Errorf("refund %s: %w: %s", rf.ID, ErrProviderRejected, refused.Message)
+		state, ret = "failed", fmt.Errorf("%s %s: %w: %s", w, rf.ID, ErrProviderRejected, refused.Message)
 	case errors.Is(err, payment.ErrNotSent):
-		state, ret = "failed", fmt.Errorf("refund %s: %w: not sent", rf.ID, ErrOffline)
+		state, ret = "failed", fmt.Errorf("%s %s: %w: not sent", w, rf.ID, ErrOffline)
 	}
 	if state == "unknown" {
-		r.log.Error("refund outcome unknown: never sent again; check the period report", zap.String("payment", p.ID),
+		r.log.Error(w+" outcome unknown: never sent again; check the period report", zap.String("payment", p.ID),
 			zap.String("refund", rf.ID), zap.String("amount", rf.Amount.String()), zap.Error(err))
 	}
-	if _, ferr := finish(state, "", "refund: "+err.Error()); ferr != nil {
-		// The row stays "sending": it still blocks other refunds of the
-		// payment and becomes "unknown" at the next start.
-		r.log.Error("record refund outcome", zap.String("refund", rf.ID), zap.Error(ferr))
+	if _, ferr := finish(state, "", w+": "+err.Error()); ferr != nil {
+		// The row stays "sending": it still blocks other adjustments of
+		// the payment and becomes "unknown" at the next start.
+		r.log.Error("record "+w+" outcome", zap.String("refund", rf.ID), zap.Error(ferr))
 	}
 	return ret
 }
@@ -206,10 +365,10 @@ func (r *Register) postRefund(ctx context.Context, done store.Refund) {
 			// The file refuses this post whatever the disk does: retrying
 			// would refuse every new payment forever. Raised for manual
 			// handling; the refund stays recorded in the database.
-			r.log.Error("refund post refused by the receipt file; raised for manual handling", zap.String("payment", done.PaymentID),
+			r.log.Error(what(done.Kind)+" post refused by the receipt file; raised for manual handling", zap.String("payment", done.PaymentID),
 				zap.String("refund", done.ID), zap.String("reference", done.ProviderRef), zap.Error(err))
-			r.auditID(ctx, done.PaymentID, done.Provider, "refund_post", "failure: "+err.Error(),
-				"refund "+done.ID+" ("+done.ProviderRef+") recorded in the database but refused by the receipt file")
+			r.auditID(ctx, done.PaymentID, done.Provider, done.Kind+"_post", "failure: "+err.Error(),
+				what(done.Kind)+" "+done.ID+" ("+done.ProviderRef+") recorded in the database but refused by the receipt file")
 			return
 		}
 		r.log.Error("refund post not written yet; retrying", zap.String("refund", done.ID), zap.Error(err))
@@ -218,7 +377,7 @@ func (r *Register) postRefund(ctx context.Context, done store.Refund) {
 		r.mu.Unlock()
 		r.startLoop(ctx, spawnReq{posts: []receipt.Post{r.refundPost(done)}})
 	}
-	r.log.Info("refund done", zap.String("payment", done.PaymentID), zap.String("refund", done.ID),
+	r.log.Info(what(done.Kind)+" done", zap.String("payment", done.PaymentID), zap.String("refund", done.ID),
 		zap.String("reference", done.ProviderRef), zap.String("amount", done.Amount.String()))
 }
 
@@ -228,20 +387,29 @@ func (r *Register) replayRefund(rf store.Refund) (Refund, error) {
 	case "done":
 		return refundView(rf), nil
 	case "unknown":
+		if rf.Kind != store.KindRefund {
+			return Refund{}, fmt.Errorf("%s %s: %w", what(rf.Kind), rf.ID, ErrOutcomeUnknown)
+		}
 		return Refund{}, fmt.Errorf("refund %s: %w", rf.ID, ErrRefundOutcomeUnknown)
 	}
 	r.mu.Lock()
 	held := r.held.refunds[rf.ID]
 	r.mu.Unlock()
 	if held {
-		return Refund{}, fmt.Errorf("%w: refund %s done at the provider but not recorded yet; posd keeps trying", ErrStorage, rf.ID)
+		return Refund{}, fmt.Errorf("%w: %s %s done at the provider but not recorded yet; posd keeps trying", ErrStorage, what(rf.Kind), rf.ID)
 	}
-	return Refund{}, fmt.Errorf("refund %s with this Idempotency-Key is still being sent; look at the payment shortly: %w", rf.ID, ErrInvalidState)
+	return Refund{}, fmt.Errorf("%s %s with this Idempotency-Key is still being sent; look at the payment shortly: %w", what(rf.Kind), rf.ID, ErrInvalidState)
 }
 
 func refundView(rf store.Refund) Refund {
-	v := Refund{ID: rf.ID, PaymentID: rf.PaymentID, Provider: rf.Provider, Amount: rf.Amount, Currency: rf.Currency,
+	v := Refund{ID: rf.ID, Kind: rf.Kind, PaymentID: rf.PaymentID, Provider: rf.Provider, Amount: rf.Amount, Currency: rf.Currency,
 		ProviderRef: rf.ProviderRef, CashierID: rf.CashierID, Reason: rf.Reason, CreatedAt: rf.CreatedAt.UTC()}
+	if v.Kind == "" {
+		v.Kind = store.KindRefund
+	}
+	if rf.Rows != "" {
+		_ = json.Unmarshal([]byte(rf.Rows), &v.Rows) // written by adjust from []Row
+	}
 	if rf.Provider == "seqr" {
 		v.ERSReference = rf.ProviderRef
 	}

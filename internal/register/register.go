@@ -101,6 +101,8 @@ type Payment struct {
 	PollCount        int          `json:"pollCount"`
 	OutageSince      *time.Time   `json:"outageSince,omitempty"` // provider unreachable while polling since
 	Refunded         money.Amount `json:"refunded"`
+	Annulled         money.Amount `json:"annulled,omitempty"` // released before capture (Resurs annulPayment)
+	Debited          money.Amount `json:"debited,omitempty"`  // added by additional debits
 	Error            string       `json:"error,omitempty"`
 	CreatedAt        time.Time    `json:"createdAt"`
 	UpdatedAt        time.Time    `json:"updatedAt"`
@@ -150,9 +152,10 @@ type RefundRequest struct {
 	Reason    string       `json:"reason"`
 }
 
-// Refund is one recorded refund.
+// Refund is one recorded refund, annulment or additional debit (Kind).
 type Refund struct {
 	ID           string       `json:"id"`
+	Kind         string       `json:"kind"` // "refund", "annul" or "debit"
 	PaymentID    string       `json:"paymentId"`
 	Provider     string       `json:"provider"`
 	Amount       money.Amount `json:"amount"`
@@ -162,6 +165,7 @@ type Refund struct {
 	CashierID    string       `json:"cashierId"`
 	Reason       string       `json:"reason"`
 	CreatedAt    time.Time    `json:"createdAt"`
+	Rows         []Row        `json:"rows,omitempty"` // a debit's rows
 }
 
 // PeriodReport compares a provider's period report with the local records.

@@ -26,9 +26,13 @@ import (
 //	                                           booked, DEBITABLE, not finalized -> paid + finalize task
 //	Cancel   nothing booked  -> the session is replaced by a re-POST (the old iframe and
 //	                            "Betala sen" link become obsolete); 400 "already exists" -> too late
-//	         booked, DEBITABLE, not frozen -> annulPayment; frozen -> not yet; finalized -> too late
+//	         frozen -> not yet; booked (finalized or not) -> too late: the sale is recorded
+//	                            paid, and the cashier annuls or refunds it
 //	Refund   creditPayment (no spec = everything left; else one line of the amount)
-//	RunTask  finalizePayment, after reading the payment back (spec F: Resurs has no idempotency)
+//	Annul    annulPayment of what is not yet finalized (ops.go)
+//	AdditionalDebit additionalDebitOfPayment, then finalizePayment through the outbox (ops.go)
+//	RunTask  finalizePayment, after reading the payment back (spec F: Resurs has no idempotency);
+//	                            nothing left after posd's own annulment -> done
 //
 // Every money call reads the payment back before it is repeated, and once
 // right after a reply was lost, so a retry never finalizes or credits twice.
@@ -169,8 +173,13 @@ func (a *Adapter) Policy(method string) payment.Policy {
 
 // Label names Resurs's posts: "Resurs Bank Faktura", "Resurs Bank refund".
 func (a *Adapter) Label(kind, methodName string) string {
-	if kind == "refund" {
+	switch kind {
+	case "refund":
 		return "Resurs Bank refund"
+	case "annul":
+		return "Resurs Bank annulment"
+	case "debit":
+		return "Resurs Bank additional debit"
 	}
 	return strings.TrimSpace("Resurs Bank " + methodName)
 }
@@ -413,6 +422,8 @@ func (a *Adapter) finalized(ctx context.Context, id string) (bool, error) {
 	switch {
 	case p.Frozen:
 		return false, fmt.Errorf("resurs finalize %s: the payment is frozen (fraud check); finalize later", id)
+	case p.IsAnnulled() && annulledByPosd(p):
+		return true, nil // the cashier annulled it (adjust): nothing is left to capture
 	case p.IsAnnulled():
 		return false, &payment.RefusedError{Code: "ANNULLED", Message: "Resurs Bank: payment " + id + " is annulled; nothing to finalize", Permanent: true}
 	case p.IsFinalized() && p.Debitable().Sign() <= 0:
@@ -421,6 +432,22 @@ func (a *Adapter) finalized(ctx context.Context, id string) (bool, error) {
 		return true, nil
 	}
 	return false, nil
+}
+
+// annulledByPosd reports whether every annulment of the payment is one of
+// posd's own (tagged by Annul), not Resurs's (a fraud decision).
+func annulledByPosd(p Payment) bool {
+	n := 0
+	for _, d := range p.Diffs {
+		if d.Type != DiffAnnul {
+			continue
+		}
+		if !strings.HasPrefix(d.CreatedBy, "posd-") {
+			return false
+		}
+		n++
+	}
+	return n > 0
 }
 
 // Cancel cancels what can be canceled. With nothing booked the session is
@@ -502,8 +529,12 @@ func (a *Adapter) Refund(ctx context.Context, r payment.RefundOrder) (payment.Re
 	creditable := p.Creditable()
 	if !p.Has(StatusCreditable) || creditable.Cmp(amount.Rat()) < 0 {
 		max := decimalOfRat(creditable, 5).Round()
+		msg := fmt.Sprintf("Resurs Bank can credit at most %s on payment %s", max, id)
+		if p.Has(StatusDebitable) && !p.Frozen {
+			msg += "; what is not finalized yet is annulled instead"
+		}
 		return payment.Refunded{}, &payment.RefusedError{Code: "INVALID_CREDITING",
-			Message: fmt.Sprintf("Resurs Bank can credit at most %s on payment %s", max, id),
+			Message: msg,
 			Err:     fmt.Errorf("resurs refund %s of %s: %w", id, r.Amount, payment.ErrNotSent)}
 	}
 	req := CreditRequest{PaymentID: id, CreatedBy: tag}

@@ -240,7 +240,7 @@ func (f *fakeResurs) apply(op string, n *soap.Node) (resp, fault string) {
 		if p.Debitable().Sign() <= 0 || p.Frozen {
 			return "", faultResponse(ErrorNotAllowedInPaymentState, "NOT_ALLOWED_IN_PAYMENT_STATE", true, "Kan inte annulleras")
 		}
-		p.Diffs = append(p.Diffs, Diff{Type: DiffAnnul, Created: Time{f.now}, Spec: Spec{TotalAmount: amountOr(p.Debitable())}})
+		p.Diffs = append(p.Diffs, Diff{Type: DiffAnnul, Created: Time{f.now}, CreatedBy: n.Str("createdBy"), Spec: Spec{TotalAmount: amountOr(p.Debitable())}})
 	case OpCreditPayment:
 		amt := amountOr(p.Creditable())
 		if amt.Rat().Cmp(p.Creditable()) > 0 {
@@ -253,7 +253,7 @@ func (f *fakeResurs) apply(op string, n *soap.Node) (resp, fault string) {
 		if amt.Rat().Cmp(room) > 0 {
 			return "", faultResponse(ErrorNotAllowed, "NOT_ALLOWED", true, "Över gränsen")
 		}
-		p.Diffs = append(p.Diffs, Diff{Type: DiffAuthorize, Created: Time{f.now}, Spec: Spec{TotalAmount: amt}})
+		p.Diffs = append(p.Diffs, Diff{Type: DiffAuthorize, Created: Time{f.now}, CreatedBy: n.Str("createdBy"), Spec: Spec{TotalAmount: amt}})
 	default:
 		return "", faultResponse(ErrorNotImplemented, "NOT_IMPLEMENTED", false, "")
 	}

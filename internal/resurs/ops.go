@@ -2,19 +2,29 @@ package resurs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
 	"strconv"
+	"strings"
 
-	"github.com/posd/posd/internal/money"
 	"github.com/posd/posd/internal/payment"
 )
 
-// After Shop operations beyond the payment contract, for the register's
-// annul and additional-debit actions. Each checks Resurs's amount and status
-// rules (B.6) on a fresh getPayment before anything is sent, and refuses
-// with a *payment.RefusedError that also matches payment.ErrNotSent.
+// The two optional capabilities of the payment contract that After Shop
+// offers beyond a refund: payment.Annuller (annulPayment) and
+// payment.Debiter (additionalDebitOfPayment). Each checks Resurs's amount
+// and status rules (B.6) on a fresh getPayment before anything is sent,
+// refusing with a *payment.RefusedError that also matches
+// payment.ErrNotSent; each tags its diff with posd's id of it (createdBy),
+// so that one whose reply was lost is found on the payment and never made
+// twice (Resurs has no idempotency, spec F).
+
+var (
+	_ payment.Annuller = (*Adapter)(nil)
+	_ payment.Debiter  = (*Adapter)(nil)
+)
 
 // cardLike reports whether a payment method follows the card rules of B.6:
 // finalized at 100 %, never partially annulled, no additional debit.
@@ -30,80 +40,132 @@ func ruleRefusal(code, msg string) error {
 	return &payment.RefusedError{Code: code, Message: msg, Err: fmt.Errorf("%s: %w", code, payment.ErrNotSent)}
 }
 
-// Annul annuls amount of what is booked and not yet finalized (0: all of
-// it). It reads the payment back before it is repeated after an unknown
-// outcome, like every money call here.
-func (a *Adapter) Annul(ctx context.Context, paymentID string, amount money.Amount, vatPct string) error {
-	p, err := a.after.GetPayment(ctx, paymentID)
+// hasDiff reports whether the payment has a diff of type typ made by tag.
+func hasDiff(p Payment, typ, tag string) bool {
+	for _, d := range p.Diffs {
+		if d.Type == typ && d.CreatedBy == tag {
+			return true
+		}
+	}
+	return false
+}
+
+// Annul annuls r.Amount of what is booked and not yet finalized (all of it
+// when that is everything left). A finalized payment is refused: it is
+// refunded (credited) instead.
+func (a *Adapter) Annul(ctx context.Context, r payment.RefundOrder) (payment.Refunded, error) {
+	id := r.TransactionRef
+	if id == "" {
+		return payment.Refunded{}, fmt.Errorf("resurs annul: %w: the payment has no Resurs payment id", payment.ErrNotSent)
+	}
+	if r.Amount <= 0 {
+		return payment.Refunded{}, fmt.Errorf("resurs annul: %w: amount %s is not positive", payment.ErrNotSent, r.Amount)
+	}
+	tag := creditTag(r.RefundID)
+	done := payment.Refunded{Ref: id + "/" + tag}
+	p, err := a.after.GetPayment(ctx, id)
 	if err != nil {
-		return outcome("annul: read payment", "Resurs Bank refused the annulment", err)
+		return payment.Refunded{}, outcome("annul: read payment", "Resurs Bank refused the annulment", err)
+	}
+	if hasDiff(p, DiffAnnul, tag) {
+		return done, nil // made before, its reply lost
 	}
 	debitable := p.Debitable()
-	want := DecimalOfAmount(amount).Rat()
+	want := DecimalOfAmount(r.Amount).Rat()
 	switch {
 	case p.Frozen:
-		return ruleRefusal("FROZEN", "Resurs Bank: the payment is frozen (fraud check); it cannot be annulled now")
+		return payment.Refunded{}, ruleRefusal("FROZEN", "Resurs Bank: payment "+id+" is frozen (fraud check); it cannot be annulled now")
 	case !p.Has(StatusDebitable) || debitable.Sign() <= 0:
-		return ruleRefusal("NOT_DEBITABLE", "Resurs Bank: nothing on this payment is left to annul (it is finalized or annulled)")
-	case amount < 0:
-		return ruleRefusal("AMOUNT", "the amount to annul must be positive")
-	case amount > 0 && want.Cmp(debitable) > 0:
-		return ruleRefusal("AMOUNT", fmt.Sprintf("Resurs Bank can annul at most %s", decimalOfRat(debitable, 5).Round()))
-	case amount > 0 && want.Cmp(debitable) < 0 && cardLike(p):
-		return ruleRefusal("CARD", "Resurs Bank: a card payment cannot be partially annulled (finalize it, then credit)")
+		return payment.Refunded{}, ruleRefusal("NOT_DEBITABLE", "Resurs Bank: nothing on payment "+id+
+			" is left to annul (it is finalized or annulled); refund it instead")
+	case want.Cmp(debitable) > 0:
+		return payment.Refunded{}, ruleRefusal("AMOUNT", fmt.Sprintf("Resurs Bank can annul at most %s on payment %s",
+			decimalOfRat(debitable, 5).Round(), id))
+	case want.Cmp(debitable) < 0 && cardLike(p):
+		return payment.Refunded{}, ruleRefusal("CARD", "Resurs Bank: a card payment cannot be partially annulled (annul all of it, or finalize it and refund)")
 	}
-	req := AnnulRequest{PaymentID: paymentID, CreatedBy: "posd"}
-	if amount > 0 && want.Cmp(debitable) < 0 {
-		spec, err := amountSpec("Annullering", DecimalOfAmount(amount), vatPct)
+	req := AnnulRequest{PaymentID: id, CreatedBy: tag}
+	if want.Cmp(debitable) < 0 {
+		ro := r
+		if strings.TrimSpace(ro.Reason) == "" {
+			ro.Reason = "Annullering"
+		}
+		spec, err := refundSpec(ro, DecimalOfAmount(r.Amount))
 		if err != nil {
-			return fmt.Errorf("resurs annul: %w: %v", payment.ErrNotSent, err)
+			return payment.Refunded{}, fmt.Errorf("resurs annul: %w: %v", payment.ErrNotSent, err)
 		}
 		req.Spec = spec
 	}
-	if err := a.after.AnnulPayment(ctx, req); err != nil {
-		return outcome("annulPayment", "Resurs Bank refused the annulment", err)
+	err = a.after.AnnulPayment(ctx, req)
+	if err == nil {
+		return done, nil
 	}
-	return nil
+	if a.landed(ctx, id, DiffAnnul, tag, err) {
+		return done, nil
+	}
+	return payment.Refunded{}, outcome("annulPayment", "Resurs Bank refused the annulment", err)
 }
 
-// AdditionalDebit adds rows to a payment, within its limit: at most
+// landed reads the payment back after a reply that was lost (not a fault,
+// not certainly unsent) and reports whether the diff tagged tag is there.
+func (a *Adapter) landed(ctx context.Context, id, typ, tag string, err error) bool {
+	if errors.Is(err, ErrNotSent) || FaultIDOf(err) != 0 || ctx.Err() != nil {
+		return false
+	}
+	p, rerr := a.after.GetPayment(ctx, id)
+	return rerr == nil && hasDiff(p, typ, tag)
+}
+
+// AdditionalDebit adds d's rows to the payment, within its limit: at most
 // limit - totalAmount (B.6), for DEBITABLE or CREDITABLE payments of
-// methods other than card.
-func (a *Adapter) AdditionalDebit(ctx context.Context, paymentID string, rows []payment.Row) error {
-	lines, err := LinesOf(rows)
+// methods other than card. What it adds is authorized, not captured: the
+// finalizePayment that captures it follows through the outbox.
+func (a *Adapter) AdditionalDebit(ctx context.Context, d payment.DebitOrder) (payment.Debited, error) {
+	id := d.TransactionRef
+	if id == "" {
+		return payment.Debited{}, fmt.Errorf("resurs additional debit: %w: the payment has no Resurs payment id", payment.ErrNotSent)
+	}
+	lines, err := LinesOf(d.Rows)
 	if err != nil {
-		return fmt.Errorf("resurs additional debit: %w: %v", payment.ErrNotSent, err)
+		return payment.Debited{}, fmt.Errorf("resurs additional debit: %w: %v", payment.ErrNotSent, err)
 	}
 	spec, err := specOfLines(lines)
 	if err != nil {
-		return fmt.Errorf("resurs additional debit: %w: %v", payment.ErrNotSent, err)
+		return payment.Debited{}, fmt.Errorf("resurs additional debit: %w: %v", payment.ErrNotSent, err)
 	}
-	p, err := a.after.GetPayment(ctx, paymentID)
+	tag := creditTag(d.DebitID)
+	b, _ := json.Marshal(finalizePayload{PaymentID: id})
+	done := payment.Debited{Ref: id + "/" + tag, Tasks: []payment.Task{{Kind: TaskFinalize, Payload: b}}}
+	p, err := a.after.GetPayment(ctx, id)
 	if err != nil {
-		return outcome("additional debit: read payment", "Resurs Bank refused the additional debit", err)
+		return payment.Debited{}, outcome("additional debit: read payment", "Resurs Bank refused the additional debit", err)
+	}
+	if hasDiff(p, DiffAuthorize, tag) {
+		return done, nil // made before, its reply lost
 	}
 	room := new(big.Rat).Sub(p.Limit.Rat(), p.TotalAmount.Rat())
 	switch {
 	case cardLike(p):
-		return ruleRefusal("CARD", "Resurs Bank: card payments take no additional debit")
+		return payment.Debited{}, ruleRefusal("CARD", "Resurs Bank: card payments take no additional debit; start a new payment")
+	case p.Frozen:
+		return payment.Debited{}, ruleRefusal("FROZEN", "Resurs Bank: payment "+id+" is frozen (fraud check); no additional debit now")
 	case !p.Has(StatusDebitable) && !p.Has(StatusCreditable):
-		return ruleRefusal("STATE", "Resurs Bank: the payment takes no additional debit in its state")
+		return payment.Debited{}, ruleRefusal("STATE", "Resurs Bank: payment "+id+" takes no additional debit in its state (annulled or credited in full)")
 	case spec.TotalAmount.Rat().Cmp(room) > 0:
-		return ruleRefusal("LIMIT", fmt.Sprintf("Resurs Bank can add at most %s to this payment (its limit)", decimalOfRat(room, 5).Round()))
+		max := decimalOfRat(room, 5).Round()
+		if room.Sign() < 0 {
+			max = 0
+		}
+		return payment.Debited{}, ruleRefusal("LIMIT", fmt.Sprintf("Resurs Bank can add at most %s to payment %s (its limit)", max, id))
 	}
-	if err := a.after.AdditionalDebitOfPayment(ctx, AdditionalDebitRequest{PaymentID: paymentID, Spec: *spec, CreatedBy: "posd"}); err != nil {
-		return outcome("additionalDebitOfPayment", "Resurs Bank refused the additional debit", err)
+	err = a.after.AdditionalDebitOfPayment(ctx, AdditionalDebitRequest{PaymentID: id, Spec: *spec, CreatedBy: tag})
+	if err == nil {
+		return done, nil
 	}
-	return nil
-}
-
-// amountSpec is one line of an amount incl. VAT at vatPct ("" = 0 %).
-func amountSpec(desc string, amount Decimal, vatPct string) (*Spec, error) {
-	var rows []payment.Row
-	if vatPct != "" {
-		rows = []payment.Row{{TaxRate: vatPct}}
+	if a.landed(ctx, id, DiffAuthorize, tag, err) {
+		return done, nil
 	}
-	return refundSpec(payment.RefundOrder{Reason: desc, Order: payment.Order{Rows: rows}}, amount)
+	return payment.Debited{}, outcome("additionalDebitOfPayment", "Resurs Bank refused the additional debit", err)
 }
 
 // specOfLines turns order lines into spec lines with their totals: VAT and

@@ -18,8 +18,14 @@ func requireRuleRefusal(t *testing.T, err error, code string) {
 	assert.ErrorIs(t, err, payment.ErrNotSent, "posd refuses before sending")
 }
 
+func annulOrder(s payment.Session, id, amount string) payment.RefundOrder {
+	o := refundOrder(s, id, amount, false, "0")
+	o.Method = MethodLater
+	return o
+}
+
 // B.6 for annul: DEBITABLE and not frozen, at most what is left to debit,
-// never partial on a card.
+// never partial on a card; each annulment tagged with posd's id of it.
 func TestAnnulRules(t *testing.T) {
 	ctx := context.Background()
 	f := newFakeResurs(t)
@@ -28,37 +34,133 @@ func TestAnnulRules(t *testing.T) {
 	require.NoError(t, err)
 	f.book(s.Ref, true, false)
 
-	requireRuleRefusal(t, a.Annul(ctx, s.Ref, money.MustParse("625.01"), "25"), "AMOUNT")
-	require.NoError(t, a.Annul(ctx, s.Ref, money.MustParse("100.00"), "25"))
+	_, err = a.Annul(ctx, annulOrder(s, "a0", "625.01"))
+	requireRuleRefusal(t, err, "AMOUNT")
+	a1, err := a.Annul(ctx, annulOrder(s, "a1", "100.00"))
+	require.NoError(t, err)
+	assert.Equal(t, s.Ref+"/posd-a1", a1.Ref)
 	assert.Equal(t, Decimal("525"), f.payments[s.Ref].TotalAmount)
 	assert.True(t, f.payments[s.Ref].Has(StatusDebitable))
+	again, err := a.Annul(ctx, annulOrder(s, "a1", "100.00"))
+	require.NoError(t, err, "a retry of the same annulment")
+	assert.Equal(t, a1, again)
+	assert.Equal(t, 1, f.count(OpAnnulPayment), "never annulled twice")
 
 	f.setFrozen(s.Ref, true)
-	requireRuleRefusal(t, a.Annul(ctx, s.Ref, 0, ""), "FROZEN")
+	_, err = a.Annul(ctx, annulOrder(s, "a2", "525.00"))
+	requireRuleRefusal(t, err, "FROZEN")
 	f.setFrozen(s.Ref, false)
 	f.edit(s.Ref, func(p *Payment) { p.PaymentMethodType = "CARD" })
-	requireRuleRefusal(t, a.Annul(ctx, s.Ref, money.MustParse("1.00"), ""), "CARD")
-	require.NoError(t, a.Annul(ctx, s.Ref, 0, ""), "a card payment is annulled whole")
+	_, err = a.Annul(ctx, annulOrder(s, "a3", "1.00"))
+	requireRuleRefusal(t, err, "CARD")
+	_, err = a.Annul(ctx, annulOrder(s, "a4", "525.00"))
+	require.NoError(t, err, "a card payment is annulled whole")
 	assert.Equal(t, Decimal("0"), f.payments[s.Ref].TotalAmount)
-	requireRuleRefusal(t, a.Annul(ctx, s.Ref, 0, ""), "NOT_DEBITABLE")
+	_, err = a.Annul(ctx, annulOrder(s, "a5", "1.00"))
+	requireRuleRefusal(t, err, "NOT_DEBITABLE")
 	assert.Equal(t, 2, f.count(OpAnnulPayment))
 }
 
-// B.6 for additional debit: within limit - totalAmount, not for cards.
+// An annulment whose reply is lost is found by its tag: done, not resent;
+// and a queued finalize then ends quietly (posd's own annulment), while
+// one after Resurs's annulment is raised.
+func TestAnnulReplyLostAndQueuedFinalize(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeResurs(t)
+	a, _ := newAdapter(t, f)
+	s, err := a.Start(ctx, order(MethodLater))
+	require.NoError(t, err)
+	f.book(s.Ref, true, false)
+	c, err := a.Check(ctx, s)
+	require.NoError(t, err)
+	task := a.AfterPaid(order(MethodLater), s, c)[0]
+
+	f.drop = OpAnnulPayment
+	res, err := a.Annul(ctx, annulOrder(s, "a1", "625.00"))
+	f.drop = ""
+	require.NoError(t, err, "the lost reply is resolved by reading back")
+	assert.Equal(t, s.Ref+"/posd-a1", res.Ref)
+	assert.Equal(t, 1, f.count(OpAnnulPayment))
+
+	require.NoError(t, a.RunTask(ctx, task), "nothing is left to finalize after posd's annulment")
+	assert.Zero(t, f.count(OpFinalizePayment))
+
+	o2 := order(MethodLater)
+	o2.PaymentID = "fedcba9876543210fedcba9876543210"
+	s2, err := a.Start(ctx, o2)
+	require.NoError(t, err)
+	f.book(s2.Ref, true, false)
+	c2, err := a.Check(ctx, s2)
+	require.NoError(t, err)
+	task2 := a.AfterPaid(o2, s2, c2)[0]
+	f.edit(s2.Ref, func(p *Payment) {
+		p.Diffs = append(p.Diffs, Diff{Type: DiffAnnul, CreatedBy: "fraud-control", Spec: Spec{TotalAmount: p.TotalAmount}})
+	})
+	err = a.RunTask(ctx, task2)
+	re, ok := payment.Refused(err)
+	require.True(t, ok, "%v", err)
+	assert.True(t, re.Permanent, "Resurs annulled a payment posd recorded paid: raised for manual handling")
+}
+
+// A refund of a "Betala sen" payment not finalized yet says to annul.
+func TestRefundBeforeFinalizeSaysAnnul(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeResurs(t)
+	a, _ := newAdapter(t, f)
+	s, err := a.Start(ctx, order(MethodLater))
+	require.NoError(t, err)
+	f.book(s.Ref, true, false)
+	_, err = a.Refund(ctx, refundOrder(s, "r1", "100.00", false, "0"))
+	re, ok := payment.Refused(err)
+	require.True(t, ok, "%v", err)
+	assert.Contains(t, re.Message, "annulled instead")
+	assert.Zero(t, f.count(OpCreditPayment))
+}
+
+func debitOrder(s payment.Session, id string) payment.DebitOrder {
+	return payment.DebitOrder{DebitID: id, PaymentID: paymentID, Method: MethodPOS, Session: s, TransactionRef: s.Ref,
+		Rows:   []payment.Row{{Description: "Tillägg", Quantity: "2", Total: money.MustParse("50.00"), TaxRate: "25", SKU: "X"}},
+		Amount: money.MustParse("50.00"), Currency: "SEK"}
+}
+
+// B.6 for additional debit: within limit - totalAmount, not for cards; the
+// added amount is finalized through the outbox; a lost reply is found by
+// its tag.
 func TestAdditionalDebitRules(t *testing.T) {
 	ctx := context.Background()
 	f := newFakeResurs(t)
 	a, _ := newAdapter(t, f)
 	s := paidPOS(t, f, a)
-	rows := []payment.Row{{Description: "Tillägg", Quantity: "2", Total: money.MustParse("50.00"), TaxRate: "25", SKU: "X"}}
 
-	requireRuleRefusal(t, a.AdditionalDebit(ctx, s.Ref, rows), "LIMIT")
+	_, err := a.AdditionalDebit(ctx, debitOrder(s, "d0"))
+	requireRuleRefusal(t, err, "LIMIT")
 	f.edit(s.Ref, func(p *Payment) { p.Limit = "1000" })
-	require.NoError(t, a.AdditionalDebit(ctx, s.Ref, rows))
+	d1, err := a.AdditionalDebit(ctx, debitOrder(s, "d1"))
+	require.NoError(t, err)
+	assert.Equal(t, s.Ref+"/posd-d1", d1.Ref)
 	assert.Equal(t, Decimal("675"), f.payments[s.Ref].TotalAmount)
+	require.Len(t, d1.Tasks, 1)
+	assert.Equal(t, TaskFinalize, d1.Tasks[0].Kind)
+	assert.True(t, f.payments[s.Ref].Has(StatusDebitable), "added, not captured yet")
+	require.NoError(t, a.RunTask(ctx, d1.Tasks[0]))
+	assert.False(t, f.payments[s.Ref].Has(StatusDebitable), "captured by the task")
+
+	again, err := a.AdditionalDebit(ctx, debitOrder(s, "d1"))
+	require.NoError(t, err, "a retry of the same debit")
+	assert.Equal(t, d1.Ref, again.Ref)
+	assert.Equal(t, 1, f.count(OpAdditionalDebitOfPayment), "never debited twice")
+
+	f.drop = OpAdditionalDebitOfPayment
+	d2, err := a.AdditionalDebit(ctx, debitOrder(s, "d2"))
+	f.drop = ""
+	require.NoError(t, err, "the lost reply is resolved by reading back")
+	assert.Equal(t, s.Ref+"/posd-d2", d2.Ref)
+	assert.Equal(t, 2, f.count(OpAdditionalDebitOfPayment))
+
 	f.edit(s.Ref, func(p *Payment) { p.PaymentMethodType = "PAYMENT_PROVIDER" })
-	requireRuleRefusal(t, a.AdditionalDebit(ctx, s.Ref, rows), "CARD")
-	assert.Equal(t, 1, f.count(OpAdditionalDebitOfPayment))
+	_, err = a.AdditionalDebit(ctx, debitOrder(s, "d3"))
+	requireRuleRefusal(t, err, "CARD")
+	assert.Equal(t, 2, f.count(OpAdditionalDebitOfPayment))
 }
 
 func TestSpecOfLinesTotals(t *testing.T) {

@@ -92,10 +92,15 @@ func listQuery(f ListFilter) (string, []any) {
 	return q, args
 }
 
+// Totals are a payment's done adjustments, summed by kind.
+type Totals struct {
+	Refunded, Annulled, Debited money.Amount
+}
+
 // RefundedTotals returns, for each of the given payments that has done
-// refunds, their sum: one query for a whole page.
-func (db *DB) RefundedTotals(ctx context.Context, paymentIDs []string) (map[string]money.Amount, error) {
-	out := map[string]money.Amount{}
+// refunds, annulments or debits, their sums: one query for a whole page.
+func (db *DB) RefundedTotals(ctx context.Context, paymentIDs []string) (map[string]Totals, error) {
+	out := map[string]Totals{}
 	if len(paymentIDs) == 0 {
 		return out, nil
 	}
@@ -103,19 +108,28 @@ func (db *DB) RefundedTotals(ctx context.Context, paymentIDs []string) (map[stri
 	for i, id := range paymentIDs {
 		args[i] = id
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT payment_id, SUM(amount) FROM refunds WHERE state = 'done'
-		AND payment_id IN (?`+strings.Repeat(", ?", len(paymentIDs)-1)+`) GROUP BY payment_id`, args...)
+	rows, err := db.r.QueryContext(ctx, `SELECT payment_id, kind, SUM(amount) FROM refunds WHERE state = 'done'
+		AND payment_id IN (?`+strings.Repeat(", ?", len(paymentIDs)-1)+`) GROUP BY payment_id, kind`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sum refunds: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var id string
+		var id, kind string
 		var sum int64
-		if err := rows.Scan(&id, &sum); err != nil {
+		if err := rows.Scan(&id, &kind, &sum); err != nil {
 			return nil, fmt.Errorf("sum refunds: %w", err)
 		}
-		out[id] = money.Amount(sum)
+		t := out[id]
+		switch kind {
+		case KindAnnul:
+			t.Annulled += money.Amount(sum)
+		case KindDebit:
+			t.Debited += money.Amount(sum)
+		default:
+			t.Refunded += money.Amount(sum)
+		}
+		out[id] = t
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sum refunds: %w", err)

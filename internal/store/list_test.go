@@ -194,8 +194,14 @@ func TestRefundedTotals(t *testing.T) {
 		_, err = db.FinishRefund(ctx, rf.ID, st, fmt.Sprintf("rf-%d", i), "", Audit{Actor: "t", Event: "refund", Outcome: "success"})
 		require.NoError(t, err)
 	}
+	for i, kind := range []string{KindAnnul, KindDebit, KindDebit} {
+		rf, err := db.BeginRefund(ctx, Refund{ID: fmt.Sprintf("a%d", i), Kind: kind, PaymentID: id, Provider: "seqr", Amount: 10, Currency: "SEK"},
+			paid[0].Amount, Audit{Actor: "t", Event: kind + "_begin", Outcome: "success"})
+		require.NoError(t, err)
+		_, err = db.FinishRefund(ctx, rf.ID, "done", fmt.Sprintf("a-%d", i), "", Audit{Actor: "t", Event: kind, Outcome: "success"})
+		require.NoError(t, err)
+	}
 	got, err = db.RefundedTotals(ctx, []string{id, "other"})
 	require.NoError(t, err)
-	assert.Equal(t, map[string]int64{id: 200}, map[string]int64{id: int64(got[id])})
-	assert.Len(t, got, 1)
+	assert.Equal(t, map[string]Totals{id: {Refunded: 200, Annulled: 10, Debited: 20}}, got)
 }

@@ -10,6 +10,15 @@ import (
 	"github.com/posd/posd/internal/money"
 )
 
+// Kinds of refunds rows (migration 0005): a refund gives back what was
+// captured, an annulment releases what was authorized and not captured, a
+// debit adds rows to the payment. All three share the refund's life.
+const (
+	KindRefund = "refund"
+	KindAnnul  = "annul"
+	KindDebit  = "debit"
+)
+
 // Refund is one refunds row. State is "sending" (committed before the call),
 // "done", "failed" (SEQR answered with an error, or nothing was sent) or
 // "unknown" (the call may have arrived; it still counts against the limit).
@@ -17,6 +26,8 @@ import (
 // from before migration 0002); RequestHash identifies that request's body.
 type Refund struct {
 	ID             string
+	Kind           string // KindRefund ("" is taken as it), KindAnnul or KindDebit
+	Rows           string // a debit's rows as JSON
 	IdempotencyKey string
 	RequestHash    string
 	PaymentID      string
@@ -33,13 +44,13 @@ type Refund struct {
 }
 
 const refundCols = `id, payment_id, provider, amount, currency, provider_ref, cashier_id, reason, state, error, created_at, updated_at,
-	idempotency_key, request_hash`
+	idempotency_key, request_hash, kind, rows_json`
 
 func scanRefund(s scanner) (Refund, error) {
 	var r Refund
 	var ers, created, updated, key sql.NullString
 	if err := s.Scan(&r.ID, &r.PaymentID, &r.Provider, &r.Amount, &r.Currency, &ers, &r.CashierID, &r.Reason, &r.State, &r.Error, &created, &updated,
-		&key, &r.RequestHash); err != nil {
+		&key, &r.RequestHash, &r.Kind, &r.Rows); err != nil {
 		return Refund{}, err
 	}
 	r.ProviderRef, r.IdempotencyKey = ers.String, key.String
@@ -68,12 +79,16 @@ func (db *DB) BeginRefund(ctx context.Context, r Refund, limit money.Amount, a A
 //     ErrIdempotencyKey; in state "failed" (SEQR refused it or it was never
 //     sent, so nothing was refunded) it is made "sending" again and returned
 //     with begun=true; otherwise it is returned as it is with begun=false;
-//   - with the refunds of its payment that may have happened (all but
-//     "failed") it would exceed limit: ErrRefundExceeds;
-//   - another refund of the payment is "sending" or "unknown" (it may have
-//     been made): ErrRefundPending, naming it.
+//   - r is a refund or annulment that, with the refunds and annulments of its
+//     payment that may have happened (all but "failed"), would exceed limit
+//     plus the payment's done debits: ErrRefundExceeds;
+//   - another row of the payment (of any kind) is "sending" or "unknown"
+//     (it may have been made): ErrRefundPending, naming it.
 func (db *DB) BeginRefundIdempotent(ctx context.Context, r Refund, limit money.Amount, a Audit) (Refund, bool, error) {
 	now := db.now()
+	if r.Kind == "" {
+		r.Kind = KindRefund
+	}
 	r.State, r.Error, r.CreatedAt, r.UpdatedAt = "sending", "", now, now
 	out, begun := r, true
 	err := db.write(ctx, func(tx *sql.Tx) error {
@@ -95,29 +110,37 @@ func (db *DB) BeginRefundIdempotent(ctx context.Context, r Refund, limit money.A
 				return err
 			}
 		}
-		var sum int64
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(amount), 0) FROM refunds
-			WHERE payment_id = ? AND state != 'failed'`, r.PaymentID).Scan(&sum); err != nil {
+		var back, debited int64
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(CASE WHEN kind = 'debit' THEN 0 ELSE amount END), 0),
+			COALESCE(SUM(CASE WHEN kind = 'debit' AND state = 'done' THEN amount ELSE 0 END), 0)
+			FROM refunds WHERE payment_id = ? AND state != 'failed'`, r.PaymentID).Scan(&back, &debited); err != nil {
 			return err
 		}
-		if money.Amount(sum)+r.Amount > limit {
+		if r.Kind != KindDebit && money.Amount(back)+r.Amount > limit+money.Amount(debited) {
 			return ErrRefundExceeds
 		}
-		var openID, openState string
-		err := tx.QueryRowContext(ctx, `SELECT id, state FROM refunds WHERE payment_id = ? AND state IN ('sending', 'unknown')
-			ORDER BY created_at, id LIMIT 1`, r.PaymentID).Scan(&openID, &openState)
+		var openID, openState, openKind string
+		err := tx.QueryRowContext(ctx, `SELECT id, state, kind FROM refunds WHERE payment_id = ? AND state IN ('sending', 'unknown')
+			ORDER BY created_at, id LIMIT 1`, r.PaymentID).Scan(&openID, &openState, &openKind)
 		switch {
 		case err == nil:
-			return fmt.Errorf("%w: refund %s of this payment is %s", ErrRefundPending, openID, openState)
+			what := "refund"
+			switch openKind {
+			case KindAnnul:
+				what = "annulment"
+			case KindDebit:
+				what = "additional debit"
+			}
+			return fmt.Errorf("%w: %s %s of this payment is %s", ErrRefundPending, what, openID, openState)
 		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
 		if retry {
 			_, err = tx.ExecContext(ctx, "UPDATE refunds SET state = 'sending', error = '', updated_at = ? WHERE id = ?", fmtTime(now), r.ID)
 		} else {
-			_, err = tx.ExecContext(ctx, "INSERT INTO refunds ("+refundCols+") VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?, '', ?, ?, ?, ?)",
+			_, err = tx.ExecContext(ctx, "INSERT INTO refunds ("+refundCols+") VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?, '', ?, ?, ?, ?, ?, ?)",
 				r.ID, r.PaymentID, r.Provider, int64(r.Amount), r.Currency, r.CashierID, r.Reason, r.State, fmtTime(now), fmtTime(now),
-				nullString(r.IdempotencyKey), r.RequestHash)
+				nullString(r.IdempotencyKey), r.RequestHash, r.Kind, r.Rows)
 		}
 		if err != nil {
 			return err
@@ -177,7 +200,7 @@ func (db *DB) MarkSendingRefundsUnknown(ctx context.Context, errText string, a A
 			}
 			ra := a
 			if ra.Detail == "" {
-				ra.Detail = fmt.Sprintf("refund %s of %s %s: %s", r.ID, r.Amount, r.Currency, errText)
+				ra.Detail = fmt.Sprintf("%s %s of %s %s: %s", r.Kind, r.ID, r.Amount, r.Currency, errText)
 			}
 			if err := insertAudit(ctx, tx, r.PaymentID, r.Provider, "", "", "", "", ra, now); err != nil {
 				return err
@@ -193,8 +216,15 @@ func (db *DB) MarkSendingRefundsUnknown(ctx context.Context, errText string, a A
 	return out, nil
 }
 
-// FinishRefund sets a refund's outcome with its audit row.
-func (db *DB) FinishRefund(ctx context.Context, id, state, providerRef, errText string, a Audit) (Refund, error) {
+// OutboxTask is a provider's task committed with the row that needs it.
+type OutboxTask struct {
+	Provider, Kind string
+	Payload        []byte
+}
+
+// FinishRefund sets a refund's outcome with its audit row and, in the same
+// transaction, queues tasks (a done debit's capture) in the outbox.
+func (db *DB) FinishRefund(ctx context.Context, id, state, providerRef, errText string, a Audit, tasks ...OutboxTask) (Refund, error) {
 	now := db.now()
 	var out Refund
 	err := db.write(ctx, func(tx *sql.Tx) error {
@@ -209,6 +239,11 @@ func (db *DB) FinishRefund(ctx context.Context, id, state, providerRef, errText 
 		out, err = scanRefund(tx.QueryRowContext(ctx, "SELECT "+refundCols+" FROM refunds WHERE id = ?", id))
 		if err != nil {
 			return err
+		}
+		for _, t := range tasks {
+			if err := (&Tx{tx: tx, ctx: ctx, now: now}).EnqueueOutbox(t.Provider, t.Kind, out.PaymentID, t.Payload); err != nil {
+				return err
+			}
 		}
 		return insertAudit(ctx, tx, out.PaymentID, out.Provider, "", "", "", providerRef, a, now)
 	})
@@ -262,10 +297,11 @@ func (db *DB) RefundByReference(ctx context.Context, provider, ref string) (Refu
 	return r, nil
 }
 
-// UnknownRefunds lists a provider's refunds whose outcome is unknown, oldest
-// first (few: each is raised for manual handling).
+// UnknownRefunds lists a provider's refunds and annulments whose outcome is
+// unknown, oldest first (few: each is raised for manual handling). Debits
+// are left out: a report's refund line can never settle one.
 func (db *DB) UnknownRefunds(ctx context.Context, provider string) ([]Refund, error) {
-	rows, err := db.r.QueryContext(ctx, "SELECT "+refundCols+" FROM refunds WHERE state = 'unknown' AND provider = ? ORDER BY created_at, id", provider)
+	rows, err := db.r.QueryContext(ctx, "SELECT "+refundCols+" FROM refunds WHERE state = 'unknown' AND provider = ? AND kind != 'debit' ORDER BY created_at, id", provider)
 	if err != nil {
 		return nil, fmt.Errorf("list unknown refunds: %w", err)
 	}

@@ -363,7 +363,7 @@ func (s *Sim) book(ss *session, c completion, at time.Time) *payment {
 	sp.totalVat = &vat
 	p := &payment{
 		id: ss.ref, method: c.method, customer: cust, meta: append([]kv(nil), ss.meta...),
-		limit: sp.total, booked: at, modified: at, storeID: ss.storeID,
+		limit: sp.total + sp.total*dec(s.shadow)/100, booked: at, modified: at, storeID: ss.storeID,
 		autoFinalize: !c.later, session: ss,
 	}
 	if p.storeID == "" {

@@ -91,6 +91,10 @@ type Options struct {
 	Calls         *simctl.CallLog // nil: a private log
 	Faults        *simctl.Faults  // nil: no fault injection
 	Rand          io.Reader       // identifiers; nil: crypto/rand
+	// ShadowLimitPct raises a booked payment's limit above its authorized
+	// amount by this percentage: the "shadow limit" a merchant agrees with
+	// Resurs to take additional debits (B.6). 0: limit = the amount booked.
+	ShadowLimitPct int
 	// CallbackClient calls paymentCreatedCallbackUrl; nil: a client of its
 	// own. Redirects are never followed, whatever the client says.
 	CallbackClient  *http.Client
@@ -110,6 +114,7 @@ type Sim struct {
 	calls    *simctl.CallLog
 	faults   *simctl.Faults
 	rnd      io.Reader
+	shadow   int // Options.ShadowLimitPct
 
 	ext       *simctl.Clock // nil: none
 	cbClient  *http.Client
@@ -152,6 +157,7 @@ func New(o Options) *Sim {
 		calls:     o.Calls,
 		faults:    o.Faults,
 		rnd:       o.Rand,
+		shadow:    max(o.ShadowLimitPct, 0),
 		ext:       o.Clock,
 		cbTimeout: o.CallbackTimeout,
 		wake:      make(chan struct{}, 1),
