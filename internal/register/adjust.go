@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/posd/posd/internal/money"
+	"github.com/posd/posd/internal/payment"
 	"github.com/posd/posd/internal/store"
 )
 
@@ -123,6 +124,24 @@ func adjustmentHash(kind, paymentID string, body any) string {
 	}{kind, paymentID, body}) // plain structs: cannot fail
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
+}
+
+// actionsOf lists what a paid payment of provider may be asked: "refund",
+// and "annul" and "debit" where the provider offers them. The provider's
+// own rules may still refuse one (an annulment after the capture).
+func (r *Register) actionsOf(provider string) []string {
+	pv := r.byName[provider]
+	if pv == nil {
+		return nil
+	}
+	out := []string{store.KindRefund}
+	if _, ok := pv.Provider.(payment.Annuller); ok {
+		out = append(out, store.KindAnnul)
+	}
+	if _, ok := pv.Provider.(payment.Debiter); ok {
+		out = append(out, store.KindDebit)
+	}
+	return out
 }
 
 // keyedMutex is a mutex per key, held only while used.

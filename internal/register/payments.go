@@ -45,6 +45,7 @@ func (r *Register) view(sp store.Payment, live *liveState, tot store.Totals) Pay
 	// once the payment counts as paid.
 	if p.State == StatePaid {
 		p.TransactionRef, p.MethodName = sp.TransactionRef, sp.MethodName
+		p.Actions = r.actionsOf(sp.Provider)
 	}
 	if sp.Provider == "seqr" { // the names of release 1, kept for one release
 		p.InvoiceReference, p.ERSReference = p.ProviderRef, p.TransactionRef

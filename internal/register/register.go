@@ -103,9 +103,11 @@ type Payment struct {
 	Refunded         money.Amount `json:"refunded"`
 	Annulled         money.Amount `json:"annulled,omitempty"` // released before capture (Resurs annulPayment)
 	Debited          money.Amount `json:"debited,omitempty"`  // added by additional debits
-	Error            string       `json:"error,omitempty"`
-	CreatedAt        time.Time    `json:"createdAt"`
-	UpdatedAt        time.Time    `json:"updatedAt"`
+	// Actions a paid payment may be asked: "refund", "annul", "debit".
+	Actions   []string  `json:"actions,omitempty"`
+	Error     string    `json:"error,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 // View is what the cashier page shows for a payment: an iframe or snippet
