@@ -28,11 +28,13 @@ func paysonLines(w io.Writer, base string) {
 	fmt.Fprintf(w, "  Payson agent     %s, API key %s\n", paysonsim.TestAgentID, paysonsim.TestAPIKey)
 }
 
-// runWithPayson runs serve and the Payson emulator's notifier until ctx
-// ends or serve fails.
-func runWithPayson(ctx context.Context, sim *paysonsim.Sim, serve func(context.Context) error) error {
+// run runs serve beside the emulators' own loops (Payson's notifier,
+// Resurs's callbacks, both emulators' delayed rules) until ctx ends or
+// serve fails.
+func (e *emulators) run(ctx context.Context, serve func(context.Context) error) error {
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return sim.Run(gctx) })
+	g.Go(func() error { return e.payson.Run(gctx) })
+	g.Go(func() error { return e.resurs.Run(gctx) })
 	g.Go(func() error { return serve(gctx) })
 	return g.Wait()
 }

@@ -10,13 +10,19 @@ import (
 	"go.uber.org/zap"
 )
 
-// mountResurs builds the Resurs emulator on the shared call log and fault
-// rules and routes its prefixes on mux.
-func mountResurs(mux *http.ServeMux, calls *simctl.CallLog, faults *simctl.Faults, log *zap.Logger) *resurssim.Sim {
+// resursShadowLimitPct is the emulated merchant's shadow limit: what a
+// booked payment may grow by through additional debits (spec B.6).
+const resursShadowLimitPct = 20
+
+// mountResurs builds the Resurs emulator on the shared clock, call log and
+// fault rules and routes its prefixes on mux. Its Run (callbacks, delayed
+// rules) runs beside the server.
+func mountResurs(mux *http.ServeMux, clock *simctl.Clock, calls *simctl.CallLog, faults *simctl.Faults, log *zap.Logger) *resurssim.Sim {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	sim := resurssim.New(resurssim.Options{Calls: calls, Faults: faults, Logger: log.With(zap.String("emulator", "resurs"))})
+	sim := resurssim.New(resurssim.Options{Clock: clock, Now: clock.Now, Calls: calls, Faults: faults, ShadowLimitPct: resursShadowLimitPct,
+		Logger: log.With(zap.String("emulator", "resurs"))})
 	h := sim.Handler()
 	for _, p := range resurssim.Prefixes() {
 		mux.Handle(p, h)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/posd/posd/internal/payson/paysonsim"
+	"github.com/posd/posd/internal/resurs/resurssim"
 	"github.com/posd/posd/internal/seqr/seqrsim"
 	"github.com/posd/posd/internal/simctl"
 	"go.uber.org/zap"
@@ -93,6 +94,7 @@ func newLogger(format, level string, w io.Writer) (*zap.Logger, error) {
 // emulators is everything paysim serves, wired on one mux.
 type emulators struct {
 	seqr    *seqrsim.Sim
+	resurs  *resurssim.Sim
 	payson  *paysonsim.Sim
 	control *simctl.Control
 	handler http.Handler
@@ -114,7 +116,7 @@ func newEmulators(o seqrsim.Options) *emulators {
 	e := &emulators{seqr: seqrsim.New(o), control: &simctl.Control{Calls: calls, Faults: faults, Clock: clock}}
 	mux := http.NewServeMux()
 	e.control.Register(mux)
-	mountResurs(mux, calls, faults, o.Logger)
+	e.resurs = mountResurs(mux, clock, calls, faults, o.Logger)
 	mux.Handle("/", e.seqr.Handler())
 	e.handler = mux
 	e.payson = addPayson(clock, calls, faults, o.Logger, &e.handler)
@@ -181,5 +183,5 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	printResurs(stdout, base)
 	paysonLines(stdout, base)
 	log.Info("serving", zap.String("addr", ln.Addr().String()), zap.Duration("reversalWindow", cfg.reversalWindow))
-	return runWithPayson(ctx, em.payson, func(ctx context.Context) error { return serve(ctx, newServer(em.handler), ln) })
+	return em.run(ctx, func(ctx context.Context) error { return serve(ctx, newServer(em.handler), ln) })
 }

@@ -8,6 +8,7 @@ import (
 	"net/url"
 
 	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/posd/posd/internal/payson/paysonsim"
 	"github.com/posd/posd/internal/resurs/resurssim"
@@ -19,6 +20,10 @@ import (
 // notifications: a till listens on loopback only and checks by polling, so
 // the notification is only acknowledged.
 const demoNotifyPath = "/demo/payson/notify"
+
+// demoResursCallbackPath stands in for the chain's server that takes
+// Resurs's paymentCreatedCallbackUrl (a till listens on loopback only).
+const demoResursCallbackPath = "/demo/resurs/booked"
 
 // demoSims are the three emulators as cmd/paysim serves them: one port,
 // one call log, one fault table, one clock, the providers' real paths and
@@ -34,8 +39,9 @@ func newDemoSims(log *zap.Logger) *demoSims {
 	calls, faults := simctl.NewCallLog(0), simctl.NewFaults(nil)
 	clock := simctl.NewClock(nil)
 	s := &demoSims{
-		seqr:   seqrsim.New(seqrsim.Options{Logger: log.Named("seqrsim"), Calls: calls, Faults: faults, Now: clock.Now}),
-		resurs: resurssim.New(resurssim.Options{Logger: log.Named("resurssim"), Calls: calls, Faults: faults}),
+		seqr: seqrsim.New(seqrsim.Options{Logger: log.Named("seqrsim"), Calls: calls, Faults: faults, Now: clock.Now}),
+		resurs: resurssim.New(resurssim.Options{Logger: log.Named("resurssim"), Calls: calls, Faults: faults, Clock: clock,
+			ShadowLimitPct: 20}),
 		payson: paysonsim.New(paysonsim.Options{Clock: clock, Calls: calls, Faults: faults, Logger: log.Named("paysonsim")}),
 	}
 	mux := http.NewServeMux()
@@ -45,6 +51,7 @@ func newDemoSims(log *zap.Logger) *demoSims {
 		mux.Handle(p, rh)
 	}
 	mux.HandleFunc("POST "+demoNotifyPath, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
+	mux.HandleFunc("POST "+demoResursCallbackPath, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	mux.Handle("/", s.seqr.Handler())
 	// Payson's /2.0/ paths go first, before ServeMux would redirect the
 	// .NET SDK's "/2.0//checkouts" (as in cmd/paysim).
@@ -52,12 +59,23 @@ func newDemoSims(log *zap.Logger) *demoSims {
 	return s
 }
 
-// run runs the Payson emulator's notifier and time rules until ctx ends.
+// run runs the Payson emulator's notifier and the Resurs emulator's
+// callbacks, each with its time rules, until ctx ends.
 func (s *demoSims) run(ctx context.Context) error {
-	if err := s.payson.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		return fmt.Errorf("demo: payson emulator: %w", err)
-	}
-	return nil
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := s.payson.Run(gctx); err != nil && !errors.Is(err, context.Canceled) {
+			return fmt.Errorf("demo: payson emulator: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		if err := s.resurs.Run(gctx); err != nil && !errors.Is(err, context.Canceled) {
+			return fmt.Errorf("demo: resurs emulator: %w", err)
+		}
+		return nil
+	})
+	return g.Wait()
 }
 
 // demoProviderOverrides configure posd's Resurs and Payson providers
@@ -75,6 +93,7 @@ func demoProviderOverrides(simURL string) map[string]string {
 		"providers.resurs.client_secret":    resurssim.TestClientSecret,
 		"providers.resurs.store_id":         resurssim.TestStoreID,
 		"providers.resurs.ref_prefix":       "DEMO-",
+		"providers.resurs.callback_url":     simURL + demoResursCallbackPath + "?paymentId={paymentId}",
 		"providers.resurs.later_interval":   "5s",
 		"providers.payson.url":              simURL + "/2.0/",
 		"providers.payson.agent_id":         paysonsim.TestAgentID,
