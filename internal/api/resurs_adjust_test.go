@@ -29,7 +29,7 @@ func quickResurs(sim resurssim.Options) resursStackOptions {
 			c.LaterCheckInterval, c.CheckInterval = 20*time.Millisecond, 20*time.Millisecond
 		},
 		config: register.Config{OutboxInterval: 10 * time.Millisecond, OutboxRetryMin: 10 * time.Millisecond,
-			OutboxRetryMax: 20 * time.Millisecond}}
+			OutboxRetryMax: 20 * time.Millisecond, ReportRetry: time.Millisecond}}
 }
 
 // resursPaid starts a 625.00 payment of method, has the emulator's customer
@@ -142,6 +142,20 @@ func TestResursAnnulWhileFinalizeIsQueued(t *testing.T) {
 		assert.NotEqual(t, "task_finalizePayment", e.Action, "the finalize ended quietly, not raised for manual handling: %+v", e)
 	}
 	assert.Equal(t, []string{"payment 625.00 Resurs Bank Faktura", "refund 625.00 Resurs Bank annulment"}, s.journalTexts(t, id))
+	s.requirePeriodMatches(t, 2, "0.00")
+}
+
+// requirePeriodMatches closes the Resurs period: findPayments and posd's
+// records agree, line by line and in total.
+func (s *realStack) requirePeriodMatches(t *testing.T, count int, total string) {
+	t.Helper()
+	a := s.send(t, "POST", "/v1/periods/close?provider=resurs", nil, nil)
+	require.Equal(t, http.StatusOK, a.status, a.raw)
+	assert.Equal(t, true, a.body["match"], a.raw)
+	assert.Equal(t, float64(count), a.body["remoteCount"], a.raw)
+	assert.Equal(t, float64(count), a.body["localCount"], a.raw)
+	assert.Equal(t, total, a.body["localTotal"], a.raw)
+	assert.Equal(t, total, a.body["remoteTotal"], a.raw)
 }
 
 // A POS payment (finalized by Resurs) takes an additional debit within its
@@ -181,4 +195,5 @@ func TestResursAdditionalDebitThenRefund(t *testing.T) {
 	assert.Equal(t, "725.00", p.body["refunded"], p.raw)
 	assert.Equal(t, []string{"payment 625.00 Resurs Bank Faktura", "payment 100.00 Resurs Bank additional debit",
 		"refund 725.00 Resurs Bank refund"}, s.journalTexts(t, id))
+	s.requirePeriodMatches(t, 3, "0.00")
 }

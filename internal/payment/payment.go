@@ -402,6 +402,21 @@ type Report struct {
 	Count int
 	Total money.Amount // payments minus refunds
 	Lines []ReportLine
+	// Net: the report lists every refund, annulment and additional debit
+	// of the period as its own line (Total nets them), so the register
+	// compares posd's own with them. Without it only payments are compared.
+	Net bool
+}
+
+// Add appends a line, counting it and netting it into Total.
+func (r *Report) Add(l ReportLine) {
+	r.Lines = append(r.Lines, l)
+	r.Count++
+	if l.Refund {
+		r.Total -= l.Amount
+	} else {
+		r.Total += l.Amount
+	}
 }
 
 // ReportLine is one money movement in a provider's report.

@@ -193,7 +193,7 @@ func (r *Register) compare(ctx context.Context, period store.Period, remoteRep p
 	remote := map[string]money.Amount{}
 	sessionOfRef := map[string]string{} // transaction reference -> session reference
 	for _, l := range remoteRep.Lines {
-		if l.Refund {
+		if l.Refund && !remoteRep.Net {
 			continue
 		}
 		remote[l.Ref] = l.Amount
@@ -211,6 +211,9 @@ func (r *Register) compare(ctx context.Context, period store.Period, remoteRep p
 		local[p.TransactionRef] = p.Amount
 		rep.LocalCount++
 		rep.LocalTotal += p.Amount
+	}
+	if err := r.localAdjustments(ctx, period, remoteRep.Net, local, &rep); err != nil {
+		return rep, nil, err
 	}
 	// The report names transactions by reference: a payment the provider
 	// counts in this period that posd recorded paid just outside the
@@ -248,6 +251,29 @@ func (r *Register) compare(ctx context.Context, period store.Period, remoteRep p
 	rep.Match = rep.RemoteCount == rep.LocalCount && rep.RemoteTotal == rep.LocalTotal &&
 		len(rep.OnlyRemote) == 0 && len(rep.OnlyLocal) == 0
 	return rep, matched, nil
+}
+
+// localAdjustments adds the period's done refunds, annulments and debits
+// to the local side: debits are money taken, like payments; refunds and
+// annulments count against the total when the report nets them (net).
+func (r *Register) localAdjustments(ctx context.Context, period store.Period, net bool, local map[string]money.Amount, rep *PeriodReport) error {
+	done, err := r.db.DoneBetween(ctx, period.Provider, period.Start, period.MarkedAt)
+	if err != nil {
+		return err
+	}
+	for _, rf := range done {
+		switch {
+		case rf.Kind == store.KindDebit:
+			local[rf.ProviderRef] = rf.Amount
+			rep.LocalCount++
+			rep.LocalTotal += rf.Amount
+		case net:
+			local[rf.ProviderRef] = rf.Amount
+			rep.LocalCount++
+			rep.LocalTotal -= rf.Amount
+		}
+	}
+	return nil
 }
 
 // settleRefunds settles refunds left unknown (posd stopped, or the answer

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -615,59 +614,64 @@ func (a *Adapter) MarkPeriod(_ context.Context, from, to time.Time) (string, err
 // reportPage is findPayments's page size for the period report.
 const reportPage = 100
 
-// Report lists the period's money movements from findPayments: payments
-// booked in [from, to) (authorized minus annulled, frozen ones left out as
-// posd has not counted them), and every credit made in [from, to) on any
-// payment modified since from, read with getPayment because findPayments
-// may be minutes old.
+// Report lists the period's money movements from findPayments (Net: every
+// one its own line): payments booked in [from, to) at what was booked less
+// Resurs's own annulments (frozen ones left out, as posd has not counted
+// them), and every credit, annulment and additional debit made in
+// [from, to) on any payment modified since from, read with getPayment
+// because findPayments may be minutes old. posd's own are named as posd
+// recorded them (payment id + "/posd-" + posd's id); others are listed too,
+// as discrepancies.
 func (a *Adapter) Report(ctx context.Context, _ string, from, to time.Time) (payment.Report, error) {
-	var rep payment.Report
+	rep := payment.Report{Net: true}
 	booked, err := a.findAll(ctx, SearchCriteria{BookedFrom: from, BookedTo: to})
 	if err != nil {
 		return payment.Report{}, err
-	}
-	for _, bp := range booked {
-		if bp.Frozen || bp.Booked.Before(from) || !bp.Booked.Before(to) {
-			continue
-		}
-		p, err := a.after.GetPayment(ctx, bp.PaymentID)
-		if err != nil {
-			return payment.Report{}, fmt.Errorf("resurs report: %w", err)
-		}
-		v := p.Sum(DiffAuthorize)
-		v.Sub(v, p.Sum(DiffAnnul))
-		amt := decimalOfRat(v, 10).Round()
-		if amt <= 0 {
-			continue
-		}
-		rep.Lines = append(rep.Lines, payment.ReportLine{Ref: p.ID, Amount: amt, SessionRef: p.ID})
-		rep.Total += amt
-		rep.Count++
 	}
 	modified, err := a.findAll(ctx, SearchCriteria{ModifiedFrom: from})
 	if err != nil {
 		return payment.Report{}, err
 	}
-	for _, bp := range modified {
-		if !slices.Contains(bp.Status, StatusCredited) {
+	seen := map[string]bool{}
+	for _, bp := range append(booked, modified...) {
+		if seen[bp.PaymentID] {
 			continue
 		}
+		seen[bp.PaymentID] = true
 		p, err := a.after.GetPayment(ctx, bp.PaymentID)
 		if err != nil {
 			return payment.Report{}, fmt.Errorf("resurs report: %w", err)
 		}
+		if !p.Frozen && !p.Booked.Before(from) && p.Booked.Before(to) {
+			v := new(big.Rat)
+			for _, d := range p.Diffs {
+				switch {
+				case strings.HasPrefix(d.CreatedBy, "posd-"): // posd's own: lines of their own below
+				case d.Type == DiffAuthorize:
+					v.Add(v, d.Spec.TotalAmount.Rat())
+				case d.Type == DiffAnnul:
+					v.Sub(v, d.Spec.TotalAmount.Rat())
+				}
+			}
+			if amt := decimalOfRat(v, 10).Round(); amt > 0 {
+				rep.Add(payment.ReportLine{Ref: p.ID, Amount: amt, SessionRef: p.ID})
+			}
+		}
 		for i, d := range p.Diffs {
-			if d.Type != DiffCredit || d.Created.Before(from) || !d.Created.Before(to) {
+			if d.Created.Before(from) || !d.Created.Before(to) {
 				continue
 			}
 			ref := p.ID + "/" + d.CreatedBy
 			if !strings.HasPrefix(d.CreatedBy, "posd-") {
-				ref = p.ID + "/credit-" + strconv.Itoa(i+1) // not posd's: still listed, as a discrepancy
+				ref = p.ID + "/" + strings.ToLower(d.Type) + "-" + strconv.Itoa(i+1)
 			}
 			amt := d.Spec.TotalAmount.Round()
-			rep.Lines = append(rep.Lines, payment.ReportLine{Ref: ref, Refund: true, Amount: amt, SessionRef: p.ID})
-			rep.Total -= amt
-			rep.Count++
+			switch {
+			case d.Type == DiffCredit, d.Type == DiffAnnul && strings.HasPrefix(d.CreatedBy, "posd-"):
+				rep.Add(payment.ReportLine{Ref: ref, Refund: true, Amount: amt, SessionRef: p.ID})
+			case d.Type == DiffAuthorize && strings.HasPrefix(d.CreatedBy, "posd-"):
+				rep.Add(payment.ReportLine{Ref: ref, Amount: amt, SessionRef: p.ID})
+			}
 		}
 	}
 	return rep, nil

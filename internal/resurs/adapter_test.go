@@ -358,4 +358,31 @@ func TestReport(t *testing.T) {
 	assert.Equal(t, money.MustParse("525.00"), rep.Total)
 	assert.Contains(t, rep.Lines, payment.ReportLine{Ref: s.Ref, Amount: money.MustParse("625.00"), SessionRef: s.Ref})
 	assert.Contains(t, rep.Lines, payment.ReportLine{Ref: s.Ref + "/posd-r1", Refund: true, Amount: money.MustParse("100.00"), SessionRef: s.Ref})
+	assert.True(t, rep.Net, "every movement is its own line")
+}
+
+// posd's additional debits and annulments are lines of their own, named as
+// posd recorded them; the booking line stays what was booked.
+func TestReportDebitsAndAnnulments(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeResurs(t)
+	a, _ := newAdapter(t, f)
+	s, err := a.Start(ctx, order(MethodLater))
+	require.NoError(t, err)
+	f.book(s.Ref, true, false)
+	f.edit(s.Ref, func(p *Payment) { p.Limit = "1000" })
+	d, err := a.AdditionalDebit(ctx, debitOrder(s, "d1"))
+	require.NoError(t, err)
+	an, err := a.Annul(ctx, annulOrder(s, "a1", "25.00"))
+	require.NoError(t, err)
+	from, to := f.now.Add(-time.Hour), f.now.Add(time.Hour)
+	rep, err := a.Report(ctx, "", from, to)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []payment.ReportLine{
+		{Ref: s.Ref, Amount: money.MustParse("625.00"), SessionRef: s.Ref},
+		{Ref: d.Ref, Amount: money.MustParse("50.00"), SessionRef: s.Ref},
+		{Ref: an.Ref, Refund: true, Amount: money.MustParse("25.00"), SessionRef: s.Ref},
+	}, rep.Lines)
+	assert.Equal(t, money.MustParse("650.00"), rep.Total)
+	assert.Equal(t, 3, rep.Count)
 }

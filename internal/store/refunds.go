@@ -349,3 +349,24 @@ func (db *DB) SettleUnknownRefund(ctx context.Context, id, providerRef string, a
 	}
 	return out, nil
 }
+
+// DoneBetween lists a provider's refunds, annulments and debits recorded
+// done in (from, to], oldest first: the local side of a period report.
+func (db *DB) DoneBetween(ctx context.Context, provider string, from, to time.Time) ([]Refund, error) {
+	rows, err := db.r.QueryContext(ctx, "SELECT "+refundCols+` FROM refunds
+		WHERE state = 'done' AND provider = ? AND updated_at > ? AND updated_at <= ? ORDER BY updated_at, id`,
+		provider, fmtTime(from), fmtTime(to))
+	if err != nil {
+		return nil, fmt.Errorf("list refunds done in a period: %w", err)
+	}
+	defer rows.Close()
+	var out []Refund
+	for rows.Next() {
+		r, err := scanRefund(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list refunds done in a period: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
