@@ -210,3 +210,54 @@ var (
 	_ payment.Enroller   = FullProvider{}
 	_ payment.Reconciler = FullProvider{}
 )
+
+// Operation names of the Adjuster in the Fake's call log.
+const (
+	OpAnnul = "Annul"
+	OpDebit = "AdditionalDebit"
+)
+
+// Adjuster is the Annuller and Debiter capabilities made of function
+// fields, logged in its Fake's call log. Nil fields succeed with references
+// "fake-annul-N" and "fake-debit-N".
+type Adjuster struct {
+	log     *Fake
+	AnnulFn func(ctx context.Context, r payment.RefundOrder) (payment.Refunded, error)
+	DebitFn func(ctx context.Context, d payment.DebitOrder) (payment.Debited, error)
+}
+
+// Annul implements payment.Annuller.
+func (a *Adjuster) Annul(ctx context.Context, r payment.RefundOrder) (payment.Refunded, error) {
+	a.log.log(Call{Op: OpAnnul, Ref: r.RefundID, PaymentID: r.PaymentID, Method: r.Method})
+	if a.AnnulFn != nil {
+		return a.AnnulFn(ctx, r)
+	}
+	return payment.Refunded{Ref: fmt.Sprintf("fake-annul-%d", a.log.next())}, nil
+}
+
+// AdditionalDebit implements payment.Debiter.
+func (a *Adjuster) AdditionalDebit(ctx context.Context, d payment.DebitOrder) (payment.Debited, error) {
+	a.log.log(Call{Op: OpDebit, Ref: d.DebitID, PaymentID: d.PaymentID, Method: d.Method})
+	if a.DebitFn != nil {
+		return a.DebitFn(ctx, d)
+	}
+	return payment.Debited{Ref: fmt.Sprintf("fake-debit-%d", a.log.next())}, nil
+}
+
+// AdjustingProvider is a Fake with the Annuller and Debiter capabilities.
+type AdjustingProvider struct {
+	*Fake
+	*Adjuster
+}
+
+// WithAdjuster gives f the Annuller and Debiter capabilities; a's calls are
+// logged in f's call log.
+func WithAdjuster(f *Fake, a *Adjuster) AdjustingProvider {
+	a.log = f
+	return AdjustingProvider{Fake: f, Adjuster: a}
+}
+
+var (
+	_ payment.Annuller = AdjustingProvider{}
+	_ payment.Debiter  = AdjustingProvider{}
+)
