@@ -297,6 +297,22 @@ func (c *Client) Refund(ctx context.Context, id, key string, req any) (register.
 	return rf, err
 }
 
+// Annul is POST /v1/payments/{id}/annul with the Idempotency-Key key. req
+// is a register.AnnulRequest, or any value that encodes to its JSON.
+func (c *Client) Annul(ctx context.Context, id, key string, req any) (register.Refund, error) {
+	var rf register.Refund
+	err := c.Do(ctx, http.MethodPost, paymentPath(id, "/annul"), req, &rf, http.Header{"Idempotency-Key": {key}})
+	return rf, err
+}
+
+// AdditionalDebit is POST /v1/payments/{id}/debits with the Idempotency-Key
+// key. req is a register.DebitRequest, or any value that encodes to its JSON.
+func (c *Client) AdditionalDebit(ctx context.Context, id, key string, req any) (register.Refund, error) {
+	var rf register.Refund
+	err := c.Do(ctx, http.MethodPost, paymentPath(id, "/debits"), req, &rf, http.Header{"Idempotency-Key": {key}})
+	return rf, err
+}
+
 // ReprintReceipt is POST /v1/payments/{id}/receipt/print: a copy is queued.
 func (c *Client) ReprintReceipt(ctx context.Context, id string) error {
 	return c.Do(ctx, http.MethodPost, paymentPath(id, "/receipt/print"), struct{}{}, nil, nil)

@@ -71,6 +71,28 @@ func TestRefundSendsItsKey(t *testing.T) {
 	assert.Equal(t, "rk", key)
 }
 
+func TestAnnulAndDebitSendTheirKeysAndBodies(t *testing.T) {
+	var paths, keys []string
+	var bodies []map[string]any
+	c := serve(t, Config{}, func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		require.NoError(t, json.NewDecoder(r.Body).Decode(&body))
+		paths, keys, bodies = append(paths, r.URL.EscapedPath()), append(keys, r.Header.Get("Idempotency-Key")), append(bodies, body)
+		w.WriteHeader(http.StatusCreated)
+		fmt.Fprint(w, `{"id":"a1","kind":"annul"}`)
+	})
+	rf, err := c.Annul(context.Background(), "p1", "ak", register.AnnulRequest{CashierID: "bob"})
+	require.NoError(t, err)
+	assert.Equal(t, "annul", rf.Kind)
+	_, err = c.AdditionalDebit(context.Background(), "p1", "dk", register.DebitRequest{Rows: []register.Row{{Description: "Filter",
+		Quantity: "1", TotalAmount: money.MustParse("10.00")}}})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"/v1/payments/p1/annul", "/v1/payments/p1/debits"}, paths)
+	assert.Equal(t, []string{"ak", "dk"}, keys)
+	assert.NotContains(t, bodies[0], "amount", "no amount: annul all that is left")
+	assert.Equal(t, "10.00", bodies[1]["rows"].([]any)[0].(map[string]any)["totalAmount"])
+}
+
 func TestProblemDecodedIntoError(t *testing.T) {
 	c := serve(t, Config{}, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/problem+json")
