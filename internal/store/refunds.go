@@ -79,11 +79,11 @@ func (db *DB) BeginRefund(ctx context.Context, r Refund, limit money.Amount, a A
 //     ErrIdempotencyKey; in state "failed" (SEQR refused it or it was never
 //     sent, so nothing was refunded) it is made "sending" again and returned
 //     with begun=true; otherwise it is returned as it is with begun=false;
+//   - another row of the payment (of any kind) is "sending" or "unknown"
+//     (it may have been made): ErrRefundPending, naming it;
 //   - r is a refund or annulment that, with the refunds and annulments of its
 //     payment that may have happened (all but "failed"), would exceed limit
-//     plus the payment's done debits: ErrRefundExceeds;
-//   - another row of the payment (of any kind) is "sending" or "unknown"
-//     (it may have been made): ErrRefundPending, naming it.
+//     plus the payment's done debits: ErrRefundExceeds.
 func (db *DB) BeginRefundIdempotent(ctx context.Context, r Refund, limit money.Amount, a Audit) (Refund, bool, error) {
 	now := db.now()
 	if r.Kind == "" {
@@ -110,15 +110,6 @@ func (db *DB) BeginRefundIdempotent(ctx context.Context, r Refund, limit money.A
 				return err
 			}
 		}
-		var back, debited int64
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(CASE WHEN kind = 'debit' THEN 0 ELSE amount END), 0),
-			COALESCE(SUM(CASE WHEN kind = 'debit' AND state = 'done' THEN amount ELSE 0 END), 0)
-			FROM refunds WHERE payment_id = ? AND state != 'failed'`, r.PaymentID).Scan(&back, &debited); err != nil {
-			return err
-		}
-		if r.Kind != KindDebit && money.Amount(back)+r.Amount > limit+money.Amount(debited) {
-			return ErrRefundExceeds
-		}
 		var openID, openState, openKind string
 		err := tx.QueryRowContext(ctx, `SELECT id, state, kind FROM refunds WHERE payment_id = ? AND state IN ('sending', 'unknown')
 			ORDER BY created_at, id LIMIT 1`, r.PaymentID).Scan(&openID, &openState, &openKind)
@@ -134,6 +125,15 @@ func (db *DB) BeginRefundIdempotent(ctx context.Context, r Refund, limit money.A
 			return fmt.Errorf("%w: %s %s of this payment is %s", ErrRefundPending, what, openID, openState)
 		case !errors.Is(err, sql.ErrNoRows):
 			return err
+		}
+		var back, debited int64
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(CASE WHEN kind = 'debit' THEN 0 ELSE amount END), 0),
+			COALESCE(SUM(CASE WHEN kind = 'debit' AND state = 'done' THEN amount ELSE 0 END), 0)
+			FROM refunds WHERE payment_id = ? AND state != 'failed'`, r.PaymentID).Scan(&back, &debited); err != nil {
+			return err
+		}
+		if r.Kind != KindDebit && money.Amount(back)+r.Amount > limit+money.Amount(debited) {
+			return ErrRefundExceeds
 		}
 		if retry {
 			_, err = tx.ExecContext(ctx, "UPDATE refunds SET state = 'sending', error = '', updated_at = ? WHERE id = ?", fmtTime(now), r.ID)

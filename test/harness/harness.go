@@ -528,6 +528,8 @@ type JournalPost struct {
 	Seq       int64  `json:"seq"`
 	PaymentID string `json:"paymentId"`
 	Kind      string `json:"kind"`
+	Text      string `json:"text"`
+	Amount    string `json:"amount"`
 	Reference string `json:"reference"`
 }
 
