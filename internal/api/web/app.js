@@ -8,6 +8,8 @@
 const TOKEN_KEY = "posd.token";
 const CURRENT_KEY = "posd.current";   // the open sale's payment id: a reload reattaches to it
 const REFUND_KEY = "posd.refund.";    // + payment id: the pending refund's Idempotency-Key
+const ANNUL_KEY = "posd.annul.";      // + payment id: the pending annulment's Idempotency-Key
+const DEBIT_KEY = "posd.debit.";      // + payment id: the pending additional debit's Idempotency-Key
 const LANG_KEY = "posd.lang";
 const PAGE = 50;                       // history rows per page
 const $ = (id) => document.getElementById(id);
@@ -81,6 +83,14 @@ const T = {
     registered: "Kassan är registrerad som {id}.", unregistered: "Kassan är avregistrerad.", assigned: "SEQR-id {s} sparat.",
     scanWait: "Väntar på skanningen… skanna klistermärket nu.", scanRead: "Läst: {s}. Sparat.", scanTimeout: "Ingen skanning i tid.",
     scanBad: "Läst men inte godkänt: {e}",
+    annul: "Annullera", annulAmount: "Belopp att annullera", confirmAnnul: "Ja, annullera",
+    annulHelp: "Släpper det som kunden ännu inte debiterats för. En betalning som redan är slutdebiterad återbetalas i stället.",
+    confirmAnnulQ: "Annullera {a} av betalning {id}? Beloppet debiteras aldrig kunden.",
+    annulled: "Annullerat {a}, referens {r}.", annulUnknown: "Svar saknas: annulleringen kan ha gjorts. Kontrollera dagsavslutets avstämning innan du försöker igen.",
+    debit: "Tilläggsdebitera", debitAmount: "Belopp inkl. moms", debitHelp: "Lägger till en rad på kundens betalning (samma faktura eller konto), inom betalningens kreditgräns.",
+    confirmDebit: "Ja, tilläggsdebitera", confirmDebitQ: "Debitera {a} ({d}, moms {v} %) på betalning {id}?",
+    debited: "Tilläggsdebiterat {a}, referens {r}.", debitUnknown: "Svar saknas: tilläggsdebiteringen kan ha gjorts. Kontrollera dagsavslutets avstämning innan du försöker igen.",
+    debitDescEmpty: "beskrivningen är tom", f_annulled: "Annullerat", f_debited: "Tilläggsdebiterat",
   },
   en: {
     skip: "Skip to content", views: "Views", tabSale: "Sale", tabHistory: "History", tabClose: "Day close",
@@ -138,6 +148,14 @@ const T = {
     registered: "The till is registered as {id}.", unregistered: "The till is unregistered.", assigned: "SEQR id {s} saved.",
     scanWait: "Waiting for the scan… scan the sticker now.", scanRead: "Read: {s}. Saved.", scanTimeout: "No scan in time.",
     scanBad: "Read but not accepted: {e}",
+    annul: "Annul", annulAmount: "Amount to annul", confirmAnnul: "Yes, annul",
+    annulHelp: "Releases what the customer has not been charged for yet. A payment that is already captured is refunded instead.",
+    confirmAnnulQ: "Annul {a} of payment {id}? The customer is never charged this amount.",
+    annulled: "Annulled {a}, reference {r}.", annulUnknown: "No answer: the annulment may have been made. Check the day close's reconciliation before trying again.",
+    debit: "Additional debit", debitAmount: "Amount incl. VAT", debitHelp: "Adds a row to the customer's payment (the same invoice or account), within the payment's credit limit.",
+    confirmDebit: "Yes, debit", confirmDebitQ: "Debit {a} ({d}, VAT {v} %) on payment {id}?",
+    debited: "Debited {a}, reference {r}.", debitUnknown: "No answer: the additional debit may have been made. Check the day close's reconciliation before trying again.",
+    debitDescEmpty: "description is empty", f_annulled: "Annulled", f_debited: "Additional debits",
   },
 };
 
@@ -807,7 +825,7 @@ async function openDetail(id) {
   $("history-error").textContent = "";
   try {
     const p = await api("GET", "/v1/payments/" + encodeURIComponent(id));
-    $("refund-form").hidden = true;
+    closeForms();
     $("r-result").hidden = true;
     $("d-message").textContent = "";
     showDetail(p);
@@ -832,7 +850,9 @@ function showDetail(p) {
   add("amount", money(apiMinor(p.amount), p.currency));
   add("receiptTotal", money(apiMinor(p.receiptTotal), p.currency));
   add("balancing", p.balancing ? t("bal_" + p.balancing) : "");
+  if (apiMinor(p.debited) !== 0n) add("debited", money(apiMinor(p.debited), p.currency));
   if (apiMinor(p.refunded) !== 0n) add("refunded", money(apiMinor(p.refunded), p.currency));
+  if (apiMinor(p.annulled) !== 0n) add("annulled", money(apiMinor(p.annulled), p.currency));
   add("saleId", p.saleId); add("cashierId", p.cashierId); add("title", p.title);
   add("providerRef", p.providerRef || p.invoiceReference);
   add("transactionRef", p.transactionRef || p.ersReference);
@@ -846,49 +866,139 @@ function showDetail(p) {
   $("d-rows-none").hidden = !!rows;
   $("d-rows").tBodies[0].replaceChildren(...(rows || []).map((r) => {
     const tr = document.createElement("tr");
-    tr.append(el("td", r.description), el("td", r.quantity), el("td", r.unitPrice ? money(apiMinor(r.unitPrice)) : "", "num"),
+    // A row without a unit price (the API answers 0.00) shows none.
+    tr.append(el("td", r.description), el("td", r.quantity), el("td", apiMinor(r.unitPrice) !== 0n ? money(apiMinor(r.unitPrice)) : "", "num"),
       el("td", r.taxRate || ""), el("td", money(apiMinor(r.totalAmount)), "num"));
     return tr;
   }));
 
   // The audit trail, when the API gives one; else what the payment itself says.
-  const audit = Array.isArray(p.audit) ? p.audit.map((a) => el("li", fmtTime(a.at) + " " + [a.actor, a.action, a.detail].filter(Boolean).join(" · ")))
+  // An entry that did not succeed (a refused annulment) says so.
+  const audit = Array.isArray(p.audit) ? p.audit.map((a) => el("li", fmtTime(a.at) + " " +
+    [a.actor, a.action, a.detail, a.outcome && a.outcome !== "success" ? a.outcome : ""].filter(Boolean).join(" · ")))
     : [el("li", fmtTime(p.createdAt) + " " + t("auditCreated", { c: p.cashierId || "-" })),
       el("li", fmtTime(p.updatedAt) + " " + t("auditUpdated", { s: stateText(p.state) })),
       el("li", t("auditNone"), "hint")];
   $("d-audit").replaceChildren(...audit);
   $("d-receipt").textContent = typeof p.receiptText === "string" ? p.receiptText : t("receiptNone");
   $("d-receipt").className = typeof p.receiptText === "string" ? "receipt" : "hint";
-  const refundable = p.state === "paid" && apiMinor(p.refunded) < apiMinor(p.amount);
-  $("d-refund").hidden = !refundable;
+  // Each action only where the payment's provider offers it (actions); a
+  // posd that does not list them offers refunds only. What may still be
+  // given back is what was paid and debited less what went back already.
+  const open = p.state === "paid" && leftOf(p) > 0n;
+  const can = (a) => Array.isArray(p.actions) ? p.actions.includes(a) : a === "refund";
+  $("d-refund").hidden = !(open && can("refund"));
+  $("d-annul").hidden = !(open && can("annul"));
+  $("d-debit").hidden = !(open && can("debit"));
+  // A form whose action the refreshed payment no longer offers goes.
+  for (const [form, btn] of [["refund-form", "d-refund"], ["annul-form", "d-annul"], ["debit-form", "d-debit"]]) {
+    if ($(btn).hidden) $(form).hidden = true;
+  }
   $("d-reprint").hidden = p.state !== "paid";
 }
 
-// ---- refund ---------------------------------------------------------------
+// leftOf is what a paid payment may still give back (refund or annul):
+// amount + debited - refunded - annulled, in minor units.
+function leftOf(p) {
+  return apiMinor(p.amount) + apiMinor(p.debited) - apiMinor(p.refunded) - apiMinor(p.annulled);
+}
 
-// pendingRefund is the refund this tab is about to send or sent without an
-// answer: the same amount and reason keep its Idempotency-Key, so a double
-// press, a retry or a reload during the request never refunds twice.
-function pendingRefund(id, amount, reason) {
-  const raw = sessionStorage.getItem(REFUND_KEY + id);
-  let pr = null;
-  try { pr = raw ? JSON.parse(raw) : null; } catch (e) { pr = null; }
-  if (!pr || pr.amount !== amount || pr.reason !== reason) {
-    pr = { key: newKey(), amount, reason };
-    sessionStorage.setItem(REFUND_KEY + id, JSON.stringify(pr));
+// readAmount reads a money input as the cashier typed it ("1 234,50").
+function readAmount(id) {
+  return toMinor($(id).value.replace(/[\s\u00a0]/g, "").replace("−", "-"));
+}
+
+// ---- refund, annulment, additional debit ----------------------------------
+
+// pendingAction is the action (prefix: REFUND_KEY, ANNUL_KEY, DEBIT_KEY)
+// this tab is about to send, or sent without an answer: the same body keeps
+// its Idempotency-Key, kept in sessionStorage, so a double press, a retry
+// or a reload during the request never makes it twice. Another body is
+// another action and gets a new key.
+function pendingAction(prefix, id, fields) {
+  const raw = sessionStorage.getItem(prefix + id);
+  let pa = null;
+  try { pa = raw ? JSON.parse(raw) : null; } catch (e) { pa = null; }
+  const same = pa && Object.keys(fields).every((k) => pa[k] === fields[k]) &&
+    Object.keys(pa).every((k) => k === "key" || k in fields);
+  if (!same) {
+    pa = Object.assign({ key: newKey() }, fields);
+    sessionStorage.setItem(prefix + id, JSON.stringify(pa));
   }
-  return pr;
+  return pa;
+}
+
+// closeForms hides the detail's action forms: one is open at a time.
+function closeForms() {
+  for (const f of ["refund-form", "annul-form", "debit-form"]) $(f).hidden = true;
+}
+
+// openForm opens one action's form at its first step.
+function openForm(form, prefix) {
+  closeForms();
+  $(form).hidden = false;
+  $(prefix + "-confirm").hidden = true;
+  $(prefix + "-next").hidden = false;
+  $(prefix + "-error").textContent = "";
+  $("r-result").hidden = true;
+}
+
+// confirmStep shows the confirmation of a form whose input is good.
+function confirmStep(prefix, question) {
+  $(prefix + "-confirm-text").textContent = question;
+  $(prefix + "-confirm").hidden = false;
+  $(prefix + "-next").hidden = true;
+  $(prefix + "-yes").disabled = false;
+  $(prefix + "-yes").focus();
+}
+
+// sendAction sends a confirmed action once: the button is disabled before
+// any await, the key is the pending one, and the detail is read again
+// after the answer (whatever it was). o.unknown names the text the cashier
+// reads when no answer came: it may have been made, so never just again.
+async function sendAction(o) {
+  const btn = $(o.prefix + "-yes");
+  if (btn.disabled) return;
+  btn.disabled = true; // before any await: a second click sends nothing
+  const p = detail;
+  $(o.prefix + "-error").textContent = "";
+  try {
+    const r = await api("POST", "/v1/payments/" + encodeURIComponent(p.id) + o.path, o.body, { "Idempotency-Key": o.pending.key });
+    sessionStorage.removeItem(o.storage + p.id);
+    $(o.form).hidden = true;
+    $("r-result-text").textContent = t(o.done, { a: money(apiMinor(r.amount), r.currency), r: r.providerRef || r.ersReference || "" });
+    $("r-result").hidden = false;
+    await refreshDetail(p.id);
+    $("r-result").hidden = false;
+  } catch (e) {
+    $(o.prefix + "-error").textContent = e.slug === "outcome-unknown" ? t(o.unknown) : problemText(e);
+    // Keep the key: trying again with it can never make a second one.
+    btn.disabled = false;
+    await refreshDetail(p.id);
+    // The answer stays in view even when the refreshed payment no longer
+    // offers the action (an unknown outcome counts against what is left).
+    $(o.form).hidden = false;
+  }
+}
+
+// refreshDetail shows the payment as posd has it now, if it is still the
+// one shown; a failure to read it leaves the detail as it was.
+async function refreshDetail(id) {
+  try {
+    const p = await api("GET", "/v1/payments/" + encodeURIComponent(id));
+    if (detail && detail.id === id) showDetail(p);
+  } catch (e) { /* the action's own answer is what the cashier needs */ }
+}
+
+function pendingRefund(id, amount, reason) {
+  return pendingAction(REFUND_KEY, id, { amount, reason, cashierId: $("cashier").value.trim() });
 }
 
 function openRefund() {
   const p = detail;
   if (!p) return;
-  $("refund-form").hidden = false;
-  $("r-confirm").hidden = true;
-  $("r-next").hidden = false;
-  $("r-error").textContent = "";
-  $("r-result").hidden = true;
-  $("r-amount").value = money(apiMinor(p.amount) - apiMinor(p.refunded));
+  openForm("refund-form", "r");
+  $("r-amount").value = money(leftOf(p));
   $("r-amount").focus();
 }
 
@@ -896,38 +1006,102 @@ function refundNext(ev) {
   ev.preventDefault();
   const p = detail;
   $("r-error").textContent = "";
-  const a = toMinor($("r-amount").value.replace(/[\s\u00a0]/g, "").replace("−", "-"));
+  const a = readAmount("r-amount");
   if (a === null || a <= 0n) { $("r-error").textContent = t("amountBad"); return; }
   pendingRefund(p.id, fromMinor(a), $("r-reason").value.trim());
-  $("r-confirm-text").textContent = t("confirmRefundQ", { a: money(a, p.currency), id: p.id });
-  $("r-confirm").hidden = false;
-  $("r-next").hidden = true;
-  $("r-yes").disabled = false;
-  $("r-yes").focus();
+  confirmStep("r", t("confirmRefundQ", { a: money(a, p.currency), id: p.id }));
 }
 
 async function refundYes() {
-  const btn = $("r-yes");
-  if (btn.disabled) return;
-  btn.disabled = true; // before any await: a second click sends nothing
   const p = detail;
-  const a = toMinor($("r-amount").value.replace(/[\s\u00a0]/g, "").replace("−", "-"));
+  const a = readAmount("r-amount");
+  if (!p || a === null) return;
   const pr = pendingRefund(p.id, fromMinor(a), $("r-reason").value.trim());
-  const body = { amount: pr.amount, cashierId: $("cashier").value.trim() };
+  const body = { amount: pr.amount, cashierId: pr.cashierId };
   if (pr.reason) body.reason = pr.reason;
-  try {
-    const r = await api("POST", "/v1/payments/" + encodeURIComponent(p.id) + "/refunds", body, { "Idempotency-Key": pr.key });
-    sessionStorage.removeItem(REFUND_KEY + p.id);
-    $("refund-form").hidden = true;
-    $("r-result").hidden = false;
-    $("r-result-text").textContent = t("refunded", { a: money(apiMinor(r.amount), r.currency), r: r.providerRef || r.ersReference || "" });
-    showDetail(await api("GET", "/v1/payments/" + encodeURIComponent(p.id)));
-    $("r-result").hidden = false;
-  } catch (e) {
-    $("r-error").textContent = e.slug === "outcome-unknown" ? t("refundUnknown") : problemText(e);
-    // Keep the key: trying again with it can never make a second refund.
-    btn.disabled = false;
-  }
+  await sendAction({ prefix: "r", form: "refund-form", storage: REFUND_KEY, path: "/refunds", body, pending: pr,
+    done: "refunded", unknown: "refundUnknown" });
+}
+
+// An annulment releases what a payment authorized and has not captured; the
+// field offers all that is left, and the amount confirmed is the one sent.
+function pendingAnnul(id, amount, reason) {
+  return pendingAction(ANNUL_KEY, id, { amount, reason, cashierId: $("cashier").value.trim() });
+}
+
+function openAnnul() {
+  const p = detail;
+  if (!p) return;
+  openForm("annul-form", "a");
+  $("a-amount").value = money(leftOf(p));
+  $("a-amount").focus();
+}
+
+function annulNext(ev) {
+  ev.preventDefault();
+  const p = detail;
+  $("a-error").textContent = "";
+  const a = readAmount("a-amount");
+  if (a === null || a <= 0n) { $("a-error").textContent = t("amountBad"); return; }
+  pendingAnnul(p.id, fromMinor(a), $("a-reason").value.trim());
+  confirmStep("a", t("confirmAnnulQ", { a: money(a, p.currency), id: p.id }));
+}
+
+async function annulYes() {
+  const p = detail;
+  const a = readAmount("a-amount");
+  if (!p || a === null) return;
+  const pa = pendingAnnul(p.id, fromMinor(a), $("a-reason").value.trim());
+  const body = { amount: pa.amount, cashierId: pa.cashierId };
+  if (pa.reason) body.reason = pa.reason;
+  await sendAction({ prefix: "a", form: "annul-form", storage: ANNUL_KEY, path: "/annul", body, pending: pa,
+    done: "annulled", unknown: "annulUnknown" });
+}
+
+// An additional debit is one row (quantity 1) charged on the same payment.
+function pendingDebit(id, d) {
+  return pendingAction(DEBIT_KEY, id, d);
+}
+
+// debitInput reads the debit form; it throws naming what is wrong.
+function debitInput() {
+  const description = $("db-desc").value.trim();
+  if (!description) throw new Error(t("debitDescEmpty"));
+  const a = readAmount("db-amount");
+  if (a === null || a <= 0n) throw new Error(t("amountBad"));
+  return { description, amount: fromMinor(a), taxRate: $("db-vat").value, reason: $("db-reason").value.trim(),
+    cashierId: $("cashier").value.trim() };
+}
+
+function openDebit() {
+  if (!detail) return;
+  openForm("debit-form", "db");
+  $("db-desc").focus();
+}
+
+function debitNext(ev) {
+  ev.preventDefault();
+  const p = detail;
+  $("db-error").textContent = "";
+  let d;
+  try { d = debitInput(); } catch (e) { $("db-error").textContent = e.message; return; }
+  pendingDebit(p.id, d);
+  confirmStep("db", t("confirmDebitQ", { a: money(apiMinor(d.amount), p.currency), d: d.description, v: d.taxRate, id: p.id }));
+}
+
+async function debitYes() {
+  const p = detail;
+  let d;
+  try { d = debitInput(); } catch (e) { $("db-error").textContent = e.message; return; }
+  if (!p) return;
+  const pd = pendingDebit(p.id, d);
+  const body = {
+    rows: [{ description: pd.description, quantity: "1", unitPrice: pd.amount, totalAmount: pd.amount, taxRate: pd.taxRate }],
+    cashierId: pd.cashierId,
+  };
+  if (pd.reason) body.reason = pd.reason;
+  await sendAction({ prefix: "db", form: "debit-form", storage: DEBIT_KEY, path: "/debits", body, pending: pd,
+    done: "debited", unknown: "debitUnknown" });
 }
 
 async function testPrint() {
@@ -1121,6 +1295,19 @@ document.addEventListener("DOMContentLoaded", () => {
   $("refund-form").addEventListener("submit", refundNext);
   $("r-yes").addEventListener("click", refundYes);
   $("r-no").addEventListener("click", () => { $("r-confirm").hidden = true; $("r-next").hidden = false; });
+  // Changing a form after its confirmation asks for the confirmation again:
+  // the cashier confirms what is sent.
+  for (const [form, prefix] of [["refund-form", "r"], ["annul-form", "a"], ["debit-form", "db"]]) {
+    $(form).addEventListener("input", () => { $(prefix + "-confirm").hidden = true; $(prefix + "-next").hidden = false; });
+  }
+  $("d-annul").addEventListener("click", openAnnul);
+  $("annul-form").addEventListener("submit", annulNext);
+  $("a-yes").addEventListener("click", annulYes);
+  $("a-no").addEventListener("click", () => { $("a-confirm").hidden = true; $("a-next").hidden = false; });
+  $("d-debit").addEventListener("click", openDebit);
+  $("debit-form").addEventListener("submit", debitNext);
+  $("db-yes").addEventListener("click", debitYes);
+  $("db-no").addEventListener("click", () => { $("db-confirm").hidden = true; $("db-next").hidden = false; });
   $("close-btn").addEventListener("click", closePeriod);
   $("rep-print").addEventListener("click", () => window.print());
   $("reg-form").addEventListener("submit", registerTill);
