@@ -151,6 +151,14 @@ func TestAdditionalDebitQueuesItsTasksAndRaisesTheRefundLimit(t *testing.T) {
 	require.ErrorIs(t, err, ErrIdempotencyKey)
 	assert.Equal(t, 1, f.Count(paymenttest.OpDebit))
 
+	doc, err := h.r.ReceiptDocument(ctx, p.ID)
+	require.NoError(t, err)
+	assert.Equal(t, money.MustParse("50.00"), doc.Total, "the receipt's total includes the added rows")
+	require.Len(t, doc.Rows, 2)
+	assert.Equal(t, "Filter", doc.Rows[1].Description)
+	require.Len(t, doc.Payments, 2)
+	assert.Equal(t, money.MustParse("10.00"), doc.Payments[1].Amount)
+
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	require.NoError(t, f.WaitCalls(wctx, paymenttest.OpRunTask, 1))

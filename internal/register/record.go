@@ -427,6 +427,17 @@ func (r *Register) document(p store.Payment, refunds []store.Refund) (receipt.Do
 		switch {
 		case rf.State != "done":
 		case rf.Kind == store.KindDebit:
+			// The added rows are part of the sale now: its rows, total and
+			// VAT summary include them, paid by the debit's own line.
+			var rows []Row
+			if err := json.Unmarshal([]byte(rf.Rows), &rows); err != nil {
+				return receipt.Document{}, fmt.Errorf("debit %s rows: %w", rf.ID, err)
+			}
+			for _, row := range rows {
+				doc.Rows = append(doc.Rows, receipt.Row{Description: row.Description, Quantity: row.Quantity,
+					UnitPrice: row.UnitPrice, Total: row.TotalAmount, TaxRate: row.TaxRate})
+				doc.Total += row.TotalAmount
+			}
 			doc.Payments = append(doc.Payments, receipt.Payment{Method: r.label(rf.Provider, store.KindDebit, ""), Amount: rf.Amount,
 				Reference: rf.ProviderRef})
 		default:
