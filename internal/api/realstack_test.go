@@ -178,12 +178,22 @@ func (s *realStack) paid(t *testing.T, amount string) string {
 	a := s.pay(t, paymentBody(amount))
 	require.Equal(t, http.StatusAccepted, a.status, a.raw)
 	id := a.body["id"].(string)
+	s.payAndWait(t, id, func() {
+		_, err := s.sim.Scan(contractSeqrID)
+		require.NoError(t, err)
+		_, err = s.sim.Pay(contractSeqrID, seqrsim.OutcomePaid)
+		require.NoError(t, err)
+	})
+	return id
+}
+
+// payAndWait runs pay (the customer paying payment id) and returns the
+// payment once the register has recorded it paid.
+func (s *realStack) payAndWait(t *testing.T, id string, pay func()) register.Payment {
+	t.Helper()
 	events, stop := s.reg.Subscribe(id)
 	defer stop()
-	_, err := s.sim.Scan(contractSeqrID)
-	require.NoError(t, err)
-	_, err = s.sim.Pay(contractSeqrID, seqrsim.OutcomePaid)
-	require.NoError(t, err)
+	pay()
 	timeout := time.NewTimer(10 * time.Second) // a bound on failure, not a synchronisation
 	defer timeout.Stop()
 	for {
@@ -191,7 +201,7 @@ func (s *realStack) paid(t *testing.T, amount string) string {
 		case ev, ok := <-events:
 			require.True(t, ok, "event stream ended before paid")
 			if ev.Type == "state" && ev.State == register.StatePaid {
-				return id
+				return ev.Payment
 			}
 		case <-timeout.C:
 			t.Fatalf("payment %s not paid", id)

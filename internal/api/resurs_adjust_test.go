@@ -48,24 +48,12 @@ func (s *realStack) resursPaid(t *testing.T, method string) (id, paymentID strin
 	view, _ := a.body["customerView"].(map[string]any)
 	u, err := url.Parse(view["url"].(string))
 	require.NoError(t, err)
-	events, stop := s.reg.Subscribe(id)
-	defer stop()
-	_, err = s.resurs.CompleteSession(u.RawQuery, resurssim.Complete{GovernmentID: approvedGovID, Method: "invoice",
-		Later: method == register.MethodResursLater})
-	require.NoError(t, err)
-	timeout := time.NewTimer(10 * time.Second) // a bound on failure, not a synchronisation
-	defer timeout.Stop()
-	for {
-		select {
-		case ev, ok := <-events:
-			require.True(t, ok, "event stream ended before paid")
-			if ev.Type == "state" && ev.State == register.StatePaid {
-				return id, ev.Payment.TransactionRef
-			}
-		case <-timeout.C:
-			t.Fatalf("payment %s not paid", id)
-		}
-	}
+	paid := s.payAndWait(t, id, func() {
+		_, err := s.resurs.CompleteSession(u.RawQuery, resurssim.Complete{GovernmentID: approvedGovID, Method: "invoice",
+			Later: method == register.MethodResursLater})
+		require.NoError(t, err)
+	})
+	return id, paid.TransactionRef
 }
 
 // outboxDone reports whether every outbox task of payment id has ended.

@@ -493,6 +493,25 @@ func (a *Adapter) replace(ctx context.Context, s payment.Session) (payment.Cance
 	return payment.NotYet, checkError("cancel: replace session", err)
 }
 
+// changeOf checks a refund or annulment order (what: "refund",
+// "annulment") and reads its payment fresh: the payment, the tag of posd's
+// diff of type diffType, and whether that diff is there already (made
+// before, its reply lost).
+func (a *Adapter) changeOf(ctx context.Context, what, diffType string, r payment.RefundOrder) (p Payment, tag string, made bool, err error) {
+	if r.TransactionRef == "" {
+		return Payment{}, "", false, fmt.Errorf("resurs %s: %w: the payment has no Resurs payment id", what, payment.ErrNotSent)
+	}
+	if r.Amount <= 0 {
+		return Payment{}, "", false, fmt.Errorf("resurs %s: %w: amount %s is not positive", what, payment.ErrNotSent, r.Amount)
+	}
+	tag = creditTag(r.RefundID)
+	p, err = a.after.GetPayment(ctx, r.TransactionRef)
+	if err != nil {
+		return Payment{}, "", false, outcome(what+": read payment", "Resurs Bank refused the "+what, err)
+	}
+	return p, tag, hasDiff(p, diffType, tag), nil
+}
+
 // creditTag marks posd's credits in Resurs's diffs (createdBy), so that a
 // credit whose reply was lost is recognised and never made twice.
 func creditTag(refundID string) string {
@@ -508,20 +527,13 @@ func creditTag(refundID string) string {
 // amount rule (B.6: at most debited - credited, CREDITABLE set) is checked
 // by posd before anything is sent.
 func (a *Adapter) Refund(ctx context.Context, r payment.RefundOrder) (payment.Refunded, error) {
-	id := r.TransactionRef
-	if id == "" {
-		return payment.Refunded{}, fmt.Errorf("resurs refund: %w: the payment has no Resurs payment id", payment.ErrNotSent)
-	}
-	if r.Amount <= 0 {
-		return payment.Refunded{}, fmt.Errorf("resurs refund: %w: amount %s is not positive", payment.ErrNotSent, r.Amount)
-	}
-	tag := creditTag(r.RefundID)
-	refunded := payment.Refunded{Ref: id + "/" + tag}
-	p, err := a.after.GetPayment(ctx, id)
+	p, tag, made, err := a.changeOf(ctx, "refund", DiffCredit, r)
 	if err != nil {
-		return payment.Refunded{}, outcome("refund: read payment", "Resurs Bank refused the refund", err)
+		return payment.Refunded{}, err
 	}
-	if hasCredit(p, tag) {
+	id := r.TransactionRef
+	refunded := payment.Refunded{Ref: id + "/" + tag}
+	if made {
 		return refunded, nil
 	}
 	amount := DecimalOfAmount(r.Amount)
@@ -549,7 +561,7 @@ func (a *Adapter) Refund(ctx context.Context, r payment.RefundOrder) (payment.Re
 		return refunded, nil
 	}
 	if !errors.Is(err, ErrNotSent) && FaultIDOf(err) == 0 && ctx.Err() == nil {
-		if p2, rerr := a.after.GetPayment(ctx, id); rerr == nil && hasCredit(p2, tag) {
+		if p2, rerr := a.after.GetPayment(ctx, id); rerr == nil && hasDiff(p2, DiffCredit, tag) {
 			return refunded, nil
 		}
 	}
@@ -560,15 +572,6 @@ func (a *Adapter) Refund(ctx context.Context, r payment.RefundOrder) (payment.Re
 func FaultIDOf(err error) int {
 	id, _ := FaultID(err)
 	return id
-}
-
-func hasCredit(p Payment, tag string) bool {
-	for _, d := range p.Diffs {
-		if d.Type == DiffCredit && d.CreatedBy == tag {
-			return true
-		}
-	}
-	return false
 }
 
 // refundSpec is one line of the refunded amount. Resurs looks at the sum

@@ -54,20 +54,13 @@ func hasDiff(p Payment, typ, tag string) bool {
 // when that is everything left). A finalized payment is refused: it is
 // refunded (credited) instead.
 func (a *Adapter) Annul(ctx context.Context, r payment.RefundOrder) (payment.Refunded, error) {
-	id := r.TransactionRef
-	if id == "" {
-		return payment.Refunded{}, fmt.Errorf("resurs annul: %w: the payment has no Resurs payment id", payment.ErrNotSent)
-	}
-	if r.Amount <= 0 {
-		return payment.Refunded{}, fmt.Errorf("resurs annul: %w: amount %s is not positive", payment.ErrNotSent, r.Amount)
-	}
-	tag := creditTag(r.RefundID)
-	done := payment.Refunded{Ref: id + "/" + tag}
-	p, err := a.after.GetPayment(ctx, id)
+	p, tag, made, err := a.changeOf(ctx, "annulment", DiffAnnul, r)
 	if err != nil {
-		return payment.Refunded{}, outcome("annul: read payment", "Resurs Bank refused the annulment", err)
+		return payment.Refunded{}, err
 	}
-	if hasDiff(p, DiffAnnul, tag) {
+	id := r.TransactionRef
+	done := payment.Refunded{Ref: id + "/" + tag}
+	if made {
 		return done, nil // made before, its reply lost
 	}
 	debitable := p.Debitable()

@@ -261,20 +261,28 @@ func (db *DB) Refunds(ctx context.Context, paymentID string) ([]Refund, error) {
 		q += " WHERE payment_id = ?"
 		args = append(args, paymentID)
 	}
-	rows, err := db.r.QueryContext(ctx, q+" ORDER BY created_at, id", args...)
+	return db.queryRefunds(ctx, "list refunds", q+" ORDER BY created_at, id", args...)
+}
+
+// queryRefunds runs a query of refundCols and scans every row.
+func (db *DB) queryRefunds(ctx context.Context, op, q string, args ...any) ([]Refund, error) {
+	rows, err := db.r.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list refunds: %w", err)
+		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	defer rows.Close()
 	var out []Refund
 	for rows.Next() {
 		r, err := scanRefund(rows)
 		if err != nil {
-			return nil, fmt.Errorf("list refunds: %w", err)
+			return nil, fmt.Errorf("%s: %w", op, err)
 		}
 		out = append(out, r)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return out, nil
 }
 
 // DoneRefundReferences calls fn with the provider and reference of every
@@ -301,20 +309,8 @@ func (db *DB) RefundByReference(ctx context.Context, provider, ref string) (Refu
 // unknown, oldest first (few: each is raised for manual handling). Debits
 // are left out: a report's refund line can never settle one.
 func (db *DB) UnknownRefunds(ctx context.Context, provider string) ([]Refund, error) {
-	rows, err := db.r.QueryContext(ctx, "SELECT "+refundCols+" FROM refunds WHERE state = 'unknown' AND provider = ? AND kind != 'debit' ORDER BY created_at, id", provider)
-	if err != nil {
-		return nil, fmt.Errorf("list unknown refunds: %w", err)
-	}
-	defer rows.Close()
-	var out []Refund
-	for rows.Next() {
-		r, err := scanRefund(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list unknown refunds: %w", err)
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return db.queryRefunds(ctx, "list unknown refunds",
+		"SELECT "+refundCols+" FROM refunds WHERE state = 'unknown' AND provider = ? AND kind != 'debit' ORDER BY created_at, id", provider)
 }
 
 // SettleUnknownRefund records refund id, still "unknown", as done with the
@@ -353,20 +349,7 @@ func (db *DB) SettleUnknownRefund(ctx context.Context, id, providerRef string, a
 // DoneBetween lists a provider's refunds, annulments and debits recorded
 // done in (from, to], oldest first: the local side of a period report.
 func (db *DB) DoneBetween(ctx context.Context, provider string, from, to time.Time) ([]Refund, error) {
-	rows, err := db.r.QueryContext(ctx, "SELECT "+refundCols+` FROM refunds
+	return db.queryRefunds(ctx, "list refunds done in a period", "SELECT "+refundCols+` FROM refunds
 		WHERE state = 'done' AND provider = ? AND updated_at > ? AND updated_at <= ? ORDER BY updated_at, id`,
 		provider, fmtTime(from), fmtTime(to))
-	if err != nil {
-		return nil, fmt.Errorf("list refunds done in a period: %w", err)
-	}
-	defer rows.Close()
-	var out []Refund
-	for rows.Next() {
-		r, err := scanRefund(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list refunds done in a period: %w", err)
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
 }
