@@ -372,21 +372,34 @@ func idempotencyKey(r *http.Request) (string, error) {
 	return vals[0], nil
 }
 
-// decodeRefund reads the body of POST /v1/payments/{id}/refunds.
+// decodeRefund reads the body of POST /v1/payments/{id}/refunds. With
+// rows (the lines returned), the amount may be left out: it is their sum.
 func decodeRefund(body io.Reader) (register.RefundRequest, error) {
 	var w struct {
 		Amount    wireAmount `json:"amount"`
 		CashierID string     `json:"cashierId"`
 		Reason    string     `json:"reason"`
+		Rows      []wireRow  `json:"rows"`
 	}
 	if err := decodeJSONBytes(body, &w); err != nil {
 		return register.RefundRequest{}, err
 	}
-	amt, err := amount(w.Amount, "amount")
-	if err != nil {
-		return register.RefundRequest{}, err
+	req := register.RefundRequest{CashierID: w.CashierID, Reason: w.Reason}
+	for i := range w.Rows {
+		row, err := w.Rows[i].row(fmt.Sprintf("rows[%d]", i))
+		if err != nil {
+			return register.RefundRequest{}, err
+		}
+		req.Rows = append(req.Rows, row)
+		req.Amount += row.TotalAmount
 	}
-	req := register.RefundRequest{Amount: amt, CashierID: w.CashierID, Reason: w.Reason}
+	if len(w.Rows) == 0 || present(w.Amount) {
+		amt, err := amount(w.Amount, "amount")
+		if err != nil {
+			return register.RefundRequest{}, err
+		}
+		req.Amount = amt
+	}
 	return req, register.ValidateRefund(req)
 }
 

@@ -411,6 +411,22 @@ func contractCases(t *testing.T, root map[string]any) map[string]func(t *testing
 		"RefundRequest.reason.maxLength": func(t *testing.T, e *contractEnv) {
 			refundAtAndPast(t, e, lim("RefundRequest", "reason", "maxLength"), "reason")
 		},
+		"RefundRequest.rows.maxItems": func(t *testing.T, e *contractEnv) {
+			s := e.till()
+			id := e.paidPayment(t)
+			send := func(n int) answer {
+				rows := make([]any, n)
+				for i := range rows {
+					rows[i] = map[string]any{"description": "Knapp " + strconv.Itoa(i), "quantity": "1", "totalAmount": "0.01", "taxRate": "25"}
+				}
+				return s.send(t, "POST", "/v1/payments/"+id+"/refunds", map[string]any{"rows": rows}, map[string]string{"Idempotency-Key": s.key()})
+			}
+			n := lim("RefundRequest", "rows", "maxItems")
+			a := send(n)
+			require.Equal(t, http.StatusCreated, a.status, a.raw)
+			assert.Equal(t, money.Amount(n).String(), a.body["amount"], "the rows' sum")
+			expectRefused(t, send(n+1), "rows")
+		},
 		"RefundRequest.cashierId.text": func(t *testing.T, e *contractEnv) { refundText(t, e, "cashierId") },
 		"RefundRequest.reason.text":    func(t *testing.T, e *contractEnv) { refundText(t, e, "reason") },
 		"RegisterTerminalRequest.resellerPassword.x-maxBytes": func(t *testing.T, e *contractEnv) {

@@ -252,6 +252,9 @@ type RefundOrder struct {
 	CashierID      string
 	Reason         string
 	Order          Order // the paid order (rows), for providers that refund by line
+	// Rows, when the cashier named them, are the lines refunded (they sum
+	// to Amount); nil: Amount alone.
+	Rows []Row
 }
 
 // Refunded is a provider's confirmation of a refund.

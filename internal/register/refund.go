@@ -46,7 +46,7 @@ func (r *Register) Refund(ctx context.Context, id, idempotencyKey string, req Re
 		return Refund{}, false, err
 	}
 	return r.adjust(ctx, id, idempotencyKey, adjustment{kind: store.KindRefund, amount: req.Amount, cashierID: req.CashierID,
-		reason: req.Reason, hash: refundHash(id, req)})
+		reason: req.Reason, rows: append([]Row(nil), req.Rows...), hash: refundHash(id, req)})
 }
 
 // adjustment is one money movement on a paid payment after it was paid: a
@@ -119,7 +119,7 @@ func (r *Register) adjust(ctx context.Context, id, idempotencyKey string, adj ad
 		}
 	}
 	rowsJSON := ""
-	if adj.kind == store.KindDebit {
+	if len(adj.rows) > 0 {
 		b, err := json.Marshal(adj.rows)
 		if err != nil {
 			return Refund{}, false, fmt.Errorf("debit rows: %w", err)
@@ -232,6 +232,9 @@ func (r *Register) sendRefund(ctx context.Context, pv *prov, p store.Payment, rf
 	ro := payment.RefundOrder{RefundID: rf.ID, PaymentID: p.ID, Method: p.Method, Session: sessionOf(p),
 		TransactionRef: p.TransactionRef, Amount: rf.Amount, Currency: p.Currency, Full: back+rf.Amount == p.Amount+tot.Debited,
 		Paid: p.Amount + tot.Debited, Refunded: back, CashierID: adj.cashierID, Reason: adj.reason, Order: order}
+	if adj.kind == store.KindRefund {
+		ro.Rows = paymentRows(adj.rows)
+	}
 	var (
 		ref   string
 		tasks []store.OutboxTask
@@ -422,7 +425,8 @@ func refundHash(paymentID string, req RefundRequest) string {
 		Amount    money.Amount `json:"amount"`
 		CashierID string       `json:"cashierId"`
 		Reason    string       `json:"reason"`
-	}{paymentID, req.Amount, req.CashierID, req.Reason}) // plain struct: cannot fail
+		Rows      []Row        `json:"rows,omitempty"` // absent: the hash of a refund from before rows
+	}{paymentID, req.Amount, req.CashierID, req.Reason, req.Rows}) // plain struct: cannot fail
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
 }

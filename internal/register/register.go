@@ -152,6 +152,9 @@ type RefundRequest struct {
 	Amount    money.Amount `json:"amount"`
 	CashierID string       `json:"cashierId"`
 	Reason    string       `json:"reason"`
+	// Rows, when given, are the lines refunded (returned goods): Amount is
+	// their sum, and a provider that credits by line (Resurs) credits them.
+	Rows []Row `json:"rows,omitempty"`
 }
 
 // Refund is one recorded refund, annulment or additional debit (Kind).

@@ -258,6 +258,21 @@ func isMobile(s string) bool {
 // needs no state, so the API calls it too (and answers 422 before the
 // register is asked); Refund calls it again.
 func ValidateRefund(req RefundRequest) error {
+	if len(req.Rows) > 0 {
+		if len(req.Rows) > MaxRows {
+			return &ValidationError{Field: "rows", Message: fmt.Sprintf("at most %d rows", MaxRows)}
+		}
+		var sum money.Amount
+		for i, row := range req.Rows {
+			if err := validateRow(fmt.Sprintf("rows[%d].", i), row); err != nil {
+				return err
+			}
+			sum += row.TotalAmount // bounded: MaxRows rows of at most MaxAmount
+		}
+		if sum != req.Amount {
+			return &ValidationError{Field: "amount", Message: fmt.Sprintf("the rows refunded sum to %s but amount is %s", sum, req.Amount)}
+		}
+	}
 	if req.Amount <= 0 {
 		return &ValidationError{Field: "amount", Message: fmt.Sprintf("must be greater than 0, got %s", req.Amount)}
 	}

@@ -123,6 +123,13 @@ func TestRefundAndTerminalTextRules(t *testing.T) {
 	requireField(t, ValidateRefund(RefundRequest{Amount: MaxAmount + 1}), "amount")
 	require.NoError(t, ValidateRefund(RefundRequest{Amount: 100, CashierID: "bob", Reason: strings.Repeat("r", MaxReason)}))
 	requireField(t, ValidateRefund(RefundRequest{Amount: 100, Reason: strings.Repeat("r", MaxReason+1)}), "reason")
+	cup := Row{Description: "Kopp", Quantity: "2", UnitPrice: 250, TotalAmount: 500, TaxRate: "25"}
+	require.NoError(t, ValidateRefund(RefundRequest{Amount: 500, Rows: []Row{cup}}), "the lines returned, summing to the amount")
+	requireField(t, ValidateRefund(RefundRequest{Amount: 600, Rows: []Row{cup}}), "amount")
+	zero := cup
+	zero.Quantity = "0"
+	requireField(t, ValidateRefund(RefundRequest{Amount: 500, Rows: []Row{zero}}), "rows[0].quantity")
+	requireField(t, ValidateRefund(RefundRequest{Amount: 0, Rows: []Row{{Description: "Rabatt", Quantity: "1", TotalAmount: -500}}}), "amount")
 
 	ok := RegisterTerminalRequest{ResellerID: "r", ResellerUserID: "u", ResellerPassword: "p\u202e", ExternalTerminalID: "Shop 1/POS 2", Name: "Kassa 2"}
 	require.NoError(t, ValidateTerminalRequest(ok), "the password is never inspected beyond its length")

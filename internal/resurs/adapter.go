@@ -549,7 +549,18 @@ func (a *Adapter) Refund(ctx context.Context, r payment.RefundOrder) (payment.Re
 			Err:     fmt.Errorf("resurs refund %s of %s: %w", id, r.Amount, payment.ErrNotSent)}
 	}
 	req := CreditRequest{PaymentID: id, CreatedBy: tag}
-	if !(r.Full && creditable.Cmp(amount.Rat()) == 0) {
+	switch {
+	case len(r.Rows) > 0:
+		// The lines returned, as the cashier named them (the sum is what
+		// Resurs checks, B.6; the lines are what its credit note shows).
+		lines, err := LinesOf(r.Rows)
+		if err == nil {
+			req.Spec, err = specOfLines(lines)
+		}
+		if err != nil {
+			return payment.Refunded{}, fmt.Errorf("resurs refund: %w: %v", payment.ErrNotSent, err)
+		}
+	case !(r.Full && creditable.Cmp(amount.Rat()) == 0):
 		spec, err := refundSpec(r, amount)
 		if err != nil {
 			return payment.Refunded{}, fmt.Errorf("resurs refund: %w: %v", payment.ErrNotSent, err)

@@ -28,6 +28,7 @@ type fakeResurs struct {
 	payments   map[string]*Payment
 	nextID     int
 	calls      []string
+	last       map[string]*soap.Node // the last request of each After Shop operation
 	drop       string // an operation performed, then answered by a dropped connection
 	hideBooked bool   // GET answers 404 although booked (a booking racing a cancel)
 	now        time.Time
@@ -187,6 +188,10 @@ func (f *fakeResurs) soap(w http.ResponseWriter, r *http.Request) {
 	op := n.Local
 	f.mu.Lock()
 	f.calls = append(f.calls, op)
+	if f.last == nil {
+		f.last = map[string]*soap.Node{}
+	}
+	f.last[op] = n
 	resp, fault := f.apply(op, n)
 	drop := f.drop == op
 	f.mu.Unlock()

@@ -117,6 +117,32 @@ func TestRefundBeforeFinalizeSaysAnnul(t *testing.T) {
 	assert.Zero(t, f.count(OpCreditPayment))
 }
 
+// A refund that names the lines returned credits those lines.
+func TestRefundByLines(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeResurs(t)
+	a, _ := newAdapter(t, f)
+	s := paidPOS(t, f, a)
+	r := refundOrder(s, "r1", "250.00", false, "0")
+	r.Rows = []payment.Row{
+		{Description: "Kopp", Quantity: "2", UnitPrice: money.MustParse("100.00"), Total: money.MustParse("200.00"), TaxRate: "25", SKU: "K1"},
+		{Description: "Fat", Quantity: "1", Total: money.MustParse("50.00"), TaxRate: "12", SKU: "F1"},
+	}
+	_, err := a.Refund(ctx, r)
+	require.NoError(t, err)
+	spec := f.last[OpCreditPayment].Child("partPaymentSpec")
+	require.NotNil(t, spec, "a part credit carries its lines")
+	lines := spec.Children("specLines")
+	require.Len(t, lines, 2)
+	assert.Equal(t, "Kopp", lines[0].Str("description"))
+	assert.Equal(t, "K1", lines[0].Str("artNo"))
+	assert.Equal(t, "Fat", lines[1].Str("description"))
+	total, err := ParseDecimal(spec.Str("totalAmount"))
+	require.NoError(t, err)
+	assert.Equal(t, 0, total.Rat().Cmp(DecimalOfAmount(money.MustParse("250.00")).Rat()), "the lines sum to the amount: %s", total)
+	assert.Equal(t, Decimal("375"), f.payments[s.Ref].TotalAmount)
+}
+
 func debitOrder(s payment.Session, id string) payment.DebitOrder {
 	return payment.DebitOrder{DebitID: id, PaymentID: paymentID, Method: MethodPOS, Session: s, TransactionRef: s.Ref,
 		Rows:   []payment.Row{{Description: "Tillägg", Quantity: "2", Total: money.MustParse("50.00"), TaxRate: "25", SKU: "X"}},
