@@ -29,8 +29,8 @@ type fakeResurs struct {
 	nextID     int
 	calls      []string
 	last       map[string]*soap.Node // the last request of each After Shop operation
-	drop       string // an operation performed, then answered by a dropped connection
-	hideBooked bool   // GET answers 404 although booked (a booking racing a cancel)
+	drop       string                // an operation performed, then answered by a dropped connection
+	hideBooked bool                  // GET answers 404 although booked (a booking racing a cancel)
 	now        time.Time
 }
 
