@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -70,7 +71,38 @@ func demoProviderSales(ctx context.Context, c *cli, ac *apiClient, m *Main, sims
 		return nil, err
 	}
 	paid.Slip = slip
+	if err := d.afterSales(ctx, pos); err != nil {
+		return nil, err
+	}
 	return []demoSale{pos, ps, paid}, nil
+}
+
+// afterSales plays after-sales on the Resurs POS sale: the customer adds a
+// cushion on the same invoice (an additional debit within the payment's
+// limit, captured through the outbox), then returns it (a refund of that
+// line, which Resurs credits as such).
+func (d *demoRun) afterSales(ctx context.Context, pos demoSale) error {
+	out := d.c.stdout
+	cushion := []register.Row{{Description: "Sittdyna", Quantity: "1", UnitPrice: money.MustParse("299.00"), TotalAmount: money.MustParse("299.00"), TaxRate: "25"}}
+	fmt.Fprintf(out, "\n9. after-sales on the Resurs sale %s: the customer adds a cushion to the same invoice, then returns it\n", pos.Payment.ID)
+	debit, err := d.ac.AdditionalDebit(ctx, pos.Payment.ID, "demo-debit-"+pos.Payment.ID, register.DebitRequest{Rows: cushion, CashierID: "demo"})
+	if err != nil {
+		return fmt.Errorf("demo: additional debit: %w", err)
+	}
+	if err := demoWaitFor(ctx, "Resurs payment "+pos.Payment.TransactionRef+" captured again", func() (bool, error) {
+		ps, err := d.sims.resurs.Payment(pos.Payment.TransactionRef)
+		return ps.Finalized && !slices.Contains(ps.Status, "DEBITABLE"), err
+	}); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	fmt.Fprintf(out, "   additional debit %s %s, reference %s: posd captured it through its outbox\n", debit.Amount, d.currency, debit.ProviderRef)
+	refund, err := d.ac.Refund(ctx, pos.Payment.ID, "demo-return-"+pos.Payment.ID, register.RefundRequest{Rows: cushion,
+		Amount: money.MustParse("299.00"), CashierID: "demo", Reason: "Retur"})
+	if err != nil {
+		return fmt.Errorf("demo: refund the cushion: %w", err)
+	}
+	fmt.Fprintf(out, "   refund %s %s of the line %q, reference %s\n", refund.Amount, d.currency, cushion[0].Description, refund.ProviderRef)
+	return nil
 }
 
 // resursPOS is a Resurs Checkout POS sale: the cashier enters the

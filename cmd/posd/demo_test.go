@@ -103,7 +103,9 @@ func TestDemoOnce(t *testing.T) {
 	// Each sale recorded exactly once in the receipt file, which verifies.
 	n, err := receipt.Verify(filepath.Join(info.StateDir, "receipts.journal"))
 	require.NoError(t, err)
-	assert.Equal(t, 4, n)
+	assert.Equal(t, 6, n, "four sales, the additional debit and the refund of its line")
+	assert.Contains(t, stdout, "additional debit 299.00 SEK, reference "+pos.Payment.TransactionRef+"/posd-")
+	assert.Contains(t, stdout, "refund 299.00 SEK of the line \"Sittdyna\"")
 
 	// The secrets: the canary reseller password, the generated terminal
 	// password (from the database) and the API token.
