@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/posd/posd/internal/money"
 	"github.com/posd/posd/internal/register"
 	"github.com/posd/posd/internal/resurs"
 	"github.com/posd/posd/internal/resurs/resurssim"
@@ -191,4 +192,78 @@ func TestPageRefundLines(t *testing.T) {
 	assert.Zero(t, credits[0].Spec.TotalAmount.Cmp("50"), "spec total %s", credits[0].Spec.TotalAmount)
 	axeCheck(t, ctx, "refund by lines, made")
 	screenshot(t, ctx, "history-refund-lines-done")
+}
+
+// TestPageRefundWhatIsLeft: the same sale after a refund of 600.00 through
+// the API, in the English page. Only what is left (99.93) is offered: the
+// coffee maker cannot go back at all, at most three filters can, and the
+// beans can; lines or an amount above what is left are refused before
+// anything is sent. "The whole amount" refunds the 99.93 left, as an
+// amount without rows, and the refund is no longer offered.
+func TestPageRefundWhatIsLeft(t *testing.T) {
+	s, calls := startResursStackWith(t, quickResurs(resurssim.Options{}))
+	id, paymentID := s.resursPaidRows(t)
+	first := s.send(t, "POST", "/v1/payments/"+id+"/refunds", map[string]any{"amount": "600.00", "cashierId": "bob"},
+		map[string]string{"Idempotency-Key": s.key()})
+	require.Equal(t, http.StatusCreated, first.status, first.raw)
+
+	ctx := browser(t, "en-GB")
+	login(t, ctx, s.base)
+	openHistoryDetail(t, ctx)
+	waitJS(t, ctx, `!document.getElementById("d-refund").hidden`, "the refund offered")
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click("#d-refund"), chromedp.WaitVisible("#refund-form"),
+		chromedp.Click("#r-mode-lines"), chromedp.WaitVisible("#r-lines-box")))
+	assert.Equal(t, "Left to refund: 99.93 SEK.", text(t, ctx, "#r-left"))
+	assert.Equal(t, "The whole amount (99.93 SEK)", must(chromedp.Run(ctx, chromedp.Evaluate[string](
+		`document.getElementById("r-mode-whole").closest("label").textContent.trim().replace(/\s+/g, " ")`))))
+	offered := must(chromedp.Run(ctx, chromedp.Evaluate[[][]string](`[...document.querySelectorAll("#r-lines tbody tr")].map(tr =>
+		[tr.cells[0].textContent, String(tr.querySelector("input").disabled), tr.cells[3].textContent.trim()])`)))
+	assert.Equal(t, [][]string{
+		{"Kaffebryggare", "true", "at most 0"},
+		{"Kaffefilter", "false", "at most 3"},
+		{"Kaffebönor", "false", ""},
+	}, offered, "what fits in the 99.93 left")
+
+	const filters, beans = `#r-lines tbody tr:nth-child(2) input`, `#r-lines tbody tr:nth-child(3) input`
+	require.NoError(t, chromedp.Do(ctx, typeInto(filters, "3"), typeInto(beans, "0.75"), chromedp.Click("#r-next")))
+	assert.Equal(t, "149.93 SEK", text(t, ctx, "#r-lines-sum"))
+	waitJS(t, ctx, `document.getElementById("r-error").textContent !== ""`, "more than is left refused")
+	assert.Equal(t, "at most 99.93 SEK is left to refund", text(t, ctx, "#r-error"))
+	require.NoError(t, chromedp.Do(ctx, typeInto(filters, "4"), chromedp.Click("#r-next")))
+	assert.Equal(t, "Kaffefilter: the quantity must be a whole number from 0 to 3", text(t, ctx, "#r-error"))
+
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click("#r-mode-amount"), chromedp.WaitVisible("#r-amount-box")))
+	assert.True(t, hidden(t, ctx, "r-lines-box"))
+	assert.Equal(t, "99.93", must(chromedp.Run(ctx, chromedp.Value("#r-amount"))))
+	require.NoError(t, chromedp.Do(ctx, typeInto("#r-amount", "100.00"), chromedp.Click("#r-next")))
+	assert.Equal(t, "at most 99.93 SEK is left to refund", text(t, ctx, "#r-error"))
+	assert.True(t, hidden(t, ctx, "r-confirm"))
+	assert.Equal(t, 1, countCalls(calls, "creditPayment"), "only the API's refund was sent")
+
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click("#r-mode-whole"), chromedp.Click("#r-next"), chromedp.WaitVisible("#r-confirm")))
+	assert.True(t, hidden(t, ctx, "r-amount-box") && hidden(t, ctx, "r-lines-box"))
+	assert.Equal(t, "Refund all that is left, 99.93 SEK, of payment "+id+"?", text(t, ctx, "#r-confirm-text"))
+	axeCheck(t, ctx, "refund of all that is left, confirmation")
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click("#r-yes")))
+	waitJS(t, ctx, `!document.getElementById("r-result").hidden`, "the refund's result")
+	assert.Contains(t, text(t, ctx, "#r-result-text"), "Refunded 99.93 SEK, reference "+paymentID)
+	waitJS(t, ctx, `document.getElementById("d-fields").textContent.includes("Refunded699.93 SEK")`, "the detail shows all refunded")
+	assert.True(t, hidden(t, ctx, "d-refund"), "nothing is left to refund")
+	assert.Equal(t, 2, countCalls(calls, "creditPayment"))
+
+	all, err := s.db.Refunds(context.Background(), id)
+	require.NoError(t, err)
+	require.Len(t, all, 2)
+	last := all[len(all)-1]
+	assert.Equal(t, "99.93", last.Amount.String())
+	assert.Empty(t, last.Rows, "the whole amount is refunded as an amount, not lines")
+	credits := s.creditDiffs(t, paymentID)
+	require.Len(t, credits, 2)
+	var total money.Amount
+	for _, c := range credits {
+		a, err := c.Spec.TotalAmount.Amount()
+		require.NoError(t, err)
+		total += a
+	}
+	assert.Equal(t, "699.93", total.String(), "Resurs credited all that was paid")
 }
