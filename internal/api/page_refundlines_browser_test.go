@@ -229,6 +229,18 @@ func TestPageRefundWhatIsLeft(t *testing.T) {
 	assert.Equal(t, "149.93 SEK", text(t, ctx, "#r-lines-sum"))
 	waitJS(t, ctx, `document.getElementById("r-error").textContent !== ""`, "more than is left refused")
 	assert.Equal(t, "at most 99.93 SEK is left to refund", text(t, ctx, "#r-error"))
+
+	// A change of language rewrites the lines and keeps what was typed.
+	setLang := func(l string) {
+		must(chromedp.Run(ctx, chromedp.Evaluate[bool](`(s => { s.value = `+jsString(l)+`; s.dispatchEvent(new Event("change")); return true; })(document.getElementById("lang"))`)))
+	}
+	setLang("sv")
+	assert.Equal(t, "149,93 SEK", text(t, ctx, "#r-lines-sum"))
+	assert.Equal(t, "högst 3", text(t, ctx, "#r-lines tbody tr:nth-child(2) .hint"))
+	assert.Equal(t, []string{"0", "3", "0.75"}, must(chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#r-lines input")].map(i => i.value)`))))
+	setLang("en")
+	assert.Equal(t, "149.93 SEK", text(t, ctx, "#r-lines-sum"))
+
 	require.NoError(t, chromedp.Do(ctx, typeInto(filters, "4"), chromedp.Click("#r-next")))
 	assert.Equal(t, "Kaffefilter: the quantity must be a whole number from 0 to 3", text(t, ctx, "#r-error"))
 
