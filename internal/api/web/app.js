@@ -91,6 +91,14 @@ const T = {
     confirmDebit: "Ja, tilläggsdebitera", confirmDebitQ: "Debitera {a} ({d}, moms {v} %) på betalning {id}?",
     debited: "Tilläggsdebiterat {a}, referens {r}.", debitUnknown: "Svar saknas: tilläggsdebiteringen kan ha gjorts. Kontrollera dagsavslutets avstämning innan du försöker igen.",
     debitDescEmpty: "beskrivningen är tom", f_annulled: "Annullerat", f_debited: "Tilläggsdebiterat",
+    refundWhat: "Vad återbetalas", modeWhole: "Hela beloppet", modeAmount: "Ett belopp", modeLines: "Valda rader",
+    linesCaption: "Rader att återbetala", sold: "Sålt", returnQty: "Återbetala antal", linesSum: "Att återbetala",
+    returnQtyOf: "Antal att återbetala av {d}", atMost: "högst {q}", leftToRefund: "Kvar att återbetala: {a}.",
+    refundTooMuch: "högst {a} finns kvar att återbetala", noLines: "välj minst en rad att återbetala",
+    lineQtyWhole: "{d}: antalet ska vara ett heltal från 0 till {q}", lineQtyDec: "{d}: antalet ska vara 0 till {q} med högst {n} decimaler",
+    confirmRefundWholeQ: "Återbetala allt som är kvar, {a}, av betalning {id}?",
+    confirmRefundLinesQ: "Återbetala {lines}: totalt {a} av betalning {id}?",
+    refundedLines: "Återbetalt {a}: {lines}. Referens {r}.",
   },
   en: {
     skip: "Skip to content", views: "Views", tabSale: "Sale", tabHistory: "History", tabClose: "Day close",
@@ -156,6 +164,14 @@ const T = {
     confirmDebit: "Yes, debit", confirmDebitQ: "Debit {a} ({d}, VAT {v} %) on payment {id}?",
     debited: "Debited {a}, reference {r}.", debitUnknown: "No answer: the additional debit may have been made. Check the day close's reconciliation before trying again.",
     debitDescEmpty: "description is empty", f_annulled: "Annulled", f_debited: "Additional debits",
+    refundWhat: "What is refunded", modeWhole: "The whole amount", modeAmount: "An amount", modeLines: "Chosen lines",
+    linesCaption: "Lines to refund", sold: "Sold", returnQty: "Quantity returned", linesSum: "To refund",
+    returnQtyOf: "Quantity returned of {d}", atMost: "at most {q}", leftToRefund: "Left to refund: {a}.",
+    refundTooMuch: "at most {a} is left to refund", noLines: "choose at least one line to refund",
+    lineQtyWhole: "{d}: the quantity must be a whole number from 0 to {q}", lineQtyDec: "{d}: the quantity must be 0 to {q} with at most {n} decimals",
+    confirmRefundWholeQ: "Refund all that is left, {a}, of payment {id}?",
+    confirmRefundLinesQ: "Refund {lines}: in all {a} of payment {id}?",
+    refundedLines: "Refunded {a}: {lines}. Reference {r}.",
   },
 };
 
@@ -176,6 +192,7 @@ function applyLang() {
   recompute();
   if (current) render(current, undefined, "");
   if (detail) showDetail(detail);
+  if (detail && !$("refund-form").hidden) refundTexts(true);
 }
 
 function stateText(s) { return t("st_" + s); }
@@ -966,7 +983,8 @@ async function sendAction(o) {
     const r = await api("POST", "/v1/payments/" + encodeURIComponent(p.id) + o.path, o.body, { "Idempotency-Key": o.pending.key });
     sessionStorage.removeItem(o.storage + p.id);
     $(o.form).hidden = true;
-    $("r-result-text").textContent = t(o.done, { a: money(apiMinor(r.amount), r.currency), r: r.providerRef || r.ersReference || "" });
+    const ref = r.providerRef || r.ersReference || "";
+    $("r-result-text").textContent = (o.doneText && o.doneText(r, ref)) || t(o.done, { a: money(apiMinor(r.amount), r.currency), r: ref });
     $("r-result").hidden = false;
     await refreshDetail(p.id);
     $("r-result").hidden = false;
@@ -990,15 +1008,209 @@ async function refreshDetail(id) {
   } catch (e) { /* the action's own answer is what the cashier needs */ }
 }
 
-function pendingRefund(id, amount, reason) {
-  return pendingAction(REFUND_KEY, id, { amount, reason, cashierId: $("cashier").value.trim() });
+// A refund is the whole of what is left, an amount, or the lines the
+// customer brings back (rows). pendingRefund keys what is sent: the body's
+// members, so the same refund asked again keeps its Idempotency-Key.
+function pendingRefund(id, fields) {
+  return pendingAction(REFUND_KEY, id, fields);
+}
+
+let refundLines = [];      // the detail's rows offered for a refund by lines (saleLine)
+let refundConfirmed = null; // { id, fields }: the refund the cashier confirmed, as it is sent
+
+// refundMode is the refund form's choice: "whole", "amount" or "lines".
+function refundMode() {
+  const r = document.querySelector('input[name="r-mode"]:checked');
+  return r ? r.value : "amount";
+}
+
+function decimalSign() {
+  return (new Intl.NumberFormat(locale()).formatToParts(1.5).find((x) => x.type === "decimal") || { value: "." }).value;
+}
+
+// qtyText writes a quantity in thousandths without trailing zeros: the
+// API's text with sep ".", the page's with the language's decimal sign.
+function qtyText(v, sep) {
+  const f = (v % 1000n).toString().padStart(3, "0").replace(/0+$/, "");
+  return (v / 1000n).toString() + (f ? (sep || decimalSign()) + f : "");
+}
+
+// saleLine reads one of the sale's rows for a refund: its quantity in
+// thousandths, the decimals it was sold with (weighed goods; 0: whole
+// units), its unit price and total in öre.
+function saleLine(row) {
+  const m = /\.(\d+)$/.exec(String(row.quantity || ""));
+  const decimals = m ? Math.min(m[1].length, 3) : 0;
+  return { row, q: toMilli(row.quantity), decimals, step: 10n ** BigInt(3 - decimals),
+    unit: apiMinor(row.unitPrice), total: apiMinor(row.totalAmount), max: 0n };
+}
+
+// halfUp is n / d (d > 0) rounded half up (away from zero) to an integer.
+function halfUp(n, d) {
+  const neg = n < 0n;
+  const q = (2n * (neg ? -n : n) + d) / (2n * d);
+  return neg ? -q : q;
+}
+
+// lineBack is the line given back when r (thousandths) of line l are
+// returned: its totalAmount in öre, on integers only, and whether the unit
+// price goes with it.
+//   - All of the row: the row's own totalAmount, what was paid for it.
+//   - With a unit price: unitPrice x r. The unit price is sent only when
+//     that is a whole number of öre (the API checks quantity x unitPrice to
+//     the öre); else the total is rounded half up to öre, without it.
+//   - Without a unit price (0 or absent): totalAmount x r / quantity,
+//     rounded half up to öre.
+function lineBack(l, r) {
+  if (r === l.q) return { total: l.total, unit: l.unit !== 0n };
+  if (l.unit !== 0n) {
+    const p = l.unit * r;
+    return { total: halfUp(p, 1000n), unit: p % 1000n === 0n };
+  }
+  return { total: halfUp(l.total * r, l.q), unit: false };
+}
+
+// maxBack is the most of line l that may go back when left (öre) is all
+// that may still be refunded: the row's quantity, or fewer units (or
+// weighed steps) whose total fits in left. A discount row (below 0) adds
+// nothing to the sum, so all of it is offered.
+function maxBack(l, left) {
+  if (l.total <= 0n || lineBack(l, l.q).total <= left) return l.q;
+  let lo = 0n, hi = l.q / l.step; // lineBack grows with the quantity
+  while (lo < hi) {
+    const mid = (lo + hi + 1n) / 2n;
+    if (lineBack(l, mid * l.step).total <= left) lo = mid; else hi = mid - 1n;
+  }
+  return lo * l.step;
+}
+
+// fillRefundLines lists the sale's rows with a quantity to return each;
+// keep keeps what the cashier typed (a change of language).
+function fillRefundLines(keep) {
+  const p = detail;
+  const old = keep ? [...$("r-lines").tBodies[0].querySelectorAll("input.back")].map((i) => i.value) : [];
+  const left = leftOf(p);
+  refundLines = (Array.isArray(p.rows) ? p.rows : []).map(saleLine).filter((l) => l.q !== null && l.q > 0n);
+  $("r-lines").tBodies[0].replaceChildren(...refundLines.map((l, i) => {
+    l.max = maxBack(l, left);
+    const inp = el("input", undefined, "back");
+    inp.inputMode = l.decimals ? "decimal" : "numeric";
+    inp.size = 6;
+    inp.value = old[i] !== undefined ? old[i] : "0";
+    inp.disabled = l.max === 0n; // not even one unit fits in what is left
+    inp.setAttribute("aria-label", t("returnQtyOf", { d: l.row.description }) + ", " + t("atMost", { q: qtyText(l.max) }));
+    inp.addEventListener("input", recomputeRefundLines);
+    const td = el("td");
+    td.append(inp);
+    if (l.max !== l.q) td.append(" ", el("span", t("atMost", { q: qtyText(l.max) }), "hint"));
+    const tr = document.createElement("tr");
+    tr.append(el("td", l.row.description), el("td", qtyText(l.q), "num"), el("td", l.unit !== 0n ? money(l.unit) : "", "num"), td,
+      el("td", "", "num back-total"));
+    return tr;
+  }));
+  recomputeRefundLines();
+}
+
+// readBack reads the quantity of line l returned (thousandths) from its
+// input: 0 when empty, null when not a step of the row or above its most.
+function readBack(l, input) {
+  const s = input.value.trim();
+  const r = s === "" ? 0n : toMilli(s);
+  if (r === null || r % l.step !== 0n || r > l.max) return null;
+  return r;
+}
+
+function recomputeRefundLines() {
+  const trs = [...$("r-lines").tBodies[0].rows];
+  let sum = 0n, ok = true;
+  refundLines.forEach((l, i) => {
+    const r = readBack(l, trs[i].querySelector("input.back"));
+    const b = r === null ? null : lineBack(l, r);
+    trs[i].querySelector(".back-total").textContent = b === null ? "?" : money(b.total);
+    if (b === null) ok = false; else sum += b.total;
+  });
+  $("r-lines-sum").textContent = ok ? money(sum, detail.currency) : "?";
+}
+
+// readRefundLines is the rows returned, their sum and their text for the
+// confirmation; it throws naming the line that is wrong.
+function readRefundLines() {
+  const trs = [...$("r-lines").tBodies[0].rows];
+  const rows = [], parts = [];
+  let sum = 0n;
+  refundLines.forEach((l, i) => {
+    const r = readBack(l, trs[i].querySelector("input.back"));
+    const b = r === null ? null : lineBack(l, r);
+    if (b === null || (r > 0n && b.total === 0n)) {
+      throw new Error(t(l.decimals ? "lineQtyDec" : "lineQtyWhole", { d: l.row.description, q: qtyText(l.max), n: l.decimals }));
+    }
+    if (r === 0n) return;
+    const row = { description: l.row.description, quantity: qtyText(r, "."), totalAmount: fromMinor(b.total) };
+    if (b.unit) row.unitPrice = fromMinor(l.unit);
+    if (l.row.taxRate) row.taxRate = l.row.taxRate;
+    if (l.row.sku) row.sku = l.row.sku;
+    if (l.row.ean) row.ean = l.row.ean;
+    rows.push(row);
+    parts.push(lineText(row));
+    sum += b.total;
+  });
+  return { rows, sum, text: parts.join(", ") };
+}
+
+// lineText names a returned line: "2 × Kaffefilter (50,00)".
+function lineText(row) {
+  const q = toMilli(row.quantity);
+  return (q === null ? row.quantity : qtyText(q)) + " × " + row.description + " (" + money(apiMinor(row.totalAmount)) + ")";
+}
+
+// refundInput is the refund the form asks for: fields (the body's members)
+// and, for the confirmation, its sum and lines; it throws naming what is
+// wrong. Nothing beyond what is left may be asked.
+function refundInput() {
+  const p = detail;
+  const left = leftOf(p);
+  const mode = refundMode();
+  const fields = { reason: $("r-reason").value.trim(), cashierId: $("cashier").value.trim() };
+  if (mode === "whole") return { mode, sum: left, fields: Object.assign(fields, { amount: fromMinor(left) }) };
+  if (mode === "amount") {
+    const a = readAmount("r-amount");
+    if (a === null || a <= 0n) throw new Error(t("amountBad"));
+    if (a > left) throw new Error(t("refundTooMuch", { a: money(left, p.currency) }));
+    return { mode, sum: a, fields: Object.assign(fields, { amount: fromMinor(a) }) };
+  }
+  const ls = readRefundLines();
+  if (!ls.rows.length || ls.sum <= 0n) throw new Error(t("noLines"));
+  if (ls.sum > left) throw new Error(t("refundTooMuch", { a: money(left, p.currency) }));
+  // The rows as JSON text: the pending refund's members compare as strings.
+  return { mode, sum: ls.sum, text: ls.text, fields: Object.assign(fields, { amount: fromMinor(ls.sum), rows: JSON.stringify(ls.rows) }) };
+}
+
+function showRefundMode() {
+  const m = refundMode();
+  $("r-amount-box").hidden = m !== "amount";
+  $("r-lines-box").hidden = m !== "lines";
+}
+
+// refundTexts writes what is left (and the lines) in the page's language.
+function refundTexts(keep) {
+  const p = detail;
+  const left = leftOf(p);
+  $("r-whole-amount").textContent = "(" + money(left, p.currency) + ")";
+  $("r-left").textContent = t("leftToRefund", { a: money(left, p.currency) });
+  fillRefundLines(keep);
 }
 
 function openRefund() {
   const p = detail;
   if (!p) return;
   openForm("refund-form", "r");
+  refundConfirmed = null;
   $("r-amount").value = money(leftOf(p));
+  // Lines only when the detail has the sale's rows.
+  $("r-mode-lines-box").hidden = !(Array.isArray(p.rows) && p.rows.length);
+  $("r-mode-amount").checked = true;
+  refundTexts(false);
+  showRefundMode();
   $("r-amount").focus();
 }
 
@@ -1006,21 +1218,31 @@ function refundNext(ev) {
   ev.preventDefault();
   const p = detail;
   $("r-error").textContent = "";
-  const a = readAmount("r-amount");
-  if (a === null || a <= 0n) { $("r-error").textContent = t("amountBad"); return; }
-  pendingRefund(p.id, fromMinor(a), $("r-reason").value.trim());
-  confirmStep("r", t("confirmRefundQ", { a: money(a, p.currency), id: p.id }));
+  let r;
+  try { r = refundInput(); } catch (e) { $("r-error").textContent = e.message; return; }
+  pendingRefund(p.id, r.fields);
+  refundConfirmed = { id: p.id, fields: r.fields };
+  const a = money(r.sum, p.currency);
+  confirmStep("r", r.mode === "whole" ? t("confirmRefundWholeQ", { a, id: p.id })
+    : r.mode === "lines" ? t("confirmRefundLinesQ", { lines: r.text, a, id: p.id })
+      : t("confirmRefundQ", { a, id: p.id }));
 }
 
+// refundYes sends the refund as confirmed, not as the form would read now:
+// after an unknown outcome the refreshed payment counts it against what is
+// left, and trying again must send the same body with the same key.
 async function refundYes() {
   const p = detail;
-  const a = readAmount("r-amount");
-  if (!p || a === null) return;
-  const pr = pendingRefund(p.id, fromMinor(a), $("r-reason").value.trim());
+  const c = refundConfirmed;
+  if (!p || !c || c.id !== p.id) return;
+  const pr = pendingRefund(p.id, c.fields);
   const body = { amount: pr.amount, cashierId: pr.cashierId };
   if (pr.reason) body.reason = pr.reason;
+  if (pr.rows) body.rows = JSON.parse(pr.rows);
   await sendAction({ prefix: "r", form: "refund-form", storage: REFUND_KEY, path: "/refunds", body, pending: pr,
-    done: "refunded", unknown: "refundUnknown" });
+    done: "refunded", unknown: "refundUnknown",
+    doneText: (r, ref) => Array.isArray(r.rows) && r.rows.length
+      ? t("refundedLines", { a: money(apiMinor(r.amount), r.currency), lines: r.rows.map(lineText).join(", "), r: ref }) : null });
 }
 
 // An annulment releases what a payment authorized and has not captured; the
@@ -1295,6 +1517,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("refund-form").addEventListener("submit", refundNext);
   $("r-yes").addEventListener("click", refundYes);
   $("r-no").addEventListener("click", () => { $("r-confirm").hidden = true; $("r-next").hidden = false; });
+  $("r-mode").addEventListener("change", showRefundMode);
   // Changing a form after its confirmation asks for the confirmation again:
   // the cashier confirms what is sent.
   for (const [form, prefix] of [["refund-form", "r"], ["annul-form", "a"], ["debit-form", "db"]]) {
