@@ -250,8 +250,10 @@ func (d Document) Lines(columns int, loc *time.Location) []Line {
 			a := len(arena)
 			arena = append(arena, "  "...)
 			arena = append(arena, docFold(q)...)
-			arena = append(arena, " x "...)
-			arena = docAppendAmount(arena, r.UnitPrice)
+			if r.UnitPrice != 0 { // no unit price given (weighed goods priced by total): the quantity alone
+				arena = append(arena, " x "...)
+				arena = docAppendAmount(arena, r.UnitPrice)
+			}
 			if utf8.RuneCount(arena[a:]) > w {
 				// A quantity too long for one line: wrapped, not cut.
 				qty := string(arena[a:])

@@ -92,6 +92,17 @@ func TestDocumentSEQRPaymentLines(t *testing.T) {
 	assert.Contains(t, s, "2026-07-01 12:00:00", "summer time UTC+2")
 }
 
+// A weighed row priced by its total (no unit price) prints its quantity
+// alone, never "x 0.00".
+func TestDocumentQuantityWithoutUnitPrice(t *testing.T) {
+	d := Document{Rows: []Row{{Description: "Kaffebönor", Quantity: "0.750", Total: 7493, TaxRate: "12"},
+		{Description: "Filter", Quantity: "5", UnitPrice: 2500, Total: 12500, TaxRate: "25"}}, Total: 19993, Currency: "SEK"}
+	txt := d.Text(42)
+	assert.Contains(t, txt, "  0.750\n")
+	assert.NotContains(t, txt, "x 0.00")
+	assert.Contains(t, txt, "  5 x 25.00")
+}
+
 func TestDocumentCopyMarked(t *testing.T) {
 	d := docLoad(t, "copy")
 	lines := d.Lines(48, time.UTC)
