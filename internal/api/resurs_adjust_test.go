@@ -113,6 +113,10 @@ func TestResursAnnulWhileFinalizeIsQueued(t *testing.T) {
 	assert.Contains(t, st.Status, "IS_ANNULLED")
 	p := s.send(t, "GET", "/v1/payments/"+id, nil, nil)
 	assert.Equal(t, "625.00", p.body["annulled"], p.raw)
+	adj, _ := p.body["adjustments"].([]any)
+	require.Len(t, adj, 1, p.raw)
+	assert.Equal(t, "annul", adj[0].(map[string]any)["kind"])
+	assert.Equal(t, "done", adj[0].(map[string]any)["state"])
 
 	rf := s.send(t, "POST", "/v1/payments/"+id+"/refunds", map[string]any{"amount": "1.00"}, map[string]string{"Idempotency-Key": s.key()})
 	require.Equal(t, http.StatusUnprocessableEntity, rf.status, rf.raw)

@@ -31,6 +31,8 @@ type Detail struct {
 	Rows        []Row        `json:"rows"`
 	Audit       []AuditEntry `json:"audit"`
 	ReceiptText string       `json:"receiptText,omitempty"`
+	// Adjustments are its refunds, annulments and debits, any state.
+	Adjustments []Refund `json:"adjustments,omitempty"`
 }
 
 // receiptColumns is the width of the receipt text shown and sent to
@@ -66,6 +68,15 @@ func (r *Register) PaymentDetail(ctx context.Context, id string) (Detail, error)
 	if p.State == StatePaid {
 		if doc, err := r.ReceiptDocument(ctx, id); err == nil {
 			d.ReceiptText = doc.Text(receiptColumns)
+		}
+		rfs, err := r.db.Refunds(ctx, id)
+		if err != nil {
+			return Detail{}, err
+		}
+		for _, rf := range rfs {
+			v := refundView(rf)
+			v.State, v.Error = rf.State, rf.Error
+			d.Adjustments = append(d.Adjustments, v)
 		}
 	}
 	return d, nil

@@ -170,7 +170,11 @@ type Refund struct {
 	CashierID    string       `json:"cashierId"`
 	Reason       string       `json:"reason"`
 	CreatedAt    time.Time    `json:"createdAt"`
-	Rows         []Row        `json:"rows,omitempty"` // a debit's rows
+	Rows         []Row        `json:"rows,omitempty"` // a debit's rows, or the lines a refund named
+	// State and Error, in a payment's detail: "sending", "done",
+	// "failed", "unknown", and why (an answer to POST is always done).
+	State string `json:"state,omitempty"`
+	Error string `json:"error,omitempty"`
 }
 
 // PeriodReport compares a provider's period report with the local records.
