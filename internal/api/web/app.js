@@ -99,6 +99,13 @@ const T = {
     confirmRefundWholeQ: "Återbetala allt som är kvar, {a}, av betalning {id}?",
     confirmRefundLinesQ: "Återbetala {lines}: totalt {a} av betalning {id}?",
     refundedLines: "Återbetalt {a}: {lines}. Referens {r}.",
+    adjustments: "Återbetalningar, annulleringar och tilläggsdebiteringar", adjWhat: "Vad",
+    adjNone: "Inga återbetalningar, annulleringar eller tilläggsdebiteringar.",
+    k_refund: "Återbetalning", k_annul: "Annullering", k_debit: "Tilläggsdebitering",
+    u_refund: "återbetalningen", u_annul: "annulleringen", u_debit: "tilläggsdebiteringen",
+    as_sending: "skickas", as_done: "klar", as_failed: "misslyckad", as_unknown: "OKÄNT UTFALL",
+    adjUnknown: "Okänt utfall: {what} på {a} ({t}) kan ha gjorts hos leverantören. Gör den aldrig igen; dagsavslutets avstämning avgör den.",
+    fromDebit: "tilläggsdebiterad", backBefore: "(återbetalt förut: {q})",
   },
   en: {
     skip: "Skip to content", views: "Views", tabSale: "Sale", tabHistory: "History", tabClose: "Day close",
@@ -172,6 +179,13 @@ const T = {
     confirmRefundWholeQ: "Refund all that is left, {a}, of payment {id}?",
     confirmRefundLinesQ: "Refund {lines}: in all {a} of payment {id}?",
     refundedLines: "Refunded {a}: {lines}. Reference {r}.",
+    adjustments: "Refunds, annulments and additional debits", adjWhat: "What",
+    adjNone: "No refunds, annulments or additional debits.",
+    k_refund: "Refund", k_annul: "Annulment", k_debit: "Additional debit",
+    u_refund: "the refund", u_annul: "the annulment", u_debit: "the additional debit",
+    as_sending: "sending", as_done: "done", as_failed: "failed", as_unknown: "UNKNOWN OUTCOME",
+    adjUnknown: "Unknown outcome: {what} of {a} ({t}) may have been made at the provider. Never make it again; the day close's reconciliation settles it.",
+    fromDebit: "additional debit", backBefore: "(refunded before: {q})",
   },
 };
 
@@ -897,6 +911,7 @@ function showDetail(p) {
       el("li", fmtTime(p.updatedAt) + " " + t("auditUpdated", { s: stateText(p.state) })),
       el("li", t("auditNone"), "hint")];
   $("d-audit").replaceChildren(...audit);
+  showAdjustments(p);
   $("d-receipt").textContent = typeof p.receiptText === "string" ? p.receiptText : t("receiptNone");
   $("d-receipt").className = typeof p.receiptText === "string" ? "receipt" : "hint";
   // Each action only where the payment's provider offers it (actions); a
@@ -912,6 +927,47 @@ function showDetail(p) {
     if ($(btn).hidden) $(form).hidden = true;
   }
   $("d-reprint").hidden = p.state !== "paid";
+}
+
+// adjustmentsOf is the payment's refunds, annulments and debits, oldest
+// first, as the detail gives them (none from a posd that does not).
+function adjustmentsOf(p) {
+  return Array.isArray(p.adjustments) ? p.adjustments : [];
+}
+
+// showAdjustments lists the payment's refunds, annulments and additional
+// debits. One whose outcome is unknown may have been made at the provider:
+// it is marked in its row and named in a warning above the table, because
+// making it again could take or give the money twice; the day close's
+// reconciliation settles it. A failed one shows why.
+function showAdjustments(p) {
+  const adj = adjustmentsOf(p);
+  $("d-adj").hidden = !adj.length;
+  $("d-adj-none").hidden = !!adj.length;
+  const warnings = [];
+  $("d-adj").tBodies[0].replaceChildren(...adj.map((a) => {
+    const kind = a.kind || "refund";
+    const amount = money(apiMinor(a.amount), a.currency || p.currency);
+    const what = el("td", t("k_" + kind));
+    if (Array.isArray(a.rows) && a.rows.length) what.append(": " + a.rows.map(lineText).join(", "));
+    const st = el("td");
+    st.append(el("span", T.en["as_" + a.state] ? t("as_" + a.state) : a.state || "", "badge " + adjBadge(a.state)));
+    if (a.error && (a.state === "failed" || a.state === "unknown")) st.append(" ", el("span", a.error, "adj-error"));
+    const tr = document.createElement("tr");
+    if (a.state === "unknown") {
+      tr.className = "unknown-row";
+      warnings.push(el("p", t("adjUnknown", { what: t("u_" + kind), a: amount, t: fmtTime(a.createdAt) }), "warn adj-unknown"));
+    }
+    tr.append(el("td", fmtTime(a.createdAt)), what, el("td", amount, "num"), st,
+      el("td", a.providerRef || a.ersReference || ""), el("td", a.cashierId || ""), el("td", a.reason || ""));
+    return tr;
+  }));
+  $("d-adj-unknown").replaceChildren(...warnings);
+}
+
+// adjBadge is the badge's class for an adjustment's state.
+function adjBadge(state) {
+  return { done: "ok", failed: "bad", unknown: "unknown", sending: "polling" }[state] || "";
 }
 
 // leftOf is what a paid payment may still give back (refund or annul):
@@ -1035,14 +1091,63 @@ function qtyText(v, sep) {
   return (v / 1000n).toString() + (f ? (sep || decimalSign()) + f : "");
 }
 
-// saleLine reads one of the sale's rows for a refund: its quantity in
-// thousandths, the decimals it was sold with (weighed goods; 0: whole
-// units), its unit price and total in öre.
-function saleLine(row) {
+// saleLine reads one of the sale's rows (or a done debit's, debit true)
+// for a refund: its quantity in thousandths, the decimals it was sold with
+// (weighed goods; 0: whole units), its unit price and total in öre. back
+// and backTotal are what earlier refunds named of it (thousandths, öre).
+function saleLine(row, debit) {
   const m = /\.(\d+)$/.exec(String(row.quantity || ""));
   const decimals = m ? Math.min(m[1].length, 3) : 0;
-  return { row, q: toMilli(row.quantity), decimals, step: 10n ** BigInt(3 - decimals),
-    unit: apiMinor(row.unitPrice), total: apiMinor(row.totalAmount), max: 0n };
+  return { row, debit: !!debit, q: toMilli(row.quantity), decimals, step: 10n ** BigInt(3 - decimals),
+    unit: apiMinor(row.unitPrice), total: apiMinor(row.totalAmount), back: 0n, backTotal: 0n, max: 0n };
+}
+
+// lineKey names a line as a refund names it: description, SKU, VAT rate and
+// (with unit) unit price in öre.
+function lineKey(row, unit) {
+  return [row.description || "", row.sku || "", row.taxRate || "", unit ? String(apiMinor(row.unitPrice)) : "-"].join("\u0000");
+}
+
+// offeredLines is what a refund by lines may give back: the sale's rows and
+// the rows of its done additional debits, each less what earlier refunds
+// named of it. Every refund that may have been made counts (done, sending,
+// unknown; not failed). A refund's line is its sale line by description,
+// SKU, VAT rate and unit price; a line sent without a unit price (a part of
+// a unit-priced row that is not whole öre) is matched without it when no
+// line has the same key. A quantity beyond one line goes to the next line
+// with the same key (the same goods sold twice).
+function offeredLines(p) {
+  const lines = (Array.isArray(p.rows) ? p.rows : []).map((r) => saleLine(r, false));
+  const adj = adjustmentsOf(p);
+  for (const a of adj) {
+    if (a.kind === "debit" && a.state === "done" && Array.isArray(a.rows)) lines.push(...a.rows.map((r) => saleLine(r, true)));
+  }
+  const ok = lines.filter((l) => l.q !== null && l.q > 0n);
+  for (const a of adj) {
+    if ((a.kind || "refund") !== "refund" || !["done", "sending", "unknown"].includes(a.state) || !Array.isArray(a.rows)) continue;
+    for (const r of a.rows) {
+      let rq = toMilli(r.quantity);
+      if (rq === null || rq <= 0n) continue;
+      const rt = apiMinor(r.totalAmount);
+      const all = rq;
+      let same = ok.filter((l) => lineKey(l.row, true) === lineKey(r, true));
+      if (!same.length && apiMinor(r.unitPrice) === 0n) same = ok.filter((l) => lineKey(l.row, false) === lineKey(r, false));
+      let given = 0n;
+      for (const l of same) {
+        const take = rq < l.q - l.back ? rq : l.q - l.back;
+        if (take <= 0n) continue;
+        rq -= take;
+        // The line's share of the refund's total; the last share takes the
+        // rest, so the öre add up.
+        const part = rq === 0n ? rt - given : rt * take / all;
+        given += part;
+        l.back += take;
+        l.backTotal += part;
+        if (rq === 0n) break;
+      }
+    }
+  }
+  return ok;
 }
 
 // halfUp is n / d (d > 0) rounded half up (away from zero) to an integer.
@@ -1061,8 +1166,15 @@ function halfUp(n, d) {
 //     the öre); else the total is rounded half up to öre, without it.
 //   - Without a unit price (0 or absent): totalAmount x r / quantity,
 //     rounded half up to öre.
+//   - All that is left of a row that was partly refunded before: the row's
+//     totalAmount less what went back, so the row's refunds add up to what
+//     was paid for it; the unit price only when it gives that total.
 function lineBack(l, r) {
-  if (r === l.q) return { total: l.total, unit: l.unit !== 0n };
+  if (r === l.q && l.back === 0n) return { total: l.total, unit: l.unit !== 0n };
+  if (r > 0n && r === l.q - l.back) {
+    const total = l.total - l.backTotal;
+    return { total, unit: l.unit !== 0n && l.unit * r === total * 1000n };
+  }
   if (l.unit !== 0n) {
     const p = l.unit * r;
     return { total: halfUp(p, 1000n), unit: p % 1000n === 0n };
@@ -1071,12 +1183,14 @@ function lineBack(l, r) {
 }
 
 // maxBack is the most of line l that may go back when left (öre) is all
-// that may still be refunded: the row's quantity, or fewer units (or
-// weighed steps) whose total fits in left. A discount row (below 0) adds
-// nothing to the sum, so all of it is offered.
+// that may still be refunded: what earlier refunds left of the row, or
+// fewer units (or weighed steps) whose total fits in left. A discount row
+// (below 0) adds nothing to the sum, so all of it is offered.
 function maxBack(l, left) {
-  if (l.total <= 0n || lineBack(l, l.q).total <= left) return l.q;
-  let lo = 0n, hi = l.q / l.step; // lineBack grows with the quantity
+  const rest = l.q - l.back;
+  if (rest <= 0n) return 0n;
+  if (l.total <= 0n || lineBack(l, rest).total <= left) return rest;
+  let lo = 0n, hi = rest / l.step; // lineBack grows with the quantity
   while (lo < hi) {
     const mid = (lo + hi + 1n) / 2n;
     if (lineBack(l, mid * l.step).total <= left) lo = mid; else hi = mid - 1n;
@@ -1084,13 +1198,13 @@ function maxBack(l, left) {
   return lo * l.step;
 }
 
-// fillRefundLines lists the sale's rows with a quantity to return each;
-// keep keeps what the cashier typed (a change of language).
+// fillRefundLines lists the sale's and its debits' rows with a quantity to
+// return each; keep keeps what the cashier typed (a change of language).
 function fillRefundLines(keep) {
   const p = detail;
   const old = keep ? [...$("r-lines").tBodies[0].querySelectorAll("input.back")].map((i) => i.value) : [];
   const left = leftOf(p);
-  refundLines = (Array.isArray(p.rows) ? p.rows : []).map(saleLine).filter((l) => l.q !== null && l.q > 0n);
+  refundLines = offeredLines(p);
   $("r-lines").tBodies[0].replaceChildren(...refundLines.map((l, i) => {
     l.max = maxBack(l, left);
     const inp = el("input", undefined, "back");
@@ -1103,8 +1217,11 @@ function fillRefundLines(keep) {
     const td = el("td");
     td.append(inp);
     if (l.max !== l.q) td.append(" ", el("span", t("atMost", { q: qtyText(l.max) }), "hint"));
+    if (l.back > 0n) td.append(" ", el("span", t("backBefore", { q: qtyText(l.back) }), "hint back-before"));
+    const desc = el("td", l.row.description);
+    if (l.debit) desc.append(" ", el("span", "(" + t("fromDebit") + ")", "hint"));
     const tr = document.createElement("tr");
-    tr.append(el("td", l.row.description), el("td", qtyText(l.q), "num"), el("td", l.unit !== 0n ? money(l.unit) : "", "num"), td,
+    tr.append(desc, el("td", qtyText(l.q), "num"), el("td", l.unit !== 0n ? money(l.unit) : "", "num"), td,
       el("td", "", "num back-total"));
     return tr;
   }));
@@ -1206,10 +1323,10 @@ function openRefund() {
   openForm("refund-form", "r");
   refundConfirmed = null;
   $("r-amount").value = money(leftOf(p));
-  // Lines only when the detail has the sale's rows.
-  $("r-mode-lines-box").hidden = !(Array.isArray(p.rows) && p.rows.length);
   $("r-mode-amount").checked = true;
   refundTexts(false);
+  // Lines only when the detail has the sale's (or its debits') rows.
+  $("r-mode-lines-box").hidden = !refundLines.length;
   showRefundMode();
   $("r-amount").focus();
 }
