@@ -48,6 +48,31 @@ func refundLineCells(t *testing.T, ctx context.Context) [][]string {
 
 var pageTime = regexp.MustCompile(`^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$`)
 
+// recordAdjustment records an adjustment of payment id as the register
+// does (BeginRefund, then FinishRefund unless state is "sending"), without
+// asking Resurs: how a refused, lost or still running call is left.
+func (s *realStack) recordAdjustment(t *testing.T, id, kind, amount string, rows []register.Row, state, errText string) {
+	t.Helper()
+	ctx := context.Background()
+	p, err := s.reg.Payment(ctx, id)
+	require.NoError(t, err)
+	a, err := money.Parse(amount)
+	require.NoError(t, err)
+	var rowsJSON string
+	if rows != nil {
+		b, err := json.Marshal(rows)
+		require.NoError(t, err)
+		rowsJSON = string(b)
+	}
+	rf, err := s.db.BeginRefund(ctx, store.Refund{ID: "adj-" + kind, Kind: kind, Rows: rowsJSON, PaymentID: id, Provider: p.Provider,
+		Amount: a, Currency: "SEK", CashierID: "eva", Reason: "Kunden ångrade sig"}, p.Amount, store.Audit{Actor: "eva", Event: kind, Origin: "api"})
+	require.NoError(t, err)
+	if state != "sending" {
+		_, err = s.db.FinishRefund(ctx, rf.ID, state, "", errText, store.Audit{Actor: "eva", Event: kind, Outcome: state, Origin: "api"})
+		require.NoError(t, err)
+	}
+}
+
 // TestPageAdjustmentsListedAndLinesLowered: the three-row Resurs sale of
 // 699.93 gets an additional debit of two mugs (2 x 50.00) and then a
 // refund, through the API, of two of the five filters and one of the mugs.
@@ -159,28 +184,9 @@ func TestPageAdjustmentsListedAndLinesLowered(t *testing.T) {
 func TestPageAdjustmentUnknown(t *testing.T) {
 	s, _ := startResursStackWith(t, quickResurs(resurssim.Options{}))
 	id, _ := s.resursPaidRows(t)
-	ctx0 := context.Background()
-	p, err := s.reg.Payment(ctx0, id)
-	require.NoError(t, err)
-
-	record := func(kind string, amount string, rows []register.Row, state, errText string) {
-		a, err := money.Parse(amount)
-		require.NoError(t, err)
-		var rowsJSON string
-		if rows != nil {
-			b, err := json.Marshal(rows)
-			require.NoError(t, err)
-			rowsJSON = string(b)
-		}
-		rf, err := s.db.BeginRefund(ctx0, store.Refund{ID: "adj-" + kind, Kind: kind, Rows: rowsJSON, PaymentID: id, Provider: p.Provider,
-			Amount: a, Currency: "SEK", CashierID: "eva", Reason: "Kunden ångrade sig"}, p.Amount, store.Audit{Actor: "eva", Event: kind, Origin: "api"})
-		require.NoError(t, err)
-		_, err = s.db.FinishRefund(ctx0, rf.ID, state, "", errText, store.Audit{Actor: "eva", Event: kind, Outcome: state, Origin: "api"})
-		require.NoError(t, err)
-	}
-	record(store.KindRefund, "500.00", []register.Row{{Description: "Kaffebryggare", Quantity: "1", UnitPrice: 50000, TotalAmount: 50000, TaxRate: "25", SKU: "KB-1"}},
+	s.recordAdjustment(t, id, store.KindRefund, "500.00", []register.Row{{Description: "Kaffebryggare", Quantity: "1", UnitPrice: 50000, TotalAmount: 50000, TaxRate: "25", SKU: "KB-1"}},
 		"failed", "refund: provider rejected: Resurs: the payment is frozen")
-	record(store.KindAnnul, "200.00", nil, "unknown", "annulment: no answer from Resurs: context deadline exceeded")
+	s.recordAdjustment(t, id, store.KindAnnul, "200.00", nil, "unknown", "annulment: no answer from Resurs: context deadline exceeded")
 
 	ctx := browser(t, "en-GB")
 	login(t, ctx, s.base)
@@ -211,4 +217,26 @@ func TestPageAdjustmentUnknown(t *testing.T) {
 	assert.True(t, strings.HasSuffix(text(t, ctx, "#d-adj-unknown"), "Gör den aldrig igen; dagsavslutets avstämning avgör den."))
 	assert.Equal(t, "OKÄNT UTFALL", text(t, ctx, "#d-adj tbody tr:nth-child(2) .badge"))
 	assert.Equal(t, "misslyckad", text(t, ctx, "#d-adj tbody tr:nth-child(1) .badge"))
+}
+
+// TestPageAdjustmentSending: a refund of three filters that posd is still
+// sending (recorded, no answer yet) is listed as sending, without the
+// unknown warning, and already counts against the filters' line: at most
+// two are offered.
+func TestPageAdjustmentSending(t *testing.T) {
+	s, _ := startResursStackWith(t, quickResurs(resurssim.Options{}))
+	id, _ := s.resursPaidRows(t)
+	s.recordAdjustment(t, id, store.KindRefund, "75.00",
+		[]register.Row{{Description: "Kaffefilter", Quantity: "3", UnitPrice: 2500, TotalAmount: 7500, TaxRate: "25", SKU: "KF-5"}}, "sending", "")
+
+	ctx := browser(t, "en-GB")
+	login(t, ctx, s.base)
+	openHistoryDetail(t, ctx)
+	waitJS(t, ctx, `document.querySelectorAll("#d-adj tbody tr").length === 1`, "the adjustment listed")
+	assert.Equal(t, []string{"Refund: 3 × Kaffefilter (75.00)", "75.00 SEK", "sending", "", "eva", "Kunden ångrade sig"}, adjustmentCells(t, ctx)[0][1:])
+	assert.Empty(t, text(t, ctx, "#d-adj-unknown"), "sending is not unknown")
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click("#d-refund"), chromedp.WaitVisible("#refund-form"),
+		chromedp.Click("#r-mode-lines"), chromedp.WaitVisible("#r-lines-box")))
+	assert.Equal(t, []string{"Kaffefilter", "5", "25.00", "0", "false", "at most 2 | (refunded before: 3)"}, refundLineCells(t, ctx)[1])
+	axeCheck(t, ctx, "an adjustment being sent")
 }
