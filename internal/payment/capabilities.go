@@ -2,6 +2,7 @@ package payment
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/posd/posd/internal/money"
@@ -86,4 +87,27 @@ type Debited struct {
 // outcomes are Refund's.
 type Debiter interface {
 	AdditionalDebit(ctx context.Context, d DebitOrder) (Debited, error)
+}
+
+// Kinds of adjustments: what Labeler and Confirmer are told.
+const (
+	KindRefund = "refund"
+	KindAnnul  = "annul"
+	KindDebit  = "debit"
+)
+
+// ErrNotMade is Confirmer.Confirm's answer when the provider shows no trace
+// of the adjustment.
+var ErrNotMade = errors.New("not made at the provider")
+
+// Confirmer is the capability of a provider that can tell whether a
+// refund, annulment or debit whose answer was lost (posd stopped, the
+// network failed) was made: Resurs shows each diff with posd's id of it.
+// The register asks about those it holds unknown, so that they need no
+// day close or manual handling.
+type Confirmer interface {
+	// Confirm returns the reference of adjustment r.RefundID of kind (and
+	// a debit's tasks) when the provider shows it made; ErrNotMade when it
+	// shows none; any other error says nothing.
+	Confirm(ctx context.Context, kind string, r RefundOrder) (Debited, error)
 }

@@ -18,14 +18,17 @@ import (
 
 // adjustHarness is a register over a fake provider that annuls and debits,
 // with a fast outbox, and one paid 40.00 payment.
-func adjustHarness(t *testing.T, f *paymenttest.Fake, a *paymenttest.Adjuster) (*harness, Payment) {
+func adjustHarness(t *testing.T, f *paymenttest.Fake, a *paymenttest.Adjuster, cfg ...Config) (*harness, Payment) {
 	t.Helper()
+	c := Config{OutboxInterval: 5 * time.Millisecond, OutboxRetryMin: 5 * time.Millisecond, OutboxRetryMax: 10 * time.Millisecond}
+	if len(cfg) > 0 {
+		c = cfg[0]
+	}
 	f.MethodList = []string{MethodResursLater}
 	f.PolicyFn = func(string) payment.Policy {
 		return payment.Policy{CheckInterval: 5 * time.Millisecond, LongLived: true, CallTimeout: 5 * time.Second}
 	}
-	h := newHarness(t, nil, harnessOpt{provider: paymenttest.WithAdjuster(f, a), noTerminal: true,
-		cfg: Config{OutboxInterval: 5 * time.Millisecond, OutboxRetryMin: 5 * time.Millisecond, OutboxRetryMax: 10 * time.Millisecond}})
+	h := newHarness(t, nil, harnessOpt{provider: paymenttest.WithAdjuster(f, a), noTerminal: true, cfg: c})
 	t.Cleanup(h.close)
 	req := sale("40.00")
 	req.Method = MethodResursLater
@@ -198,4 +201,83 @@ func TestAdjustmentsNotSupported(t *testing.T) {
 	rfs, err := h.db.Refunds(ctx, p.ID)
 	require.NoError(t, err)
 	assert.Empty(t, rfs)
+}
+
+// An annulment whose answer was lost is asked about where the provider can
+// tell: found made, it is recorded done with its post; a debit found made
+// brings its tasks. Never sent again.
+func TestUnknownAdjustmentsConfirmedMade(t *testing.T) {
+	ctx := context.Background()
+	var made atomic.Bool
+	f := &paymenttest.Fake{}
+	a := &paymenttest.Adjuster{
+		AnnulFn: func(context.Context, payment.RefundOrder) (payment.Refunded, error) {
+			return payment.Refunded{}, errors.New("connection reset by peer")
+		},
+		ConfirmFn: func(_ context.Context, kind string, r payment.RefundOrder) (payment.Debited, error) {
+			if !made.Load() {
+				return payment.Debited{}, errors.New("provider unreachable")
+			}
+			return payment.Debited{Ref: "TX/" + kind + "-" + r.RefundID[:8]}, nil
+		},
+	}
+	h, p := adjustHarness(t, f, a, Config{ConfirmInterval: 5 * time.Millisecond})
+	_, _, err := h.r.Annul(ctx, p.ID, "annul-1", AnnulRequest{})
+	require.ErrorIs(t, err, ErrOutcomeUnknown)
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	require.NoError(t, f.WaitCalls(wctx, paymenttest.OpConfirm, 2), "asked while it cannot tell, again and again")
+	made.Store(true)
+	require.Eventually(t, func() bool {
+		got, err := h.r.Payment(ctx, p.ID)
+		return err == nil && got.Annulled == money.MustParse("40.00")
+	}, 5*time.Second, time.Millisecond)
+	rf, created, err := h.r.Annul(ctx, p.ID, "annul-1", AnnulRequest{})
+	require.NoError(t, err, "the same key now answers the confirmed annulment")
+	assert.False(t, created)
+	assert.Equal(t, 1, f.Count(paymenttest.OpAnnul), "never sent again")
+	var texts []string
+	for _, post := range allPosts(t, h.journal) {
+		texts = append(texts, post.Kind+" "+post.Amount.String()+" "+post.Reference)
+	}
+	assert.Equal(t, []string{"payment 40.00 TX-" + p.ProviderRef, "refund 40.00 " + rf.ProviderRef}, texts)
+}
+
+// Shown not made, an unknown adjustment stays unknown while a request of
+// it could still be on its way, and is then recorded failed: the cashier
+// may try again.
+func TestUnknownAdjustmentNotMadeFailsAfterItsAge(t *testing.T) {
+	ctx := context.Background()
+	f := &paymenttest.Fake{}
+	var lost atomic.Bool
+	lost.Store(true)
+	a := &paymenttest.Adjuster{
+		DebitFn: func(context.Context, payment.DebitOrder) (payment.Debited, error) {
+			if lost.Load() {
+				return payment.Debited{}, errors.New("i/o timeout")
+			}
+			return payment.Debited{Ref: "DEBIT-2"}, nil
+		},
+		ConfirmFn: func(context.Context, string, payment.RefundOrder) (payment.Debited, error) {
+			return payment.Debited{}, payment.ErrNotMade
+		},
+	}
+	h, p := adjustHarness(t, f, a, Config{ConfirmInterval: 5 * time.Millisecond, UnknownFailAge: 50 * time.Millisecond})
+	req := DebitRequest{Rows: sale("5.00").Rows}
+	_, _, err := h.r.AdditionalDebit(ctx, p.ID, "debit-1", req)
+	require.ErrorIs(t, err, ErrOutcomeUnknown)
+	rfs, err := h.db.Refunds(ctx, p.ID)
+	require.NoError(t, err)
+	require.Len(t, rfs, 1)
+	assert.Equal(t, "unknown", rfs[0].State, "not believed before its age")
+	require.Eventually(t, func() bool {
+		rfs, err := h.db.Refunds(ctx, p.ID)
+		return err == nil && rfs[0].State == "failed"
+	}, 5*time.Second, time.Millisecond)
+	assert.GreaterOrEqual(t, time.Since(rfs[0].UpdatedAt), 50*time.Millisecond)
+	lost.Store(false)
+	d, created, err := h.r.AdditionalDebit(ctx, p.ID, "debit-1", req)
+	require.NoError(t, err, "a failed one is tried again with its key")
+	assert.True(t, created)
+	assert.Equal(t, "DEBIT-2", d.ProviderRef)
 }

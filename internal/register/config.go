@@ -26,6 +26,12 @@ type Config struct {
 	RecordRetry     time.Duration // retry of a failed recording step (journal full, SQLite error)
 	AutoCancelRetry time.Duration // between posd's own cancel attempts after the decision limit
 	CallTimeout     time.Duration // enrolment and period calls (payments use their Policy's)
+	// ConfirmInterval is how often refunds, annulments and debits left
+	// unknown are asked about where the provider can tell (payment.Confirmer);
+	// UnknownFailAge is how old one must be before "not made" is believed
+	// (no request can still be on its way) and it is recorded failed.
+	ConfirmInterval time.Duration
+	UnknownFailAge  time.Duration
 
 	Currency      string   // the only currency accepted ("SEK")
 	Title         string   // payment title when the request has none
@@ -51,6 +57,8 @@ func DefaultConfig() Config {
 		RecordRetry:     time.Second,
 		AutoCancelRetry: 5 * time.Second,
 		CallTimeout:     10 * time.Second,
+		ConfirmInterval: time.Minute,
+		UnknownFailAge:  10 * time.Minute,
 		Currency:        "SEK",
 		Title:           "Purchase",
 		Version:         "dev",
@@ -75,6 +83,8 @@ func (c Config) withDefaults() Config {
 	setDur(&c.RecordRetry, d.RecordRetry)
 	setDur(&c.AutoCancelRetry, d.AutoCancelRetry)
 	setDur(&c.CallTimeout, d.CallTimeout)
+	setDur(&c.ConfirmInterval, d.ConfirmInterval)
+	setDur(&c.UnknownFailAge, d.UnknownFailAge)
 	if c.Currency == "" {
 		c.Currency = d.Currency
 	}

@@ -251,6 +251,7 @@ func (r *Register) Run(ctx context.Context) error {
 	}
 	wg.Go(func() { r.probeLoop(ctx) })
 	wg.Go(func() { r.outboxLoop(ctx) })
+	wg.Go(func() { r.confirmLoop(ctx) })
 	wg.Go(func() { r.printerLoop(ctx) })
 	for {
 		select {

@@ -182,3 +182,33 @@ func specOfLines(lines []OrderLine) (*Spec, error) {
 	spec.TotalAmount, spec.TotalVatAmount = decimalOfRat(total, 2), decimalOfRat(vat, 2)
 	return spec, nil
 }
+
+var _ payment.Confirmer = (*Adapter)(nil)
+
+// Confirm tells whether a credit, annulment or additional debit whose
+// answer was lost was made: its diff carries posd's id of it (createdBy).
+// A debit found made brings its capture task, as AdditionalDebit does.
+func (a *Adapter) Confirm(ctx context.Context, kind string, r payment.RefundOrder) (payment.Debited, error) {
+	typ := map[string]string{payment.KindRefund: DiffCredit, payment.KindAnnul: DiffAnnul, payment.KindDebit: DiffAuthorize}[kind]
+	if typ == "" {
+		return payment.Debited{}, fmt.Errorf("resurs confirm: unknown kind %q", kind)
+	}
+	id := r.TransactionRef
+	if id == "" {
+		return payment.Debited{}, fmt.Errorf("resurs confirm %s: the payment has no Resurs payment id", kind)
+	}
+	p, err := a.after.GetPayment(ctx, id)
+	if err != nil {
+		return payment.Debited{}, fmt.Errorf("resurs confirm %s: read payment %s: %w", kind, id, err)
+	}
+	tag := creditTag(r.RefundID)
+	if !hasDiff(p, typ, tag) {
+		return payment.Debited{}, fmt.Errorf("resurs: no %s diff %s on payment %s: %w", typ, tag, id, payment.ErrNotMade)
+	}
+	done := payment.Debited{Ref: id + "/" + tag}
+	if kind == payment.KindDebit {
+		b, _ := json.Marshal(finalizePayload{PaymentID: id})
+		done.Tasks = []payment.Task{{Kind: TaskFinalize, Payload: b}}
+	}
+	return done, nil
+}

@@ -203,3 +203,37 @@ func TestSpecOfLinesTotals(t *testing.T) {
 	assert.Equal(t, Decimal("5"), spec.Lines[1].TotalVatAmount)
 	assert.Equal(t, Decimal("37.14"), spec.TotalVatAmount)
 }
+
+// Confirm finds posd's own diffs by their tag; a debit found brings its
+// capture task; nothing found is ErrNotMade.
+func TestConfirm(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeResurs(t)
+	a, _ := newAdapter(t, f)
+	s, err := a.Start(ctx, order(MethodLater))
+	require.NoError(t, err)
+	f.book(s.Ref, true, false)
+	f.edit(s.Ref, func(p *Payment) { p.Limit = "1000" })
+	an, err := a.Annul(ctx, annulOrder(s, "a1", "25.00"))
+	require.NoError(t, err)
+	d, err := a.AdditionalDebit(ctx, debitOrder(s, "d1"))
+	require.NoError(t, err)
+
+	got, err := a.Confirm(ctx, payment.KindAnnul, annulOrder(s, "a1", "25.00"))
+	require.NoError(t, err)
+	assert.Equal(t, an.Ref, got.Ref)
+	assert.Empty(t, got.Tasks)
+	got, err = a.Confirm(ctx, payment.KindDebit, annulOrder(s, "d1", "50.00"))
+	require.NoError(t, err)
+	assert.Equal(t, d.Ref, got.Ref)
+	assert.Equal(t, d.Tasks, got.Tasks, "the debit's capture")
+	_, err = a.Confirm(ctx, payment.KindRefund, annulOrder(s, "a1", "25.00"))
+	require.ErrorIs(t, err, payment.ErrNotMade, "an annulment's id is no credit")
+	_, err = a.Confirm(ctx, payment.KindAnnul, annulOrder(s, "a2", "25.00"))
+	require.ErrorIs(t, err, payment.ErrNotMade)
+	f.drop = OpGetPayment
+	_, err = a.Confirm(ctx, payment.KindAnnul, annulOrder(s, "a1", "25.00"))
+	f.drop = ""
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, payment.ErrNotMade, "a failed read says nothing")
+}

@@ -317,7 +317,7 @@ func (db *DB) UnknownRefunds(ctx context.Context, provider string) ([]Refund, er
 // provider's reference (read from a period report), with its audit row.
 // ErrStateConflict when it is no longer unknown; ErrDuplicateReference
 // when the reference is another refund's.
-func (db *DB) SettleUnknownRefund(ctx context.Context, id, providerRef string, a Audit) (Refund, error) {
+func (db *DB) SettleUnknownRefund(ctx context.Context, id, providerRef string, a Audit, tasks ...OutboxTask) (Refund, error) {
 	now := db.now()
 	var out Refund
 	err := db.write(ctx, func(tx *sql.Tx) error {
@@ -338,6 +338,11 @@ func (db *DB) SettleUnknownRefund(ctx context.Context, id, providerRef string, a
 		if err != nil {
 			return err
 		}
+		for _, t := range tasks {
+			if err := (&Tx{tx: tx, ctx: ctx, now: now}).EnqueueOutbox(t.Provider, t.Kind, out.PaymentID, t.Payload); err != nil {
+				return err
+			}
+		}
 		return insertAudit(ctx, tx, out.PaymentID, out.Provider, "", "", "", providerRef, a, now)
 	})
 	if err != nil {
@@ -352,4 +357,40 @@ func (db *DB) DoneBetween(ctx context.Context, provider string, from, to time.Ti
 	return db.queryRefunds(ctx, "list refunds done in a period", "SELECT "+refundCols+` FROM refunds
 		WHERE state = 'done' AND provider = ? AND updated_at > ? AND updated_at <= ? ORDER BY updated_at, id`,
 		provider, fmtTime(from), fmtTime(to))
+}
+
+// UnknownAdjustments lists a provider's refunds, annulments and debits
+// whose outcome is unknown, oldest first.
+func (db *DB) UnknownAdjustments(ctx context.Context, provider string) ([]Refund, error) {
+	return db.queryRefunds(ctx, "list unknown adjustments",
+		"SELECT "+refundCols+" FROM refunds WHERE state = 'unknown' AND provider = ? ORDER BY created_at, id", provider)
+}
+
+// FailUnknownRefund records a refund, annulment or debit still "unknown" as
+// failed (the provider shows it was never made), with its audit row.
+// ErrStateConflict when it is no longer unknown.
+func (db *DB) FailUnknownRefund(ctx context.Context, id, errText string, a Audit) (Refund, error) {
+	now := db.now()
+	var out Refund
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE refunds SET state = 'failed', error = ?, updated_at = ? WHERE id = ? AND state = 'unknown'",
+			errText, fmtTime(now), id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return ErrStateConflict
+		}
+		out, err = scanRefund(tx.QueryRowContext(ctx, "SELECT "+refundCols+" FROM refunds WHERE id = ?", id))
+		if err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, out.PaymentID, out.Provider, "", "", "", "", a, now)
+	})
+	if err != nil {
+		return Refund{}, fmt.Errorf("fail refund %s: %w", id, err)
+	}
+	return out, nil
 }

@@ -224,6 +224,21 @@ type Adjuster struct {
 	log     *Fake
 	AnnulFn func(ctx context.Context, r payment.RefundOrder) (payment.Refunded, error)
 	DebitFn func(ctx context.Context, d payment.DebitOrder) (payment.Debited, error)
+	// ConfirmFn answers Confirm; nil: it cannot tell (an error that is
+	// neither made nor payment.ErrNotMade).
+	ConfirmFn func(ctx context.Context, kind string, r payment.RefundOrder) (payment.Debited, error)
+}
+
+// OpConfirm is Confirm's name in the Fake's call log.
+const OpConfirm = "Confirm"
+
+// Confirm implements payment.Confirmer.
+func (a *Adjuster) Confirm(ctx context.Context, kind string, r payment.RefundOrder) (payment.Debited, error) {
+	a.log.log(Call{Op: OpConfirm, Ref: r.RefundID, PaymentID: r.PaymentID, Method: kind})
+	if a.ConfirmFn != nil {
+		return a.ConfirmFn(ctx, kind, r)
+	}
+	return payment.Debited{}, errors.New("paymenttest: cannot tell")
 }
 
 // Annul implements payment.Annuller.
@@ -258,6 +273,7 @@ func WithAdjuster(f *Fake, a *Adjuster) AdjustingProvider {
 }
 
 var (
-	_ payment.Annuller = AdjustingProvider{}
-	_ payment.Debiter  = AdjustingProvider{}
+	_ payment.Annuller  = AdjustingProvider{}
+	_ payment.Debiter   = AdjustingProvider{}
+	_ payment.Confirmer = AdjustingProvider{}
 )
