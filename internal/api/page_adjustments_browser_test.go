@@ -178,11 +178,15 @@ func TestPageAdjustmentsListedAndLinesLowered(t *testing.T) {
 // maker that Resurs refused (failed) and an annulment of 200.00 whose
 // outcome is unknown, recorded as the register records them. The English
 // page lists both: the failed one with its error; the unknown one marked,
-// and a warning names it: it may have been made, never make it again, the
-// day close settles it. The failed refund does not lower the coffee maker's
-// line. In Swedish the warning is Swedish.
+// and a warning names it: it may have been made, never make it again, posd
+// asks the provider or the day close settles it. The failed refund does not
+// lower the coffee maker's line. In Swedish the warning is Swedish.
 func TestPageAdjustmentUnknown(t *testing.T) {
-	s, _ := startResursStackWith(t, quickResurs(resurssim.Options{}))
+	o := quickResurs(resurssim.Options{})
+	// Resurs shows the annulment never made, but posd believes that only
+	// after UnknownFailAge: within the test it stays unknown.
+	o.config.ConfirmInterval, o.config.UnknownFailAge = time.Hour, time.Hour
+	s, _ := startResursStackWith(t, o)
 	id, _ := s.resursPaidRows(t)
 	s.recordAdjustment(t, id, store.KindRefund, "500.00", []register.Row{{Description: "Kaffebryggare", Quantity: "1", UnitPrice: 50000, TotalAmount: 50000, TaxRate: "25", SKU: "KB-1"}},
 		"failed", "refund: provider rejected: Resurs: the payment is frozen")
@@ -201,7 +205,7 @@ func TestPageAdjustmentUnknown(t *testing.T) {
 	assert.Equal(t, []bool{false, true}, marked, "the unknown one stands out")
 	warn := text(t, ctx, "#d-adj-unknown")
 	assert.True(t, strings.HasPrefix(warn, "Unknown outcome: the annulment of 200.00 SEK ("+cells[1][0]+") may have been made at the provider."), warn)
-	assert.True(t, strings.HasSuffix(warn, "Never make it again; the day close's reconciliation settles it."), warn)
+	assert.True(t, strings.HasSuffix(warn, "Never make it again: posd asks the provider where it can, else the day close's reconciliation settles it."), warn)
 	assert.Equal(t, "warn adj-unknown", must(chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#d-adj-unknown p").className`))))
 	assert.True(t, hidden(t, ctx, "d-unknown"), "the payment itself is paid, not unknown")
 
@@ -214,7 +218,7 @@ func TestPageAdjustmentUnknown(t *testing.T) {
 
 	must(chromedp.Run(ctx, chromedp.Evaluate[bool](`(s => { s.value = "sv"; s.dispatchEvent(new Event("change")); return true; })(document.getElementById("lang"))`)))
 	assert.True(t, strings.HasPrefix(text(t, ctx, "#d-adj-unknown"), "Okänt utfall: annulleringen på 200,00 SEK ("), text(t, ctx, "#d-adj-unknown"))
-	assert.True(t, strings.HasSuffix(text(t, ctx, "#d-adj-unknown"), "Gör den aldrig igen; dagsavslutets avstämning avgör den."))
+	assert.True(t, strings.HasSuffix(text(t, ctx, "#d-adj-unknown"), "Gör den aldrig igen: posd frågar leverantören där det går, annars avgör dagsavslutets avstämning den."))
 	assert.Equal(t, "OKÄNT UTFALL", text(t, ctx, "#d-adj tbody tr:nth-child(2) .badge"))
 	assert.Equal(t, "misslyckad", text(t, ctx, "#d-adj tbody tr:nth-child(1) .badge"))
 }

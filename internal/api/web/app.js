@@ -104,7 +104,7 @@ const T = {
     k_refund: "Återbetalning", k_annul: "Annullering", k_debit: "Tilläggsdebitering",
     u_refund: "återbetalningen", u_annul: "annulleringen", u_debit: "tilläggsdebiteringen",
     as_sending: "skickas", as_done: "klar", as_failed: "misslyckad", as_unknown: "OKÄNT UTFALL",
-    adjUnknown: "Okänt utfall: {what} på {a} ({t}) kan ha gjorts hos leverantören. Gör den aldrig igen; dagsavslutets avstämning avgör den.",
+    adjUnknown: "Okänt utfall: {what} på {a} ({t}) kan ha gjorts hos leverantören. Gör den aldrig igen: posd frågar leverantören där det går, annars avgör dagsavslutets avstämning den.",
     fromDebit: "tilläggsdebiterad", backBefore: "(återbetalt förut: {q})",
   },
   en: {
@@ -184,7 +184,7 @@ const T = {
     k_refund: "Refund", k_annul: "Annulment", k_debit: "Additional debit",
     u_refund: "the refund", u_annul: "the annulment", u_debit: "the additional debit",
     as_sending: "sending", as_done: "done", as_failed: "failed", as_unknown: "UNKNOWN OUTCOME",
-    adjUnknown: "Unknown outcome: {what} of {a} ({t}) may have been made at the provider. Never make it again; the day close's reconciliation settles it.",
+    adjUnknown: "Unknown outcome: {what} of {a} ({t}) may have been made at the provider. Never make it again: posd asks the provider where it can, else the day close's reconciliation settles it.",
     fromDebit: "additional debit", backBefore: "(refunded before: {q})",
   },
 };
@@ -938,7 +938,8 @@ function adjustmentsOf(p) {
 // showAdjustments lists the payment's refunds, annulments and additional
 // debits. One whose outcome is unknown may have been made at the provider:
 // it is marked in its row and named in a warning above the table, because
-// making it again could take or give the money twice; the day close's
+// making it again could take or give the money twice; posd asks the
+// provider where it can tell (done or failed then), else the day close's
 // reconciliation settles it. A failed one shows why.
 function showAdjustments(p) {
   const adj = adjustmentsOf(p);
