@@ -121,9 +121,9 @@ func TestFinalizeReplyLostReadsBack(t *testing.T) {
 	f.book(s.Ref, true, false)
 	c, _ := a.Check(ctx, s)
 	task := a.AfterPaid(order(MethodLater), s, c)[0]
-	f.drop = OpFinalizePayment
+	f.setDrop(OpFinalizePayment)
 	require.NoError(t, a.RunTask(ctx, task))
-	f.drop = ""
+	f.setDrop("")
 	require.NoError(t, a.RunTask(ctx, task))
 	assert.Equal(t, 1, f.count(OpFinalizePayment))
 }
@@ -271,11 +271,11 @@ func TestRefund(t *testing.T) {
 	assert.ErrorIs(t, err, payment.ErrNotSent, "posd refused it itself")
 	assert.Equal(t, 1, f.count(OpCreditPayment))
 
-	f.drop = OpCreditPayment
+	f.setDrop(OpCreditPayment)
 	r3, err := a.Refund(ctx, refundOrder(s, "r3", "525.00", true, "100.00"))
 	require.NoError(t, err, "the lost reply is resolved by reading back")
 	assert.Equal(t, s.Ref+"/posd-r3", r3.Ref)
-	f.drop = ""
+	f.setDrop("")
 	p := f.payments[s.Ref]
 	assert.Equal(t, Decimal("0"), p.TotalAmount)
 	assert.True(t, p.Has(StatusCredited))
@@ -298,7 +298,7 @@ func TestOutcomes(t *testing.T) {
 	t.Run("reply lost: unknown", func(t *testing.T) {
 		f := newFakeResurs(t)
 		a, _ := newAdapter(t, f)
-		f.drop = "createSession"
+		f.setDrop("createSession")
 		_, err := a.Start(ctx, order(MethodPOS))
 		require.Error(t, err)
 		assert.False(t, errors.Is(err, payment.ErrNotSent))

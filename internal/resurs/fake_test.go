@@ -58,6 +58,14 @@ func (f *fakeResurs) auth(next http.Handler) http.Handler {
 	})
 }
 
+// setDrop sets the operation to drop ("" none), under the fake's lock: a
+// dropped request's handler may still be running when the client sees EOF.
+func (f *fakeResurs) setDrop(op string) {
+	f.mu.Lock()
+	f.drop = op
+	f.mu.Unlock()
+}
+
 func (f *fakeResurs) count(call string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()

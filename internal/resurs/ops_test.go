@@ -75,9 +75,9 @@ func TestAnnulReplyLostAndQueuedFinalize(t *testing.T) {
 	require.NoError(t, err)
 	task := a.AfterPaid(order(MethodLater), s, c)[0]
 
-	f.drop = OpAnnulPayment
+	f.setDrop(OpAnnulPayment)
 	res, err := a.Annul(ctx, annulOrder(s, "a1", "625.00"))
-	f.drop = ""
+	f.setDrop("")
 	require.NoError(t, err, "the lost reply is resolved by reading back")
 	assert.Equal(t, s.Ref+"/posd-a1", res.Ref)
 	assert.Equal(t, 1, f.count(OpAnnulPayment))
@@ -176,9 +176,9 @@ func TestAdditionalDebitRules(t *testing.T) {
 	assert.Equal(t, d1.Ref, again.Ref)
 	assert.Equal(t, 1, f.count(OpAdditionalDebitOfPayment), "never debited twice")
 
-	f.drop = OpAdditionalDebitOfPayment
+	f.setDrop(OpAdditionalDebitOfPayment)
 	d2, err := a.AdditionalDebit(ctx, debitOrder(s, "d2"))
-	f.drop = ""
+	f.setDrop("")
 	require.NoError(t, err, "the lost reply is resolved by reading back")
 	assert.Equal(t, s.Ref+"/posd-d2", d2.Ref)
 	assert.Equal(t, 2, f.count(OpAdditionalDebitOfPayment))
@@ -231,9 +231,9 @@ func TestConfirm(t *testing.T) {
 	require.ErrorIs(t, err, payment.ErrNotMade, "an annulment's id is no credit")
 	_, err = a.Confirm(ctx, payment.KindAnnul, annulOrder(s, "a2", "25.00"))
 	require.ErrorIs(t, err, payment.ErrNotMade)
-	f.drop = OpGetPayment
+	f.setDrop(OpGetPayment)
 	_, err = a.Confirm(ctx, payment.KindAnnul, annulOrder(s, "a1", "25.00"))
-	f.drop = ""
+	f.setDrop("")
 	require.Error(t, err)
 	assert.NotErrorIs(t, err, payment.ErrNotMade, "a failed read says nothing")
 }
