@@ -100,6 +100,37 @@ func TestUpgradeFromV1State(t *testing.T) {
 		}
 	})
 
+	// Migration 0005 made refunds one kind of adjustment: each old refund
+	// is in its payment's detail as a done refund with its reference.
+	t.Run("RefundsAreAdjustments", func(t *testing.T) {
+		require.NotEmpty(t, exp.Refunds, "the fixture has refunds")
+		for _, rf := range exp.Refunds {
+			var d struct {
+				Actions     []string `json:"actions"`
+				Adjustments []struct {
+					ID          string `json:"id"`
+					Kind        string `json:"kind"`
+					State       string `json:"state"`
+					Amount      string `json:"amount"`
+					ProviderRef string `json:"providerRef"`
+				} `json:"adjustments"`
+			}
+			require.NoError(t, api.Do(ctx, "GET", "/v1/payments/"+rf.PaymentID, nil, nil, &d))
+			assert.Equal(t, []string{"refund"}, d.Actions, "SEQR: refunds only")
+			found := false
+			for _, a := range d.Adjustments {
+				if a.ID == rf.ID {
+					found = true
+					assert.Equal(t, "refund", a.Kind)
+					assert.Equal(t, "done", a.State)
+					assert.Equal(t, rf.Amount, a.Amount)
+					assert.Equal(t, rf.ERSReference, a.ProviderRef)
+				}
+			}
+			assert.True(t, found, "refund %s is in its payment's adjustments", rf.ID)
+		}
+	})
+
 	t.Run("KeepsTheTerminal", func(t *testing.T) {
 		var term Terminal
 		require.NoError(t, api.Do(ctx, "GET", "/v1/terminal", nil, nil, &term))
