@@ -115,18 +115,9 @@ func (s *Sim) opFinalize(c *call) ([]byte, *Fault) {
 			*sp = p.diffs[0].spec
 		}
 	}
-	switch {
-	case sp.total <= 0:
-		return nil, argError("partPaymentSpec.totalAmount", "must be positive")
-	case sp.total > rest+tolerance:
-		return nil, fault(26, true, "Beloppet är större än det som återstår att debitera.",
-			fmt.Sprintf("finalize %s exceeds the debitable %s", sp.total, rest))
-	case p.method.cardRules() && absDec(sp.total-rest) > tolerance:
-		return nil, fault(26, true, "Kortbetalningar måste debiteras med hela beloppet.",
-			fmt.Sprintf("card payment %s must be finalized in full (%s), not %s", p.id, rest, sp.total))
-	}
-	if sp.total > rest {
-		sp.total = rest // within the tolerance: compensated
+	if f := partAmount(p, sp, rest, partRule{code: 26, verb: "finalize", left: "debitable",
+		over: "Beloppet är större än det som återstår att debitera.", card: "Kortbetalningar måste debiteras med hela beloppet."}); f != nil {
+		return nil, f
 	}
 	invoiceID, f := s.invoiceFields(p, w, "invoiceId", "invoiceDate", "orderDate")
 	if f != nil {
@@ -152,6 +143,33 @@ func (s *Sim) opFinalize(c *call) ([]byte, *Fault) {
 	return empty(c), nil
 }
 
+// partRule is how one operation words B.6's amount rules.
+type partRule struct {
+	code       int    // errorTypeId of a refused amount
+	verb, left string // "finalize", "debitable": the faultstring
+	over       string // the cashier's text of an amount above what is left
+	card       string // the cashier's text when a card payment must be taken whole; "": no card rule
+}
+
+// partAmount checks sp, an operation's amount, against rest, what the
+// payment has left for it (B.6): positive, at most rest, all of rest for a
+// card payment where the rule says so; past rest within the B.7 tolerance
+// it is compensated (set to rest).
+func partAmount(p *payment, sp *spec, rest dec, r partRule) *Fault {
+	switch {
+	case sp.total <= 0:
+		return argError("partPaymentSpec.totalAmount", "must be positive")
+	case sp.total > rest+tolerance:
+		return fault(r.code, true, r.over, fmt.Sprintf("%s %s exceeds the %s %s", r.verb, sp.total, r.left, rest))
+	case r.card != "" && p.method.cardRules() && absDec(sp.total-rest) > tolerance:
+		return fault(r.code, true, r.card, fmt.Sprintf("card payment %s: %s all of %s, not %s", p.id, r.verb, rest, sp.total))
+	}
+	if sp.total > rest {
+		sp.total = rest
+	}
+	return nil
+}
+
 func (s *Sim) opAnnul(c *call) ([]byte, *Fault) {
 	p, f := s.lookup(c)
 	if f != nil {
@@ -168,18 +186,9 @@ func (s *Sim) opAnnul(c *call) ([]byte, *Fault) {
 	if sp == nil {
 		sp = &spec{total: rest}
 	}
-	switch {
-	case sp.total <= 0:
-		return nil, argError("partPaymentSpec.totalAmount", "must be positive")
-	case sp.total > rest+tolerance:
-		return nil, fault(36, true, "Beloppet är större än det som kan annulleras.",
-			fmt.Sprintf("annul %s exceeds the annullable %s", sp.total, rest))
-	case p.method.cardRules() && absDec(sp.total-rest) > tolerance:
-		return nil, fault(36, true, "Kortbetalningar kan inte annulleras delvis.",
-			fmt.Sprintf("card payment %s cannot be partly annulled", p.id))
-	}
-	if sp.total > rest {
-		sp.total = rest
+	if f := partAmount(p, sp, rest, partRule{code: 36, verb: "annul", left: "annullable",
+		over: "Beloppet är större än det som kan annulleras.", card: "Kortbetalningar kan inte annulleras delvis."}); f != nil {
+		return nil, f
 	}
 	p.diffs = append(p.diffs, diff{typ: "ANNUL", txID: p.id, created: c.now, createdBy: createdBy(c.wrapper), spec: *sp})
 	p.modified = c.now
@@ -203,15 +212,9 @@ func (s *Sim) opCredit(c *call) ([]byte, *Fault) {
 	if sp == nil {
 		sp = &spec{total: rest}
 	}
-	switch {
-	case sp.total <= 0:
-		return nil, argError("partPaymentSpec.totalAmount", "must be positive")
-	case sp.total > rest+tolerance:
-		return nil, fault(23, true, "Beloppet är större än det som kan krediteras.",
-			fmt.Sprintf("credit %s exceeds the creditable %s", sp.total, rest))
-	}
-	if sp.total > rest {
-		sp.total = rest
+	if f := partAmount(p, sp, rest, partRule{code: 23, verb: "credit", left: "creditable",
+		over: "Beloppet är större än det som kan krediteras."}); f != nil {
+		return nil, f
 	}
 	noteID, f := s.invoiceFields(p, w, "creditNoteId", "creditNoteDate")
 	if f != nil {

@@ -61,10 +61,9 @@ func payState(p *payment) PayState {
 func (s *Sim) Session(id string) (SessionInfo, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.tick(s.clock())
-	ss, ok := s.st.sessions[id]
-	if !ok {
-		return SessionInfo{}, fmt.Errorf("session %s: %w", id, ErrNotFound)
+	ss, _, err := s.sessionNow(id)
+	if err != nil {
+		return SessionInfo{}, err
 	}
 	return s.sessionInfo(ss), nil
 }
@@ -84,11 +83,9 @@ type Complete struct {
 func (s *Sim) CompleteSession(id string, c Complete) (SessionInfo, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.clock()
-	s.tick(now)
-	ss, ok := s.st.sessions[id]
-	if !ok {
-		return SessionInfo{}, fmt.Errorf("session %s: %w", id, ErrNotFound)
+	ss, now, err := s.sessionNow(id)
+	if err != nil {
+		return SessionInfo{}, err
 	}
 	if ss.state != SessionCreated && !(ss.state == SessionLinkSent && ss.later) {
 		return SessionInfo{}, fmt.Errorf("session %s is %s: %w", id, ss.state, ErrState)
@@ -147,11 +144,9 @@ func (s *Sim) decide(ss *session, c completion, now time.Time) {
 func (s *Sim) SendLater(id string, validTo time.Time) (SessionInfo, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.clock()
-	s.tick(now)
-	ss, ok := s.st.sessions[id]
-	if !ok {
-		return SessionInfo{}, fmt.Errorf("session %s: %w", id, ErrNotFound)
+	ss, now, err := s.sessionNow(id)
+	if err != nil {
+		return SessionInfo{}, err
 	}
 	if ss.state != SessionCreated {
 		return SessionInfo{}, fmt.Errorf("session %s is %s: %w", id, ss.state, ErrState)
@@ -170,10 +165,9 @@ func (s *Sim) SendLater(id string, validTo time.Time) (SessionInfo, error) {
 func (s *Sim) ExpireSession(id string) (SessionInfo, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.tick(s.clock())
-	ss, ok := s.st.sessions[id]
-	if !ok {
-		return SessionInfo{}, fmt.Errorf("session %s: %w", id, ErrNotFound)
+	ss, _, err := s.sessionNow(id)
+	if err != nil {
+		return SessionInfo{}, err
 	}
 	switch ss.state {
 	case SessionCreated, SessionLinkSent, SessionInspection:
@@ -184,15 +178,35 @@ func (s *Sim) ExpireSession(id string) (SessionInfo, error) {
 	return s.sessionInfo(ss), nil
 }
 
+// sessionNow and paymentNow bring the emulator up to now (its delayed
+// rules) and look a session or a payment up. Callers hold s.mu.
+func (s *Sim) sessionNow(id string) (*session, time.Time, error) {
+	now := s.clock()
+	s.tick(now)
+	ss, ok := s.st.sessions[id]
+	if !ok {
+		return nil, now, fmt.Errorf("session %s: %w", id, ErrNotFound)
+	}
+	return ss, now, nil
+}
+
+func (s *Sim) paymentNow(id string) (*payment, time.Time, error) {
+	now := s.clock()
+	s.tick(now)
+	p, ok := s.st.payments[id]
+	if !ok {
+		return nil, now, fmt.Errorf("payment %s: %w", id, ErrNotFound)
+	}
+	return p, now, nil
+}
+
 // Freeze marks a payment frozen by the fraud control until Thaw.
 func (s *Sim) Freeze(paymentID string) (PayState, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.clock()
-	s.tick(now)
-	p, ok := s.st.payments[paymentID]
-	if !ok {
-		return PayState{}, fmt.Errorf("payment %s: %w", paymentID, ErrNotFound)
+	p, now, err := s.paymentNow(paymentID)
+	if err != nil {
+		return PayState{}, err
 	}
 	if p.frozen {
 		return payState(p), nil
@@ -205,11 +219,9 @@ func (s *Sim) Freeze(paymentID string) (PayState, error) {
 func (s *Sim) Thaw(paymentID string) (PayState, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.clock()
-	s.tick(now)
-	p, ok := s.st.payments[paymentID]
-	if !ok {
-		return PayState{}, fmt.Errorf("payment %s: %w", paymentID, ErrNotFound)
+	p, now, err := s.paymentNow(paymentID)
+	if err != nil {
+		return PayState{}, err
 	}
 	if p.frozen {
 		s.thaw(p, now)
@@ -221,10 +233,9 @@ func (s *Sim) Thaw(paymentID string) (PayState, error) {
 func (s *Sim) Payment(id string) (PayState, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.tick(s.clock())
-	p, ok := s.st.payments[id]
-	if !ok {
-		return PayState{}, fmt.Errorf("payment %s: %w", id, ErrNotFound)
+	p, _, err := s.paymentNow(id)
+	if err != nil {
+		return PayState{}, err
 	}
 	return payState(p), nil
 }
