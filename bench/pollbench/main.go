@@ -27,7 +27,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/posd/posd/internal/register"
 	"github.com/posd/posd/test/harness"
 )
 
@@ -221,7 +220,7 @@ func (b *bench) paidToEvent(ctx context.Context, n int, lat time.Duration) error
 		if err != nil {
 			return err
 		}
-		events, stop, err := b.subscribe(ctx, p.ID)
+		events, stop, err := b.api.WatchPaid(ctx, p.ID)
 		if err != nil {
 			return err
 		}
@@ -248,37 +247,6 @@ func (b *bench) paidToEvent(ctx context.Context, n int, lat time.Duration) error
 	fmt.Fprintf(b.out, "emulator paid -> posd paid event: p50 %s  p99 %s  max %s  (%d payments; target p99 <= 1 s + round trip %s)\n",
 		pct(samples, 0.50), pct(samples, 0.99), pct(samples, 1), len(samples), lat)
 	return nil
-}
-
-// subscribe reads the payment's event stream and sends the time of the paid state event.
-func (b *bench) subscribe(ctx context.Context, id string) (<-chan time.Time, func(), error) {
-	ctx, cancel := context.WithCancel(ctx)
-	ch := make(chan time.Time, 1)
-	first := make(chan struct{}) // the stream is open: its first event came
-	streamErr := make(chan error, 1)
-	go func() {
-		opened, sent := false, false
-		streamErr <- b.api.Client.Events(ctx, id, func(ev register.Event) {
-			if !opened {
-				opened = true
-				close(first)
-			}
-			if !sent && ev.Type == "state" && ev.State == register.StatePaid {
-				sent = true
-				ch <- time.Now()
-			}
-		})
-	}()
-	select {
-	case <-first:
-		return ch, cancel, nil
-	case err := <-streamErr:
-		cancel()
-		if err == nil {
-			err = errors.New("event stream ended before its first event")
-		}
-		return nil, nil, fmt.Errorf("events: %w", err)
-	}
 }
 
 // status hammers GET /v1/status with concurrent clients.

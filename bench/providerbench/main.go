@@ -37,7 +37,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/posd/posd/internal/register"
 	"github.com/posd/posd/test/harness"
 )
 
@@ -264,7 +263,7 @@ func (b *bench) seen(ctx context.Context, provider string, interval time.Duratio
 		}); err != nil {
 			return fmt.Errorf("first check of %s: %w", p.ID, err)
 		}
-		events, stop, err := b.subscribe(ctx, p.ID)
+		events, stop, err := b.api.WatchPaid(ctx, p.ID)
 		if err != nil {
 			return err
 		}
@@ -473,38 +472,6 @@ func (b *bench) restart(ctx context.Context) error {
 	mean := float64(len(offs)) / iv.Seconds()
 	fmt.Fprintf(b.out, "densest second: %d checks (mean over the interval %.1f/s; all at once would be %d)\n", peak, mean, len(offs))
 	return nil
-}
-
-// subscribe reads the payment's event stream (posd's API client) and sends
-// the time of its paid state event; it returns once the stream is open.
-func (b *bench) subscribe(ctx context.Context, id string) (<-chan time.Time, func(), error) {
-	ctx, cancel := context.WithCancel(ctx)
-	ch := make(chan time.Time, 1)
-	first := make(chan struct{}) // the stream is open: its first event came
-	streamErr := make(chan error, 1)
-	go func() {
-		opened, sent := false, false
-		streamErr <- b.api.Client.Events(ctx, id, func(ev register.Event) {
-			if !opened {
-				opened = true
-				close(first)
-			}
-			if !sent && ev.Type == "state" && ev.State == register.StatePaid {
-				sent = true
-				ch <- time.Now()
-			}
-		})
-	}()
-	select {
-	case <-first:
-		return ch, cancel, nil
-	case err := <-streamErr:
-		cancel()
-		if err == nil {
-			err = errors.New("event stream ended before its first event")
-		}
-		return nil, nil, fmt.Errorf("events: %w", err)
-	}
 }
 
 func dist(d []time.Duration) string {
