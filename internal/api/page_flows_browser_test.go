@@ -15,7 +15,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -33,7 +32,6 @@ import (
 	"github.com/posd/posd/internal/payson"
 	"github.com/posd/posd/internal/payson/paysonsim"
 	"github.com/posd/posd/internal/printer"
-	"github.com/posd/posd/internal/receipt"
 	"github.com/posd/posd/internal/register"
 	"github.com/posd/posd/internal/resurs"
 	"github.com/posd/posd/internal/resurs/resurssim"
@@ -98,12 +96,8 @@ const seqrWindow = 4 * time.Second
 
 func startPageEnv(t *testing.T, enrolled bool) *pageEnv {
 	t.Helper()
-	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	db, err := store.Open(ctx, filepath.Join(dir, "posd.db"), store.Options{})
-	require.NoError(t, err)
-	journal, _, err := receipt.OpenJournal(filepath.Join(dir, "receipts.journal"), time.Now)
-	require.NoError(t, err)
+	b := newStackBase(t)
+	db, journal := b.db, b.journal
 
 	calls := simctl.NewCallLog(0)
 	sim := seqrsim.New(seqrsim.Options{Calls: calls, ReportDelay: -1})
@@ -142,42 +136,11 @@ func startPageEnv(t *testing.T, enrolled bool) *pageEnv {
 	reg, err := register.New(cfg, register.Deps{Store: db, Providers: []payment.Provider{seqrProv, resursProv, paysonProv}, Journal: journal,
 		Printer: devPrinter{dev}, Scanner: devScanner{dev}})
 	require.NoError(t, err)
-	regDone := make(chan error, 1)
-	go func() { regDone <- reg.Run(ctx) }()
-	select {
-	case <-reg.Ready():
-	case err := <-regDone:
-		t.Fatalf("register ended before ready: %v", err)
-	}
-	if enrolled {
-		_, err = reg.RegisterTerminal(ctx, register.RegisterTerminalRequest{ResellerID: seqrsim.TestResellerID,
-			ResellerUserID: seqrsim.TestResellerUserID, ResellerPassword: seqrsim.TestResellerPassword,
-			ExternalTerminalID: "Shop 1/POS 2", Name: "Kassa 2"})
-		require.NoError(t, err)
-		_, err = reg.AssignSeqrID(ctx, contractSeqrID)
-		require.NoError(t, err)
-	}
-
 	// The page may frame the Resurs and Payson checkouts, as cmd/posd
 	// allows the configured providers' origins, and nothing else.
-	srv, err := New(Config{Token: testToken, Heartbeat: time.Hour, FrameOrigins: []string{rsimBase, psimSrv.URL}}, reg)
-	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	srvDone := make(chan error, 1)
-	go func() { srvDone <- srv.Serve(ctx, ln) }()
-	<-srv.Listening()
-	t.Cleanup(func() {
-		cancel()
-		<-srvDone
-		<-regDone
-		simSrv.Close()
-		rsimSrv.Close()
-		psimSrv.Close()
-		_ = journal.Close()
-		_ = db.Close()
-	})
-	return &pageEnv{base: "http://" + srv.Addr().String(), reg: reg, db: db, sim: sim, calls: calls, resurs: rsim,
+	base := b.serve(t, reg, Config{Token: testToken, Heartbeat: time.Hour, FrameOrigins: []string{rsimBase, psimSrv.URL}}, enrolled,
+		simSrv.Close, rsimSrv.Close, psimSrv.Close)
+	return &pageEnv{base: base, reg: reg, db: db, sim: sim, calls: calls, resurs: rsim,
 		resursBase: rsimBase, payson: psim, dev: dev}
 }
 

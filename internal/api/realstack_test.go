@@ -43,9 +43,16 @@ type realStack struct {
 
 const contractSeqrID = "TILL0001"
 
-// startRealStack builds the stack; with enrolled, the till is registered
-// with the emulator and has a SEQR id, as after installation.
-func startRealStack(t *testing.T, enrolled bool) *realStack {
+// stackBase is what every real stack of these tests stands on: real
+// SQLite and a receipt file in a temp dir, and the context it ends with.
+type stackBase struct {
+	ctx     context.Context
+	cancel  context.CancelFunc
+	db      *store.DB
+	journal *receipt.Journal
+}
+
+func newStackBase(t *testing.T) *stackBase {
 	t.Helper()
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -53,6 +60,57 @@ func startRealStack(t *testing.T, enrolled bool) *realStack {
 	require.NoError(t, err)
 	journal, _, err := receipt.OpenJournal(filepath.Join(dir, "receipts.journal"), time.Now)
 	require.NoError(t, err)
+	return &stackBase{ctx: ctx, cancel: cancel, db: db, journal: journal}
+}
+
+// serve runs reg until it is ready (enrolled: the till registered with the
+// SEQR emulator and given a SEQR id, as after installation) and the API
+// with cfg in front of it on 127.0.0.1, and returns the API's base URL. At
+// the test's end both stop, then closers run (the emulators' servers),
+// then the receipt file and the database close.
+func (b *stackBase) serve(t *testing.T, reg *register.Register, cfg Config, enrolled bool, closers ...func()) string {
+	t.Helper()
+	regDone := make(chan error, 1)
+	go func() { regDone <- reg.Run(b.ctx) }()
+	select {
+	case <-reg.Ready():
+	case err := <-regDone:
+		t.Fatalf("register ended before ready: %v", err)
+	}
+	if enrolled {
+		_, err := reg.RegisterTerminal(b.ctx, register.RegisterTerminalRequest{ResellerID: seqrsim.TestResellerID,
+			ResellerUserID: seqrsim.TestResellerUserID, ResellerPassword: seqrsim.TestResellerPassword,
+			ExternalTerminalID: "Shop 1/POS 2", Name: "Kassa 2"})
+		require.NoError(t, err)
+		_, err = reg.AssignSeqrID(b.ctx, contractSeqrID)
+		require.NoError(t, err)
+	}
+	srv, err := New(cfg, reg)
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srvDone := make(chan error, 1)
+	go func() { srvDone <- srv.Serve(b.ctx, ln) }()
+	<-srv.Listening()
+	t.Cleanup(func() {
+		b.cancel()
+		<-srvDone
+		<-regDone
+		for _, c := range closers {
+			c()
+		}
+		_ = b.journal.Close()
+		_ = b.db.Close()
+	})
+	return "http://" + srv.Addr().String()
+}
+
+// startRealStack builds the stack; with enrolled, the till is registered
+// with the emulator and has a SEQR id, as after installation.
+func startRealStack(t *testing.T, enrolled bool) *realStack {
+	t.Helper()
+	b := newStackBase(t)
+	db, journal := b.db, b.journal
 
 	calls := simctl.NewCallLog(0)
 	sim := seqrsim.New(seqrsim.Options{Calls: calls})
@@ -65,40 +123,8 @@ func startRealStack(t *testing.T, enrolled bool) *realStack {
 	require.NoError(t, err)
 	reg, err := register.New(register.Config{}, register.Deps{Store: db, Providers: []payment.Provider{prov}, Journal: journal})
 	require.NoError(t, err)
-	regDone := make(chan error, 1)
-	go func() { regDone <- reg.Run(ctx) }()
-	select {
-	case <-reg.Ready():
-	case err := <-regDone:
-		t.Fatalf("register ended before ready: %v", err)
-	}
-	if enrolled {
-		_, err = reg.RegisterTerminal(ctx, register.RegisterTerminalRequest{ResellerID: seqrsim.TestResellerID,
-			ResellerUserID: seqrsim.TestResellerUserID, ResellerPassword: seqrsim.TestResellerPassword,
-			ExternalTerminalID: "Shop 1/POS 2", Name: "Kassa 2"})
-		require.NoError(t, err)
-		_, err = reg.AssignSeqrID(ctx, contractSeqrID)
-		require.NoError(t, err)
-	}
-
-	srv, err := New(Config{Token: testToken, Heartbeat: time.Hour}, reg)
-	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	srvDone := make(chan error, 1)
-	go func() { srvDone <- srv.Serve(ctx, ln) }()
-	<-srv.Listening()
-
-	t.Cleanup(func() {
-		cancel()
-		<-srvDone
-		<-regDone
-		simSrv.Close()
-		_ = journal.Close()
-		_ = db.Close()
-	})
-	return &realStack{base: "http://" + srv.Addr().String(), client: &http.Client{Transport: &http.Transport{}},
-		reg: reg, sim: sim, calls: calls}
+	base := b.serve(t, reg, Config{Token: testToken, Heartbeat: time.Hour}, enrolled, simSrv.Close)
+	return &realStack{base: base, client: &http.Client{Transport: &http.Transport{}}, reg: reg, sim: sim, calls: calls}
 }
 
 // key is a fresh Idempotency-Key.

@@ -1,11 +1,8 @@
 package api
 
 import (
-	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,12 +10,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/posd/posd/internal/payment"
-	"github.com/posd/posd/internal/receipt"
 	"github.com/posd/posd/internal/register"
 	"github.com/posd/posd/internal/resurs"
 	"github.com/posd/posd/internal/resurs/resurssim"
 	"github.com/posd/posd/internal/simctl"
-	"github.com/posd/posd/internal/store"
 )
 
 // startResursStack is the API before the real register with the Resurs
@@ -40,12 +35,8 @@ type resursStackOptions struct {
 func startResursStackWith(t *testing.T, o resursStackOptions) (*realStack, *simctl.CallLog) {
 	t.Helper()
 	mapi := o.mapi
-	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	db, err := store.Open(ctx, filepath.Join(dir, "posd.db"), store.Options{})
-	require.NoError(t, err)
-	journal, _, err := receipt.OpenJournal(filepath.Join(dir, "receipts.journal"), time.Now)
-	require.NoError(t, err)
+	b := newStackBase(t)
+	db, journal := b.db, b.journal
 	calls := simctl.NewCallLog(0)
 	o.sim.Calls = calls
 	sim := resurssim.New(o.sim)
@@ -63,25 +54,8 @@ func startResursStackWith(t *testing.T, o resursStackOptions) (*realStack, *simc
 	require.NoError(t, err)
 	reg, err := register.New(o.config, register.Deps{Store: db, Providers: []payment.Provider{prov}, Journal: journal})
 	require.NoError(t, err)
-	regDone := make(chan error, 1)
-	go func() { regDone <- reg.Run(ctx) }()
-	<-reg.Ready()
-	srv, err := New(Config{Token: testToken, Heartbeat: time.Hour}, reg)
-	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	srvDone := make(chan error, 1)
-	go func() { srvDone <- srv.Serve(ctx, ln) }()
-	<-srv.Listening()
-	t.Cleanup(func() {
-		cancel()
-		<-srvDone
-		<-regDone
-		simSrv.Close()
-		_ = journal.Close()
-		_ = db.Close()
-	})
-	return &realStack{base: "http://" + srv.Addr().String(), client: &http.Client{Transport: &http.Transport{}}, reg: reg, calls: calls,
+	base := b.serve(t, reg, Config{Token: testToken, Heartbeat: time.Hour}, false, simSrv.Close)
+	return &realStack{base: base, client: &http.Client{Transport: &http.Transport{}}, reg: reg, calls: calls,
 		resurs: sim, db: db}, calls
 }
 
