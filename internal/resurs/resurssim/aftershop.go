@@ -432,7 +432,7 @@ func (s *Sim) opCalculateResultSize(c *call) ([]byte, *Fault) {
 		return nil, f
 	}
 	n := len(s.search(cr))
-	return wrap("ns2", nsAfterShop, "calculateResultSizeResponse", func(w *xw) { w.int("return", int64(n)) }), nil
+	return wrap("ns2", nsAfterShop, "calculateResultSizeResponse", func(w *xw) { w.Int("return", int64(n)) }), nil
 }
 
 func (s *Sim) opFindPayments(c *call) ([]byte, *Fault) {
@@ -528,7 +528,7 @@ func (s *Sim) opDocumentNames(c *call) ([]byte, *Fault) {
 	}
 	return wrap("ns2", nsAfterShop, "getPaymentDocumentNamesResponse", func(w *xw) {
 		for _, d := range p.docs {
-			w.text("return", d.name)
+			w.Text("return", d.name)
 		}
 	}), nil
 }
@@ -545,10 +545,10 @@ func (s *Sim) opDocument(c *call) ([]byte, *Fault) {
 	for _, d := range p.docs {
 		if d.name == name {
 			return wrap("ns2", nsAfterShop, "getPaymentDocumentResponse", func(w *xw) {
-				w.open("return")
-				w.text("name", d.name)
-				w.text("pdfData", base64Std(d.body))
-				w.close("return")
+				w.Open("return")
+				w.Text("name", d.name)
+				w.Text("pdfData", base64Std(d.body))
+				w.Close("return")
 			}), nil
 		}
 	}
@@ -560,9 +560,9 @@ func (s *Sim) opGetCustomerBonus(c *call) ([]byte, *Fault) {
 		return nil, argError("governmentId", "is required")
 	}
 	return wrap("ns2", nsAfterShop, "getCustomerBonusResponse", func(w *xw) {
-		w.open("return")
-		w.int("points", 0)
-		w.close("return")
+		w.Open("return")
+		w.Int("points", 0)
+		w.Close("return")
 	}), nil
 }
 

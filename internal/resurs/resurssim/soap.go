@@ -220,15 +220,15 @@ var configOps = map[string]opFunc{
 func (s *Sim) opGetPaymentMethods(c *call) ([]byte, *Fault) {
 	return wrap("ns2", c.wrapper.space, "getPaymentMethodsResponse", func(w *xw) {
 		for _, m := range methods {
-			w.open("return")
-			w.text("id", m.ID)
-			w.text("description", m.Name)
+			w.Open("return")
+			w.Text("id", m.ID)
+			w.Text("description", m.Name)
 			w.dec("minLimit", m.MinLimit)
 			w.dec("maxLimit", m.MaxLimit)
-			w.text("type", m.Type)
-			w.text("customerType", "NATURAL")
-			w.text("specificType", m.ID)
-			w.close("return")
+			w.Text("type", m.Type)
+			w.Text("customerType", "NATURAL")
+			w.Text("specificType", m.ID)
+			w.Close("return")
 		}
 	}), nil
 }
@@ -238,7 +238,7 @@ func (s *Sim) opPeekInvoiceSequence(c *call) ([]byte, *Fault) {
 	for s.st.invoiceIDs[strconv.FormatInt(n, 10)] {
 		n++
 	}
-	return wrap("ns2", nsConfig, "peekInvoiceSequenceResponse", func(w *xw) { w.int("nextInvoiceNumber", n) }), nil
+	return wrap("ns2", nsConfig, "peekInvoiceSequenceResponse", func(w *xw) { w.Int("nextInvoiceNumber", n) }), nil
 }
 
 func (s *Sim) opSetInvoiceSequence(c *call) ([]byte, *Fault) {

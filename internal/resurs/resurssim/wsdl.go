@@ -37,9 +37,9 @@ func Document(xsd, base string) ([]byte, bool) {
 	if err != nil {
 		return nil, false
 	}
-	w := &xw{}
-	w.escape(base)
-	return []byte(strings.ReplaceAll(string(b), "{{BASE}}", string(w.b))), true
+	w := newXW()
+	w.Escape(base)
+	return []byte(strings.ReplaceAll(string(b), "{{BASE}}", string(w.Bytes()))), true
 }
 
 func (s *Sim) serveDocument(w http.ResponseWriter, r *http.Request) {

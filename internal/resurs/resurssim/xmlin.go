@@ -1,13 +1,12 @@
 package resurssim
 
 import (
-	"bytes"
 	"encoding/xml"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
+
+	"github.com/posd/posd/internal/simctl/simxml"
 )
 
 // The emulator reads SOAP requests with its own small tree walker (not the
@@ -22,9 +21,6 @@ const (
 	nsShopFlow   = "http://ecommerce.resurs.com/v4/msg/shopflow"
 	nsSimplified = "http://ecommerce.resurs.com/v4/msg/simplifiedshopflow"
 	nsConfig     = "http://ecommerce.resurs.com/v4/msg/configuration"
-
-	maxDepth    = 64
-	maxElements = 20000
 )
 
 type node struct {
@@ -34,75 +30,25 @@ type node struct {
 	kids         []*node
 }
 
+// parseTree reads a whole XML document into a tree with the shared walker's
+// limits, marking xsi:nil elements so the lookups read them as absent.
 func parseTree(b []byte) (*node, error) {
-	d := xml.NewDecoder(bytes.NewReader(b))
-	d.Strict = true
-	d.CharsetReader = func(label string, in io.Reader) (io.Reader, error) {
-		switch strings.ToLower(label) {
-		case "utf-8", "utf8", "us-ascii", "ascii":
-			return in, nil
-		}
-		return nil, fmt.Errorf("unsupported encoding %q", label)
-	}
-	var (
-		root  *node
-		stack []*node
-		count int
-	)
-	for {
-		tok, err := d.Token()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			count++
-			if count > maxElements {
-				return nil, errors.New("too many elements")
-			}
-			if len(stack) >= maxDepth {
-				return nil, errors.New("elements nested too deeply")
-			}
-			n := &node{space: t.Name.Space, local: t.Name.Local}
-			for _, a := range t.Attr {
+	return simxml.Parse(b, simxml.Builder[*node]{
+		Start: func(parent *node, root bool, e xml.StartElement) *node {
+			n := &node{space: e.Name.Space, local: e.Name.Local}
+			for _, a := range e.Attr {
 				if a.Name.Space == nsXSI && a.Name.Local == "nil" {
 					v := strings.TrimSpace(a.Value)
 					n.nil = v == "true" || v == "1"
 				}
 			}
-			if len(stack) == 0 {
-				if root != nil {
-					return nil, errors.New("more than one root element")
-				}
-				root = n
-			} else {
-				p := stack[len(stack)-1]
-				p.kids = append(p.kids, n)
+			if !root {
+				parent.kids = append(parent.kids, n)
 			}
-			stack = append(stack, n)
-		case xml.EndElement:
-			stack = stack[:len(stack)-1]
-		case xml.CharData:
-			if len(stack) > 0 {
-				top := stack[len(stack)-1]
-				top.text = append(top.text, t...)
-			} else if len(bytes.TrimSpace(t)) > 0 {
-				return nil, errors.New("text outside the root element")
-			}
-		case xml.Directive:
-			return nil, errors.New("DOCTYPE is not allowed")
-		}
-	}
-	if root == nil {
-		return nil, errors.New("no root element")
-	}
-	if len(stack) != 0 {
-		return nil, io.ErrUnexpectedEOF
-	}
-	return root, nil
+			return n
+		},
+		Text: func(n *node, data []byte) { n.text = append(n.text, data...) },
+	})
 }
 
 // child returns the last unqualified, non-nil child named name. The message

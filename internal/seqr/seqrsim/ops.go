@@ -81,7 +81,7 @@ func errorResult(op string, code int) []byte {
 	w := response(op)
 	w.base("", code)
 	if op == "getPaymentStatus" {
-		w.int("version", 0)
+		w.Int("version", 0)
 	}
 	return w.finish(op)
 }
@@ -219,7 +219,7 @@ func (s *Sim) opRegisterTerminal(c *call) result {
 	t := s.addTerminal(r, s.newTerminalID(), c.wrapper.strv("password"), c.wrapper.strv("externalTerminalId"), c.wrapper.strv("name"))
 	w := response(c.op)
 	w.base("", seqr.ResultSuccess)
-	w.text("terminalId", t.id)
+	w.Text("terminalId", t.id)
 	res := c.ok(w)
 	res.detail = map[string]string{"terminalId": t.id}
 	return res
@@ -327,8 +327,8 @@ func (s *Sim) opSendInvoice(c *call) result {
 	t.current = inv
 	w := response(c.op)
 	w.base("", seqr.ResultSuccess)
-	w.text("invoiceQRCode", "HTTP://SEQR.SE/R"+inv.ref)
-	w.text("invoiceReference", inv.ref)
+	w.Text("invoiceQRCode", "HTTP://SEQR.SE/R"+inv.ref)
+	w.Text("invoiceReference", inv.ref)
 	res := c.ok(w)
 	res.ref = inv.ref
 	return res
@@ -430,28 +430,28 @@ func (s *Sim) opGetPaymentStatus(c *call) result {
 		ers = inv.ersRef
 	}
 	w.base(ers, seqr.ResultSuccess)
-	w.text("status", inv.status)
+	w.Text("status", inv.status)
 	if inv.status == StatusPaid {
 		s.writeReceipt(w, inv)
 	}
 	w.tokens(inv.tokens)
-	w.int("version", int64(inv.version))
+	w.Int("version", int64(inv.version))
 	detail["status"] = inv.status
 	detail["version"] = strconv.Itoa(inv.version)
 	return result{body: w.finish(c.op), code: seqr.ResultSuccess, principal: c.principalID(), ref: inv.ref, detail: detail}
 }
 
 func (s *Sim) writeReceipt(w *xw, inv *invoice) {
-	w.open("receipt")
-	w.text("terminalId", inv.term.id)
-	w.text("paymentDate", inv.paidAt.In(s.loc).Format("2006-01-02T15:04:05.000-07:00"))
+	w.Open("receipt")
+	w.Text("terminalId", inv.term.id)
+	w.Text("paymentDate", inv.paidAt.In(s.loc).Format("2006-01-02T15:04:05.000-07:00"))
 	w.opt("clientInvoiceId", inv.data.ClientInvoiceID)
-	w.text("invoiceReference", inv.ref)
-	w.text("paymentReference", inv.ersRef)
-	w.text("payerTerminalId", payerTerminalID)
-	w.text("receiverName", inv.term.name)
+	w.Text("invoiceReference", inv.ref)
+	w.Text("paymentReference", inv.ersRef)
+	w.Text("payerTerminalId", payerTerminalID)
+	w.Text("receiverName", inv.term.name)
 	w.invoice(inv.data)
-	w.close("receipt")
+	w.Close("receipt")
 }
 
 func (s *Sim) opCancelInvoice(c *call) result {
@@ -596,7 +596,7 @@ func (s *Sim) opMarkTransactionPeriod(c *call) result {
 	s.st.periods[p.id] = p
 	w := response(c.op)
 	w.base("", seqr.ResultSuccess)
-	w.text("transactionPeriodId", p.id)
+	w.Text("transactionPeriodId", p.id)
 	res := c.ok(w)
 	res.detail = map[string]string{"transactionPeriodId": p.id}
 	return res
@@ -639,12 +639,12 @@ func (s *Sim) opExecuteReport(c *call) result {
 	content := s.renderReport(kind, p, term, c.now)
 	w := response(c.op)
 	w.base("", seqr.ResultSuccess)
-	w.open("report")
-	w.text("title", kind.name+"_"+p.id+".xml")
-	w.text("mimeType", "text/html")
-	w.text("content", b64(content))
-	w.text("contentString", string(content))
-	w.close("report")
+	w.Open("report")
+	w.Text("title", kind.name+"_"+p.id+".xml")
+	w.Text("mimeType", "text/html")
+	w.Text("content", b64(content))
+	w.Text("contentString", string(content))
+	w.Close("report")
 	return c.ok(w)
 }
 

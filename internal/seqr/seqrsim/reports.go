@@ -69,17 +69,17 @@ func (s *Sim) renderReport(k report, p *period, term *terminal, now time.Time) [
 		refs = append(refs, rf)
 	}
 	w := &xw{}
-	w.open(k.root)
-	w.open("Meta")
-	w.text("ResellerId", p.reseller.id)
+	w.Open(k.root)
+	w.Open("Meta")
+	w.Text("ResellerId", p.reseller.id)
 	if term != nil {
-		w.text("TerminalId", term.id)
+		w.Text("TerminalId", term.id)
 	}
-	w.text("TransactionPeriodId", p.id)
-	w.text("GeneratedAt", now.In(s.loc).Format("2006-01-02 15:04"))
-	w.close("Meta")
-	amt := func(name string, a money.Amount) { w.text(name, a.Decimals(5)) }
-	count := func(name string, n int) { w.text(name, strconv.Itoa(n)) }
+	w.Text("TransactionPeriodId", p.id)
+	w.Text("GeneratedAt", now.In(s.loc).Format("2006-01-02 15:04"))
+	w.Close("Meta")
+	amt := func(name string, a money.Amount) { w.Text(name, a.Decimals(5)) }
+	count := func(name string, n int) { w.Text(name, strconv.Itoa(n)) }
 	group := func(key func(*invoice) string, rkey func(*refund) string) ([]string, map[string]*sums) {
 		m := map[string]*sums{}
 		get := func(k string) *sums {
@@ -118,49 +118,49 @@ func (s *Sim) renderReport(k report, p *period, term *terminal, now time.Time) [
 		if g == nil {
 			g = &sums{}
 		}
-		w.open("Row")
+		w.Open("Row")
 		summary(g)
-		w.close("Row")
+		w.Close("Row")
 	case "STD_RECON_002":
 		keys, m := group(func(i *invoice) string { return i.term.id }, func(r *refund) string { return r.term.id })
 		for _, k := range keys {
-			w.open("Row")
-			w.text("TerminalId", k)
+			w.Open("Row")
+			w.Text("TerminalId", k)
 			summary(m[k])
-			w.close("Row")
+			w.Close("Row")
 		}
 	case "STD_RECON_004":
 		keys, m := group(func(i *invoice) string { return i.data.cashier() }, func(r *refund) string { return r.cashier })
 		for _, k := range keys {
-			w.open("Row")
-			w.text("CashierId", k)
+			w.Open("Row")
+			w.Text("CashierId", k)
 			summary(m[k])
-			w.close("Row")
+			w.Close("Row")
 		}
 	case "STD_RECON_003", "STD_RECON_007":
 		for _, inv := range pays {
-			w.open("Row")
+			w.Open("Row")
 			if k.name == "STD_RECON_003" {
-				w.text("TerminalId", inv.term.id)
+				w.Text("TerminalId", inv.term.id)
 			}
-			w.text("CashierId", inv.data.cashier())
+			w.Text("CashierId", inv.data.cashier())
 			amt("SalesAmount", inv.paid)
-			w.text("ErsReference", inv.ersRef)
-			w.text("InvoiceReference", inv.ref)
-			w.text("PaymentDate", inv.paidAt.In(s.loc).Format("2006-01-02 15:04:05"))
-			w.close("Row")
+			w.Text("ErsReference", inv.ersRef)
+			w.Text("InvoiceReference", inv.ref)
+			w.Text("PaymentDate", inv.paidAt.In(s.loc).Format("2006-01-02 15:04:05"))
+			w.Close("Row")
 		}
 	case "STD_RECON_005":
 		for _, rf := range refs {
-			w.open("Row")
-			w.text("TerminalId", rf.term.id)
-			w.text("CashierId", rf.cashier)
+			w.Open("Row")
+			w.Text("TerminalId", rf.term.id)
+			w.Text("CashierId", rf.cashier)
 			amt("RefundAmount", rf.amount)
-			w.text("ErsReference", rf.ersRef)
-			w.text("PaymentErsReference", rf.inv.ersRef)
-			w.close("Row")
+			w.Text("ErsReference", rf.ersRef)
+			w.Text("PaymentErsReference", rf.inv.ersRef)
+			w.Close("Row")
 		}
 	}
-	w.close(k.root)
-	return w.b
+	w.Close(k.root)
+	return w.Bytes()
 }

@@ -141,8 +141,8 @@ func wsdlService(b *strings.Builder, service, port, binding, location string) {
 // xmlAttr escapes s for a double-quoted attribute value.
 func xmlAttr(s string) string {
 	w := &xw{}
-	w.escape(s)
-	return strings.ReplaceAll(string(w.b), `"`, "&quot;")
+	w.Escape(s)
+	return strings.ReplaceAll(string(w.Bytes()), `"`, "&quot;")
 }
 
 func (s *Sim) serveWSDL(w http.ResponseWriter, r *http.Request) {

@@ -1,15 +1,12 @@
 package seqrsim
 
 import (
-	"bytes"
 	"encoding/xml"
-	"errors"
-	"fmt"
-	"io"
 	"strconv"
 	"strings"
 
 	"github.com/posd/posd/internal/money"
+	"github.com/posd/posd/internal/simctl/simxml"
 )
 
 // The emulator reads requests with its own token walker instead of the
@@ -21,9 +18,6 @@ const (
 	nsSOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 	// nsExt is the target namespace of every operation wrapper (spec 1.2).
 	nsExt = "http://external.interfaces.ers.seamless.com/"
-
-	maxDepth    = 64
-	maxElements = 20000
 )
 
 // node is one element of a parsed request: its expanded name, its direct
@@ -34,74 +28,19 @@ type node struct {
 	kids         []*node
 }
 
-var errNoRoot = errors.New("no root element")
-
-// parseTree reads a whole XML document into a tree. It refuses DOCTYPE
-// declarations (no entity expansion tricks), more than one root, and
-// documents deeper or larger than the emulator is willing to walk.
+// parseTree reads a whole XML document into a tree, with the shared
+// walker's limits (no DOCTYPE, one root, bounded depth and size).
 func parseTree(b []byte) (*node, error) {
-	d := xml.NewDecoder(bytes.NewReader(b))
-	d.Strict = true
-	d.CharsetReader = func(label string, input io.Reader) (io.Reader, error) {
-		switch strings.ToLower(label) {
-		case "utf-8", "utf8", "us-ascii", "ascii":
-			return input, nil
-		}
-		return nil, fmt.Errorf("unsupported encoding %q", label)
-	}
-	var (
-		root  *node
-		stack []*node
-		count int
-	)
-	for {
-		tok, err := d.Token()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			count++
-			if count > maxElements {
-				return nil, errors.New("too many elements")
+	return simxml.Parse(b, simxml.Builder[*node]{
+		Start: func(parent *node, root bool, e xml.StartElement) *node {
+			n := &node{space: e.Name.Space, local: e.Name.Local}
+			if !root {
+				parent.kids = append(parent.kids, n)
 			}
-			if len(stack) >= maxDepth {
-				return nil, errors.New("elements nested too deeply")
-			}
-			n := &node{space: t.Name.Space, local: t.Name.Local}
-			if len(stack) == 0 {
-				if root != nil {
-					return nil, errors.New("more than one root element")
-				}
-				root = n
-			} else {
-				p := stack[len(stack)-1]
-				p.kids = append(p.kids, n)
-			}
-			stack = append(stack, n)
-		case xml.EndElement:
-			stack = stack[:len(stack)-1]
-		case xml.CharData:
-			if len(stack) > 0 {
-				top := stack[len(stack)-1]
-				top.text = append(top.text, t...)
-			} else if len(bytes.TrimSpace(t)) > 0 {
-				return nil, errors.New("text outside the root element")
-			}
-		case xml.Directive:
-			return nil, errors.New("DOCTYPE is not allowed")
-		}
-	}
-	if root == nil {
-		return nil, errNoRoot
-	}
-	if len(stack) != 0 {
-		return nil, io.ErrUnexpectedEOF
-	}
-	return root, nil
+			return n
+		},
+		Text: func(n *node, data []byte) { n.text = append(n.text, data...) },
+	})
 }
 
 // child returns the last unqualified child named name (JAXB: a repeated
